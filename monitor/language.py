@@ -1,0 +1,474 @@
+"""Language identification that knows Central Asia and the Caucasus.
+
+Decision, in order (all deterministic):
+
+1. Clean the text (tags, URLs, e-mail addresses, digits do not count) and find the
+   dominant script. Armenian -> ``hy`` and Georgian -> ``ka`` outright.
+2. Two fast statistical detectors: pycld2 (primary, ~3 us) and py3langid
+   (normalised probabilities, also knows kk ky uz tg and "no language").
+3. Letter evidence: every Cyrillic language has an alphabet; a language whose
+   alphabet lacks letters present in the text (Kazakh ә ұ, Tajik ӣ ӯ ҷ,
+   Uzbek ў қ ғ ҳ, Ukrainian ї є ґ, Belarusian ў ...) is ruled out, and the
+   best-ranked language that remains wins. Latin-script Azerbaijani (ə), Uzbek
+   (oʻ gʻ) and Turkish (ı ğ ş) are told apart the same way.
+4. langdetect (seeded, profiles loaded lazily) is asked only when the two
+   detectors disagree and letters did not settle it.
+
+Confidence is 0..1; below :data:`UNCERTAIN_BELOW` the result is ``uncertain``
+and the pipeline must not send the item to a translation model.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pycld2
+from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+__all__ = [
+    "LanguageResult",
+    "UNCERTAIN_BELOW",
+    "SUPPORTED",
+    "detect_text",
+    "detect_item",
+    "detect_lines",
+    "normalize_code",
+]
+
+UNCERTAIN_BELOW = 0.5
+"""Results with a confidence below this are marked ``uncertain``."""
+
+MIN_LETTERS = 4
+"""Fewer letters than this: no language at all."""
+
+SUPPORTED: dict[str, str] = {
+    "en": "English",
+    "ru": "Russian",
+    "uk": "Ukrainian",
+    "be": "Belarusian",
+    "kk": "Kazakh",
+    "ky": "Kyrgyz",
+    "uz": "Uzbek",
+    "tg": "Tajik",
+    "hy": "Armenian",
+    "ka": "Georgian",
+    "az": "Azerbaijani",
+    "tr": "Turkish",
+    "de": "German",
+    "fr": "French",
+    "es": "Spanish",
+    "zh": "Chinese",
+    "ar": "Arabic",
+    "fa": "Persian",
+}
+"""Languages measured by bench/bench_language.py (others are detected too)."""
+
+
+@dataclass(frozen=True)
+class LanguageResult:
+    """What language a text is in, how sure we are, and its script."""
+
+    language: str | None  # ISO 639-1 ("uz" in both scripts); None if unknown
+    confidence: float  # 0..1
+    script: str  # ISO 15924: "Latn", "Cyrl", "Armn", "Geor", "Arab", "Hani", ...
+    uncertain: bool  # confidence < UNCERTAIN_BELOW: do not translate
+
+
+# --------------------------------------------------------------------------- scripts
+
+_SCRIPT_RANGES: tuple[tuple[int, int, str], ...] = (
+    (0x0041, 0x024F, "Latn"),
+    (0x0370, 0x03FF, "Grek"),
+    (0x0400, 0x052F, "Cyrl"),
+    (0x0530, 0x058F, "Armn"),
+    (0x0590, 0x05FF, "Hebr"),
+    (0x0600, 0x06FF, "Arab"),
+    (0x0750, 0x077F, "Arab"),
+    (0x0900, 0x097F, "Deva"),
+    (0x0980, 0x09FF, "Beng"),
+    (0x0E00, 0x0E7F, "Thai"),
+    (0x10A0, 0x10FF, "Geor"),
+    (0x1100, 0x11FF, "Hang"),
+    (0x1C90, 0x1CBF, "Geor"),
+    (0x1E00, 0x1EFF, "Latn"),
+    (0x2D00, 0x2D2F, "Geor"),
+    (0x3040, 0x309F, "Hira"),
+    (0x30A0, 0x30FF, "Kana"),
+    (0x3400, 0x4DBF, "Hani"),
+    (0x4E00, 0x9FFF, "Hani"),
+    (0xAC00, 0xD7AF, "Hang"),
+    (0xF900, 0xFAFF, "Hani"),
+    (0xFB50, 0xFDFF, "Arab"),
+    (0xFE70, 0xFEFF, "Arab"),
+)
+
+# Languages that are (practically) written only in one script.
+_SCRIPT_ONLY: dict[str, str] = {"Armn": "hy", "Geor": "ka", "Hang": "ko", "Hira": "ja", "Kana": "ja", "Grek": "el"}
+
+# The script each supported language may be written in (uz: two).
+_LANG_SCRIPTS: dict[str, frozenset[str]] = {
+    **{c: frozenset({"Latn"}) for c in ("en", "tr", "az", "de", "fr", "es", "it", "pt", "nl", "pl", "tk")},
+    **{c: frozenset({"Cyrl"}) for c in ("ru", "uk", "be", "kk", "ky", "tg", "bg", "mk", "sr", "mn", "tt", "ba")},
+    "uz": frozenset({"Latn", "Cyrl"}),
+    "hy": frozenset({"Armn"}),
+    "ka": frozenset({"Geor"}),
+    "zh": frozenset({"Hani"}),
+    "ja": frozenset({"Hani", "Hira", "Kana"}),
+    "ko": frozenset({"Hang", "Hani"}),
+    "ar": frozenset({"Arab"}),
+    "fa": frozenset({"Arab"}),
+    "ur": frozenset({"Arab"}),
+    "ps": frozenset({"Arab"}),
+    "el": frozenset({"Grek"}),
+    "he": frozenset({"Hebr"}),
+}
+
+
+def _script_of(ch: str) -> str | None:
+    o = ord(ch)
+    if o < 0x41:
+        return None
+    for lo, hi, name in _SCRIPT_RANGES:
+        if lo <= o <= hi:
+            return name if ch.isalpha() else None
+    return "Zyyy" if ch.isalpha() else None
+
+
+def _scripts(text: str) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for ch, n in Counter(text).items():
+        s = _script_of(ch)
+        if s is not None:
+            counts[s] += n
+    return counts
+
+
+# --------------------------------------------------------------------------- letters
+
+_RU = "абвгдеёжзийклмнопрстуфхцчшщъыьэюя"
+_CYRL_ALPHABETS: dict[str, frozenset[str]] = {
+    "ru": frozenset(_RU),
+    "uk": frozenset("абвгґдеєжзиіїйклмнопрстуфхцчшщьюя"),
+    "be": frozenset("абвгґдеёжзійклмнопрстуўфхцчшыьэюя"),
+    "bg": frozenset("абвгдежзийклмнопрстуфхцчшщъьюя"),
+    "mk": frozenset("абвгдѓежзѕијклљмнњопрстќуфхцчџш"),
+    "sr": frozenset("абвгдђежзијклљмнњопрстћуфхцчџш"),
+    "kk": frozenset(_RU + "әғқңөұүһі"),
+    "ky": frozenset(_RU + "ңөү"),
+    "uz": frozenset("абвгдеёжзийклмнопрстуфхцчшъьэюяўқғҳ"),
+    "tg": frozenset("абвгғдеёжзиӣйкқлмнопрстуӯфхҳчҷшъэюя"),
+    "mn": frozenset(_RU + "өү"),
+    "tt": frozenset(_RU + "әөүҗңһ"),
+    "ba": frozenset(_RU + "әөүғҡңҙҫһ"),
+}
+_KK_ONLY = frozenset("әғқұһі")  # among kk/ky: letters Kyrgyz lacks
+
+_UZ_LATIN_APOS = re.compile(r"[og][\u02bb\u2018\u2019'`\u02bc]", re.IGNORECASE)
+_AZ_ONLY = frozenset("əƏ")
+_TR_LETTERS = frozenset("ıİğĞşŞ")  # Turkish and Azerbaijani, never Uzbek Latin
+
+
+def _oov(letters: Counter[str], lang: str) -> int:
+    alphabet = _CYRL_ALPHABETS[lang]
+    return sum(n for ch, n in letters.items() if ch not in alphabet)
+
+
+def _cyrillic_candidates(text: str) -> tuple[list[str], Counter[str]]:
+    """Cyrillic languages whose alphabet fits the text best (fewest foreign letters)."""
+    letters: Counter[str] = Counter(ch for ch in text.lower() if "\u0400" <= ch <= "\u052f" and ch.isalpha())
+    oov = {lang: _oov(letters, lang) for lang in _CYRL_ALPHABETS}
+    best = min(oov.values())
+    return [lang for lang, n in oov.items() if n == best], letters
+
+
+# --------------------------------------------------------------------------- detectors
+
+_CODE_ALIASES: dict[str, str] = {
+    "iw": "he",
+    "jw": "jv",
+    "zh-hant": "zh",
+    "zh-hans": "zh",
+    "zh-tw": "zh",
+    "zh-cn": "zh",
+    "ary": "ar",
+    "arz": "ar",
+    "yue": "zh",
+    "wuu": "zh",
+    "uzs": "uz",
+    "fil": "tl",
+    "nb": "no",
+    "nn": "no",
+    "sh": "sr",
+}
+_NO_LANGUAGE = frozenset({"un", "xx", "zxx", "und", "unknown", ""})
+
+_lock = threading.Lock()
+_langid: LanguageIdentifier | None = None
+_langdetect: Any = None
+
+
+def normalize_code(code: str | None) -> str | None:
+    """Map "ru-RU", "uz-Cyrl", "zh-Hant", "iw" ... to an ISO 639-1 code (None if empty)."""
+    if not code:
+        return None
+    c = code.strip().lower().replace("_", "-")
+    if c in _CODE_ALIASES:
+        return _CODE_ALIASES[c]
+    base = c.split("-", 1)[0]
+    base = _CODE_ALIASES.get(base, base)
+    return None if base in _NO_LANGUAGE else base
+
+
+def _get_langid() -> LanguageIdentifier:
+    global _langid
+    if _langid is None:
+        with _lock:
+            if _langid is None:
+                _langid = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    return _langid
+
+
+def _langdetect_probs(text: str) -> dict[str, float]:
+    """langdetect's probabilities (seeded, so deterministic); profiles load on first use."""
+    global _langdetect
+    if _langdetect is None:
+        with _lock:
+            if _langdetect is None:
+                from langdetect import detector_factory
+
+                detector_factory.DetectorFactory.seed = 0
+                detector_factory.init_factory()
+                _langdetect = detector_factory._factory
+    from langdetect.lang_detect_exception import LangDetectException
+
+    try:
+        det = _langdetect.create()
+        det.append(text)
+        langs = det.get_probabilities()
+    except LangDetectException:
+        return {}
+    out: dict[str, float] = {}
+    for lp in langs:
+        code = normalize_code(lp.lang)
+        if code:
+            out[code] = out.get(code, 0.0) + float(lp.prob)
+    return out
+
+
+def _cld2(text: str) -> tuple[str | None, float, bool]:
+    """pycld2's top language, its share of the text (0..1) and its reliability flag."""
+    try:
+        reliable, _, details = pycld2.detect(text, isPlainText=True)
+    except pycld2.error:
+        return None, 0.0, False
+    code = normalize_code(details[0][1])
+    return code, details[0][2] / 100.0, bool(reliable)
+
+
+# --------------------------------------------------------------------------- cleaning
+
+_TAG = re.compile(r"<[^>]{0,500}>")
+_URL = re.compile(r"(?:https?://|www\.)\S+|\S+@\S+\.\w+")
+_ENTITY = re.compile(r"&(?:#\d+|#x[0-9a-f]+|\w+);", re.IGNORECASE)
+_SPACE = re.compile(r"\s+")
+
+
+def _clean(text: str) -> str:
+    text = unicodedata.normalize("NFC", text)
+    if "<" in text:
+        text = _TAG.sub(" ", text)
+    if "&" in text:
+        text = _ENTITY.sub(" ", text)
+    if "://" in text or "www." in text or "@" in text:
+        text = _URL.sub(" ", text)
+    return _SPACE.sub(" ", text).strip()
+
+
+# --------------------------------------------------------------------------- decision
+
+
+def _result(lang: str | None, conf: float, script: str) -> LanguageResult:
+    conf = round(max(0.0, min(1.0, conf)), 4)
+    if lang is None:
+        conf = 0.0
+    return LanguageResult(lang, conf, script, lang is None or conf < UNCERTAIN_BELOW)
+
+
+def _length_factor(n_letters: int, script: str) -> float:
+    """Short texts earn less trust; CJK characters carry more than letters."""
+    per = 3 if script in ("Hani", "Hira", "Kana", "Hang") else 1
+    n = n_letters * per
+    if n >= 24:
+        return 1.0
+    return max(0.0, (n - MIN_LETTERS + 4) / 24)
+
+
+def _fits_script(lang: str, script: str) -> bool:
+    scripts = _LANG_SCRIPTS.get(lang)
+    return scripts is None or script in scripts
+
+
+def _latin_evidence(text: str, lang: str | None) -> str | None:
+    """Azerbaijani ə, Uzbek oʻ gʻ, Turkish ı ğ ş: overrule a detector that ignores them."""
+    has_az = any(ch in _AZ_ONLY for ch in text)
+    if has_az and lang not in ("az",):
+        return "az"
+    if not has_az and any(ch in _TR_LETTERS for ch in text):
+        return "tr" if lang in ("uz", "az") else None
+    if lang in ("tr", "az", "tk", "sq", "en", None) and len(_UZ_LATIN_APOS.findall(text)) >= 2:
+        return "uz"
+    return None
+
+
+def _p3_rank(text: str, allowed: Iterable[str]) -> list[tuple[str, float]]:
+    allowed_set = set(allowed)
+    ranked = [(normalize_code(c) or c, p) for c, p in _get_langid().rank(text)]
+    picked = [(c, p) for c, p in ranked if c in allowed_set]
+    total = sum(p for _, p in picked) or 1.0
+    return [(c, p / total) for c, p in picked]
+
+
+def detect_text(text: str) -> LanguageResult:
+    """Detect the language of one text (headline, summary or both)."""
+    clean = _clean(text or "")
+    scripts = _scripts(clean)
+    if not scripts:
+        return _result(None, 0.0, "Zyyy")
+    script, n_script = scripts.most_common(1)[0]
+    n_letters = sum(scripts.values())
+    if script == "Hani" and (scripts.get("Hira", 0) + scripts.get("Kana", 0)) > 0:
+        script = "Jpan"
+    if n_letters < MIN_LETTERS:
+        return _result(None, 0.0, script)
+    length = _length_factor(n_letters, script)
+    purity = n_script / n_letters
+
+    only = _SCRIPT_ONLY.get(script) or ("ja" if script == "Jpan" else None)
+    if only is not None:
+        return _result(only, min(1.0, 0.5 + 0.5 * length) * purity, script)
+
+    c2_lang, c2_share, c2_reliable = _cld2(clean)
+    p3_code, p3_prob = _get_langid().classify(clean)
+    p3_lang = normalize_code(p3_code)
+    if c2_lang is not None and not _fits_script(c2_lang, script):
+        c2_lang = None
+    if p3_lang is not None and not _fits_script(p3_lang, script):
+        p3_lang, p3_prob = None, 0.0
+    c2_conf = (0.9 if c2_reliable else 0.55) * c2_share if c2_lang else 0.0
+
+    if c2_lang and c2_lang == p3_lang:
+        lang: str | None = c2_lang
+        conf = 1.0 - (1.0 - p3_prob) * (1.0 - c2_conf)
+    elif c2_lang and p3_lang:
+        lang, conf = _disagree(clean, c2_lang, c2_conf, p3_lang, p3_prob)
+    elif c2_lang:
+        lang, conf = c2_lang, c2_conf * 0.85
+    elif p3_lang:
+        lang, conf = p3_lang, p3_prob * 0.85
+    else:
+        lang, conf = None, 0.0
+
+    if script == "Cyrl":
+        lang, conf = _cyrillic_decide(clean, lang, conf)
+    elif script == "Latn":
+        forced = _latin_evidence(clean, lang)
+        if forced is not None and forced != lang:
+            lang, conf = forced, max(conf, 0.75)
+
+    return _result(lang, conf * length * (0.5 + 0.5 * purity), script)
+
+
+def _disagree(text: str, c2_lang: str, c2_conf: float, p3_lang: str, p3_prob: float) -> tuple[str, float]:
+    """The two fast detectors disagree: let langdetect cast the deciding vote."""
+    votes: dict[str, float] = {c2_lang: c2_conf, p3_lang: p3_prob}
+    second = _langdetect_probs(text)
+    for code in (c2_lang, p3_lang):
+        votes[code] += second.get(code, 0.0)
+    lang = max(votes, key=lambda c: (votes[c], c == c2_lang))
+    total = sum(votes.values()) or 1.0
+    return lang, 0.8 * votes[lang] / total
+
+
+def _cyrillic_decide(text: str, lang: str | None, conf: float) -> tuple[str | None, float]:
+    """Rule out Cyrillic languages whose alphabet lacks letters found in the text."""
+    candidates, letters = _cyrillic_candidates(text)
+    if lang in candidates and lang not in ("kk", "ky"):
+        return lang, conf
+    if lang in ("kk", "ky") and "kk" in candidates and "ky" in candidates:
+        kk_letters = sum(n for ch, n in letters.items() if ch in _KK_ONLY)
+        kyrgyz_letters = sum(n for ch, n in letters.items() if ch in "ңөү")
+        if kk_letters:
+            return "kk", conf if lang == "kk" else max(conf, 0.7)
+        if kyrgyz_letters:
+            return "ky", conf if lang == "ky" else max(conf, 0.7)
+        return lang, conf
+    if lang in candidates:
+        return lang, conf
+    if len(candidates) == 1:
+        return candidates[0], max(conf, 0.8)
+    ranked = _p3_rank(text, candidates)
+    if not ranked:
+        return lang, conf * 0.5
+    best, share = ranked[0]
+    if best == "kk" and "ky" in candidates:
+        best, _ = _cyrillic_decide(text, "kk", conf)
+    return best, max(0.6, share) if conf else share
+
+
+# --------------------------------------------------------------------------- items
+
+
+def detect_item(
+    title: str, summary: str, declared: str | None = None, override: str | None = None
+) -> LanguageResult:
+    """Detect an item's language from title and summary, using the feed's declared language.
+
+    ``override`` (per-feed ``language:`` in config) wins with confidence 1.0. A feed's
+    declared language breaks ties when detection is unsure and the text's script fits
+    it; a confident detection that disagrees with the feed's declaration wins.
+    """
+    text = " \n".join(p.strip() for p in (title or "", summary or "") if p and p.strip())
+    forced = normalize_code(override)
+    if forced is not None:
+        scripts = _scripts(_clean(text))
+        script = scripts.most_common(1)[0][0] if scripts else "Zyyy"
+        return LanguageResult(forced, 1.0, script, False)
+    found = detect_text(text)
+    decl = normalize_code(declared)
+    if decl is None or not _fits_script(decl, found.script):
+        return found
+    if decl == found.language:
+        return _result(decl, 1.0 - (1.0 - found.confidence) * 0.6, found.script)
+    if found.script == "Cyrl" and decl in _CYRL_ALPHABETS:
+        candidates, _ = _cyrillic_candidates(_clean(text))
+        if decl not in candidates:
+            return found
+    if found.language is None or found.uncertain:
+        clean = _clean(text)
+        letters = sum(_scripts(clean).values())
+        if letters < MIN_LETTERS:
+            return found
+        return _result(decl, max(found.confidence, 0.6), found.script)
+    return found
+
+
+def detect_lines(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
+    """For ``monitor detect``: one dict per non-empty line (text, language, confidence, script)."""
+    for line in lines:
+        text = line.rstrip("\r\n")
+        if not text.strip():
+            continue
+        r = detect_text(text)
+        yield {
+            "text": text,
+            "language": r.language,
+            "confidence": r.confidence,
+            "script": r.script,
+            "uncertain": r.uncertain,
+        }
