@@ -1,0 +1,341 @@
+"""Render a :class:`~monitor.digest.Digest` as Markdown, plain text, HTML, Atom or webhook JSON.
+
+The Digest is the single source of truth; each format is a Jinja2 template
+in ``monitor/templates``.  HTML and Atom templates autoescape; the Markdown
+template escapes every Markdown-significant character of untrusted text with
+the ``md`` filter.  Untrusted titles and summaries go through nh3 for HTML,
+and only http(s) links are ever emitted.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import textwrap
+import unicodedata
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone, tzinfo
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import jinja2
+import nh3
+from markupsafe import Markup
+
+from monitor.digest import Digest, DigestStory, StorySource
+
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+_NAMESPACE = uuid.UUID("5b0f1d4e-63a5-4c1e-9a43-6b1c2d9f8e10")  # news-monitor digests
+
+# Characters that never belong in a one-line field: C0/C1 controls, line and
+# paragraph separators, bidi overrides and other format characters.
+_BAD_CATEGORIES = {"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"}
+
+
+def clean_line(value: object) -> str:
+    """Untrusted text as one line: control/format characters become spaces, runs collapse."""
+    if value is None:
+        return ""
+    text = str(value)
+    out = [" " if unicodedata.category(ch) in _BAD_CATEGORIES else ch for ch in text]
+    return " ".join("".join(out).split())
+
+
+def safe_url(value: str | None) -> str | None:
+    """The URL if it is an absolute http(s) URL without whitespace or controls, else None."""
+    if not value:
+        return None
+    url = value.strip()
+    if any(ch.isspace() or unicodedata.category(ch) in _BAD_CATEGORIES for ch in url):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    return url
+
+
+_MD_ESCAPE = re.compile(r"([\\`*_\[\]<>|~&#])")
+_MD_LINE_START = re.compile(r"^(\d+)([.)])|^([-+=#>])")
+
+
+def md_escape(value: object) -> str:
+    """Escape untrusted text for inline Markdown (no links, HTML, emphasis or code)."""
+    return _MD_ESCAPE.sub(r"\\\1", clean_line(value))
+
+
+def md_block(value: object) -> str:
+    """Like :func:`md_escape`, and also defuses block syntax at the start of a paragraph."""
+    return _MD_LINE_START.sub(
+        lambda m: f"{m.group(1)}\\{m.group(2)}" if m.group(1) else f"\\{m.group(3)}", md_escape(value)
+    )
+
+
+def md_url(url: str) -> str:
+    """A safe URL as a Markdown angle-bracket link destination."""
+    return "<" + url.replace("<", "%3C").replace(">", "%3E").replace("\\", "%5C") + ">"
+
+
+def html_text(value: object) -> Markup:
+    """Untrusted text for HTML: nh3 strips every tag (and script/style content), escapes the rest."""
+    return Markup(nh3.clean(clean_line(value), tags=set(), clean_content_tags={"script", "style"}))
+
+
+def _zone(name: str) -> tzinfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return timezone.utc
+
+
+def _fmt_time(dt: datetime | None, tz: tzinfo) -> str:
+    if dt is None:
+        return ""
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def _iso(dt: datetime) -> str:
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _plural(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+@dataclass(frozen=True)
+class _SourceView:
+    feed: str
+    title: str
+    link: str | None
+    language: str | None
+    time: str
+
+
+@dataclass(frozen=True)
+class _StoryView:
+    n: int
+    anchor: str
+    title: str
+    original_title: str | None
+    language: str | None
+    untranslated: str | None  # reason when translation was unavailable
+    summary: str
+    link: str | None
+    feed: str
+    time: str
+    score: str
+    why: list[str]
+    also: list[_SourceView]
+
+
+def _anchor(story: DigestStory) -> str:
+    anchor = re.sub(r"[^A-Za-z0-9_-]", "-", story.anchor or "")
+    return anchor or f"item-{story.item_id}"
+
+
+def _source_view(s: StorySource, tz: tzinfo) -> _SourceView:
+    return _SourceView(
+        feed=clean_line(s.feed),
+        title=clean_line(s.title),
+        link=safe_url(s.link),
+        language=clean_line(s.language) or None,
+        time=_fmt_time(s.published, tz),
+    )
+
+
+def _story_view(n: int, s: DigestStory, tz: tzinfo) -> _StoryView:
+    status = s.translation_status or ""
+    untranslated = None
+    if status.startswith("unavailable"):
+        untranslated = clean_line(status.partition(":")[2]) or "translation unavailable"
+    original = clean_line(s.original_title) or None
+    if original is not None and original == clean_line(s.title):
+        original = None
+    return _StoryView(
+        n=n,
+        anchor=_anchor(s),
+        title=clean_line(s.title) or "(untitled)",
+        original_title=original,
+        language=clean_line(s.language) or None,
+        untranslated=untranslated,
+        summary=clean_line(s.summary),
+        link=safe_url(s.link),
+        feed=clean_line(s.feed),
+        time=_fmt_time(s.published, tz),
+        score=f"{s.score:.2f}",
+        why=[clean_line(w) for w in s.why if clean_line(w)],
+        also=[_source_view(a, tz) for a in s.also_reported_by],
+    )
+
+
+def ordered_stories(d: Digest) -> list[DigestStory]:
+    """Stories by score (highest first); ties keep a stable order by time, then item id."""
+
+    def key(s: DigestStory) -> tuple[float, float, int]:
+        ts = s.published.timestamp() if s.published else 0.0
+        return (-s.score, -ts, s.item_id)
+
+    return sorted(d.stories, key=key)
+
+
+def _context(d: Digest) -> dict[str, Any]:
+    tz = _zone(d.timezone)
+    stories = [_story_view(i, s, tz) for i, s in enumerate(ordered_stories(d), start=1)]
+    return {
+        "d": d,
+        "watchlist": clean_line(d.watchlist),
+        "title": clean_line(d.title) or clean_line(d.watchlist),
+        "tzname": clean_line(d.timezone) if tz is not timezone.utc else "UTC",
+        "period_start": _fmt_time(d.period_start, tz),
+        "period_end": _fmt_time(d.period_end, tz),
+        "generated": _fmt_time(d.generated_at, tz),
+        "period_start_iso": _iso(d.period_start),
+        "period_end_iso": _iso(d.period_end),
+        "generated_iso": _iso(d.generated_at),
+        "stories": stories,
+        "count_text": _plural(len(stories), "story", "stories"),
+        "suppressed": [
+            {
+                "title": clean_line(x.title) or "(untitled)",
+                "feed": clean_line(x.feed),
+                "link": safe_url(x.link),
+                "reason": clean_line(x.reason),
+            }
+            for x in d.suppressed
+        ],
+        "suppressed_text": f"{len(d.suppressed)} suppressed",
+        "feed_notes": [{"feed": clean_line(f.feed), "problem": clean_line(f.problem)} for f in d.feed_notes],
+    }
+
+
+def _yaml_str(value: str) -> str:
+    """A double-quoted YAML scalar (JSON strings are valid YAML)."""
+    return json.dumps(clean_line(value), ensure_ascii=False)
+
+
+def _wrap(text: str, indent: str = "", width: int = 76) -> str:
+    return textwrap.fill(text, width=width, initial_indent=indent, subsequent_indent=indent,
+                         break_long_words=False, break_on_hyphens=False) if text else ""
+
+
+def _autoescape(name: str | None) -> bool:
+    return bool(name) and name.endswith((".html.j2", ".xml.j2", ".atom.j2"))  # type: ignore[union-attr]
+
+
+@lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    """The shared Jinja2 environment (autoescape for HTML/Atom templates only)."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
+        autoescape=_autoescape,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(md=md_escape, md_block=md_block, md_url=md_url, h=html_text, yaml_str=_yaml_str, wrap=_wrap)
+    return env
+
+
+def render_markdown(d: Digest) -> str:
+    """Markdown with YAML front matter, stable per-story anchors and a suppressed appendix."""
+    return environment().get_template("digest.md.j2").render(**_context(d))
+
+
+def render_text(d: Digest) -> str:
+    """Plain text (the text/plain part of the email)."""
+    return environment().get_template("digest.txt.j2").render(**_context(d))
+
+
+def render_html(d: Digest) -> str:
+    """A complete HTML document for mail clients: tables, inline CSS, no scripts or remote assets."""
+    return environment().get_template("digest.html.j2").render(**_context(d))
+
+
+def render_html_fragment(d: Digest) -> str:
+    """The digest's HTML body without the document wrapper (used for Atom entries)."""
+    return environment().get_template("_digest_body.html.j2").render(**_context(d))
+
+
+def digest_uuid(d: Digest) -> uuid.UUID:
+    """A stable id for one digest: the same watchlist and period give the same id."""
+    return uuid.uuid5(_NAMESPACE, f"digest:{d.watchlist}:{_iso(d.period_start)}:{_iso(d.period_end)}")
+
+
+def render_atom(watchlist: str, title: str, digests: list[Digest], feed_url: str | None = None) -> str:
+    """An Atom 1.0 feed with one entry per digest (newest first), stable ids."""
+    ordered = sorted(digests, key=lambda x: (x.period_end, x.generated_at), reverse=True)
+    entries = []
+    for d in ordered:
+        ctx = _context(d)
+        entries.append({
+            "id": digest_uuid(d).urn,
+            "title": f"{ctx['title']}: {ctx['count_text']}, {ctx['period_start']} – {ctx['period_end']}",
+            "updated": _iso(d.generated_at),
+            "published": _iso(d.generated_at),
+            "summary": ", ".join(s.title for s in ctx["stories"][:5]) or "Nothing matched in this period.",
+            "content": render_html_fragment(d),
+        })
+    updated = max((d.generated_at for d in digests), default=datetime.now(timezone.utc))
+    return environment().get_template("digest.atom.j2").render(
+        feed_id=uuid.uuid5(_NAMESPACE, f"feed:{watchlist}").urn,
+        title=clean_line(title) or clean_line(watchlist),
+        watchlist=clean_line(watchlist),
+        updated=_iso(updated),
+        self_url=safe_url(feed_url),
+        entries=entries,
+    )
+
+
+def render_webhook(d: Digest) -> dict[str, Any]:
+    """A JSON-able payload for chat bridges; ``text`` is a short plain summary (Slack-compatible)."""
+    tz = _zone(d.timezone)
+    ctx = _context(d)
+    stories = []
+    for s in ordered_stories(d):
+        stories.append({
+            "anchor": _anchor(s),
+            "item_id": s.item_id,
+            "title": clean_line(s.title),
+            "original_title": clean_line(s.original_title) or None,
+            "language": clean_line(s.language) or None,
+            "translation_status": clean_line(s.translation_status),
+            "summary": clean_line(s.summary),
+            "link": safe_url(s.link),
+            "feed": clean_line(s.feed),
+            "published": _iso(s.published) if s.published else None,
+            "published_local": _fmt_time(s.published, tz) or None,
+            "score": round(float(s.score), 4),
+            "why": [clean_line(w) for w in s.why],
+            "also_reported_by": [
+                {"feed": clean_line(a.feed), "title": clean_line(a.title), "link": safe_url(a.link),
+                 "language": clean_line(a.language) or None}
+                for a in s.also_reported_by
+            ],
+        })
+    lines = [f"{ctx['title']}: {ctx['count_text']} ({ctx['period_start']} – {ctx['period_end']})"]
+    for sv in ctx["stories"][:10]:
+        lines.append(f"• {sv.title}" + (f" <{sv.link}>" if sv.link else "") + f" — {sv.feed}")
+    if len(ctx["stories"]) > 10:
+        lines.append(f"… and {len(ctx['stories']) - 10} more")
+    return {
+        "watchlist": clean_line(d.watchlist),
+        "title": ctx["title"],
+        "period": {"start": _iso(d.period_start), "end": _iso(d.period_end), "timezone": d.timezone},
+        "generated": _iso(d.generated_at),
+        "count": d.count,
+        "suppressed_count": len(d.suppressed),
+        "stories": stories,
+        "feed_notes": ctx["feed_notes"],
+        "text": "\n".join(lines),
+    }
