@@ -1,0 +1,497 @@
+"""Near-duplicate detection across languages: MinHash signatures, LSH bands in SQLite.
+
+A document's :class:`Signature` carries three kinds of evidence, all computed from
+the English text (original or machine-translated) plus, for translated items, the
+original text:
+
+* a MinHash over word shingles (pairs of consecutive stemmed content words),
+  which recognises republications, trimmed/extended copies and lightly edited
+  agency copy;
+* a MinHash over the set of stemmed content words, which survives the different
+  wording of machine translation;
+* an exact, small set of "anchors": names (capitalised tokens reduced to a
+  consonant skeleton so that ``Tokayev``, ``Tokaev`` and ``Токаевым`` agree) and
+  numbers (``9``, ``2023``, ``1.5``), which tell one event from another.
+
+The similarity of two signatures is the larger of the shingle containment and
+the geometric mean of word and anchor overlap (see :func:`similarity`).
+Candidates are found through LSH bands of both MinHashes, stored in an indexed
+SQLite table; nothing but the SQLite connection lives in memory.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import unicodedata
+import zlib
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+import snowballstemmer
+
+__all__ = [
+    "NearDupSettings",
+    "Signature",
+    "Candidate",
+    "make_signature",
+    "similarity",
+    "NearDupIndex",
+]
+
+_SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class NearDupSettings:
+    """Tuning of signatures and LSH; defaults are measured by bench/bench_dedup.py."""
+
+    threshold: float = 0.5  # similarity at/above which two docs are one story
+    num_perm: int = 64  # permutations per MinHash (two MinHashes per doc)
+    bands: int = 32  # LSH bands per MinHash
+    rows: int = 2  # rows per band (bands * rows <= num_perm)
+    shingle_size: int = 2  # consecutive content words per shingle
+    max_anchors: int = 128  # names/numbers kept per document
+    min_containment_size: int = 12  # smaller sets are compared by Jaccard, not containment
+    max_candidates: int = 64  # LSH candidates verified per query
+    seed: int = 20230509  # permutation seed; stored in the index and checked
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.threshold <= 1.0:
+            raise ValueError("threshold must be in (0, 1]")
+        if self.bands * self.rows > self.num_perm:
+            raise ValueError("bands * rows must not exceed num_perm")
+        if self.shingle_size < 1 or self.num_perm < 1 or self.bands < 1 or self.rows < 1:
+            raise ValueError("num_perm, bands, rows and shingle_size must be positive")
+
+
+@dataclass(frozen=True, eq=False)
+class Signature:
+    """Compact fingerprint of one document (about 0.6 KB)."""
+
+    shingles: np.ndarray  # uint32[num_perm], MinHash of word shingles
+    words: np.ndarray  # uint32[num_perm], MinHash of content words
+    anchors: np.ndarray  # sorted unique uint32 hashes of names and numbers
+    n_shingles: int  # distinct shingles
+    n_words: int  # distinct content words
+
+    def to_blob(self) -> bytes:
+        """Serialise for SQLite (sizes, then the three arrays)."""
+        head = np.array(
+            [self.n_shingles, self.n_words, len(self.shingles), len(self.anchors)],
+            dtype="<u4",
+        )
+        return b"".join(
+            a.astype("<u4", copy=False).tobytes()
+            for a in (head, self.shingles, self.words, self.anchors)
+        )
+
+    @classmethod
+    def from_blob(cls, blob: bytes) -> Signature:
+        """Inverse of :meth:`to_blob`."""
+        arr = np.frombuffer(blob, dtype="<u4")
+        n_sh, n_w, k, n_a = (int(x) for x in arr[:4])
+        return cls(
+            shingles=arr[4 : 4 + k],
+            words=arr[4 + k : 4 + 2 * k],
+            anchors=arr[4 + 2 * k : 4 + 2 * k + n_a],
+            n_shingles=n_sh,
+            n_words=n_w,
+        )
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An indexed document at/above the threshold for a query."""
+
+    doc_key: str
+    kind: str  # "seed" | "item"
+    story_id: int | None
+    similarity: float
+
+
+# --------------------------------------------------------------------------- text
+
+_EN_STOP = frozenset(
+    """a about above after again against all also am an and any are as at be because been
+    before being below between both but by can could did do does doing down during each
+    few for from further had has have having he her here hers herself him himself his how
+    i if in into is it its itself just me more most my myself no nor not now of off on once
+    only or other our ours ourselves out over own same she should so some such than that
+    the their theirs them themselves then there these they this those through to too under
+    until up very was we were what when where which while who whom why will with would you
+    your yours yourself yourselves said says say according told tell one two new last year
+    years week day may might must shall us its it's per mr ms via however since amid among
+    around across within without would whose being than which while upon onto""".split()
+)
+# Capitalised function words that must not count as names (Russian, Ukrainian, Kazakh).
+_CYR_STOP = frozenset(
+    """в во на и а но не что как это по за из к ко от до о об при для с со у же ли бы
+    он она они оно мы вы я его ее её их этот эта эти тот та те так также уже еще ещё
+    все всё всех был была были будет было когда где если то чтобы после перед между
+    над под через около более менее только ни да нет или кроме однако ведь вот при
+    по словам сообщает сообщил сообщила заявил заявила отметил отметила""".split()
+)
+_RU_MONTHS = {
+    "январ": "january", "феврал": "february", "март": "march", "апрел": "april",
+    "мая": "may", "май": "may", "мае": "may", "июн": "june", "июл": "july",
+    "август": "august", "сентябр": "september", "октябр": "october",
+    "ноябр": "november", "декабр": "december",
+}
+_EN_MONTHS = frozenset(
+    "january february march april may june july august september october november december".split()
+)
+_CYR2LAT = {
+    "а": "a", "б": "b", "в": "v", "г": "g", "д": "d", "е": "e", "ё": "e", "ж": "zh",
+    "з": "z", "и": "i", "й": "y", "к": "k", "л": "l", "м": "m", "н": "n", "о": "o",
+    "п": "p", "р": "r", "с": "s", "т": "t", "у": "u", "ф": "f", "х": "kh", "ц": "ts",
+    "ч": "ch", "ш": "sh", "щ": "shch", "ъ": "", "ы": "y", "ь": "", "э": "e", "ю": "yu",
+    "я": "ya", "і": "i", "ї": "yi", "є": "ye", "ґ": "g", "ә": "a", "ғ": "g", "қ": "k",
+    "ң": "n", "ө": "o", "ұ": "u", "ү": "u", "һ": "h", "ў": "u", "ј": "j",
+}
+_RU_CASE_ENDINGS = ("ыми", "ими", "ами", "ями", "ым", "им", "ом", "ем", "ой", "ей", "ах", "ях", "ую")
+
+_WORD_RE = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*|\d+(?:[.,\u00a0 ]\d+)*", re.UNICODE)
+_SENT_END_RE = re.compile(r"[.!?…:;\"«»“”]\s*$|^\s*$")
+_CYR_RE = re.compile(r"[\u0400-\u04ff]")
+_DIGRAPHS = (("shch", "sh"), ("dzh", "j"), ("zh", "j"), ("kh", "h"), ("ts", "c"), ("tz", "c"),
+             ("ph", "f"), ("ck", "k"), ("w", "v"), ("x", "ks"), ("q", "k"))
+_VOWELS = frozenset("aeiouy")
+
+_stemmer = snowballstemmer.stemmer("english")
+
+
+@lru_cache(maxsize=200_000)
+def _stem(word: str) -> str:
+    return str(_stemmer.stemWord(word))
+
+
+@lru_cache(maxsize=200_000)
+def _skeleton(word: str) -> str:
+    """Latin consonant skeleton of a name: 'Tokayev', 'Tokaev', 'Токаевым' -> 'tkv'."""
+    w = word.lower()
+    if _CYR_RE.search(w):
+        for end in _RU_CASE_ENDINGS:
+            if w.endswith(end) and len(w) - len(end) >= 3:
+                w = w[: -len(end)]
+                break
+        w = "".join(_CYR2LAT.get(ch, ch) for ch in w)
+    w = unicodedata.normalize("NFKD", w).encode("ascii", "ignore").decode()
+    w = "".join(ch for ch in w if "a" <= ch <= "z")
+    if not w:
+        return ""
+    for a, b in _DIGRAPHS:
+        w = w.replace(a, b)
+    if len(w) > 1 and w[0] == "y" and w[1] in _VOWELS:
+        w = w[1:]
+    first = "_" if w[0] in _VOWELS else w[0]
+    out = [first]
+    for ch in w[1:]:
+        if ch not in _VOWELS and ch != out[-1]:
+            out.append(ch)
+    return "".join(out)
+
+
+def _norm_number(tok: str) -> str:
+    """'10,000' / '10 000' -> '10000'; '1,5' / '1.5' -> '1.5'."""
+    parts = re.split(r"[.,\u00a0 ]", tok)
+    if len(parts) == 1:
+        return tok.lstrip("0") or "0"
+    if all(len(p) == 3 for p in parts[1:]):
+        return "".join(parts).lstrip("0") or "0"
+    return (parts[0].lstrip("0") or "0") + "." + "".join(parts[1:])
+
+
+def _h32(s: str) -> int:
+    return zlib.crc32(s.encode("utf-8"))
+
+
+def _content_tokens(text: str) -> list[str]:
+    """Stemmed, lower-cased content words and numbers of English text, in order."""
+    out: list[str] = []
+    for m in _WORD_RE.finditer(text.replace("’", "'")):
+        tok = m.group(0)
+        if tok[0].isdigit():
+            out.append(_norm_number(tok))
+            continue
+        low = tok.lower()
+        if low.endswith("'s"):
+            low = low[:-2]
+        if low in _EN_STOP or len(low) < 2:
+            continue
+        out.append(_stem(low))
+    return out
+
+
+def _anchors(text: str, cyrillic_months: bool) -> set[str]:
+    """Names (consonant skeletons) and normalised numbers found in ``text``."""
+    toks = [m.group(0) for m in _WORD_RE.finditer(text.replace("’", "'"))]
+    lower_seen = {t for t in toks if t[:1].islower()}
+    found: set[str] = set()
+    for tok in toks:
+        c = tok[0]
+        if c.isdigit():
+            found.add("n:" + _norm_number(tok))
+            continue
+        low = tok.lower()
+        if cyrillic_months and c.islower():
+            for stem, month in _RU_MONTHS.items():
+                if low.startswith(stem):
+                    found.add("m:" + month)
+                    break
+            continue
+        if not c.isupper():
+            continue
+        if low.endswith("'s"):
+            low = low[:-2]
+        if low in _EN_MONTHS:
+            found.add("m:" + low)
+            continue
+        if low in _EN_STOP or low in _CYR_STOP or low in lower_seen or len(low) < 3:
+            continue
+        sk = _skeleton(low)
+        if len(sk) >= 2:
+            found.add("e:" + sk)
+    return found
+
+
+# ------------------------------------------------------------------------ hashing
+
+_MASK32 = np.uint64(0xFFFFFFFF)
+_MIX1 = np.uint64(0x9E3779B97F4A7C15)
+_MIX2 = np.uint64(0xC2B2AE3D27D4EB4F)
+
+
+@lru_cache(maxsize=8)
+def _perms(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    a = rng.integers(1, 2**63, size=num_perm, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    b = rng.integers(0, 2**63, size=num_perm, dtype=np.uint64)
+    return a[:, None], b[:, None]
+
+
+def _minhash(values: np.ndarray, num_perm: int, seed: int) -> np.ndarray:
+    """MinHash (multiply-add-shift family) of 32-bit set members; uint32[num_perm]."""
+    if values.size == 0:
+        return np.full(num_perm, 0xFFFFFFFF, dtype=np.uint32)
+    a, b = _perms(num_perm, seed)
+    with np.errstate(over="ignore"):
+        h = (values[None, :] * a + b) >> np.uint64(32)
+    return h.min(axis=1).astype(np.uint32)
+
+
+def _shingle_hashes(tok_hashes: np.ndarray, k: int) -> np.ndarray:
+    """32-bit hashes of the k-word shingles of a token hash sequence."""
+    n = tok_hashes.size
+    if n < k:
+        return tok_hashes.copy()
+    with np.errstate(over="ignore"):
+        acc = tok_hashes[: n - k + 1].copy()
+        for i in range(1, k):
+            acc = (acc * _MIX1) ^ tok_hashes[i : n - k + 1 + i]
+        acc = acc * _MIX2
+        acc ^= acc >> np.uint64(31)
+        acc = acc * _MIX1
+    return acc >> np.uint64(32)
+
+
+def make_signature(
+    english_text: str,
+    original_text: str | None = None,
+    language: str | None = None,
+    settings: NearDupSettings = NearDupSettings(),
+) -> Signature:
+    """Fingerprint a document from its English text (and, if translated, its original)."""
+    tokens = _content_tokens(english_text)
+    th = np.fromiter((_h32(t) for t in tokens), dtype=np.uint64, count=len(tokens))
+    sh = np.unique(_shingle_hashes(th, settings.shingle_size))
+    wh = np.unique(th)
+    anchor_set = _anchors(english_text, cyrillic_months=False)
+    if original_text and (language or "").lower() not in ("", "en"):
+        anchor_set |= _anchors(original_text, cyrillic_months=True)
+    anchors = np.unique(np.fromiter((_h32(a) for a in anchor_set), dtype=np.uint32))
+    if anchors.size > settings.max_anchors:
+        anchors = anchors[: settings.max_anchors]  # hash order: a stable random subset
+    return Signature(
+        shingles=_minhash(sh, settings.num_perm, settings.seed),
+        words=_minhash(wh, settings.num_perm, settings.seed + 1),
+        anchors=anchors,
+        n_shingles=int(sh.size),
+        n_words=int(wh.size),
+    )
+
+
+# --------------------------------------------------------------------- similarity
+
+
+def _containment(sig_a: np.ndarray, sig_b: np.ndarray, na: int, nb: int, min_size: int) -> float:
+    """Overlap of two sets relative to the smaller one, estimated from MinHashes and sizes."""
+    if na == 0 or nb == 0:
+        return 0.0
+    j = float(np.count_nonzero(sig_a == sig_b)) / sig_a.size
+    if min(na, nb) < min_size:
+        return j
+    inter = j * (na + nb) / (1.0 + j)
+    return min(1.0, inter / min(na, nb))
+
+
+def _anchor_overlap(a: np.ndarray, b: np.ndarray) -> float:
+    if a.size == 0 or b.size == 0:
+        return 0.0
+    inter = np.intersect1d(a, b, assume_unique=True).size
+    return inter / min(a.size, b.size)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """The parts of a similarity score, for explaining a decision."""
+
+    shingles: float
+    words: float
+    anchors: float
+    score: float
+
+
+def evidence(a: Signature, b: Signature, settings: NearDupSettings = NearDupSettings()) -> Evidence:
+    """Similarity of two signatures with its parts."""
+    cs = _containment(a.shingles, b.shingles, a.n_shingles, b.n_shingles, settings.min_containment_size)
+    cw = _containment(a.words, b.words, a.n_words, b.n_words, settings.min_containment_size)
+    ca = _anchor_overlap(a.anchors, b.anchors)
+    return Evidence(cs, cw, ca, max(cs, (cw * ca) ** 0.5))
+
+
+def similarity(a: Signature, b: Signature, settings: NearDupSettings = NearDupSettings()) -> float:
+    """Similarity in [0, 1]; >= settings.threshold means one story."""
+    return evidence(a, b, settings).score
+
+
+# -------------------------------------------------------------------------- index
+
+
+def _band_keys(sig: Signature, settings: NearDupSettings) -> list[int]:
+    """Signed 32-bit LSH keys: `bands` for the shingle MinHash, `bands` for the word MinHash."""
+    r, nb = settings.rows, settings.bands
+    both = np.concatenate(
+        [sig.shingles[: nb * r].reshape(nb, r), sig.words[: nb * r].reshape(nb, r)]
+    ).astype(np.uint64)
+    mult = _band_mult(2 * nb, r, settings.seed)
+    with np.errstate(over="ignore"):
+        h = (both * mult).sum(axis=1, dtype=np.uint64)
+        h ^= h >> np.uint64(29)
+        h = h * _MIX2
+    keys = (h >> np.uint64(32)).astype(np.int64) - (1 << 31)
+    # Empty MinHashes (all 0xFFFFFFFF) must not collide with each other.
+    empty = [sig.n_shingles == 0] * nb + [sig.n_words == 0] * nb
+    return [int(k) for k, e in zip(keys, empty, strict=True) if not e]
+
+
+@lru_cache(maxsize=8)
+def _band_mult(n: int, r: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed + 7)
+    return rng.integers(1, 2**63, size=(n, r), dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS neardup_meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS neardup_docs (
+    id       INTEGER PRIMARY KEY,
+    doc_key  TEXT NOT NULL UNIQUE,
+    kind     TEXT NOT NULL CHECK (kind IN ('seed', 'item')),
+    story_id INTEGER,
+    sig      BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS neardup_bands (
+    key    INTEGER NOT NULL,
+    doc_id INTEGER NOT NULL,
+    PRIMARY KEY (key, doc_id)
+) WITHOUT ROWID;
+"""
+
+
+class NearDupIndex:
+    """Persistent LSH index of signatures in SQLite (tables ``neardup_*``).
+
+    Rows are never removed when items are purged from the store: fingerprints
+    outlive retention, so a purged story is still recognised.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, settings: NearDupSettings = NearDupSettings()) -> None:
+        self.conn = conn
+        self.settings = settings
+        conn.executescript(_DDL)
+        want = {
+            "schema": str(_SCHEMA_VERSION),
+            "num_perm": str(settings.num_perm),
+            "bands": str(settings.bands),
+            "rows": str(settings.rows),
+            "shingle_size": str(settings.shingle_size),
+            "seed": str(settings.seed),
+        }
+        have = dict(conn.execute("SELECT key, value FROM neardup_meta").fetchall())
+        if not have:
+            conn.executemany("INSERT INTO neardup_meta(key, value) VALUES (?, ?)", want.items())
+            conn.commit()
+        elif have != want:
+            diff = sorted(k for k in want if have.get(k) != want[k])
+            raise ValueError(
+                f"near-duplicate index was built with other settings ({', '.join(diff)}); "
+                "rebuild it or keep the old settings"
+            )
+
+    def count(self) -> int:
+        """Number of indexed documents."""
+        return int(self.conn.execute("SELECT COUNT(*) FROM neardup_docs").fetchone()[0])
+
+    def add(self, doc_key: str, kind: str, sig: Signature, story_id: int | None) -> None:
+        """Index (or re-index) a document; committed at once."""
+        if kind not in ("seed", "item"):
+            raise ValueError(f"kind must be 'seed' or 'item', not {kind!r}")
+        keys = _band_keys(sig, self.settings)
+        with self.conn:
+            row = self.conn.execute("SELECT id FROM neardup_docs WHERE doc_key = ?", (doc_key,)).fetchone()
+            if row is not None:
+                self._forget(int(row[0]))
+            cur = self.conn.execute(
+                "INSERT INTO neardup_docs(doc_key, kind, story_id, sig) VALUES (?, ?, ?, ?)",
+                (doc_key, kind, story_id, sig.to_blob()),
+            )
+            doc_id = cur.lastrowid
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO neardup_bands(key, doc_id) VALUES (?, ?)",
+                [(k, doc_id) for k in keys],
+            )
+
+    def _forget(self, doc_id: int) -> None:
+        blob = self.conn.execute("SELECT sig FROM neardup_docs WHERE id = ?", (doc_id,)).fetchone()[0]
+        old = _band_keys(Signature.from_blob(blob), self.settings)
+        self.conn.executemany("DELETE FROM neardup_bands WHERE key = ? AND doc_id = ?", [(k, doc_id) for k in old])
+        self.conn.execute("DELETE FROM neardup_docs WHERE id = ?", (doc_id,))
+
+    def set_story(self, doc_key: str, story_id: int | None) -> None:
+        """Record the story cluster a document was assigned to."""
+        with self.conn:
+            self.conn.execute("UPDATE neardup_docs SET story_id = ? WHERE doc_key = ?", (story_id, doc_key))
+
+    def query(self, sig: Signature, limit: int = 5) -> list[Candidate]:
+        """Indexed documents with similarity >= threshold, best first."""
+        keys = _band_keys(sig, self.settings)
+        if not keys:
+            return []
+        rows = self.conn.execute(
+            "SELECT d.doc_key, d.kind, d.story_id, d.sig FROM neardup_docs d JOIN ("
+            " SELECT doc_id, COUNT(*) AS hits FROM neardup_bands WHERE key IN (%s)"
+            " GROUP BY doc_id ORDER BY hits DESC LIMIT ?) c ON c.doc_id = d.id"
+            % ",".join("?" * len(keys)),
+            (*keys, self.settings.max_candidates),
+        ).fetchall()
+        out: list[Candidate] = []
+        for doc_key, kind, story_id, blob in rows:
+            s = similarity(sig, Signature.from_blob(blob), self.settings)
+            if s >= self.settings.threshold:
+                out.append(Candidate(doc_key, kind, story_id, round(s, 4)))
+        out.sort(key=lambda c: (-c.similarity, c.doc_key))
+        return out[:limit]
