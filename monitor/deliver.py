@@ -1,0 +1,338 @@
+"""Delivery channels: email (SMTP), webhook (JSON POST) and files (atomic write).
+
+Each send function returns on success and raises :class:`DeliveryError` on
+failure; ``transient`` tells the caller's delivery ledger whether to keep the
+digest pending and retry with backoff (True) or give up and report (False).
+
+Mail safety: every header value built from untrusted content is reduced to
+one line without control or format characters, and RFC 2047 encoded-word
+markers (``=?`` / ``?=``) are broken up *before* the header is set, so that
+neither CR/LF nor an encoded ``=0A`` can reach a header (CVE-2024-6923 affects
+the email package of Python 3.11.7).
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import logging
+import os
+import re
+import smtplib
+import socket
+import ssl
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email import policy as email_policy
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr, parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from monitor import __version__
+from monitor.digest import Digest
+from monitor.errors import MonitorError
+from monitor.render import clean_line, ordered_stories, render_html, render_text, safe_url
+
+log = logging.getLogger(__name__)
+
+#: Serialisation policy: CRLF line ends, lines folded at 78 characters.
+MAIL_POLICY = email_policy.SMTP.clone(max_line_length=78)
+SUBJECT_MAX = 160  # characters of the whole subject
+_TITLE_MAX = 110  # characters of the top story's title within the subject
+SECURITY_MODES = ("none", "starttls", "ssl")
+
+
+class DeliveryError(MonitorError):
+    """A channel failed; ``transient`` says whether a retry may succeed."""
+
+    def __init__(self, message: str, *, transient: bool, code: int | None = None,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.transient = transient
+        self.code = code
+        self.retry_after = retry_after
+
+
+@dataclass
+class SmtpSettings:
+    """The ``smtp:`` block of config.yaml (the password never comes from YAML)."""
+
+    host: str
+    port: int
+    security: str  # "none" | "starttls" | "ssl"
+    username: str | None
+    from_addr: str
+    password: str | None = None  # None: read with smtp_password() when a username is set
+    timeout: float = 30.0
+    ca_file: str | None = None  # extra CA bundle (e.g. a private relay's certificate)
+
+
+def smtp_password(env: Mapping[str, str] = os.environ) -> str | None:
+    """MONITOR_SMTP_PASSWORD, else the file $CREDENTIALS_DIRECTORY/smtp-password (systemd LoadCredential)."""
+    value = env.get("MONITOR_SMTP_PASSWORD")
+    if value:
+        return value
+    cred_dir = env.get("CREDENTIALS_DIRECTORY")
+    if cred_dir:
+        path = Path(cred_dir) / "smtp-password"
+        try:
+            return path.read_text(encoding="utf-8").rstrip("\r\n") or None
+        except FileNotFoundError:
+            return None
+    return None
+
+
+# --- headers -----------------------------------------------------------------
+
+_ENCODED_WORD = re.compile(r"=\s*\?|\?\s*=")
+
+
+def header_text(value: object, max_len: int | None = None) -> str:
+    """Untrusted text made safe for a header: one line, no controls, no encoded-word markers."""
+    text = clean_line(value)
+    # Break every "=?" and "?=" so no RFC 2047 encoded word can be formed (or decoded into CR/LF).
+    while _ENCODED_WORD.search(text):
+        text = _ENCODED_WORD.sub(lambda m: "= ?" if m.group(0).startswith("=") else "? =", text)
+    if max_len is not None:
+        text = truncate(text, max_len)
+    return text
+
+
+def truncate(text: str, max_len: int) -> str:
+    """Shorten to at most ``max_len`` characters at a word boundary, with an ellipsis."""
+    if len(text) <= max_len:
+        return text
+    cut = text[: max_len - 1]
+    space = cut.rfind(" ")
+    if space >= max_len // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:-–—") + "…"
+
+
+def _address(value: str) -> Address:
+    """One recipient or sender ("a@b" or "Name <a@b>"); raises ValueError on anything odd."""
+    if any(ch in value for ch in "\r\n\0") or clean_line(value) != value.strip():
+        raise ValueError(f"invalid e-mail address: {value!r}")
+    name, addr = parseaddr(value)
+    if not addr or addr.count("@") != 1 or "=?" in value or any(c in addr for c in " <>,;\"'\\"):
+        raise ValueError(f"invalid e-mail address: {value!r}")
+    try:
+        return Address(display_name=header_text(name), addr_spec=addr)
+    except (ValueError, IndexError) as exc:
+        raise ValueError(f"invalid e-mail address: {value!r}") from exc
+
+
+def _list_id(list_id: str) -> str:
+    lid = re.sub(r"[^A-Za-z0-9.-]+", "-", list_id.strip().strip("<>")).strip(".-") or "digest"
+    if "." not in lid:
+        lid += ".news-monitor.localhost"
+    return lid
+
+
+def email_subject(d: Digest) -> str:
+    """``[watchlist] N stories: <top title> (+M more)``, at most SUBJECT_MAX characters."""
+    name = header_text(d.title or d.watchlist, 40)
+    stories = ordered_stories(d)
+    if not stories:
+        return header_text(f"[{name}] nothing matched", SUBJECT_MAX)
+    count = f"{len(stories)} {'story' if len(stories) == 1 else 'stories'}"
+    top = header_text(stories[0].title, _TITLE_MAX) or "(untitled)"
+    more = f" (+{len(stories) - 1} more)" if len(stories) > 1 else ""
+    return header_text(f"[{name}] {count}: {top}{more}", SUBJECT_MAX)
+
+
+def _message_id(d: Digest, domain: str) -> str:
+    key = "\0".join([d.watchlist, d.period_start.isoformat(), d.period_end.isoformat(),
+                     d.generated_at.isoformat(), ",".join(str(s.item_id) for s in d.stories)])
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:24]
+    return f"<digest.{digest}@{domain}>"
+
+
+def build_email(d: Digest, *, from_addr: str, to: list[str], list_id: str, html: bool = True,
+                date: datetime | None = None) -> EmailMessage:
+    """A multipart/alternative (text + HTML) digest message; header values are sanitised first.
+
+    The Message-ID is derived from the digest (watchlist, period, generation time, items),
+    so a retried digest keeps its Message-ID.  Raises ValueError for malformed addresses.
+    """
+    if not to:
+        raise ValueError("no recipients")
+    sender = _address(from_addr)
+    recipients = [_address(a) for a in to]
+    domain = re.sub(r"[^A-Za-z0-9.-]", "", sender.domain) or "news-monitor.localhost"
+
+    msg = EmailMessage(policy=MAIL_POLICY)
+    msg["Subject"] = email_subject(d)
+    msg["From"] = sender
+    msg["To"] = recipients
+    msg["Date"] = format_datetime(date or datetime.now(timezone.utc))
+    msg["Message-ID"] = _message_id(d, domain)
+    title = header_text(d.title or d.watchlist, 60).replace('"', "'").replace("\\", "/")
+    msg["List-Id"] = f'"{title}" <{_list_id(list_id)}>'
+    msg["Auto-Submitted"] = "auto-generated"
+    msg["X-Auto-Response-Suppress"] = "All"
+    msg["X-Mailer"] = f"news-monitor {__version__}"
+    msg.set_content(render_text(d), subtype="plain", charset="utf-8", cte="quoted-printable")
+    if html:
+        msg.add_alternative(render_html(d), subtype="html", charset="utf-8", cte="quoted-printable")
+    return msg
+
+
+# --- SMTP --------------------------------------------------------------------
+
+
+def _code_error(what: str, code: int, text: object) -> DeliveryError:
+    detail = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
+    return DeliveryError(f"{what}: {code} {clean_line(detail)}", transient=400 <= code < 500, code=code)
+
+
+def send_email(msg: EmailMessage, settings: SmtpSettings) -> None:
+    """Send with smtplib (plain, STARTTLS or implicit TLS; AUTH when a username is set).
+
+    Raises DeliveryError: transient for network errors, timeouts and 4xx replies,
+    permanent for 5xx replies, refused authentication and configuration errors.
+    """
+    if settings.security not in SECURITY_MODES:
+        raise DeliveryError(f"smtp.security must be one of {', '.join(SECURITY_MODES)}, "
+                            f"not {settings.security!r}", transient=False)
+    password = settings.password
+    if settings.username and password is None:
+        password = smtp_password()
+        if password is None:
+            raise DeliveryError("smtp.username is set but no password: set MONITOR_SMTP_PASSWORD or "
+                                "provide $CREDENTIALS_DIRECTORY/smtp-password", transient=False)
+    envelope_from = parseaddr(settings.from_addr)[1] or settings.from_addr
+    where = f"{settings.host}:{settings.port}"
+    try:
+        context = ssl.create_default_context(cafile=settings.ca_file)
+        helo = socket.gethostname() or "localhost"
+        smtp: smtplib.SMTP
+        if settings.security == "ssl":
+            smtp = smtplib.SMTP_SSL(settings.host, settings.port, local_hostname=helo,
+                                    timeout=settings.timeout, context=context)
+        else:
+            smtp = smtplib.SMTP(settings.host, settings.port, local_hostname=helo, timeout=settings.timeout)
+        with smtp:
+            smtp.ehlo()
+            if settings.security == "starttls":
+                smtp.starttls(context=context)
+                smtp.ehlo()
+            if settings.username:
+                smtp.login(settings.username, password or "")
+            refused = smtp.send_message(msg, from_addr=envelope_from)
+    except smtplib.SMTPRecipientsRefused as exc:
+        codes = [code for code, _ in exc.recipients.values()]
+        transient = all(400 <= c < 500 for c in codes)
+        raise DeliveryError(f"SMTP {where} refused every recipient: "
+                            + "; ".join(f"{r}: {c}" for r, (c, _) in exc.recipients.items()),
+                            transient=transient, code=codes[0] if codes else None) from exc
+    except smtplib.SMTPResponseException as exc:
+        raise _code_error(f"SMTP {where} {type(exc).__name__}", exc.smtp_code, exc.smtp_error) from exc
+    except smtplib.SMTPNotSupportedError as exc:
+        raise DeliveryError(f"SMTP {where}: {exc} (check smtp.security)", transient=False) from exc
+    except smtplib.SMTPServerDisconnected as exc:
+        raise DeliveryError(f"SMTP {where} disconnected: {exc}", transient=True) from exc
+    except ssl.SSLCertVerificationError as exc:
+        raise DeliveryError(f"SMTP {where}: TLS certificate not trusted: {exc.verify_message} "
+                            "(fix the server certificate or set smtp.ca_file)", transient=False) from exc
+    except smtplib.SMTPException as exc:
+        raise DeliveryError(f"SMTP {where}: {exc}", transient=False) from exc
+    except OSError as exc:  # refused, reset, timeout, DNS failure, TLS handshake errors
+        raise DeliveryError(f"SMTP {where} unreachable: {exc or type(exc).__name__}", transient=True) from exc
+    if refused:
+        log.warning("SMTP %s refused some recipients (the others got the digest): %s", where,
+                    "; ".join(f"{r}: {c}" for r, (c, _) in refused.items()))
+
+
+# --- webhook -------------------------------------------------------------------
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+def post_webhook(url: str, payload: dict[str, Any], timeout: float = 10.0) -> None:
+    """POST ``payload`` as JSON; 2xx is success.
+
+    Raises DeliveryError: transient for network errors, timeouts, 408, 425, 429 and 5xx
+    (``retry_after`` from a Retry-After header), permanent for other answers.
+    """
+    target = safe_url(url)
+    if target is None:
+        raise DeliveryError(f"webhook URL must be http(s): {clean_line(url)!r}", transient=False)
+    try:
+        response = httpx.post(target, json=payload, timeout=timeout, follow_redirects=False,
+                              headers={"User-Agent": f"news-monitor/{__version__}"})
+    except httpx.TransportError as exc:  # connect/read errors and timeouts
+        raise DeliveryError(f"webhook {target} unreachable: {type(exc).__name__}: {exc}", transient=True) from exc
+    status = response.status_code
+    if 200 <= status < 300:
+        return
+    body = clean_line(response.text[:200])
+    transient = status in (408, 425, 429) or status >= 500
+    raise DeliveryError(f"webhook {target} answered HTTP {status}: {body}", transient=transient, code=status,
+                        retry_after=_retry_after(response.headers.get("Retry-After")) if transient else None)
+
+
+# --- files -------------------------------------------------------------------
+
+_TRANSIENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EAGAIN, errno.EINTR}
+_ERRNO_HINTS = {
+    errno.ENOSPC: "disk full",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+    errno.ENOENT: "directory does not exist",
+}
+
+
+def write_file_atomic(path: Path, text: str) -> None:
+    """Write UTF-8 text so that ``path`` holds either the old or the complete new content.
+
+    A temporary file in the same directory is written, fsynced and renamed over
+    ``path``; the directory is fsynced too.  On error the temporary file is removed
+    and DeliveryError is raised (transient for disk full, quota and read-only FS).
+    """
+    path = Path(path)
+    tmp: str | None = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(text.encode("utf-8"))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+        tmp = None
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError as exc:
+        reason = _ERRNO_HINTS.get(exc.errno or 0, exc.strerror or str(exc))
+        raise DeliveryError(f"cannot write {path}: {reason}", transient=exc.errno in _TRANSIENT_ERRNOS,
+                            code=exc.errno) from exc
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass

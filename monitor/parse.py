@@ -1,0 +1,292 @@
+"""Parse stage: fetched bytes -> typed entries, with plain-text fields.
+
+feedparser does the format work (RSS 0.9x/1.0/2.0, Atom). Around it we:
+- refuse documents that declare DTD entities (feedparser's lenient fallback can
+  expand "billion laughs" tricks to hundreds of MB), checked with defusedxml;
+- settle the character encoding ourselves (BOM, strict UTF-8, declarations,
+  then detection) because servers often declare the wrong charset;
+- turn HTML into plain text (nh3, a real HTML parser), collapse whitespace,
+  drop control characters and cap field lengths;
+- keep only http(s) links, normalise dates to UTC and reject impossible ones.
+"""
+
+from __future__ import annotations
+
+import calendar
+import codecs
+import hashlib
+import html
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from html.parser import HTMLParser
+from urllib.parse import urljoin, urlsplit
+
+import feedparser
+import nh3
+from defusedxml import ElementTree as DefusedET
+from defusedxml.common import DefusedXmlException
+
+log = logging.getLogger("monitor.parse")
+
+MAX_TITLE = 500
+MAX_SUMMARY = 20_000
+MAX_AUTHOR = 200
+EARLIEST = datetime(1995, 1, 1, tzinfo=timezone.utc)  # older dates are treated as missing
+FUTURE_SLACK = timedelta(hours=24)  # clocks differ; further in the future is treated as "now"
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+_SPACE = re.compile(r"\s+")
+_XML_DECL = re.compile(rb"^(\s*<\?xml[^>]*?encoding\s*=\s*[\"'])([A-Za-z0-9._-]+)([\"'])", re.IGNORECASE)
+_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9._-]+)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Entry:
+    guid: str
+    link: str | None  # http(s) only
+    title: str  # plain text
+    summary: str  # plain text
+    published: datetime | None  # aware UTC; None if missing or implausible
+    author: str | None
+    language_hint: str | None  # feed- or entry-level declared language (ISO 639-1)
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    title: str
+    link: str | None
+    language: str | None
+    version: str  # feedparser's name: rss20, atom10, rss10, ... ("" if not a feed)
+    entries: list[Entry] = field(default_factory=list)
+    error: str | None = None  # set when nothing usable came out
+    warning: str | None = None  # recovered from malformed input
+    advertised_feeds: list[str] = field(default_factory=list)  # when the body was an HTML page
+    encoding: str | None = None
+
+
+class ParseError(Exception):
+    pass
+
+
+def parse_feed(body: bytes, content_type: str | None = None, base_url: str | None = None,
+               now: datetime | None = None) -> ParsedFeed:
+    """Parse one feed body. Never raises for bad input: problems land in ``error``."""
+    now = now or datetime.now(timezone.utc)
+    if not body or not body.strip():
+        return ParsedFeed("", None, None, "", error="empty body")
+    try:
+        _refuse_entities(body)
+        data, encoding = normalise_encoding(body, content_type)
+    except ParseError as e:
+        return ParsedFeed("", None, None, "", error=str(e))
+    try:
+        d = feedparser.parse(data, response_headers={"content-type": "application/xml; charset=utf-8"},
+                             sanitize_html=False, resolve_relative_uris=False)
+    except Exception as e:  # feedparser is lenient, but hostile bytes have broken it before
+        return ParsedFeed("", None, None, "", error=f"parser failure: {type(e).__name__}: {e}"[:300])
+    version = d.get("version") or ""
+    feed = d.get("feed", {})
+    feed_link = _http_link(feed.get("link"), base_url)
+    feed_lang = _lang_code(feed.get("language"))
+    entries: list[Entry] = []
+    seen: set[str] = set()
+    for raw in d.get("entries", []):
+        entry = _entry(raw, feed_link or base_url, feed_lang, now)
+        if entry is None or entry.guid in seen:
+            continue
+        seen.add(entry.guid)
+        entries.append(entry)
+    bozo = d.get("bozo") and d.get("bozo_exception")
+    if not entries and not version:
+        text = data[:200_000].decode("utf-8", "replace")
+        if re.search(r"<html[\s>]", text[:5000], re.IGNORECASE):
+            links = discover_feed_links(text, base_url or "")
+            hint = f"; the page advertises {', '.join(links[:3])}" if links else ""
+            return ParsedFeed("", None, None, "", error="HTML page, not a feed" + hint, advertised_feeds=links,
+                              encoding=encoding)
+        msg = f"not a feed ({_bozo_text(bozo)})" if bozo else "not a feed"
+        return ParsedFeed("", None, None, "", error=msg, encoding=encoding)
+    title = clean_text(feed.get("title") or "", MAX_TITLE)
+    warning = f"malformed feed, recovered: {_bozo_text(bozo)}" if bozo else None
+    return ParsedFeed(title, feed_link, feed_lang, version, entries, None, warning, encoding=encoding)
+
+
+def _bozo_text(exc: object) -> str:
+    return (str(exc) or type(exc).__name__)[:200]
+
+
+def _entry(raw: dict, base: str | None, feed_lang: str | None, now: datetime) -> Entry | None:
+    title = clean_text(raw.get("title") or "", MAX_TITLE)
+    summary_html = raw.get("summary") or ""
+    if not summary_html and raw.get("content"):
+        summary_html = raw["content"][0].get("value") or ""
+    summary = clean_text(summary_html, MAX_SUMMARY)
+    link = _http_link(raw.get("link"), base)
+    if not title and not summary:
+        return None
+    if not title:
+        title = summary[:120].rsplit(" ", 1)[0] + ("…" if len(summary) > 120 else "")
+    guid = clean_text(str(raw.get("id") or ""), 1000) or link or \
+        "sha1:" + hashlib.sha1((title + "\n" + summary).encode()).hexdigest()
+    published = None
+    for key in ("published_parsed", "updated_parsed", "created_parsed"):
+        st = raw.get(key)
+        if st:
+            try:
+                published = datetime.fromtimestamp(calendar.timegm(st), tz=timezone.utc)
+            except (OverflowError, ValueError, OSError):
+                published = None
+            break
+    if published is not None:
+        if published < EARLIEST:
+            published = None
+        elif published > now + FUTURE_SLACK:
+            published = now
+    author = clean_text(raw.get("author") or "", MAX_AUTHOR) or None
+    lang = _lang_code(raw.get("language")) or feed_lang
+    return Entry(guid, link, title, summary, published, author, lang)
+
+
+def clean_text(value: str, limit: int) -> str:
+    """HTML -> plain text: tags removed (script/style with content), entities decoded,
+    control and bidi-override characters dropped, whitespace collapsed, length capped."""
+    if not value:
+        return ""
+    value = value[: limit * 4 + 1000]  # bound the work on megabyte fields before parsing
+    if "<" in value or "&" in value:
+        value = html.unescape(nh3.clean(value, tags=set(), clean_content_tags={"script", "style"}))
+        if "<" in value and re.search(r"<[a-zA-Z/!]", value):  # double-escaped markup, e.g. &lt;b&gt;
+            value = html.unescape(nh3.clean(value, tags=set(), clean_content_tags={"script", "style"}))
+    value = _CONTROL.sub("", value)
+    value = _SPACE.sub(" ", value).strip()
+    if len(value) > limit:
+        value = value[: limit - 1].rstrip() + "…"
+    return value
+
+
+def _http_link(link: object, base: str | None) -> str | None:
+    if not link or not isinstance(link, str):
+        return None
+    link = _CONTROL.sub("", link).strip()
+    if base:
+        try:
+            link = urljoin(base, link)
+        except ValueError:
+            return None
+    try:
+        parts = urlsplit(link)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc or any(c in link for c in " <>\"'`"):
+        return None
+    return link[:2000]
+
+
+def _lang_code(value: object) -> str | None:
+    if not value or not isinstance(value, str):
+        return None
+    code = value.strip().lower().replace("_", "-").split("-")[0]
+    return code if re.fullmatch(r"[a-z]{2,3}", code) else None
+
+
+def _refuse_entities(body: bytes) -> None:
+    head = body[:65536]
+    probe = head.replace(b"\x00", b"")  # also catch UTF-16 encodings
+    if b"<!DOCTYPE" not in probe and b"<!ENTITY" not in probe:
+        return
+    if b"<!ENTITY" in probe:
+        raise ParseError("the document declares XML entities (entity-expansion attack?); refused")
+    try:
+        DefusedET.fromstring(body, forbid_dtd=False, forbid_entities=True, forbid_external=True)
+    except DefusedXmlException as e:
+        raise ParseError(f"unsafe XML refused: {type(e).__name__}") from None
+    except Exception:
+        pass  # malformed XML: feedparser will try to recover it
+
+
+def normalise_encoding(body: bytes, content_type: str | None) -> tuple[bytes, str]:
+    """Return the body re-encoded as UTF-8 (declaration rewritten) and the encoding found.
+
+    Order: BOM; strict UTF-8 (valid UTF-8 with non-ASCII text is almost never
+    anything else); the XML declaration; the HTTP charset; then detection.
+    """
+    for bom, enc in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF32_LE, "utf-32-le"),
+                     (codecs.BOM_UTF32_BE, "utf-32-be"), (codecs.BOM_UTF16_LE, "utf-16-le"),
+                     (codecs.BOM_UTF16_BE, "utf-16-be")):
+        if body.startswith(bom):
+            try:
+                text = body[len(bom):].decode(enc)
+            except UnicodeDecodeError:
+                raise ParseError(f"body starts with a {enc} byte-order mark but does not decode as {enc}") from None
+            return _as_utf8(text.encode("utf-8")), enc
+    try:
+        body.decode("utf-8")
+        return _as_utf8(body), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    declared: list[str] = []
+    m = _XML_DECL.match(body[:400])
+    if m:
+        declared.append(m.group(2).decode("ascii", "ignore"))
+    if content_type:
+        cm = _CHARSET.search(content_type)
+        if cm:
+            declared.append(cm.group(1))
+    for enc in declared:
+        try:
+            codecs.lookup(enc)
+            if codecs.lookup(enc).name in ("utf-8",):
+                continue
+            text = body.decode(enc)
+            return _as_utf8(text.encode("utf-8")), codecs.lookup(enc).name
+        except (LookupError, UnicodeDecodeError):
+            continue
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(body[:200_000], cp_isolation=["cp1251", "koi8_r", "koi8_u", "iso8859_5", "cp1252",
+                                                    "iso8859_1", "cp1254", "iso8859_9", "utf_16"]).best()
+    if best is None:
+        text = body.decode("utf-8", "replace")
+        return _as_utf8(text.encode("utf-8")), "utf-8 (with replacements)"
+    try:
+        text = body.decode(best.encoding)
+    except (LookupError, UnicodeDecodeError):
+        text = body.decode(best.encoding, "replace")
+    return _as_utf8(text.encode("utf-8")), best.encoding
+
+
+def _as_utf8(data: bytes) -> bytes:
+    return _XML_DECL.sub(rb"\g<1>utf-8\g<3>", data, count=1)
+
+
+class _LinkFinder(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag != "link":
+            return
+        a = {k.lower(): (v or "") for k, v in attrs}
+        rels = a.get("rel", "").lower().split()
+        typ = a.get("type", "").lower()
+        if "alternate" in rels and typ in ("application/rss+xml", "application/atom+xml", "application/rdf+xml",
+                                           "application/feed+json", "text/xml", "application/xml") and a.get("href"):
+            self.links.append(a["href"])
+
+
+def discover_feed_links(page: str, base_url: str) -> list[str]:
+    """Feed URLs an HTML page advertises with <link rel="alternate" type="...rss/atom...">."""
+    finder = _LinkFinder()
+    try:
+        finder.feed(page[:500_000])
+    except Exception:  # noqa: BLE001 - HTMLParser on hostile input
+        pass
+    out: list[str] = []
+    for href in finder.links:
+        url = _http_link(href, base_url) if base_url else (href if href.startswith("http") else None)
+        if url and url not in out:
+            out.append(url)
+    return out

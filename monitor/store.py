@@ -1,0 +1,362 @@
+"""Store: the one module that speaks SQL.
+
+SQLite in WAL mode; the schema is versioned with ``PRAGMA user_version`` and
+upgraded by the ordered MIGRATIONS below (never edit a released migration:
+append a new one). Writes that must survive a power cut (the delivery ledger)
+run with ``synchronous=FULL``; the rest with NORMAL, which in WAL mode can lose
+at most the last transactions on power loss but never corrupts the file.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from monitor.errors import StoreError
+
+MIGRATIONS: list[str] = [
+    # 1: first release
+    """
+    CREATE TABLE feeds (
+        id INTEGER PRIMARY KEY,
+        url TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        title TEXT,
+        etag TEXT,
+        last_modified TEXT,
+        last_fetch REAL,
+        last_success REAL,
+        last_status INTEGER,
+        last_error TEXT,
+        error_kind TEXT,
+        consecutive_failures INTEGER NOT NULL DEFAULT 0,
+        next_poll REAL NOT NULL DEFAULT 0,
+        items_total INTEGER NOT NULL DEFAULT 0,
+        last_new_item REAL,
+        gone_count INTEGER NOT NULL DEFAULT 0,
+        disabled_reason TEXT,
+        moved_to TEXT
+    );
+    CREATE TABLE items (
+        id INTEGER PRIMARY KEY,
+        feed_id INTEGER NOT NULL REFERENCES feeds(id),
+        guid TEXT NOT NULL,
+        link TEXT,
+        canonical_url TEXT,
+        title TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        author TEXT,
+        published REAL,
+        fetched REAL NOT NULL,
+        language TEXT,
+        language_confidence REAL,
+        language_script TEXT,
+        language_uncertain INTEGER NOT NULL DEFAULT 0,
+        content_hash TEXT NOT NULL,
+        title_translated TEXT,
+        summary_translated TEXT,
+        translated_to TEXT,
+        translation_status TEXT,
+        duplicate_of INTEGER,
+        duplicate_kind TEXT,
+        duplicate_similarity REAL,
+        duplicate_seed TEXT,
+        story_id INTEGER,
+        UNIQUE (feed_id, guid)
+    );
+    CREATE INDEX items_fetched ON items(fetched);
+    CREATE INDEX items_story ON items(story_id);
+    CREATE TABLE fingerprints (
+        kind TEXT NOT NULL,           -- url | content | guid
+        value TEXT NOT NULL,
+        item_id INTEGER,              -- first item that had it (may be purged since)
+        first_seen REAL NOT NULL,
+        PRIMARY KEY (kind, value)
+    ) WITHOUT ROWID;
+    CREATE TABLE stories (
+        id INTEGER PRIMARY KEY,
+        first_item_id INTEGER,
+        created REAL NOT NULL,
+        seed TEXT                     -- seed key when the story is a seed's
+    );
+    CREATE TABLE matches (
+        item_id INTEGER NOT NULL,
+        watchlist TEXT NOT NULL,
+        score REAL NOT NULL,
+        why TEXT NOT NULL,            -- JSON list of strings
+        matched_at REAL NOT NULL,
+        PRIMARY KEY (item_id, watchlist)
+    ) WITHOUT ROWID;
+    CREATE INDEX matches_watchlist ON matches(watchlist, matched_at);
+    CREATE TABLE digests (
+        id INTEGER PRIMARY KEY,
+        watchlist TEXT NOT NULL,
+        channel TEXT NOT NULL,        -- markdown | email | atom | webhook
+        created REAL NOT NULL,
+        period_start REAL NOT NULL,
+        period_end REAL NOT NULL,
+        status TEXT NOT NULL,         -- pending | sent | failed
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt REAL,
+        error TEXT,
+        location TEXT,                -- file path or recipient list
+        item_ids TEXT NOT NULL        -- JSON list
+    );
+    CREATE INDEX digests_pending ON digests(status, next_attempt);
+    CREATE TABLE deliveries (
+        watchlist TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        item_id INTEGER NOT NULL,
+        digest_id INTEGER,
+        delivered_at REAL NOT NULL,
+        PRIMARY KEY (watchlist, channel, item_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE story_deliveries (
+        watchlist TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        story_id INTEGER NOT NULL,
+        languages TEXT NOT NULL,      -- comma-separated languages already reported
+        delivered_at REAL NOT NULL,
+        PRIMARY KEY (watchlist, channel, story_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE watchlist_state (
+        name TEXT PRIMARY KEY,
+        fingerprint TEXT,             -- hash of the watchlist file last applied
+        last_digest REAL,
+        last_rematch REAL
+    );
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+    """,
+]
+
+
+@dataclass(frozen=True)
+class FeedRow:
+    id: int
+    url: str
+    name: str
+    title: str | None
+    etag: str | None
+    last_modified: str | None
+    last_fetch: float | None
+    last_success: float | None
+    last_status: int | None
+    last_error: str | None
+    error_kind: str | None
+    consecutive_failures: int
+    next_poll: float
+    items_total: int
+    last_new_item: float | None
+    gone_count: int
+    disabled_reason: str | None
+    moved_to: str | None
+
+
+def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+    """Open (creating and migrating if needed) the database."""
+    try:
+        if readonly:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(path, timeout=30)
+    except (sqlite3.Error, OSError) as e:
+        raise StoreError(f"cannot open database {path}: {e}") from None
+    conn.row_factory = sqlite3.Row
+    try:
+        if not readonly:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            migrate(conn)
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=30000")
+    except sqlite3.Error as e:
+        conn.close()
+        raise StoreError(f"cannot use database {path}: {e}") from None
+    return conn
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > len(MIGRATIONS):
+        raise StoreError(f"the database has schema version {version}, newer than this news-monitor "
+                         f"({len(MIGRATIONS)}); upgrade news-monitor")
+    for i in range(version, len(MIGRATIONS)):
+        with transaction(conn):
+            for stmt in _split_sql(MIGRATIONS[i]):
+                conn.execute(stmt)
+            conn.execute(f"PRAGMA user_version={i + 1}")
+    return len(MIGRATIONS)
+
+
+def _split_sql(script: str) -> list[str]:
+    out, buf = [], []
+    for line in script.splitlines():
+        line = line.split("--", 1)[0]
+        buf.append(line)
+        if line.rstrip().endswith(";"):
+            stmt = "\n".join(buf).strip().rstrip(";")
+            if stmt:
+                out.append(stmt)
+            buf = []
+    rest = "\n".join(buf).strip()
+    if rest:
+        out.append(rest)
+    return out
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE ... COMMIT; ``durable`` switches to synchronous=FULL for this write."""
+    if durable:
+        conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    else:
+        conn.execute("COMMIT")
+    finally:
+        if durable:
+            conn.execute("PRAGMA synchronous=NORMAL")
+
+
+# ---- feeds -------------------------------------------------------------------------------------
+
+def sync_feeds(conn: sqlite3.Connection, feeds: list[tuple[str, str]]) -> dict[str, int]:
+    """Make sure every configured (url, name) has a row; return url -> feed id."""
+    with transaction(conn):
+        for url, name in feeds:
+            conn.execute("INSERT INTO feeds(url, name) VALUES (?, ?) ON CONFLICT(url) DO UPDATE SET name=excluded.name",
+                         (url, name))
+    return {r["url"]: r["id"] for r in conn.execute("SELECT id, url FROM feeds")}
+
+
+def get_feed(conn: sqlite3.Connection, feed_id: int) -> FeedRow:
+    row = conn.execute("SELECT * FROM feeds WHERE id=?", (feed_id,)).fetchone()
+    if row is None:
+        raise StoreError(f"no feed with id {feed_id}")
+    return FeedRow(**dict(row))
+
+
+def all_feeds(conn: sqlite3.Connection) -> list[FeedRow]:
+    return [FeedRow(**dict(r)) for r in conn.execute("SELECT * FROM feeds ORDER BY name")]
+
+
+def record_fetch(conn: sqlite3.Connection, feed_id: int, **fields: Any) -> None:
+    cols = ", ".join(f"{k}=?" for k in fields)
+    with transaction(conn):
+        conn.execute(f"UPDATE feeds SET {cols} WHERE id=?", (*fields.values(), feed_id))
+
+
+# ---- items -------------------------------------------------------------------------------------
+
+def existing_guids(conn: sqlite3.Connection, feed_id: int, guids: list[str]) -> set[str]:
+    found: set[str] = set()
+    for i in range(0, len(guids), 500):
+        chunk = guids[i:i + 500]
+        q = f"SELECT guid FROM items WHERE feed_id=? AND guid IN ({','.join('?' * len(chunk))})"
+        found.update(r[0] for r in conn.execute(q, (feed_id, *chunk)))
+        q = f"SELECT value FROM fingerprints WHERE kind='guid' AND value IN ({','.join('?' * len(chunk))})"
+        found.update(v.split(" ", 1)[1] for (v,) in conn.execute(q, [f"{feed_id} {g}" for g in chunk]))
+    return found
+
+
+def find_fingerprint(conn: sqlite3.Connection, kind: str, value: str) -> int | None:
+    """The item id that first had this fingerprint; 0 if that item has been purged; None if unseen."""
+    row = conn.execute("SELECT item_id FROM fingerprints WHERE kind=? AND value=?", (kind, value)).fetchone()
+    if row is None:
+        return None
+    return row[0] or 0
+
+
+def insert_item(conn: sqlite3.Connection, values: dict[str, Any], fingerprints: list[tuple[str, str]]) -> int:
+    cols = ", ".join(values)
+    cur = conn.execute(f"INSERT INTO items({cols}) VALUES ({', '.join('?' * len(values))})", tuple(values.values()))
+    item_id = int(cur.lastrowid or 0)
+    now = values.get("fetched", time.time())
+    conn.executemany("INSERT OR IGNORE INTO fingerprints(kind, value, item_id, first_seen) VALUES (?, ?, ?, ?)",
+                     [(k, v, item_id, now) for k, v in fingerprints])
+    return item_id
+
+
+def update_item(conn: sqlite3.Connection, item_id: int, **fields: Any) -> None:
+    cols = ", ".join(f"{k}=?" for k in fields)
+    conn.execute(f"UPDATE items SET {cols} WHERE id=?", (*fields.values(), item_id))
+
+
+def new_story(conn: sqlite3.Connection, first_item_id: int | None, now: float, seed: str | None = None) -> int:
+    cur = conn.execute("INSERT INTO stories(first_item_id, created, seed) VALUES (?, ?, ?)", (first_item_id, now, seed))
+    return int(cur.lastrowid or 0)
+
+
+def seed_story(conn: sqlite3.Connection, seed_key: str) -> int | None:
+    row = conn.execute("SELECT id FROM stories WHERE seed=?", (seed_key,)).fetchone()
+    return row[0] if row else None
+
+
+def save_matches(conn: sqlite3.Connection, item_id: int, matches: list[tuple[str, float, list[str]]],
+                 now: float) -> None:
+    conn.executemany(
+        "INSERT INTO matches(item_id, watchlist, score, why, matched_at) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT(item_id, watchlist) DO UPDATE SET score=excluded.score, why=excluded.why",
+        [(item_id, w, s, json.dumps(why, ensure_ascii=False), now) for w, s, why in matches])
+
+
+def item_rows(conn: sqlite3.Connection, *, since: float | None = None, watchlist: str | None = None,
+              ids: list[int] | None = None) -> list[sqlite3.Row]:
+    q = ("SELECT items.*, feeds.name AS feed_name FROM items JOIN feeds ON feeds.id = items.feed_id")
+    where, args = [], []
+    if since is not None:
+        where.append("items.fetched >= ?")
+        args.append(since)
+    if watchlist is not None:
+        where.append("items.id IN (SELECT item_id FROM matches WHERE watchlist=?)")
+        args.append(watchlist)
+    if ids is not None:
+        where.append(f"items.id IN ({','.join('?' * len(ids))})")
+        args.extend(ids)
+    if where:
+        q += " WHERE " + " AND ".join(where)
+    q += " ORDER BY items.id"
+    return list(conn.execute(q, args))
+
+
+def matches_for(conn: sqlite3.Connection, item_ids: list[int]) -> dict[int, list[sqlite3.Row]]:
+    out: dict[int, list[sqlite3.Row]] = {}
+    for i in range(0, len(item_ids), 500):
+        chunk = item_ids[i:i + 500]
+        for r in conn.execute(f"SELECT * FROM matches WHERE item_id IN ({','.join('?' * len(chunk))})", chunk):
+            out.setdefault(r["item_id"], []).append(r)
+    return out
+
+
+def purge_items(conn: sqlite3.Connection, older_than: float) -> int:
+    """Delete items fetched before ``older_than`` with their matches; fingerprints stay."""
+    with transaction(conn):
+        ids = [r[0] for r in conn.execute("SELECT id FROM items WHERE fetched < ?", (older_than,))]
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            conn.execute(f"DELETE FROM matches WHERE item_id IN ({marks})", chunk)
+            conn.execute(f"DELETE FROM items WHERE id IN ({marks})", chunk)
+        old = time.time() - 400 * 86400
+        conn.execute("DELETE FROM digests WHERE created < ? AND status != 'pending'", (old,))
+    return len(ids)
+
+
+def get_meta(conn: sqlite3.Connection, key: str) -> str | None:
+    row = conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+    return row[0] if row else None
+
+
+def set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
+    conn.execute("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                 (key, value))

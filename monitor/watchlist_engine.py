@@ -1,0 +1,353 @@
+"""Compiled watchlist queries: a lexicon of words and a tree of boolean nodes.
+
+Words are matched against the tokens of a :class:`PreparedField` in one pass
+(exact index, Snowball stem index, and a prefix trie), then phrases, proximity,
+regexes and ``all`` / ``any`` / ``not`` are evaluated on those sparse hits.
+
+Word modes:
+  * ``exact``   token equals the word (after normalisation)
+  * ``prefix``  token starts with the word (``sanction*``)
+  * ``inflect`` default: same Snowball stem in the word's language, or the token
+    is the word plus at most 3 letters (``Токаев`` → ``Токаева``); for languages
+    without a stemmer (kk, ky, uz, tg, ka, az, ...) the word matches as a prefix.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass, field
+
+from monitor.watchlist_text import STEMMERS, PreparedField, PreparedItem, script_of, stem, stem_cache
+
+INFLECT_EXTRA = 3  # letters an inflected form may add to a word of a stemmed language
+MIN_INFLECT_LEN = 4  # shorter words only match by stem or exactly
+MIN_PREFIX_LEN = 3  # shortest implicit prefix for languages without a stemmer
+_END = ""  # trie key holding the words that end at a node
+
+TITLE_FIELDS = frozenset({"title", "title_translated"})
+FIELD_GROUPS: dict[str, tuple[str, ...]] = {
+    "title": ("title", "title_translated"),
+    "summary": ("summary", "summary_translated"),
+    "both": ("title", "summary", "title_translated", "summary_translated"),
+}
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One place where a term matched."""
+
+    term: str  # the term as the user wrote it (or alias name)
+    field: str  # "title" | "summary" | "title_translated" | "summary_translated"
+    text: str  # the text that matched, as it appears
+    start: int  # char offsets in that field (for highlighting)
+    end: int
+
+
+@dataclass(frozen=True)
+class Word:
+    text: str  # normalised
+    mode: str  # exact | prefix | inflect
+    language: str  # ISO code governing inflection
+
+
+class Lexicon:
+    """All words of one watchlist, indexed for a single pass over a field's tokens."""
+
+    def __init__(self) -> None:
+        self.words: list[Word] = []
+        self._ids: dict[Word, int] = {}
+        self.exact: dict[str, list[int]] = {}
+        self.stems: dict[str, dict[str, list[int]]] = {}  # language -> stem -> ids
+        self.stem_langs_by_script: dict[str, list[str]] = {}
+        self.trie: dict[str, dict] = {}  # type: ignore[type-arg]
+
+    def add(self, word: Word) -> int:
+        """Index ``word`` (idempotent) and return its id."""
+        wid = self._ids.get(word)
+        if wid is not None:
+            return wid
+        wid = len(self.words)
+        self.words.append(word)
+        self._ids[word] = wid
+        if word.mode != "prefix":
+            self.exact.setdefault(word.text, []).append(wid)
+        if word.mode == "prefix":
+            self._trie_add(word.text, (wid, None, False))
+        elif word.mode == "inflect":
+            lang = word.language
+            if lang in STEMMERS:
+                self.stems.setdefault(lang, {}).setdefault(stem(lang, word.text), []).append(wid)
+                langs = self.stem_langs_by_script.setdefault(script_of(word.text), [])
+                if lang not in langs:
+                    langs.append(lang)
+                if len(word.text) >= MIN_INFLECT_LEN:
+                    self._trie_add(word.text, (wid, INFLECT_EXTRA, True))
+            elif len(word.text) >= MIN_PREFIX_LEN:
+                self._trie_add(word.text, (wid, None, True))
+        return wid
+
+    def _trie_add(self, text: str, entry: tuple[int, int | None, bool]) -> None:
+        node = self.trie
+        for ch in text:
+            node = node.setdefault(ch, {})
+        node.setdefault(_END, []).append(entry)
+
+    def scan(self, f: PreparedField) -> dict[int, list[int]]:
+        """Token positions of every word of this lexicon found in ``f``."""
+        hits: dict[int, list[int]] = {}
+        exact = self.exact
+        trie = self.trie
+        by_script = self.stem_langs_by_script
+        stems = self.stems
+        caches = {lang: stem_cache(lang) for lang in stems}
+        loose = f.inflect_prefix
+
+        def add(wid: int, pos: int) -> None:
+            lst = hits.get(wid)
+            if lst is None:
+                hits[wid] = [pos]
+            elif lst[-1] != pos:
+                lst.append(pos)
+
+        for pos, tok in enumerate(f.tokens):
+            ids = exact.get(tok)
+            if ids:
+                for wid in ids:
+                    add(wid, pos)
+            langs = by_script.get(f.scripts[pos])
+            if langs:
+                for lang in langs:
+                    s = caches[lang].get(tok)
+                    if s is None:
+                        s = stem(lang, tok)
+                    ids = stems[lang].get(s)
+                    if ids:
+                        for wid in ids:
+                            add(wid, pos)
+            node = trie
+            n = len(tok)
+            depth = 0
+            for ch in tok:
+                node = node.get(ch)  # type: ignore[assignment]
+                if node is None:
+                    break
+                depth += 1
+                entries = node.get(_END)
+                if entries:
+                    extra = n - depth
+                    for wid, max_extra, inflect in entries:
+                        if max_extra is None or extra <= max_extra or (inflect and loose):
+                            add(wid, pos)
+        return hits
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    field: str
+    start: int  # token index
+    end: int  # token index, exclusive (or char offsets for regex, see ``chars``)
+    chars: bool = False
+
+
+class Context:
+    """Evaluation state of one watchlist on one prepared item."""
+
+    def __init__(self, item: PreparedItem, lexicon: Lexicon, key: int, trace: bool = False):
+        self.item = item
+        cached = item.scans.get(key)
+        if cached is None:
+            cached = item.scans[key] = {}
+        self.scans = cached
+        self.lexicon = lexicon
+        self.trace: list[tuple[int, bool, str]] | None = [] if trace else None
+        self.depth = 0
+
+    def field_hits(self, name: str) -> dict[int, list[int]] | None:
+        f = self.item.fields.get(name)
+        if f is None:
+            return None
+        hits = self.scans.get(name)
+        if hits is None:
+            hits = self.scans[name] = self.lexicon.scan(f)
+        return hits
+
+    def note(self, ok: bool, text: str) -> None:
+        if self.trace is not None:
+            self.trace.append((self.depth, ok, text))
+
+
+Found = list[tuple["Leaf", Occurrence]]
+
+
+class Node:
+    """A query node: ``evaluate`` returns whether it holds and the leaf hits that made it."""
+
+    label: str = ""
+
+    def evaluate(self, ctx: Context) -> tuple[bool, Found]:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        return self.label
+
+
+class Leaf(Node):
+    weight: float = 1.0
+    fields: tuple[str, ...] = FIELD_GROUPS["both"]
+
+    def occurrences(self, ctx: Context) -> list[Occurrence]:
+        raise NotImplementedError
+
+    def evaluate(self, ctx: Context) -> tuple[bool, Found]:
+        occ = self.occurrences(ctx)
+        ctx.note(bool(occ), self.describe())
+        return bool(occ), [(self, o) for o in occ]
+
+
+class Term(Leaf):
+    """A phrase or a set of variant phrases (an alias); each phrase is a tuple of word ids."""
+
+    def __init__(self, label: str, phrases: list[tuple[int, ...]], weight: float,
+                 fields: tuple[str, ...], kind: str = "term"):
+        self.label = label
+        self.phrases = phrases
+        self.weight = weight
+        self.fields = fields
+        self.kind = kind
+
+    def describe(self) -> str:
+        return f'{self.kind} "{self.label}"' if self.kind == "alias" else f'"{self.label}"'
+
+    def occurrences(self, ctx: Context) -> list[Occurrence]:
+        out: list[Occurrence] = []
+        for fname in self.fields:
+            hits = ctx.field_hits(fname)
+            if not hits:
+                continue
+            for phrase in self.phrases:
+                cands = hits.get(phrase[0])
+                if not cands:
+                    continue
+                for i, wid in enumerate(phrase[1:], 1):
+                    nxt = hits.get(wid)
+                    if not nxt:
+                        cands = []
+                        break
+                    s = set(nxt)
+                    cands = [p for p in cands if p + i in s]
+                    if not cands:
+                        break
+                n = len(phrase)
+                out.extend(Occurrence(fname, p, p + n) for p in cands)
+        return out
+
+
+class Regex(Leaf):
+    def __init__(self, label: str, pattern: re.Pattern[str], weight: float, fields: tuple[str, ...]):
+        self.label = label
+        self.pattern = pattern
+        self.weight = weight
+        self.fields = fields
+
+    def describe(self) -> str:
+        return f"regex /{self.pattern.pattern}/"
+
+    def occurrences(self, ctx: Context) -> list[Occurrence]:
+        out: list[Occurrence] = []
+        for fname in self.fields:
+            f = ctx.item.fields.get(fname)
+            if f is None or not f.text:
+                continue
+            for m in self.pattern.finditer(f.text):
+                if m.end() > m.start():
+                    out.append(Occurrence(fname, m.start(), m.end(), chars=True))
+        return out
+
+
+class Near(Leaf):
+    """All of ``terms`` within ``within`` words of each other in one field."""
+
+    MAX_COMBINATIONS = 4096
+
+    def __init__(self, label: str, terms: list[Term], within: int, ordered: bool,
+                 weight: float, fields: tuple[str, ...]):
+        self.label = label
+        self.terms = terms
+        self.within = within
+        self.ordered = ordered
+        self.weight = weight
+        self.fields = fields
+
+    def describe(self) -> str:
+        inner = ", ".join(t.describe() for t in self.terms)
+        order = " in order" if self.ordered else ""
+        return f"near({inner}; within {self.within} words{order})"
+
+    def occurrences(self, ctx: Context) -> list[Occurrence]:
+        per_term = [t.occurrences(ctx) for t in self.terms]
+        if not all(per_term):
+            return []
+        out: list[Occurrence] = []
+        for fname in self.fields:
+            lists = [[o for o in occ if o.field == fname] for occ in per_term]
+            if not all(lists):
+                continue
+            budget = self.MAX_COMBINATIONS
+            for combo in itertools.product(*lists):
+                budget -= 1
+                if budget < 0:
+                    break
+                if self.ordered and any(a.start >= b.start for a, b in zip(combo, combo[1:])):
+                    continue
+                lo = min(o.start for o in combo)
+                hi = max(o.end for o in combo)
+                gap = hi - lo - sum(o.end - o.start for o in combo)
+                if gap <= self.within:
+                    out.append(Occurrence(fname, lo, hi))
+        # Keep distinct windows only.
+        return list(dict.fromkeys(out))
+
+
+class Group(Node):
+    """``all`` / ``any`` (optionally at least ``minimum``) / ``none`` of children."""
+
+    def __init__(self, op: str, children: list[Node], minimum: int = 1):
+        self.op = op
+        self.children = children
+        self.minimum = minimum
+        self.label = op
+
+    def describe(self) -> str:
+        if self.op == "any" and self.minimum > 1:
+            return f"any (at least {self.minimum})"
+        return "not (none of)" if self.op == "none" else self.op
+
+    def evaluate(self, ctx: Context) -> tuple[bool, Found]:
+        idx = len(ctx.trace) if ctx.trace is not None else 0
+        ctx.depth += 1
+        results = [c.evaluate(ctx) for c in self.children]
+        ctx.depth -= 1
+        oks = [ok for ok, _ in results]
+        if self.op == "all":
+            ok = all(oks)
+        elif self.op == "any":
+            ok = sum(oks) >= self.minimum
+        else:  # none
+            ok = not any(oks)
+        if ctx.trace is not None:
+            ctx.trace.insert(idx, (ctx.depth, ok, f"{self.describe()}: {sum(oks)} of {len(oks)} held"))
+        if not ok or self.op == "none":
+            return ok, []
+        found: Found = []
+        for c_ok, c_found in results:
+            if c_ok:
+                found.extend(c_found)
+        return ok, found
+
+
+@dataclass
+class Evaluation:
+    ok: bool
+    found: Found
+    trace: list[tuple[int, bool, str]] = field(default_factory=list)

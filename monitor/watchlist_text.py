@@ -1,0 +1,182 @@
+"""Text preparation for watchlist matching: normalise, tokenise and stem once per item.
+
+Every field of an item is split into word tokens (offsets kept for highlighting),
+each token normalised (NFKC, casefold, ё→е, one apostrophe) and tagged with its
+script. Stems are computed lazily per Snowball language through a process-wide
+cache, so a :class:`PreparedItem` can be shared by every watchlist.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import snowballstemmer
+
+# ISO 639-1 code -> Snowball algorithm. Languages missing here get prefix matching.
+STEMMERS: dict[str, str] = {
+    "en": "english", "ru": "russian", "hy": "armenian", "tr": "turkish", "de": "german",
+    "fr": "french", "es": "spanish", "it": "italian", "pt": "portuguese", "nl": "dutch",
+    "sv": "swedish", "no": "norwegian", "nb": "norwegian", "da": "danish", "fi": "finnish",
+    "hu": "hungarian", "ro": "romanian", "el": "greek", "ar": "arabic", "fa": "persian",
+    "lt": "lithuanian", "id": "indonesian", "ga": "irish", "ca": "catalan", "eu": "basque",
+    "ne": "nepali", "ta": "tamil", "hi": "hindi", "sr": "serbian", "yi": "yiddish",
+    "cs": "czech", "pl": "polish", "et": "estonian", "eo": "esperanto",
+}
+
+# Language assumed for a term word written without a language tag, by script.
+DEFAULT_LANGUAGE_BY_SCRIPT: dict[str, str] = {
+    "latin": "en", "cyrillic": "ru", "armenian": "hy", "greek": "el", "arabic": "ar",
+    "georgian": "ka",
+}
+
+FIELDS: tuple[str, ...] = ("title", "summary", "title_translated", "summary_translated")
+
+_TOKEN_RE = re.compile(r"\w+(?:['’‘ʼ`´]\w+)*")
+_APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "ʻ": "'", "`": "'", "´": "'",
+                              "ё": "е", "\u0307": None})
+_CACHE_LIMIT = 400_000
+
+
+def script_of(word: str) -> str:
+    """The script of a (normalised) word, judged by its first character."""
+    o = ord(word[0]) if word else 0
+    if o < 0x250:
+        return "latin"
+    if 0x400 <= o <= 0x52F:
+        return "cyrillic"
+    if 0x530 <= o <= 0x58F:
+        return "armenian"
+    if 0x370 <= o <= 0x3FF:
+        return "greek"
+    if 0x10A0 <= o <= 0x10FF or 0x1C90 <= o <= 0x1CBF:
+        return "georgian"
+    if 0x600 <= o <= 0x6FF:
+        return "arabic"
+    if 0x1E00 <= o <= 0x1EFF:
+        return "latin"
+    return "other"
+
+
+def normalize(text: str) -> str:
+    """Case- and Unicode-insensitive form: NFKC, casefold, ё→е, one apostrophe."""
+    return unicodedata.normalize("NFKC", text).casefold().translate(_APOSTROPHES)
+
+
+_NORM_CACHE: dict[str, tuple[str, str]] = {}
+
+
+def _norm_token(raw: str) -> tuple[str, str]:
+    hit = _NORM_CACHE.get(raw)
+    if hit is None:
+        n = normalize(raw)
+        hit = (n, script_of(n))
+        if len(_NORM_CACHE) > _CACHE_LIMIT:
+            _NORM_CACHE.clear()
+        _NORM_CACHE[raw] = hit
+    return hit
+
+
+def tokenize(text: str) -> list[tuple[str, int, int]]:
+    """Word tokens of ``text`` as (raw, start, end) character offsets."""
+    return [(m.group(), m.start(), m.end()) for m in _TOKEN_RE.finditer(text)]
+
+
+def words_of(text: str) -> list[str]:
+    """Normalised words of a term or text (``*`` is kept by callers, not here)."""
+    return [_norm_token(raw)[0] for raw, _, _ in tokenize(text)]
+
+
+class _Stemmer(Protocol):
+    def stemWord(self, word: str) -> str: ...  # noqa: N802 (snowball's name)
+
+
+_STEMMER_OBJS: dict[str, _Stemmer] = {}
+_STEM_CACHE: dict[str, dict[str, str]] = {}
+
+
+def stem(language: str, word: str) -> str:
+    """Snowball stem of a normalised ``word`` for a covered ``language`` (cached)."""
+    cache = _STEM_CACHE.get(language)
+    if cache is None:
+        cache = _STEM_CACHE[language] = {}
+        _STEMMER_OBJS[language] = snowballstemmer.stemmer(STEMMERS[language])
+    s = cache.get(word)
+    if s is None:
+        if len(cache) > _CACHE_LIMIT:
+            cache.clear()
+        s = cache[word] = _STEMMER_OBJS[language].stemWord(word)
+    return s
+
+
+def stem_cache(language: str) -> dict[str, str]:
+    """The live stem cache of ``language`` (for hot loops that inline :func:`stem`)."""
+    if language not in _STEM_CACHE:
+        stem(language, "")
+    return _STEM_CACHE[language]
+
+
+@dataclass
+class PreparedField:
+    """One tokenised field: raw text, normalised tokens, scripts and char spans."""
+
+    text: str
+    tokens: list[str]
+    scripts: list[str]
+    spans: list[tuple[int, int]]
+    inflect_prefix: bool  # the text's language has no stemmer: words also match as prefixes
+
+
+@dataclass
+class PreparedItem:
+    """An item tokenised once; shared by every watchlist's ``match``."""
+
+    title: str
+    summary: str
+    language: str | None
+    feed: str
+    fields: dict[str, PreparedField]
+    translated: bool
+    scans: dict[int, dict[str, dict[int, list[int]]]] = field(default_factory=dict)
+
+
+def prepare_field(text: str, language: str | None) -> PreparedField:
+    """Tokenise and normalise one field written in ``language``."""
+    tokens: list[str] = []
+    scripts: list[str] = []
+    spans: list[tuple[int, int]] = []
+    for m in _TOKEN_RE.finditer(text):
+        n, sc = _norm_token(m.group())
+        tokens.append(n)
+        scripts.append(sc)
+        spans.append(m.span())
+    uncovered = language is not None and language not in STEMMERS
+    return PreparedField(text, tokens, scripts, spans, uncovered)
+
+
+class _ItemLike(Protocol):
+    title: str
+    summary: str
+    language: str | None
+    feed: str
+    title_translated: str | None
+    summary_translated: str | None
+
+
+def prepare(item: _ItemLike, target_language: str = "en") -> PreparedItem:
+    """Tokenise every field of ``item`` once (translations are in ``target_language``)."""
+    lang = item.language.lower() if item.language else None
+    fields = {
+        "title": prepare_field(item.title or "", lang),
+        "summary": prepare_field(item.summary or "", lang),
+    }
+    translated = False
+    if item.title_translated:
+        fields["title_translated"] = prepare_field(item.title_translated, target_language)
+        translated = True
+    if item.summary_translated:
+        fields["summary_translated"] = prepare_field(item.summary_translated, target_language)
+        translated = True
+    return PreparedItem(item.title or "", item.summary or "", lang, item.feed, fields, translated)
