@@ -11,14 +11,17 @@ such as ``monitor.fetch``.
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
+import signal
 import sys
 from collections.abc import Mapping
 from typing import TextIO
 
 __all__ = [
     "HUMAN_FORMAT",
+    "enable_crash_tracebacks",
     "JournalFormatter",
     "parse_level",
     "setup_logging",
@@ -127,3 +130,19 @@ def setup_logging(
         logging.getLogger(name).setLevel(max(noisy, levelno))
     logging.captureWarnings(True)
     return handler
+
+
+def enable_crash_tracebacks(stream: TextIO | None = None) -> bool:
+    """Dump every thread's stack to stderr on a fatal signal, and on SIGUSR1 without dying.
+
+    systemd's watchdog kills a wedged service with SIGABRT, so the journal then
+    shows where each thread was stuck; ``systemctl kill -s USR1 news-monitor``
+    shows it for a live one. False if the stream has no file descriptor.
+    """
+    stream = sys.stderr if stream is None else stream
+    try:
+        faulthandler.enable(file=stream, all_threads=True)
+        faulthandler.register(signal.SIGUSR1, file=stream, all_threads=True, chain=False)
+    except (AttributeError, ValueError, OSError):
+        return False
+    return True

@@ -154,3 +154,28 @@ def test_real_process_from_terminal(tmp_path: Path) -> None:
     lines = run_child(tmp_path, {}).splitlines()
     assert len(lines) == 2 and all(HUMAN_LINE.match(line) for line in lines), lines
     assert lines[1].endswith("WARNING  monitor.fetch: feed slow")
+
+
+def test_crash_tracebacks_on_sigusr1_and_watchdog_abort(tmp_path: Path) -> None:
+    err_path = tmp_path / "stderr"
+    code = (
+        "import os, signal, threading, time\n"
+        "from monitor.logs import enable_crash_tracebacks\n"
+        "assert enable_crash_tracebacks()\n"
+        "def wedged_poll():\n"
+        "    time.sleep(60)\n"
+        "threading.Thread(target=wedged_poll, daemon=True).start()\n"
+        "time.sleep(0.2)\n"
+        "os.kill(os.getpid(), signal.SIGUSR1)\n"
+        "time.sleep(0.2)\n"
+        "print('alive', flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGABRT)\n"
+    )
+    with open(err_path, "w") as err:
+        proc = subprocess.run([sys.executable, "-c", code], stderr=err, stdout=subprocess.PIPE,
+                              cwd=ROOT, timeout=30, text=True)
+    text = err_path.read_text()
+    assert proc.stdout == "alive\n"  # SIGUSR1 only dumped stacks
+    assert proc.returncode == -6  # SIGABRT still kills, as systemd's watchdog intends
+    assert "Fatal Python error: Aborted" in text
+    assert text.count("in wedged_poll") == 2  # once for SIGUSR1, once for SIGABRT
