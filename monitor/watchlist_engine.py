@@ -160,7 +160,7 @@ class Context:
             cached = item.scans[key] = {}
         self.scans = cached
         self.lexicon = lexicon
-        self.trace: list[tuple[int, bool, str]] | None = [] if trace else None
+        self.trace: list[tuple[int, bool, str, str]] | None = [] if trace else None
         self.depth = 0
 
     def field_hits(self, name: str) -> dict[int, list[int]] | None:
@@ -172,9 +172,9 @@ class Context:
             hits = self.scans[name] = self.lexicon.scan(f)
         return hits
 
-    def note(self, ok: bool, text: str) -> None:
+    def note(self, ok: bool, text: str, short: str) -> None:
         if self.trace is not None:
-            self.trace.append((self.depth, ok, text))
+            self.trace.append((self.depth, ok, text, short))
 
 
 Found = list[tuple["Leaf", Occurrence]]
@@ -191,6 +191,9 @@ class Node:
     def describe(self) -> str:
         return self.label
 
+    def short(self) -> str:
+        return self.describe()
+
 
 class Leaf(Node):
     weight: float = 1.0
@@ -201,7 +204,7 @@ class Leaf(Node):
 
     def evaluate(self, ctx: Context) -> tuple[bool, Found]:
         occ = self.occurrences(ctx)
-        ctx.note(bool(occ), self.describe())
+        ctx.note(bool(occ), self.describe(), self.short())
         return bool(occ), [(self, o) for o in occ]
 
 
@@ -323,6 +326,12 @@ class Group(Node):
             return f"any (at least {self.minimum})"
         return "not (none of)" if self.op == "none" else self.op
 
+    def short(self) -> str:
+        kids = ", ".join(c.short() for c in self.children[:3])
+        more = ", ..." if len(self.children) > 3 else ""
+        op = "not" if self.op == "none" else self.op
+        return f"{op}({kids}{more})"
+
     def evaluate(self, ctx: Context) -> tuple[bool, Found]:
         idx = len(ctx.trace) if ctx.trace is not None else 0
         ctx.depth += 1
@@ -336,7 +345,8 @@ class Group(Node):
         else:  # none
             ok = not any(oks)
         if ctx.trace is not None:
-            ctx.trace.insert(idx, (ctx.depth, ok, f"{self.describe()}: {sum(oks)} of {len(oks)} held"))
+            ctx.trace.insert(idx, (ctx.depth, ok, f"{self.describe()}: {sum(oks)} of {len(oks)} held",
+                                   self.short()))
         if not ok or self.op == "none":
             return ok, []
         found: Found = []
@@ -350,4 +360,4 @@ class Group(Node):
 class Evaluation:
     ok: bool
     found: Found
-    trace: list[tuple[int, bool, str]] = field(default_factory=list)
+    trace: list[tuple[int, bool, str, str]] = field(default_factory=list)
