@@ -7,8 +7,10 @@ plain text, HTML, Atom) and the channels in :mod:`monitor.deliver`.
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 
 
 @dataclass(frozen=True)
@@ -68,3 +70,132 @@ class Digest:
     @property
     def count(self) -> int:
         return len(self.stories)
+
+
+# ---- selection from the store --------------------------------------------------------------------
+
+
+SUMMARY_CHARS = 320
+QUIET_MIN_SECONDS = 2 * 86400.0  # a feed is "quiet" only after this long without a new item
+QUIET_FACTOR = 5.0  # ... and five times its usual gap between items
+
+
+@dataclass
+class DigestPlan:
+    """What delivering a digest marks in the ledger."""
+
+    item_ids: list[int] = field(default_factory=list)  # shown and suppressed items of this digest
+    stories: dict[int, set[str]] = field(default_factory=dict)  # story id -> languages reported
+
+
+def _utc(ts: float | None) -> datetime | None:
+    return datetime.fromtimestamp(ts, tz=timezone.utc) if ts else None
+
+
+def _short(text: str, limit: int = SUMMARY_CHARS) -> str:
+    text = text.strip()
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1].rsplit(" ", 1)[0].rstrip(",.;:") + "…"
+
+
+def build_digest(conn: sqlite3.Connection, watchlist: str, title: str, tz: str, channel: str, now: float,
+                 *, item_ids: list[int] | None = None, period_start: float | None = None) -> tuple[Digest, DigestPlan]:
+    """The digest of ``watchlist`` for ``channel``: every matched item not yet delivered there,
+    one entry per story, ordered by score; suppressed items (seed duplicates, stories already
+    sent) listed with the reason. With ``item_ids`` the digest of exactly those items is rebuilt
+    (for Atom history), ignoring the ledger."""
+    if item_ids is None:
+        rows = conn.execute(
+            """SELECT items.*, feeds.name AS feed_name, m.score, m.why FROM matches m
+               JOIN items ON items.id = m.item_id JOIN feeds ON feeds.id = items.feed_id
+               WHERE m.watchlist = ? AND NOT EXISTS (
+                   SELECT 1 FROM deliveries d WHERE d.watchlist = m.watchlist AND d.channel = ?
+                   AND d.item_id = m.item_id)
+               ORDER BY m.score DESC, items.id""", (watchlist, channel)).fetchall()
+    else:
+        marks = ",".join("?" * len(item_ids)) or "NULL"
+        rows = conn.execute(
+            f"""SELECT items.*, feeds.name AS feed_name, m.score, m.why FROM matches m
+               JOIN items ON items.id = m.item_id JOIN feeds ON feeds.id = items.feed_id
+               WHERE m.watchlist = ? AND m.item_id IN ({marks}) ORDER BY m.score DESC, items.id""",
+            (watchlist, *item_ids)).fetchall()
+    sent_stories: dict[int, tuple[set[str], float]] = {}
+    if item_ids is None:
+        for r in conn.execute("SELECT story_id, languages, delivered_at FROM story_deliveries "
+                              "WHERE watchlist=? AND channel=?", (watchlist, channel)):
+            sent_stories[r[0]] = (set(filter(None, r[1].split(","))), r[2])
+    plan = DigestPlan()
+    stories: list[DigestStory] = []
+    suppressed: list[SuppressedEntry] = []
+    by_story: dict[int, list[sqlite3.Row]] = {}
+    order: list[int] = []
+    for r in rows:
+        plan.item_ids.append(r["id"])
+        if r["duplicate_kind"] == "seed":
+            suppressed.append(SuppressedEntry(r["title"], r["feed_name"], r["link"],
+                                              f"duplicate of seed {r['duplicate_seed'] or '?'} "
+                                              f"(similarity {r['duplicate_similarity'] or 0:.2f})"))
+            continue
+        sid = r["story_id"] or -r["id"]
+        if sid not in by_story:
+            by_story[sid] = []
+            order.append(sid)
+        by_story[sid].append(r)
+    for sid in order:
+        group = by_story[sid]
+        languages = {g["language"] or "?" for g in group}
+        if sid in sent_stories:
+            before, when = sent_stories[sid]
+            new_langs = languages - before
+            if not new_langs:
+                for g in group:
+                    suppressed.append(SuppressedEntry(
+                        g["title"], g["feed_name"], g["link"],
+                        f"same story already sent {datetime.fromtimestamp(when, timezone.utc):%Y-%m-%d %H:%M} UTC"))
+                plan.stories[sid] = before | languages
+                continue
+        lead = group[0]
+        others = [StorySource(g["feed_name"], g["title_translated"] or g["title"], g["link"], g["language"],
+                              _utc(g["published"] or g["fetched"])) for g in group[1:]]
+        why = json.loads(lead["why"])
+        if sid in sent_stories:
+            why = why + [f"story already sent; first report in {', '.join(sorted(languages - sent_stories[sid][0]))}"]
+        translated = bool(lead["title_translated"])
+        stories.append(DigestStory(
+            anchor=f"item-{lead['id']}", item_id=lead["id"],
+            title=lead["title_translated"] or lead["title"],
+            original_title=lead["title"] if translated else None,
+            language=lead["language"],
+            translation_status=lead["translation_status"] or "not_needed",
+            summary=_short(lead["summary_translated"] if translated and lead["summary_translated"] is not None
+                           else lead["summary"]),
+            link=lead["link"], feed=lead["feed_name"], published=_utc(lead["published"] or lead["fetched"]),
+            score=lead["score"], why=why, also_reported_by=others))
+        if sid > 0:
+            plan.stories[sid] = sent_stories.get(sid, (set(), 0.0))[0] | languages
+    fetched = [r["fetched"] for r in rows]
+    start = period_start if period_start is not None else (min(fetched) if fetched else now)
+    d = Digest(watchlist=watchlist, title=title, timezone=tz, period_start=_utc(start) or _utc(now),
+               period_end=_utc(now), generated_at=_utc(now), stories=stories, suppressed=suppressed,
+               feed_notes=feed_notes(conn, now))
+    return d, plan
+
+
+def feed_notes(conn: sqlite3.Connection, now: float) -> list[FeedNote]:
+    """Feeds that are failing, disabled, or quiet compared with their usual rate."""
+    notes: list[FeedNote] = []
+    rows = conn.execute("""SELECT f.*, (SELECT MIN(fetched) FROM items WHERE feed_id=f.id) AS first_item
+                           FROM feeds f WHERE f.url != 'seeds:' ORDER BY f.name""").fetchall()
+    for f in rows:
+        if f["disabled_reason"]:
+            notes.append(FeedNote(f["name"], f"disabled: {f['disabled_reason']}"))
+        elif f["consecutive_failures"] >= 2:
+            notes.append(FeedNote(f["name"], f"failing for {f['consecutive_failures']} polls: {f['last_error']}"))
+        elif f["last_new_item"] and f["first_item"] and f["items_total"] > 5:
+            usual_gap = max(1.0, (f["last_new_item"] - f["first_item"]) / f["items_total"])
+            silent = now - f["last_new_item"]
+            if silent > max(QUIET_MIN_SECONDS, QUIET_FACTOR * usual_gap):
+                notes.append(FeedNote(f["name"], f"quiet: no new item for {silent / 86400:.1f} days "
+                                                 f"(usually one every {usual_gap / 3600:.1f} h)"))
+    return notes

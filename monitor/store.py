@@ -161,10 +161,10 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     """Open (creating and migrating if needed) the database."""
     try:
         if readonly:
-            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30, check_same_thread=False)
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(path, timeout=30)
+            conn = sqlite3.connect(path, timeout=30, check_same_thread=False)
     except (sqlite3.Error, OSError) as e:
         raise StoreError(f"cannot open database {path}: {e}") from None
     conn.row_factory = sqlite3.Row

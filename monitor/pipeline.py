@@ -1,0 +1,376 @@
+"""Pipeline: the one place that knows the order of the stages.
+
+    fetch -> parse -> exact dedup -> detect -> translate -> near-dup -> match -> store
+
+:class:`Services` holds what a running service shares (config, database,
+watchlists, translator, near-duplicate index). Database work runs on one
+dedicated thread so the event loop stays free for fetching and for the
+daemon's watchdog; parsing runs there too unless a process pool is given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+from monitor import store
+from monitor.config import Config, FeedConfig
+from monitor.dedup import canonical_url, content_fingerprint
+from monitor.fetch import Fetcher, FetchResult, next_poll_delay
+from monitor.language import detect_item
+from monitor.neardup import NearDupIndex, NearDupSettings, make_signature
+from monitor.parse import Entry, ParsedFeed, parse_feed
+from monitor.seeds import Seed, load_seeds
+from monitor.watchlist import MatchInput, Watchlist, load_watchlists
+
+log = logging.getLogger("monitor.pipeline")
+T = TypeVar("T")
+
+SEED_FEED_URL = "seeds:"
+SEED_FEED_NAME = "seeds"
+GONE_LIMIT = 3  # a feed answering 410 this many times in a row is disabled
+TRANSLATE_SUMMARY_CHARS = 600  # translate the lead of long summaries, not whole articles
+
+
+@dataclass
+class FeedOutcome:
+    feed: str
+    url: str
+    status: int | None
+    new_items: int = 0
+    duplicates: int = 0
+    matched: int = 0
+    error: str | None = None
+    not_modified: bool = False
+    next_poll: float = 0.0
+
+
+@dataclass
+class Services:
+    config: Config
+    conn: sqlite3.Connection
+    watchlists: list[Watchlist]
+    neardup: NearDupIndex
+    feed_ids: dict[str, int] = field(default_factory=dict)
+    translator: Any = None  # monitor.translate.Translator, created on first need
+    db_executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, "monitor-db"))
+    cpu_executor: Executor | None = None  # a process pool for parsing big cycles
+
+    async def db(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` on the database thread."""
+        return await asyncio.get_running_loop().run_in_executor(self.db_executor, fn, *args)
+
+    def close(self) -> None:
+        self.db_executor.shutdown(wait=True)
+        if self.cpu_executor is not None:
+            self.cpu_executor.shutdown(wait=True, cancel_futures=True)
+        self.conn.close()
+
+    def get_translator(self) -> Any:
+        if self.translator is None and self.config.translation.enabled:
+            from monitor.translate import Translator  # cheap: argostranslate itself loads on first use
+
+            self.translator = Translator(self.config.database, self.config.models,
+                                         target=self.config.translation.target)
+        return self.translator
+
+
+def open_services(config: Config, *, watchlists: list[Watchlist] | None = None) -> Services:
+    conn = store.connect(config.database)
+    if watchlists is None:
+        watchlists, problems = load_watchlists(config.watchlists)
+        for p in problems:
+            log.error("watchlist problem: %s", p)
+    nd = NearDupIndex(conn, NearDupSettings(threshold=config.dedup.threshold))
+    svc = Services(config, conn, watchlists, nd)
+    feeds = [(f.url, f.name) for f in config.feeds] + [(SEED_FEED_URL, SEED_FEED_NAME)]
+    svc.feed_ids = store.sync_feeds(conn, feeds)
+    return svc
+
+
+# ---- one feed --------------------------------------------------------------------------------------
+
+async def poll_feed(svc: Services, fetcher: Fetcher, feed: FeedConfig) -> FeedOutcome:
+    """Fetch, parse and ingest one feed; record its health. Never raises for feed problems."""
+    feed_id = svc.feed_ids[feed.url]
+    row = await svc.db(store.get_feed, svc.conn, feed_id)
+    url = row.moved_to or feed.url
+    started = time.time()
+    res = await fetcher.fetch(url, etag=row.etag, last_modified=row.last_modified)
+    if res.not_modified:
+        return await svc.db(_record_success, svc, feed, feed_id, res, None, started)
+    if not res.ok or res.body is None:
+        return await svc.db(_record_failure, svc, feed, feed_id, res, res.error or "no body", res.error_kind,
+                            started)
+    loop = asyncio.get_running_loop()
+    if svc.cpu_executor is not None:
+        parsed = await loop.run_in_executor(svc.cpu_executor, parse_feed, res.body, res.content_type, res.final_url)
+    else:
+        parsed = await svc.db(parse_feed, res.body, res.content_type, res.final_url)
+    if parsed.error:
+        return await svc.db(_record_failure, svc, feed, feed_id, res, parsed.error, "parse", started)
+    if parsed.warning:
+        log.warning("%s: %s", feed.name, parsed.warning)
+    return await svc.db(_ingest_and_record, svc, feed, feed_id, res, parsed, started)
+
+
+def _ingest_and_record(svc: Services, feed: FeedConfig, feed_id: int, res: FetchResult, parsed: ParsedFeed,
+                       started: float) -> FeedOutcome:
+    counts = ingest(svc, feed.name, feed_id, parsed.entries, override=feed.language, now=started)
+    out = _record_success(svc, feed, feed_id, res, parsed, started, counts[0])
+    out.new_items, out.duplicates, out.matched = counts
+    return out
+
+
+def _record_success(svc: Services, feed: FeedConfig, feed_id: int, res: FetchResult, parsed: ParsedFeed | None,
+                    started: float, new_items: int = 0) -> FeedOutcome:
+    delay = next_poll_delay(feed.interval, 0, None, svc.config.fetch)
+    fields: dict[str, Any] = dict(last_fetch=started, last_success=started, last_status=res.status, last_error=None,
+                                  error_kind=None, consecutive_failures=0, next_poll=started + delay, gone_count=0)
+    if not res.not_modified:
+        fields.update(etag=res.etag, last_modified=res.last_modified)
+    if parsed is not None and parsed.title:
+        fields["title"] = parsed.title
+    if res.moved_to:
+        fields["moved_to"] = res.moved_to
+        log.warning("%s: feed moved permanently to %s (update config.yaml)", feed.name, res.moved_to)
+    if new_items:
+        fields["last_new_item"] = started
+        svc.conn.execute("UPDATE feeds SET items_total = items_total + ? WHERE id=?", (new_items, feed_id))
+    store.record_fetch(svc.conn, feed_id, **fields)
+    return FeedOutcome(feed.name, feed.url, res.status, not_modified=res.not_modified, next_poll=started + delay)
+
+
+def _record_failure(svc: Services, feed: FeedConfig, feed_id: int, res: FetchResult, error: str,
+                    kind: str | None, started: float) -> FeedOutcome:
+    row = store.get_feed(svc.conn, feed_id)
+    failures = row.consecutive_failures + 1
+    delay = next_poll_delay(feed.interval, failures, res.retry_after, svc.config.fetch)
+    fields: dict[str, Any] = dict(last_fetch=started, last_status=res.status, last_error=error[:500],
+                                  error_kind=kind, consecutive_failures=failures, next_poll=started + delay)
+    if res.status == 410:
+        fields["gone_count"] = row.gone_count + 1
+        if row.gone_count + 1 >= GONE_LIMIT:
+            fields["disabled_reason"] = f"HTTP 410 Gone {GONE_LIMIT} times in a row; remove it from config.yaml"
+            log.error("%s: disabled: the server says the feed is gone for good", feed.name)
+    store.record_fetch(svc.conn, feed_id, **fields)
+    log.warning("%s: %s (failure %d in a row, next try in %.0f s)", feed.name, error, failures, delay)
+    return FeedOutcome(feed.name, feed.url, res.status, error=error, next_poll=started + delay)
+
+
+# ---- items -----------------------------------------------------------------------------------------
+
+@dataclass
+class _Pending:
+    entry: Entry
+    canonical: str | None
+    content: str | None
+    duplicate_of: int | None = None
+    duplicate_kind: str | None = None
+    similarity: float | None = None
+    story_id: int | None = None
+    language: Any = None
+    title_tr: str | None = None
+    summary_tr: str | None = None
+    translated_to: str | None = None
+    translation_status: str = "not_needed"
+
+
+def ingest(svc: Services, feed_name: str, feed_id: int, entries: list[Entry], *, override: str | None = None,
+           now: float | None = None, seed_keys: dict[str, str] | None = None) -> tuple[int, int, int]:
+    """Store the entries not seen before. Returns (new items, duplicates among them, matched items).
+
+    ``seed_keys`` (guid -> seed file name) marks the entries as seeds: fingerprinted, never matched.
+    """
+    now = now or time.time()
+    conn = svc.conn
+    known = store.existing_guids(conn, feed_id, [e.guid for e in entries])
+    fresh = [e for e in entries if e.guid not in known]
+    if not fresh:
+        return 0, 0, 0
+    pending: list[_Pending] = []
+    for e in fresh:
+        p = _Pending(e, canonical_url(e.link), content_fingerprint(e.title, e.summary))
+        for kind, value in (("url", p.canonical), ("content", p.content)):
+            if value and p.duplicate_of is None:
+                first = store.find_fingerprint(conn, kind, value)
+                if first is not None:
+                    p.duplicate_of, p.duplicate_kind, p.similarity = first, kind, 1.0
+        p.language = detect_item(e.title, e.summary, declared=e.language_hint, override=override)
+        pending.append(p)
+    # several entries of one batch may share a key: the later ones are exact duplicates of the first
+    _translate(svc, [p for p in pending if p.duplicate_of is None])
+    dups = matched = 0
+    is_seed = seed_keys is not None
+    with store.transaction(conn):
+        for p in pending:
+            item_id, is_match = _store_one(svc, feed_name, feed_id, p, now, is_seed, (seed_keys or {}).get(p.entry.guid))
+            dups += p.duplicate_of is not None
+            matched += is_match
+    return len(pending), dups, matched
+
+
+def _translate(svc: Services, pending: list[_Pending]) -> None:
+    cfg = svc.config.translation
+    target = cfg.target
+    todo: list[_Pending] = []
+    for p in pending:
+        lang = p.language
+        if lang.language == target:
+            continue
+        if not cfg.enabled:
+            p.translation_status = "unavailable: translation disabled"
+        elif lang.language is None or lang.uncertain:
+            p.translation_status = "unavailable: language uncertain"
+        else:
+            todo.append(p)
+    if not todo:
+        return
+    translator = svc.get_translator()
+    requests: list[tuple[str, str]] = []
+    for p in todo:
+        requests.append((p.entry.title, p.language.language))
+        requests.append((_lead(p.entry.summary), p.language.language))
+    try:
+        results = translator.translate_many(requests)
+    except Exception as e:  # noqa: BLE001 - a broken model must not lose items
+        log.error("translation failed: %s", e)
+        for p in todo:
+            p.translation_status = f"unavailable: {e}"[:200]
+        return
+    for i, p in enumerate(todo):
+        rt, rs = results[2 * i], results[2 * i + 1]
+        if rt.status in ("translated", "cached"):
+            p.title_tr = rt.text
+            p.summary_tr = rs.text if rs.status in ("translated", "cached", "not_needed") and p.entry.summary else None
+            p.translated_to = target
+            p.translation_status = rt.status
+        else:
+            p.translation_status = f"unavailable: {rt.reason or rt.status}"
+
+
+def _lead(text: str) -> str:
+    if len(text) <= TRANSLATE_SUMMARY_CHARS:
+        return text
+    cut = text[:TRANSLATE_SUMMARY_CHARS]
+    end = max(cut.rfind(". "), cut.rfind("! "), cut.rfind("? "))
+    return cut[: end + 1] if end > 100 else cut.rsplit(" ", 1)[0] + "…"
+
+
+def _store_one(svc: Services, feed_name: str, feed_id: int, p: _Pending, now: float, is_seed: bool,
+               seed_key: str | None) -> tuple[int, bool]:
+    conn = svc.conn
+    e = p.entry
+    # a key may have been stored by an earlier entry of this very batch
+    if p.duplicate_of is None:
+        for kind, value in (("url", p.canonical), ("content", p.content)):
+            if value:
+                first = store.find_fingerprint(conn, kind, value)
+                if first is not None:
+                    p.duplicate_of, p.duplicate_kind, p.similarity = first, kind, 1.0
+                    break
+    english_title = p.title_tr or e.title
+    english_summary = p.summary_tr if p.summary_tr is not None else e.summary
+    sig = None
+    if p.duplicate_of is None:
+        original = f"{e.title}\n{e.summary}" if p.title_tr else None
+        sig = make_signature(f"{english_title}\n{english_summary}", original, p.language.language)
+        best = next(iter(svc.neardup.query(sig, limit=1)), None)
+        if best is not None:
+            p.duplicate_of = int(best.doc_key.split(":", 1)[1])
+            p.duplicate_kind = "seed" if best.kind == "seed" else "story"
+            p.similarity = round(best.similarity, 3)
+            p.story_id = best.story_id
+    else:
+        row = conn.execute("SELECT story_id FROM items WHERE id=?", (p.duplicate_of,)).fetchone()
+        p.story_id = row[0] if row else None
+    seed_name = None
+    if p.duplicate_kind == "seed":
+        row = conn.execute("SELECT guid FROM items WHERE id=?", (p.duplicate_of,)).fetchone()
+        seed_name = row[0] if row else None
+    lang = p.language
+    values = dict(
+        feed_id=feed_id, guid=e.guid, link=e.link, canonical_url=p.canonical, title=e.title, summary=e.summary,
+        author=e.author, published=e.published.timestamp() if e.published else None, fetched=now,
+        language=lang.language, language_confidence=round(lang.confidence, 3), language_script=lang.script,
+        language_uncertain=int(lang.uncertain), content_hash=p.content or "",
+        title_translated=p.title_tr, summary_translated=p.summary_tr, translated_to=p.translated_to,
+        translation_status=p.translation_status, duplicate_of=p.duplicate_of, duplicate_kind=p.duplicate_kind,
+        duplicate_similarity=p.similarity, duplicate_seed=seed_name,
+    )
+    fps = [(k, v) for k, v in (("url", p.canonical), ("content", p.content)) if v]
+    fps.append(("guid", f"{feed_id} {e.guid}"))
+    item_id = store.insert_item(conn, values, fps)
+    if p.story_id is None:
+        p.story_id = store.new_story(conn, item_id, now, seed=seed_key)
+    store.update_item(conn, item_id, story_id=p.story_id)
+    if sig is not None:
+        svc.neardup.add(f"item:{item_id}", "seed" if is_seed else "item", sig, p.story_id)
+    if is_seed or p.duplicate_kind in ("url", "content"):
+        return item_id, False
+    inp = MatchInput(title=e.title, summary=e.summary, language=lang.language, feed=feed_name,
+                     title_translated=p.title_tr, summary_translated=p.summary_tr)
+    found = []
+    for w in svc.watchlists:
+        m = w.match(inp)
+        if m is not None:
+            found.append((w.name, m.score, m.why()))
+    if found:
+        store.save_matches(conn, item_id, found, now)
+    return item_id, bool(found)
+
+
+# ---- seeds -----------------------------------------------------------------------------------------
+
+def sync_seeds(svc: Services) -> tuple[int, list[str]]:
+    """Ingest seed files not yet stored (or edited since). Returns (added, problems)."""
+    seeds, problems = load_seeds(svc.config.seeds)
+    feed_id = svc.feed_ids[SEED_FEED_URL]
+    entries: list[Entry] = []
+    keys: dict[str, str] = {}
+    for s in seeds:
+        guid = f"{s.key}#{s.digest}"
+        keys[guid] = s.key
+        entries.append(seed_entry(s, guid))
+    added = ingest(svc, SEED_FEED_NAME, feed_id, entries, now=time.time(), seed_keys=keys)[0] if entries else 0
+    if added:
+        log.info("seed corpus: %d document(s) added", added)
+    return added, [str(p) for p in problems]
+
+
+def seed_entry(s: Seed, guid: str) -> Entry:
+    return Entry(guid=guid, link=s.url, title=s.title, summary=s.text, published=s.published, author=None,
+                 language_hint=s.language)
+
+
+# ---- a whole cycle ---------------------------------------------------------------------------------
+
+async def poll_all(svc: Services, feeds: list[FeedConfig] | None = None, *,
+                   progress: Callable[[FeedOutcome], None] | None = None) -> list[FeedOutcome]:
+    feeds = [f for f in (feeds if feeds is not None else svc.config.feeds) if f.enabled]
+    disabled = {r.url for r in await svc.db(store.all_feeds, svc.conn) if r.disabled_reason}
+    feeds = [f for f in feeds if f.url not in disabled]
+    outcomes: list[FeedOutcome] = []
+    async with Fetcher(svc.config.fetch) as fetcher:
+        async def one(f: FeedConfig) -> FeedOutcome:
+            try:
+                out = await poll_feed(svc, fetcher, f)
+            except Exception as e:  # noqa: BLE001 - one feed must never stop the others
+                log.exception("%s: unexpected error", f.name)
+                out = FeedOutcome(f.name, f.url, None, error=f"internal error: {type(e).__name__}: {e}")
+            if progress:
+                progress(out)
+            return out
+
+        outcomes = list(await asyncio.gather(*(one(f) for f in feeds)))
+    return outcomes
+
+
+def default_state_paths(config: Config) -> list[Path]:
+    return [config.database.parent, config.digests, config.models]
