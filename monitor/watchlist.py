@@ -29,7 +29,6 @@ from monitor.watchlist_engine import (
     Context,
     Group,
     Hit,
-    Leaf,
     Lexicon,
     Near,
     Node,
@@ -190,15 +189,18 @@ class Watchlist:
         weight_sum = 0.0
         score = 0.0
         hits: dict[tuple[str, str, int, int], Hit] = {}
-        by_leaf: dict[int, tuple[Leaf, list[Occurrence]]] = {}
+        # Distinct terms count once (by label, with their largest weight), wherever they hit.
+        by_term: dict[str, tuple[float, list[Occurrence]]] = {}
         for leaf, occ in found:
-            by_leaf.setdefault(id(leaf), (leaf, []))[1].append(occ)
-        for leaf, occs in by_leaf.values():
+            weight, occs = by_term.get(leaf.label, (leaf.weight, []))
+            occs.append(occ)
+            by_term[leaf.label] = (max(weight, leaf.weight), occs)
+        for label, (weight, occs) in by_term.items():
             in_title = any(o.field in TITLE_FIELDS for o in occs)
-            weight_sum += leaf.weight
-            score += leaf.weight * (TITLE_BOOST if in_title else 1.0)
+            weight_sum += weight
+            score += weight * (TITLE_BOOST if in_title else 1.0)
             for o in occs:
-                h = _to_hit(item, leaf.label, o)
+                h = _to_hit(item, label, o)
                 hits.setdefault((h.term, h.field, h.start, h.end), h)
         ordered = tuple(sorted(hits.values(), key=lambda h: (_FIELD_ORDER[h.field], h.start, h.end)))
         return ok, round(score, 4), round(weight_sum, 4), ordered, ctx
