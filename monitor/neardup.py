@@ -448,22 +448,28 @@ class NearDupIndex:
 
     def add(self, doc_key: str, kind: str, sig: Signature, story_id: int | None) -> None:
         """Index (or re-index) a document; committed at once."""
-        if kind not in ("seed", "item"):
-            raise ValueError(f"kind must be 'seed' or 'item', not {kind!r}")
-        keys = _band_keys(sig, self.settings)
+        self.add_many([(doc_key, kind, sig, story_id)])
+
+    def add_many(self, docs: list[tuple[str, str, Signature, int | None]]) -> None:
+        """Index several (doc_key, kind, signature, story_id) in one transaction."""
         with self.conn:
-            row = self.conn.execute("SELECT id FROM neardup_docs WHERE doc_key = ?", (doc_key,)).fetchone()
-            if row is not None:
-                self._forget(int(row[0]))
-            cur = self.conn.execute(
-                "INSERT INTO neardup_docs(doc_key, kind, story_id, sig) VALUES (?, ?, ?, ?)",
-                (doc_key, kind, story_id, sig.to_blob()),
-            )
-            doc_id = cur.lastrowid
-            self.conn.executemany(
-                "INSERT OR IGNORE INTO neardup_bands(key, doc_id) VALUES (?, ?)",
-                [(k, doc_id) for k in keys],
-            )
+            for doc_key, kind, sig, story_id in docs:
+                if kind not in ("seed", "item"):
+                    raise ValueError(f"kind must be 'seed' or 'item', not {kind!r}")
+                row = self.conn.execute(
+                    "SELECT id FROM neardup_docs WHERE doc_key = ?", (doc_key,)
+                ).fetchone()
+                if row is not None:
+                    self._forget(int(row[0]))
+                cur = self.conn.execute(
+                    "INSERT INTO neardup_docs(doc_key, kind, story_id, sig) VALUES (?, ?, ?, ?)",
+                    (doc_key, kind, story_id, sig.to_blob()),
+                )
+                doc_id = cur.lastrowid
+                self.conn.executemany(
+                    "INSERT OR IGNORE INTO neardup_bands(key, doc_id) VALUES (?, ?)",
+                    [(k, doc_id) for k in _band_keys(sig, self.settings)],
+                )
 
     def _forget(self, doc_id: int) -> None:
         blob = self.conn.execute("SELECT sig FROM neardup_docs WHERE id = ?", (doc_id,)).fetchone()[0]
