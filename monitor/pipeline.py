@@ -374,3 +374,33 @@ async def poll_all(svc: Services, feeds: list[FeedConfig] | None = None, *,
 
 def default_state_paths(config: Config) -> list[Path]:
     return [config.database.parent, config.digests, config.models]
+
+
+# ---- watchlist edits -------------------------------------------------------------------------------
+
+def rematch(svc: Services, wl: Watchlist, window: float, now: float | None = None) -> tuple[int, int]:
+    """Re-apply an edited watchlist to stored items of the last ``window`` seconds.
+
+    New matches go into the next digest; matches that no longer hold are dropped unless
+    already delivered (the ledger is never rewritten). Returns (added, removed)."""
+    now = now or time.time()
+    conn = svc.conn
+    rows = conn.execute(
+        """SELECT items.*, feeds.name AS feed_name FROM items JOIN feeds ON feeds.id = items.feed_id
+           WHERE items.fetched >= ? AND feeds.url != ? AND (items.duplicate_kind IS NULL
+           OR items.duplicate_kind NOT IN ('url', 'content'))""", (now - window, SEED_FEED_URL)).fetchall()
+    had = {r[0] for r in conn.execute("SELECT item_id FROM matches WHERE watchlist=?", (wl.name,))}
+    delivered = {r[0] for r in conn.execute("SELECT DISTINCT item_id FROM deliveries WHERE watchlist=?", (wl.name,))}
+    added = removed = 0
+    with store.transaction(conn):
+        for r in rows:
+            inp = MatchInput(title=r["title"], summary=r["summary"], language=r["language"], feed=r["feed_name"],
+                             title_translated=r["title_translated"], summary_translated=r["summary_translated"])
+            m = wl.match(inp)
+            if m is not None:
+                added += r["id"] not in had
+                store.save_matches(conn, r["id"], [(wl.name, m.score, m.why())], now)
+            elif r["id"] in had and r["id"] not in delivered:
+                conn.execute("DELETE FROM matches WHERE item_id=? AND watchlist=?", (r["id"], wl.name))
+                removed += 1
+    return added, removed

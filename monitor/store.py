@@ -161,10 +161,11 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     """Open (creating and migrating if needed) the database."""
     try:
         if readonly:
-            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30, check_same_thread=False)
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30, check_same_thread=False,
+                                   isolation_level=None)
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(path, timeout=30, check_same_thread=False)
+            conn = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
     except (sqlite3.Error, OSError) as e:
         raise StoreError(f"cannot open database {path}: {e}") from None
     conn.row_factory = sqlite3.Row
@@ -219,10 +220,12 @@ def transaction(conn: sqlite3.Connection, *, durable: bool = False) -> Iterator[
     try:
         yield conn
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
     else:
-        conn.execute("COMMIT")
+        if conn.in_transaction:
+            conn.execute("COMMIT")
     finally:
         if durable:
             conn.execute("PRAGMA synchronous=NORMAL")

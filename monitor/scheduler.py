@@ -1,0 +1,396 @@
+"""The daemon: APScheduler jobs, signals, sd_notify, hot reload.
+
+Jobs (APScheduler's AsyncIOScheduler, every job coalesced, one instance at a time):
+- ``poll:<url>``  one per feed, a date job re-armed after each poll at the time the
+  fetch stage computed (interval with jitter, or backoff after failures);
+- ``digest:<name>`` one per watchlist, cron schedule in the watchlist's timezone;
+  quiet hours defer it; a slot missed while the service was down runs once at start;
+- ``retry``       delivery retries of pending digests (SMTP or webhook down);
+- ``watch``       notices edited watchlist files and reloads them;
+- ``retention``   purges old items (fingerprints stay).
+
+Signals: SIGHUP reloads config and watchlists (RELOADING=1 ... READY=1); SIGTERM and
+SIGINT stop within a few seconds (STOPPING=1), finishing the current database
+transaction; exit code 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import signal
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
+
+from monitor import store
+from monitor.config import Config, FeedConfig, load_config
+from monitor.errors import ConfigError, MonitorError
+from monitor.pipeline import Services, open_services, poll_feed, rematch, sync_seeds
+from monitor.sdnotify import Notifier, Watchdog
+from monitor.watchlist import Watchlist, load_watchlist, load_watchlists
+
+log = logging.getLogger("monitor.daemon")
+
+WATCH_INTERVAL = 3.0  # seconds between checks of the watchlist directory
+RETRY_INTERVAL = 30.0
+RETENTION_INTERVAL = 6 * 3600.0
+HEARTBEAT_INTERVAL = 15.0
+START_SPREAD = 30.0  # first polls are spread over up to this many seconds
+
+
+def in_quiet_hours(quiet: tuple[str, str] | None, tz: str, when: datetime) -> datetime | None:
+    """If ``when`` falls in the quiet hours, the moment they end; else None."""
+    if not quiet:
+        return None
+    local = when.astimezone(ZoneInfo(tz))
+    (h1, m1), (h2, m2) = (map(int, quiet[0].split(":")), map(int, quiet[1].split(":")))
+    start = local.replace(hour=h1, minute=m1, second=0, microsecond=0)
+    end = local.replace(hour=h2, minute=m2, second=0, microsecond=0)
+    if start <= end:
+        return end.astimezone(timezone.utc) if start <= local < end else None
+    # spans midnight, e.g. 22:00-07:00
+    if local >= start:
+        return (end + timedelta(days=1)).astimezone(timezone.utc)
+    if local < end:
+        return end.astimezone(timezone.utc)
+    return None
+
+
+@dataclass
+class Daemon:
+    config_path: Path
+    config: Config
+    svc: Services
+    notifier: Notifier = field(default_factory=Notifier)
+    polls: int = 0
+    items: int = 0
+    stopping: bool = False
+    watch_state: dict[str, float] = field(default_factory=dict)
+    good_watchlists: dict[str, Watchlist] = field(default_factory=dict)
+    scheduler: AsyncIOScheduler | None = None
+    inflight: set[asyncio.Task] = field(default_factory=set)
+
+    # ---- jobs --------------------------------------------------------------------------------------
+    def arm_feed(self, feed: FeedConfig, at: float) -> None:
+        assert self.scheduler is not None
+        self.scheduler.add_job(self.poll_job, DateTrigger(datetime.fromtimestamp(at, timezone.utc)),
+                               args=[feed.url], id=f"poll:{feed.url}", replace_existing=True,
+                               coalesce=True, max_instances=1, misfire_grace_time=None)
+
+    async def poll_job(self, url: str) -> None:
+        feed = next((f for f in self.config.feeds if f.url == url and f.enabled), None)
+        if feed is None or self.stopping:
+            return
+        task = asyncio.current_task()
+        if task:
+            self.inflight.add(task)
+        try:
+            async with self.fetcher_ctx() as fetcher:
+                out = await poll_feed(self.svc, fetcher, feed)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001
+            log.exception("%s: poll failed", feed.name)
+            out = None
+        finally:
+            if task:
+                self.inflight.discard(task)
+        self.polls += 1
+        nxt = out.next_poll if out and out.next_poll else time.time() + feed.interval
+        if out is not None:
+            self.items += out.new_items
+            if out.matched:
+                await self.immediate_alerts()
+        if not self.stopping:
+            row = await self.svc.db(store.get_feed, self.svc.conn, self.svc.feed_ids[url])
+            if not row.disabled_reason:
+                self.arm_feed(feed, nxt)
+        self.report_status()
+
+    def fetcher_ctx(self):  # one shared client for the daemon's lifetime
+        return _SharedFetcher(self)
+
+    async def digest_job(self, name: str, scheduled: bool = True) -> None:
+        wl = next((w for w in self.svc.watchlists if w.name == name), None)
+        if wl is None or self.stopping:
+            return
+        resume = in_quiet_hours(wl.digest.quiet_hours, wl.digest.timezone, datetime.now(timezone.utc))
+        if resume is not None:
+            log.info("%s: quiet hours, digest deferred to %s", name, resume.isoformat())
+            assert self.scheduler is not None
+            self.scheduler.add_job(self.digest_job, DateTrigger(resume), args=[name, scheduled],
+                                   id=f"deferred:{name}", replace_existing=True, misfire_grace_time=None)
+            return
+        from monitor.dispatch import dispatch_watchlist
+
+        await self.svc.db(self._dispatch, wl)
+        if scheduled:
+            await self.svc.db(store.set_meta, self.svc.conn, f"digest_run:{name}", str(time.time()))
+        self.report_status()
+
+    def _dispatch(self, wl: Watchlist) -> None:
+        from monitor.dispatch import dispatch_watchlist
+
+        dispatch_watchlist(self.config, self.svc.conn, wl)
+
+    async def immediate_alerts(self) -> None:
+        for wl in self.svc.watchlists:
+            if wl.digest.mode == "immediate":
+                await self.digest_job(wl.name, scheduled=False)
+
+    async def retry_job(self) -> None:
+        rows = await self.svc.db(lambda: self.svc.conn.execute(
+            "SELECT DISTINCT watchlist FROM digests WHERE status='pending' AND next_attempt <= ?",
+            (time.time(),)).fetchall())
+        for (name,) in rows:
+            wl = next((w for w in self.svc.watchlists if w.name == name), None)
+            if wl is not None:
+                await self.svc.db(self._dispatch_quiet_ok, wl)
+
+    def _dispatch_quiet_ok(self, wl: Watchlist) -> None:
+        from monitor.dispatch import dispatch_watchlist
+
+        dispatch_watchlist(self.config, self.svc.conn, wl, heartbeat=False)
+
+    async def retention_job(self) -> None:
+        n = await self.svc.db(store.purge_items, self.svc.conn, time.time() - self.config.retention)
+        if n:
+            log.info("retention: purged %d item(s) older than %.0f days", n, self.config.retention / 86400)
+
+    async def heartbeat_job(self) -> None:
+        await self.svc.db(self._heartbeat)
+
+    def _heartbeat(self) -> None:
+        with store.transaction(self.svc.conn):
+            store.set_meta(self.svc.conn, "daemon_heartbeat", str(time.time()))
+            store.set_meta(self.svc.conn, "daemon_pid", str(os.getpid()))
+
+    # ---- watchlists --------------------------------------------------------------------------------
+    def _watch_snapshot(self) -> dict[str, float]:
+        snap = {}
+        d = self.config.watchlists
+        try:
+            for p in d.iterdir():
+                if p.suffix in (".yaml", ".yml"):
+                    try:
+                        snap[p.name] = p.stat().st_mtime_ns
+                    except OSError:
+                        pass
+        except OSError as e:
+            log.error("cannot list watchlists in %s: %s", d, e)
+        return snap
+
+    async def watch_job(self) -> None:
+        snap = self._watch_snapshot()
+        if snap != self.watch_state:
+            self.watch_state = snap
+            await self.reload_watchlists()
+
+    async def reload_watchlists(self) -> None:
+        """Load every watchlist file; a file that fails keeps its last good version active."""
+        wls, problems = load_watchlists(self.config.watchlists)
+        for p in problems:
+            log.error("watchlist not reloaded: %s", p)
+        broken_files = {Path(p.file).name for p in problems}
+        new: dict[str, Watchlist] = {w.name: w for w in wls}
+        for name, old in self.good_watchlists.items():
+            if name not in new and old.path.name in broken_files:
+                log.warning("keeping the last good version of watchlist %s", name)
+                new[name] = old
+        changed = [w for n, w in new.items() if n not in self.good_watchlists
+                   or _wl_fingerprint(self.good_watchlists[n]) != _wl_fingerprint(w)]
+        self.good_watchlists = new
+        self.svc.watchlists = list(new.values())
+        for w in changed:
+            added, removed = await self.svc.db(rematch, self.svc, w, self.config.rematch_window)
+            log.info("watchlist %s (re)loaded: %d new match(es), %d dropped among items of the last %.0f days",
+                     w.name, added, removed, self.config.rematch_window / 86400)
+        self.arm_digests()
+
+    def arm_digests(self) -> None:
+        assert self.scheduler is not None
+        for job in self.scheduler.get_jobs():
+            if job.id.startswith("digest:") and job.id[7:] not in self.good_watchlists:
+                job.remove()
+        for wl in self.svc.watchlists:
+            try:
+                trig = CronTrigger.from_crontab(wl.digest.schedule, timezone=ZoneInfo(wl.digest.timezone))
+            except ValueError as e:
+                log.error("watchlist %s: bad schedule %r: %s", wl.name, wl.digest.schedule, e)
+                continue
+            self.scheduler.add_job(self.digest_job, trig, args=[wl.name], id=f"digest:{wl.name}",
+                                   replace_existing=True, coalesce=True, max_instances=1, misfire_grace_time=3600)
+
+    async def catch_up_digests(self) -> None:
+        """A slot missed while the service was down: one digest now (not one per slot)."""
+        now = datetime.now(timezone.utc)
+        for wl in list(self.svc.watchlists):
+            last = await self.svc.db(store.get_meta, self.svc.conn, f"digest_run:{wl.name}")
+            if last is None:
+                await self.svc.db(store.set_meta, self.svc.conn, f"digest_run:{wl.name}", str(time.time()))
+                continue
+            trig = CronTrigger.from_crontab(wl.digest.schedule, timezone=ZoneInfo(wl.digest.timezone))
+            after = datetime.fromtimestamp(float(last), timezone.utc)
+            nxt = trig.get_next_fire_time(None, after + timedelta(seconds=1))
+            if nxt is not None and nxt <= now:
+                log.info("%s: digest slot %s was missed while stopped; producing it once now", wl.name,
+                         nxt.isoformat())
+                await self.digest_job(wl.name)
+
+    # ---- reload / status ---------------------------------------------------------------------------
+    async def reload(self) -> None:
+        self.notifier.reloading()
+        try:
+            cfg = load_config(self.config_path)
+        except ConfigError as e:
+            for p in e.problems:
+                log.error("config not reloaded: %s", p)
+            self.notifier.ready(status="config reload failed; running with the previous config")
+            return
+        old = {f.url: f for f in self.config.feeds}
+        self.config = cfg
+        self.svc.config = cfg
+        self.svc.feed_ids = await self.svc.db(store.sync_feeds, self.svc.conn,
+                                              [(f.url, f.name) for f in cfg.feeds] + [("seeds:", "seeds")])
+        assert self.scheduler is not None
+        wanted = {f.url for f in cfg.feeds if f.enabled}
+        for job in self.scheduler.get_jobs():
+            if job.id.startswith("poll:") and job.id[5:] not in wanted:
+                job.remove()
+        for f in cfg.feeds:
+            if f.enabled and (f.url not in old or old[f.url] != f):
+                self.arm_feed(f, time.time() + random.uniform(0, 2))
+        self.watch_state = self._watch_snapshot()
+        await self.reload_watchlists()
+        await self.svc.db(sync_seeds, self.svc)
+        log.info("reloaded: %d feed(s), %d watchlist(s)", len(cfg.feeds), len(self.svc.watchlists))
+        self.notifier.ready(status=self.status_line())
+
+    def status_line(self) -> str:
+        nxt = None
+        if self.scheduler is not None:
+            times = [j.next_run_time for j in self.scheduler.get_jobs() if j.id.startswith("digest:")
+                     and j.next_run_time]
+            nxt = min(times) if times else None
+        return (f"{self.polls} poll(s), {self.items} new item(s); "
+                f"next digest {nxt.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC" if nxt else
+                f"{self.polls} poll(s), {self.items} new item(s); no digest scheduled")
+
+    def report_status(self) -> None:
+        self.notifier.status(self.status_line())
+
+
+class _SharedFetcher:
+    """Async context giving the daemon's single Fetcher (created on first use)."""
+
+    def __init__(self, daemon: Daemon):
+        self.daemon = daemon
+
+    async def __aenter__(self):
+        from monitor.fetch import Fetcher
+
+        d = self.daemon
+        f = getattr(d, "_fetcher", None)
+        if f is None or getattr(d, "_fetcher_settings", None) != d.config.fetch:
+            if f is not None:
+                await f.aclose()
+            f = Fetcher(d.config.fetch)
+            d._fetcher = f  # type: ignore[attr-defined]
+            d._fetcher_settings = d.config.fetch  # type: ignore[attr-defined]
+        return f
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+def _wl_fingerprint(wl: Watchlist) -> str:
+    try:
+        return f"{wl.path}:{wl.path.stat().st_mtime_ns}:{wl.path.stat().st_size}:{hash(repr(wl.digest))}"
+    except OSError:
+        return repr(wl.digest)
+
+
+async def _main(config_path: Path) -> int:
+    cfg = load_config(config_path)
+    notifier = Notifier()
+    svc = open_services(cfg)
+    d = Daemon(config_path, cfg, svc, notifier)
+    d.good_watchlists = {w.name: w for w in svc.watchlists}
+    d.watch_state = d._watch_snapshot()
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    hup = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, hup.set)
+    watchdog = Watchdog(notifier)
+    sched = AsyncIOScheduler(event_loop=loop, timezone=timezone.utc,
+                             job_defaults={"coalesce": True, "max_instances": 1})
+    d.scheduler = sched
+    try:
+        await svc.db(sync_seeds, svc)
+        rows = {r.url: r for r in await svc.db(store.all_feeds, svc.conn)}
+        now = time.time()
+        for f in cfg.feeds:
+            r = rows.get(f.url)
+            if not f.enabled or (r and r.disabled_reason):
+                continue
+            due = r.next_poll if r and r.next_poll else 0
+            at = max(due, now + random.uniform(0, min(START_SPREAD, f.interval)))
+            d.arm_feed(f, at)
+        d.arm_digests()
+        sched.add_job(d.retry_job, "interval", seconds=RETRY_INTERVAL, id="retry", coalesce=True, max_instances=1)
+        sched.add_job(d.watch_job, "interval", seconds=WATCH_INTERVAL, id="watch", coalesce=True, max_instances=1)
+        sched.add_job(d.retention_job, "interval", seconds=RETENTION_INTERVAL, id="retention",
+                      next_run_time=datetime.now(timezone.utc) + timedelta(seconds=60), coalesce=True)
+        sched.add_job(d.heartbeat_job, "interval", seconds=HEARTBEAT_INTERVAL, id="heartbeat",
+                      next_run_time=datetime.now(timezone.utc), coalesce=True)
+        sched.start()
+        notifier.ready(status=f"{len(cfg.feeds)} feed(s), {len(svc.watchlists)} watchlist(s)")
+        log.info("ready: %d feed(s), %d watchlist(s)", len(cfg.feeds), len(svc.watchlists))
+        watchdog.start()
+        asyncio.ensure_future(d.catch_up_digests())
+        while not stop.is_set():
+            watchdog.tick()  # the loop is alive: a wedged loop stops ticking, so pings stop
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+            except asyncio.TimeoutError:
+                pass
+            if hup.is_set():
+                hup.clear()
+                await d.reload()
+    finally:
+        d.stopping = True
+        notifier.stopping(status="stopping")
+        log.info("stopping")
+        watchdog.stop()
+        sched.shutdown(wait=False)
+        for t in list(d.inflight):
+            t.cancel()
+        if d.inflight:
+            await asyncio.wait(d.inflight, timeout=5)
+        f = getattr(d, "_fetcher", None)
+        if f is not None:
+            await f.aclose()
+        svc.db_executor.shutdown(wait=True)  # the current transaction finishes; nothing half-written
+        svc.conn.close()
+    return 0
+
+
+def run_daemon(config_path: Path) -> int:
+    try:
+        return asyncio.run(_main(config_path))
+    except ConfigError:
+        raise
+    except MonitorError as e:
+        log.error("%s", e)
+        return 1

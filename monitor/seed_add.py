@@ -1,0 +1,56 @@
+"""``monitor seeds add PATH|URL``: put a document into the seed corpus."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from monitor.config import Config
+from monitor.errors import MonitorError
+from monitor.fetch import Fetcher
+from monitor.parse import normalise_encoding
+from monitor.seeds import SEED_SUFFIXES, extract_article, load_seed, seed_file_text, seed_filename
+
+
+def add_seed(cfg: Config, source: str, *, title: str | None = None, language: str | None = None) -> Path:
+    """Copy a local file, or fetch an article URL and store its extracted text. Returns the new file."""
+    cfg.seeds.mkdir(parents=True, exist_ok=True)
+    if urlsplit(source).scheme in ("http", "https"):
+        return _add_url(cfg, source, title=title, language=language)
+    src = Path(source)
+    if not src.is_file():
+        raise MonitorError(f"no such file: {src}")
+    if src.suffix.lower() not in SEED_SUFFIXES:
+        raise MonitorError(f"seed files are .txt or .md, got {src.name}")
+    dest = cfg.seeds / src.name
+    if dest.exists():
+        raise MonitorError(f"{dest} already exists")
+    if title or language:
+        seed = load_seed(src)
+        dest.write_text(seed_file_text(title or seed.title, seed.text, seed.url, language or seed.language),
+                        encoding="utf-8")
+    else:
+        shutil.copyfile(src, dest)
+    load_seed(dest)  # validate
+    return dest
+
+
+def _add_url(cfg: Config, url: str, *, title: str | None, language: str | None) -> Path:
+    async def get() -> tuple[bytes, str | None, str]:
+        async with Fetcher(cfg.fetch) as f:
+            res = await f.fetch(url, untrusted=True)
+        if not res.ok or res.body is None:
+            raise MonitorError(f"cannot fetch {url}: {res.error}")
+        return res.body, res.content_type, res.final_url
+
+    body, content_type, final = asyncio.run(get())
+    html = normalise_encoding(body, content_type)[0].decode("utf-8", "replace")
+    text, found_title = extract_article(html, final)
+    if len(text.split()) < 30:
+        raise MonitorError(f"could not extract an article from {url} (found {len(text.split())} words)")
+    title = title or found_title or text.split("\n", 1)[0][:120]
+    dest = cfg.seeds / seed_filename(title, text)
+    dest.write_text(seed_file_text(title, text, final, language), encoding="utf-8")
+    return dest
