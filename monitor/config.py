@@ -47,6 +47,7 @@ class FetchSettings:
     max_redirects: int = 5
     concurrency: int = 16
     per_host: int = 2
+    min_host_delay: float = 0.0  # seconds between two requests to one host (feeds and articles)
     user_agent: str = DEFAULT_USER_AGENT
     backoff_base: float = 300.0  # first retry delay after a failure
     backoff_max: float = 6 * 3600.0
@@ -235,7 +236,7 @@ def _path(base: Path) -> Callable[[Any], Path]:
 _TOP_KEYS = {"feeds", "database", "watchlists", "seeds", "digests", "models", "fetch", "translation",
              "dedup", "smtp", "retention", "rematch_window", "defaults", "timezone"}
 _FEED_KEYS = {"url", "name", "interval", "language", "tags", "enabled", "fulltext"}
-_FETCH_KEYS = {"timeout", "connect_timeout", "max_bytes", "max_redirects", "concurrency", "per_host",
+_FETCH_KEYS = {"timeout", "connect_timeout", "max_bytes", "max_redirects", "concurrency", "per_host", "min_host_delay",
                "user_agent", "backoff_base", "backoff_max", "allow_private_networks"}
 _TRANSLATION_KEYS = {"enabled", "target", "pairs", "install_missing"}
 _DEDUP_KEYS = {"threshold", "story_window"}
@@ -291,6 +292,7 @@ def load_config(path: Path | str, *, check_dirs: bool = True) -> Config:
             max_redirects=chk.get(fn, "max_redirects", "fetch.max_redirects", _int(0, 30), fetch.max_redirects),
             concurrency=chk.get(fn, "concurrency", "fetch.concurrency", _int(1, 512), fetch.concurrency),
             per_host=chk.get(fn, "per_host", "fetch.per_host", _int(1, 64), fetch.per_host),
+            min_host_delay=chk.get(fn, "min_host_delay", "fetch.min_host_delay", _duration, fetch.min_host_delay),
             user_agent=chk.get(fn, "user_agent", "fetch.user_agent", _str, fetch.user_agent),
             backoff_base=chk.get(fn, "backoff_base", "fetch.backoff_base", _duration, fetch.backoff_base),
             backoff_max=chk.get(fn, "backoff_max", "fetch.backoff_max", _duration, fetch.backoff_max),

@@ -85,11 +85,12 @@ class _HostGate:
 class Fetcher:
     """Polite, bounded HTTP fetching. Use as ``async with Fetcher(settings) as f``."""
 
-    def __init__(self, settings: FetchSettings, *, min_host_delay: float = 0.0,
+    def __init__(self, settings: FetchSettings, *, min_host_delay: float | None = None,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.settings = settings
         self._global = asyncio.Semaphore(settings.concurrency)
-        self._gate = _HostGate(settings.per_host, min_host_delay)
+        self._gate = _HostGate(settings.per_host,
+                               settings.min_host_delay if min_host_delay is None else min_host_delay)
         limits = httpx.Limits(max_connections=settings.concurrency * 2,
                               max_keepalive_connections=settings.concurrency)
         self._client = httpx.AsyncClient(
