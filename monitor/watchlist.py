@@ -168,6 +168,9 @@ class Watchlist:
     query: Node | None = None
     lexicon: Lexicon = field(default_factory=Lexicon)
 
+    def __post_init__(self) -> None:
+        self._requirements = self.query.requirements() if self.query is not None else []
+
     def _filter_failures(self, item: PreparedItem) -> list[str]:
         f = self.filters
         out = []
@@ -210,6 +213,10 @@ class Watchlist:
         p = item if isinstance(item, PreparedItem) else prepare(item)
         if not self.enabled or self._filter_failures(p):
             return None
+        if self._requirements:
+            present = Context(p, self.lexicon, id(self.lexicon)).present()
+            if any(req.isdisjoint(present) for req in self._requirements):
+                return None  # a word the query cannot do without is missing
         ok, score, weight_sum, hits, _ = self._evaluate(p, trace=False)
         if not ok or weight_sum < self.threshold or score < self.filters.min_score:
             return None
@@ -356,11 +363,11 @@ def _suggest(word: str, options: Iterable[str]) -> str:
 class _Checker:
     """Validates one parsed watchlist document and compiles it; collects every problem."""
 
-    def __init__(self, file: str, doc: Any):
+    def __init__(self, file: str, doc: Any, lexicon: Lexicon | None = None):
         self.file = file
         self.doc = doc
         self.problems: list[Problem] = []
-        self.lexicon = Lexicon()
+        self.lexicon = lexicon if lexicon is not None else Lexicon()
         self.aliases: dict[str, list[tuple[int, ...]]] = {}
 
     def err(self, at: tuple[int | None, int | None], key: str, message: str, hint: str = "") -> None:
@@ -833,8 +840,11 @@ def _parse(text: str, file: str) -> tuple[Any, list[Problem]]:
         return None, [Problem(file, None, None, "", f"YAML syntax: {e}", "")]
 
 
-def load_watchlist(path: Path) -> Watchlist:
-    """Load, validate and compile one watchlist file; raises ConfigError with every problem."""
+def load_watchlist(path: Path, lexicon: Lexicon | None = None) -> Watchlist:
+    """Load, validate and compile one watchlist file; raises ConfigError with every problem.
+
+    Watchlists compiled into one shared ``lexicon`` scan each item field once for all of them.
+    """
     file = relpath(path)
     try:
         raw = Path(path).read_bytes()
@@ -846,7 +856,7 @@ def load_watchlist(path: Path) -> Watchlist:
     doc, problems = _parse(text, file)
     if problems:
         raise ConfigError(problems)
-    checker = _Checker(file, doc)
+    checker = _Checker(file, doc, lexicon)
     wl = checker.check(Path(path))
     if wl is None:
         raise ConfigError(checker.problems or [Problem(file, 1, 1, "", "unusable watchlist", "")])
@@ -863,9 +873,10 @@ def load_watchlists(directory: Path) -> tuple[list[Watchlist], list[Problem]]:
     out: list[Watchlist] = []
     problems: list[Problem] = []
     seen: dict[str, Watchlist] = {}
+    lexicon = Lexicon()
     for path in sorted([*d.glob("*.yaml"), *d.glob("*.yml")]):
         try:
-            wl = load_watchlist(path)
+            wl = load_watchlist(path, lexicon)
         except ConfigError as e:
             problems.extend(e.problems)
             continue

@@ -18,12 +18,13 @@ import itertools
 import re
 from dataclasses import dataclass, field
 
-from monitor.watchlist_text import STEMMERS, PreparedField, PreparedItem, script_of, stem, stem_cache
+from monitor.watchlist_text import STEMMERS, PreparedField, PreparedItem, script_of, stem
 
 INFLECT_EXTRA = 3  # letters an inflected form may add to a word of a stemmed language
 MIN_INFLECT_LEN = 4  # shorter words only match by stem or exactly
 MIN_PREFIX_LEN = 3  # shortest implicit prefix for languages without a stemmer
-_END = ""  # trie key holding the words that end at a node
+_END = ""
+MEMO_LIMIT = 200_000  # tokens remembered per lexicon  # trie key holding the words that end at a node
 
 TITLE_FIELDS = frozenset({"title", "title_translated"})
 FIELD_GROUPS: dict[str, tuple[str, ...]] = {
@@ -61,6 +62,7 @@ class Lexicon:
         self.stems: dict[str, dict[str, list[int]]] = {}  # language -> stem -> ids
         self.stem_langs_by_script: dict[str, list[str]] = {}
         self.trie: dict[str, dict] = {}  # type: ignore[type-arg]
+        self._memo: dict[bool, dict[str, tuple[int, ...]]] = {False: {}, True: {}}
 
     def add(self, word: Word) -> int:
         """Index ``word`` (idempotent) and return its id."""
@@ -69,6 +71,7 @@ class Lexicon:
             return wid
         wid = len(self.words)
         self.words.append(word)
+        self._memo = {False: {}, True: {}}
         self._ids[word] = wid
         if word.mode != "prefix":
             self.exact.setdefault(word.text, []).append(wid)
@@ -96,50 +99,40 @@ class Lexicon:
     def scan(self, f: PreparedField) -> dict[int, list[int]]:
         """Token positions of every word of this lexicon found in ``f``."""
         hits: dict[int, list[int]] = {}
-        exact = self.exact
-        trie = self.trie
-        by_script = self.stem_langs_by_script
-        stems = self.stems
-        caches = {lang: stem_cache(lang) for lang in stems}
-        loose = f.inflect_prefix
-
-        def add(wid: int, pos: int) -> None:
-            lst = hits.get(wid)
-            if lst is None:
-                hits[wid] = [pos]
-            elif lst[-1] != pos:
-                lst.append(pos)
-
+        memo = self._memo[f.inflect_prefix]
         for pos, tok in enumerate(f.tokens):
-            ids = exact.get(tok)
+            ids = memo.get(tok)
+            if ids is None:
+                ids = self._lookup(tok, f.inflect_prefix)
+                if len(memo) > MEMO_LIMIT:
+                    memo.clear()
+                memo[tok] = ids
             if ids:
                 for wid in ids:
-                    add(wid, pos)
-            langs = by_script.get(f.scripts[pos])
-            if langs:
-                for lang in langs:
-                    s = caches[lang].get(tok)
-                    if s is None:
-                        s = stem(lang, tok)
-                    ids = stems[lang].get(s)
-                    if ids:
-                        for wid in ids:
-                            add(wid, pos)
-            node = trie
-            n = len(tok)
-            depth = 0
-            for ch in tok:
-                node = node.get(ch)  # type: ignore[assignment]
-                if node is None:
-                    break
-                depth += 1
-                entries = node.get(_END)
-                if entries:
-                    extra = n - depth
-                    for wid, max_extra, inflect in entries:
-                        if max_extra is None or extra <= max_extra or (inflect and loose):
-                            add(wid, pos)
+                    lst = hits.get(wid)
+                    if lst is None:
+                        hits[wid] = [pos]
+                    elif lst[-1] != pos:
+                        lst.append(pos)
         return hits
+
+    def _lookup(self, tok: str, loose: bool) -> tuple[int, ...]:
+        """Ids of the words that ``tok`` matches (exact, stem, prefix); memoised by ``scan``."""
+        found: list[int] = list(self.exact.get(tok, ()))
+        for lang in self.stem_langs_by_script.get(script_of(tok), ()):
+            found += self.stems[lang].get(stem(lang, tok), ())
+        node = self.trie
+        n = len(tok)
+        depth = 0
+        for ch in tok:
+            node = node.get(ch)  # type: ignore[assignment]
+            if node is None:
+                break
+            depth += 1
+            for wid, max_extra, inflect in node.get(_END, ()):
+                if max_extra is None or n - depth <= max_extra or (inflect and loose):
+                    found.append(wid)
+        return tuple(dict.fromkeys(found))
 
 
 @dataclass(frozen=True)
@@ -162,15 +155,27 @@ class Context:
         self.lexicon = lexicon
         self.trace: list[tuple[int, bool, str, str]] | None = [] if trace else None
         self.depth = 0
+        self._present: set[int] | None = None
 
     def field_hits(self, name: str) -> dict[int, list[int]] | None:
-        f = self.item.fields.get(name)
-        if f is None:
-            return None
         hits = self.scans.get(name)
         if hits is None:
+            f = self.item.fields.get(name)
+            if f is None:
+                return None
             hits = self.scans[name] = self.lexicon.scan(f)
         return hits
+
+    def present(self) -> set[int]:
+        """Every word id found in any field of the item."""
+        if self._present is None:
+            ids: set[int] = set()
+            for name in self.item.fields:
+                hits = self.field_hits(name)
+                if hits:
+                    ids.update(hits)
+            self._present = ids
+        return self._present
 
     def note(self, ok: bool, text: str, short: str) -> None:
         if self.trace is not None:
@@ -194,6 +199,10 @@ class Node:
     def short(self) -> str:
         return self.describe()
 
+    def requirements(self) -> list[frozenset[int]]:
+        """Necessary conditions: word-id sets that must each meet the item's words."""
+        return []
+
 
 class Leaf(Node):
     weight: float = 1.0
@@ -204,7 +213,8 @@ class Leaf(Node):
 
     def evaluate(self, ctx: Context) -> tuple[bool, Found]:
         occ = self.occurrences(ctx)
-        ctx.note(bool(occ), self.describe(), self.short())
+        if ctx.trace is not None:
+            ctx.note(bool(occ), self.describe(), self.short())
         return bool(occ), [(self, o) for o in occ]
 
 
@@ -218,31 +228,41 @@ class Term(Leaf):
         self.weight = weight
         self.fields = fields
         self.kind = kind
+        self.first_ids = frozenset(p[0] for p in phrases)
+        self.by_first: dict[int, list[tuple[int, ...]]] = {}
+        for p in phrases:
+            self.by_first.setdefault(p[0], []).append(p)
 
     def describe(self) -> str:
         return f'{self.kind} "{self.label}"' if self.kind == "alias" else f'"{self.label}"'
 
+    def requirements(self) -> list[frozenset[int]]:
+        return [self.first_ids]
+
     def occurrences(self, ctx: Context) -> list[Occurrence]:
         out: list[Occurrence] = []
+        first = self.first_ids
+        if first.isdisjoint(ctx.present()):
+            return out
         for fname in self.fields:
             hits = ctx.field_hits(fname)
             if not hits:
                 continue
-            for phrase in self.phrases:
-                cands = hits.get(phrase[0])
-                if not cands:
-                    continue
-                for i, wid in enumerate(phrase[1:], 1):
-                    nxt = hits.get(wid)
-                    if not nxt:
-                        cands = []
-                        break
-                    s = set(nxt)
-                    cands = [p for p in cands if p + i in s]
-                    if not cands:
-                        break
-                n = len(phrase)
-                out.extend(Occurrence(fname, p, p + n) for p in cands)
+            for wid in first.intersection(hits):
+                cands0 = hits[wid]
+                for phrase in self.by_first[wid]:
+                    cands = cands0
+                    for i, nid in enumerate(phrase[1:], 1):
+                        nxt = hits.get(nid)
+                        if not nxt:
+                            cands = []
+                            break
+                        s = set(nxt)
+                        cands = [p for p in cands if p + i in s]
+                        if not cands:
+                            break
+                    n = len(phrase)
+                    out.extend(Occurrence(fname, p, p + n) for p in cands)
         return out
 
 
@@ -281,6 +301,9 @@ class Near(Leaf):
         self.ordered = ordered
         self.weight = weight
         self.fields = fields
+
+    def requirements(self) -> list[frozenset[int]]:
+        return [t.first_ids for t in self.terms]
 
     def describe(self) -> str:
         inner = ", ".join(t.describe() for t in self.terms)
@@ -325,6 +348,15 @@ class Group(Node):
         if self.op == "any" and self.minimum > 1:
             return f"any (at least {self.minimum})"
         return "not (none of)" if self.op == "none" else self.op
+
+    def requirements(self) -> list[frozenset[int]]:
+        if self.op == "all":
+            return [r for c in self.children for r in c.requirements()]
+        if self.op == "any":
+            firsts = [c.requirements() for c in self.children]
+            if all(firsts):
+                return [frozenset().union(*(f[0] for f in firsts))]
+        return []
 
     def short(self) -> str:
         kids = ", ".join(c.short() for c in self.children[:3])

@@ -65,18 +65,17 @@ def normalize(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold().translate(_APOSTROPHES)
 
 
-_NORM_CACHE: dict[str, tuple[str, str]] = {}
+_NORM_CACHE: dict[str, str] = {}
 
 
-def _norm_token(raw: str) -> tuple[str, str]:
-    hit = _NORM_CACHE.get(raw)
-    if hit is None:
+def _norm_token(raw: str) -> str:
+    n = _NORM_CACHE.get(raw)
+    if n is None:
         n = normalize(raw)
-        hit = (n, script_of(n))
         if len(_NORM_CACHE) > _CACHE_LIMIT:
             _NORM_CACHE.clear()
-        _NORM_CACHE[raw] = hit
-    return hit
+        _NORM_CACHE[raw] = n
+    return n
 
 
 def tokenize(text: str) -> list[tuple[str, int, int]]:
@@ -86,7 +85,7 @@ def tokenize(text: str) -> list[tuple[str, int, int]]:
 
 def words_of(text: str) -> list[str]:
     """Normalised words of a term or text (``*`` is kept by callers, not here)."""
-    return [_norm_token(raw)[0] for raw, _, _ in tokenize(text)]
+    return [_norm_token(raw) for raw in _TOKEN_RE.findall(text)]
 
 
 class _Stemmer(Protocol):
@@ -118,15 +117,23 @@ def stem_cache(language: str) -> dict[str, str]:
     return _STEM_CACHE[language]
 
 
-@dataclass
 class PreparedField:
-    """One tokenised field: raw text, normalised tokens, scripts and char spans."""
+    """One tokenised field: raw text and normalised tokens (char spans computed on demand)."""
 
-    text: str
-    tokens: list[str]
-    scripts: list[str]
-    spans: list[tuple[int, int]]
-    inflect_prefix: bool  # the text's language has no stemmer: words also match as prefixes
+    __slots__ = ("text", "tokens", "inflect_prefix", "_spans")
+
+    def __init__(self, text: str, tokens: list[str], inflect_prefix: bool):
+        self.text = text
+        self.tokens = tokens
+        self.inflect_prefix = inflect_prefix  # language without a stemmer: words also match as prefixes
+        self._spans: list[tuple[int, int]] | None = None
+
+    @property
+    def spans(self) -> list[tuple[int, int]]:
+        """Character (start, end) of each token in ``text``."""
+        if self._spans is None:
+            self._spans = [m.span() for m in _TOKEN_RE.finditer(self.text)]
+        return self._spans
 
 
 @dataclass
@@ -144,16 +151,10 @@ class PreparedItem:
 
 def prepare_field(text: str, language: str | None) -> PreparedField:
     """Tokenise and normalise one field written in ``language``."""
-    tokens: list[str] = []
-    scripts: list[str] = []
-    spans: list[tuple[int, int]] = []
-    for m in _TOKEN_RE.finditer(text):
-        n, sc = _norm_token(m.group())
-        tokens.append(n)
-        scripts.append(sc)
-        spans.append(m.span())
+    get = _NORM_CACHE.get
+    tokens = [get(raw) or _norm_token(raw) for raw in _TOKEN_RE.findall(text)]
     uncovered = language is not None and language not in STEMMERS
-    return PreparedField(text, tokens, scripts, spans, uncovered)
+    return PreparedField(text, tokens, uncovered)
 
 
 class _ItemLike(Protocol):
