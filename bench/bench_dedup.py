@@ -137,12 +137,13 @@ def _sig(d: Doc, s: NearDupSettings) -> Signature:
     return make_signature(full, d.original, d.lang, s)
 
 
-def evaluate(settings: NearDupSettings, db_path: str) -> dict[str, object]:
-    """Precision/recall through the real index (LSH + verification)."""
+def evaluate(settings: NearDupSettings, db_path: str, kind: str = "seed") -> dict[str, object]:
+    """Precision/recall through the real index. Bases indexed as seeds (all compared)
+    or as items (found through LSH only)."""
     bases, queries = load_eval()
     conn = sqlite3.connect(db_path)
     idx = NearDupIndex(conn, settings)
-    idx.add_many([(f"seed:{b.id}", "seed", _sig(b, settings), None) for b in bases])
+    idx.add_many([(f"{kind}:{b.id}", kind, _sig(b, settings), None) for b in bases])
     res: dict[str, dict[str, int]] = {k: {"tp": 0, "fp": 0, "fn": 0, "pos": 0, "neg": 0}
                                       for k in ("same_language", "cross_language")}
     errors = []
@@ -196,7 +197,7 @@ def sweep(settings: NearDupSettings) -> dict[str, object]:
                 "precision": round(tp / (tp + fp), 3) if tp + fp else 1.0, "recall": round(tp / pos, 3)}
         table[str(t)] = row
     detail = [{"q": p[3], "b": p[4], "label": p[1], "sh": round(p[2].shingles, 3), "w": round(p[2].words, 3),
-               "a": round(p[2].anchors, 3), "score": round(p[2].score, 3)}
+               "a": round(p[2].anchors, 3), "nm": round(p[2].names, 3), "nu": round(p[2].numbers, 3), "score": round(p[2].score, 3)}
               for p in pairs if p[1] in ("pos", "hard") or p[2].score >= 0.3]
     return {"thresholds": table, "pairs": detail}
 
@@ -357,6 +358,7 @@ def main() -> None:
     settings = NearDupSettings()
     with tempfile.TemporaryDirectory() as tmp:
         quality = evaluate(settings, os.path.join(tmp, "eval.sqlite"))
+        as_items = evaluate(settings, os.path.join(tmp, "eval_items.sqlite"), kind="item")
     out: dict[str, object] = {
         "settings": {"threshold": settings.threshold, "num_perm": settings.num_perm,
                      "bands": settings.bands, "rows": settings.rows},
@@ -365,6 +367,7 @@ def main() -> None:
         "precision_cross_language": quality["cross_language"]["precision"],  # type: ignore[index]
         "recall_cross_language": quality["cross_language"]["recall"],  # type: ignore[index]
         "quality": quality,
+        "quality_bases_as_items_lsh_only": as_items,
     }
     out.update(scaling(sizes, n_q))
     out["signature_vs_datasketch"] = compare_datasketch(50 if args.smoke else 1000)

@@ -47,13 +47,17 @@ _SCHEMA_VERSION = 1
 class NearDupSettings:
     """Tuning of signatures and LSH; defaults are measured by bench/bench_dedup.py."""
 
-    threshold: float = 0.5  # similarity at/above which two docs are one story
+    threshold: float = 0.45  # similarity at/above which two docs are one story
     num_perm: int = 64  # permutations per MinHash (two MinHashes per doc)
-    bands: int = 32  # LSH bands per MinHash
+    bands: int = 16  # LSH bands over the shingle MinHash
     rows: int = 2  # rows per band (bands * rows <= num_perm)
+    anchor_bands: int = 32  # LSH bands over a MinHash of names and numbers
+    anchor_rows: int = 3
+    seed_scan_limit: int = 1000  # up to this many seeds are all compared, LSH or not
     shingle_size: int = 2  # consecutive content words per shingle
     max_anchors: int = 128  # names/numbers kept per document
     min_containment_size: int = 12  # smaller sets are compared by Jaccard, not containment
+    containment_guard: float = 2.0  # containment counts up to this multiple of Jaccard
     max_candidates: int = 64  # LSH candidates verified per query
     seed: int = 20230509  # permutation seed; stored in the index and checked
 
@@ -75,11 +79,12 @@ class Signature:
     anchors: np.ndarray  # sorted unique uint32 hashes of names and numbers
     n_shingles: int  # distinct shingles
     n_words: int  # distinct content words
+    translated: bool = False  # English text is a machine translation
 
     def to_blob(self) -> bytes:
         """Serialise for SQLite (sizes, then the three arrays)."""
         head = np.array(
-            [self.n_shingles, self.n_words, len(self.shingles), len(self.anchors)],
+            [self.n_shingles, self.n_words, len(self.shingles), len(self.anchors), int(self.translated)],
             dtype="<u4",
         )
         return b"".join(
@@ -91,13 +96,14 @@ class Signature:
     def from_blob(cls, blob: bytes) -> Signature:
         """Inverse of :meth:`to_blob`."""
         arr = np.frombuffer(blob, dtype="<u4")
-        n_sh, n_w, k, n_a = (int(x) for x in arr[:4])
+        n_sh, n_w, k, n_a, tr = (int(x) for x in arr[:5])
         return cls(
-            shingles=arr[4 : 4 + k],
-            words=arr[4 + k : 4 + 2 * k],
-            anchors=arr[4 + 2 * k : 4 + 2 * k + n_a],
+            shingles=arr[5 : 5 + k],
+            words=arr[5 + k : 5 + 2 * k],
+            anchors=arr[5 + 2 * k : 5 + 2 * k + n_a],
             n_shingles=n_sh,
             n_words=n_w,
+            translated=bool(tr),
         )
 
 
@@ -308,9 +314,15 @@ def make_signature(
     sh = np.unique(_shingle_hashes(th, settings.shingle_size))
     wh = np.unique(th)
     anchor_set = _anchors(english_text, cyrillic_months=False)
-    if original_text and (language or "").lower() not in ("", "en"):
+    translated = (language or "en").lower().split("-")[0] != "en"
+    if original_text and translated:
         anchor_set |= _anchors(original_text, cyrillic_months=True)
-    anchors = np.unique(np.fromiter((_h32(a) for a in anchor_set), dtype=np.uint32))
+    # Lowest bit tags numbers (1) apart from names and months (0).
+    anchors = np.unique(
+        np.fromiter(
+            ((_h32(a) & 0xFFFFFFFE) | (a[0] == "n") for a in anchor_set), dtype=np.uint32
+        )
+    )
     if anchors.size > settings.max_anchors:
         anchors = anchors[: settings.max_anchors]  # hash order: a stable random subset
     return Signature(
@@ -319,28 +331,39 @@ def make_signature(
         anchors=anchors,
         n_shingles=int(sh.size),
         n_words=int(wh.size),
+        translated=translated,
     )
 
 
 # --------------------------------------------------------------------- similarity
 
 
-def _containment(sig_a: np.ndarray, sig_b: np.ndarray, na: int, nb: int, min_size: int) -> float:
-    """Overlap of two sets relative to the smaller one, estimated from MinHashes and sizes."""
+def _overlap(j: float, na: int, nb: int, s: NearDupSettings) -> float:
+    """Guarded containment: overlap relative to the smaller set, but at most guard * Jaccard.
+
+    Plain containment lets a long article "contain" every short one on the same topic
+    (and MinHash estimates it badly when sizes differ a lot); the guard keeps excerpts of
+    a quarter of the article or more while ignoring a few shared names.
+    """
     if na == 0 or nb == 0:
         return 0.0
-    j = float(np.count_nonzero(sig_a == sig_b)) / sig_a.size
-    if min(na, nb) < min_size:
+    if min(na, nb) < s.min_containment_size:
         return j
     inter = j * (na + nb) / (1.0 + j)
-    return min(1.0, inter / min(na, nb))
+    return min(1.0, inter / min(na, nb), s.containment_guard * j)
 
 
-def _anchor_overlap(a: np.ndarray, b: np.ndarray) -> float:
+def _minhash_overlap(sig_a: np.ndarray, sig_b: np.ndarray, na: int, nb: int, s: NearDupSettings) -> float:
+    j = float(np.count_nonzero(sig_a == sig_b)) / sig_a.size
+    return _overlap(j, na, nb, s)
+
+
+def _anchor_overlap(a: np.ndarray, b: np.ndarray, s: NearDupSettings) -> float:
     if a.size == 0 or b.size == 0:
         return 0.0
     inter = np.intersect1d(a, b, assume_unique=True).size
-    return inter / min(a.size, b.size)
+    j = inter / (a.size + b.size - inter)
+    return min(1.0, inter / min(a.size, b.size), s.containment_guard * j)
 
 
 @dataclass(frozen=True)
@@ -350,15 +373,26 @@ class Evidence:
     shingles: float
     words: float
     anchors: float
+    names: float
+    numbers: float
     score: float
 
 
 def evidence(a: Signature, b: Signature, settings: NearDupSettings = NearDupSettings()) -> Evidence:
     """Similarity of two signatures with its parts."""
-    cs = _containment(a.shingles, b.shingles, a.n_shingles, b.n_shingles, settings.min_containment_size)
-    cw = _containment(a.words, b.words, a.n_words, b.n_words, settings.min_containment_size)
-    ca = _anchor_overlap(a.anchors, b.anchors)
-    return Evidence(cs, cw, ca, max(cs, (cw * ca) ** 0.5))
+    cs = _minhash_overlap(a.shingles, b.shingles, a.n_shingles, b.n_shingles, settings)
+    cw = _minhash_overlap(a.words, b.words, a.n_words, b.n_words, settings)
+    ca = _anchor_overlap(a.anchors, b.anchors, settings)
+    na_, nb_ = a.anchors & 1 == 1, b.anchors & 1 == 1
+    cn = _anchor_overlap(a.anchors[~na_], b.anchors[~nb_], settings)
+    cd = _anchor_overlap(a.anchors[na_], b.anchors[nb_], settings)
+    # Rewording (edits, machine translation) breaks shingles but keeps vocabulary, names and
+    # numbers; their product is softened (cube root) when either side is a translation.
+    nums = cd if min(int(na_.sum()), int(nb_.sum())) >= 2 else ca
+    vocab = cw * ca * nums
+    if a.translated or b.translated:
+        vocab **= 1.0 / 3.0
+    return Evidence(cs, cw, ca, cn, cd, max(cs, vocab))
 
 
 def similarity(a: Signature, b: Signature, settings: NearDupSettings = NearDupSettings()) -> float:
@@ -369,26 +403,71 @@ def similarity(a: Signature, b: Signature, settings: NearDupSettings = NearDupSe
 # -------------------------------------------------------------------------- index
 
 
+def _score_many(q: Signature, sh: np.ndarray, wd: np.ndarray, n_sh: np.ndarray, n_w: np.ndarray,
+                translated: np.ndarray, anchors: list[np.ndarray], s: NearDupSettings) -> np.ndarray:
+    """Vectorised :func:`similarity` of ``q`` against k stored signatures (same formula)."""
+
+    def overlap(j: np.ndarray, na: int, nb: np.ndarray) -> np.ndarray:
+        small = np.minimum(na, nb)
+        inter = j * (na + nb) / (1.0 + j)
+        cont = np.minimum(np.minimum(1.0, inter / np.maximum(small, 1)), s.containment_guard * j)
+        out = np.where(small < s.min_containment_size, j, cont)
+        return np.where((nb == 0) | (na == 0), 0.0, out)
+
+    cs = overlap((sh == q.shingles).mean(axis=1), q.n_shingles, n_sh)
+    cw = overlap((wd == q.words).mean(axis=1), q.n_words, n_w)
+    lens = np.fromiter((a.size for a in anchors), dtype=np.int64, count=len(anchors))
+    flat = np.concatenate(anchors) if anchors else np.empty(0, np.uint32)
+    seg = np.repeat(np.arange(len(anchors)), lens)
+    is_num = (flat & 1) == 1
+    hit = np.isin(flat, q.anchors, assume_unique=False)
+    q_num = int(np.count_nonzero(q.anchors & 1))
+
+    def anchor(inter: np.ndarray, nb: np.ndarray, na: int) -> np.ndarray:
+        union = na + nb - inter
+        j = np.where(union > 0, inter / np.maximum(union, 1), 0.0)
+        cont = np.where(np.minimum(na, nb) > 0, inter / np.maximum(np.minimum(na, nb), 1), 0.0)
+        return np.minimum(np.minimum(1.0, cont), s.containment_guard * j)
+
+    k = len(anchors)
+    inter_all = np.bincount(seg, weights=hit, minlength=k)
+    inter_num = np.bincount(seg, weights=hit & is_num, minlength=k)
+    num_b = np.bincount(seg, weights=is_num, minlength=k)
+    ca = anchor(inter_all, lens, q.anchors.size)
+    cd = anchor(inter_num, num_b, q_num)
+    nums = np.where(np.minimum(num_b, q_num) >= 2, cd, ca)
+    vocab = cw * ca * nums
+    vocab = np.where(translated | q.translated, np.cbrt(vocab), vocab)
+    return np.maximum(cs, vocab)
+
+
 def _band_keys(sig: Signature, settings: NearDupSettings) -> list[int]:
-    """Signed 32-bit LSH keys: `bands` for the shingle MinHash, `bands` for the word MinHash."""
+    """Signed 32-bit LSH keys: `bands` x `rows` of the shingle MinHash, then
+    `anchor_bands` x `anchor_rows` of a MinHash of the anchors (names, numbers)."""
     r, nb = settings.rows, settings.bands
-    both = np.concatenate(
-        [sig.shingles[: nb * r].reshape(nb, r), sig.words[: nb * r].reshape(nb, r)]
-    ).astype(np.uint64)
-    mult = _band_mult(2 * nb, r, settings.seed)
+    ar, anb = settings.anchor_rows, settings.anchor_bands
+    keys: list[int] = []
+    if sig.n_shingles:
+        keys += _keys_of(sig.shingles[: nb * r].reshape(nb, r), 0, settings.seed)
+    if sig.anchors.size:
+        amh = _minhash(sig.anchors.astype(np.uint64), anb * ar, settings.seed + 2)
+        keys += _keys_of(amh.reshape(anb, ar), nb, settings.seed)
+    return keys
+
+
+def _keys_of(bands: np.ndarray, offset: int, seed: int) -> list[int]:
+    n, r = bands.shape
+    mult = _band_mult(offset + n, r, seed)[offset:]
     with np.errstate(over="ignore"):
-        h = (both * mult).sum(axis=1, dtype=np.uint64)
+        h = (bands.astype(np.uint64) * mult).sum(axis=1, dtype=np.uint64)
         h ^= h >> np.uint64(29)
         h = h * _MIX2
-    keys = (h >> np.uint64(32)).astype(np.int64) - (1 << 31)
-    # Empty MinHashes (all 0xFFFFFFFF) must not collide with each other.
-    empty = [sig.n_shingles == 0] * nb + [sig.n_words == 0] * nb
-    return [int(k) for k, e in zip(keys, empty, strict=True) if not e]
+    return [int(k) for k in ((h >> np.uint64(32)).astype(np.int64) - (1 << 31))]
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=16)
 def _band_mult(n: int, r: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed + 7)
+    rng = np.random.default_rng(seed + 7 + 1000 * r)
     return rng.integers(1, 2**63, size=(n, r), dtype=np.uint64) * np.uint64(2) + np.uint64(1)
 
 
@@ -398,11 +477,16 @@ CREATE TABLE IF NOT EXISTS neardup_meta (
     value TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS neardup_docs (
-    id       INTEGER PRIMARY KEY,
-    doc_key  TEXT NOT NULL UNIQUE,
-    kind     TEXT NOT NULL CHECK (kind IN ('seed', 'item')),
-    story_id INTEGER,
-    sig      BLOB NOT NULL
+    id         INTEGER PRIMARY KEY,
+    doc_key    TEXT NOT NULL UNIQUE,
+    kind       TEXT NOT NULL CHECK (kind IN ('seed', 'item')),
+    story_id   INTEGER,
+    n_shingles INTEGER NOT NULL,
+    n_words    INTEGER NOT NULL,
+    translated INTEGER NOT NULL,
+    shingles   BLOB NOT NULL,
+    words      BLOB NOT NULL,
+    anchors    BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS neardup_bands (
     key    INTEGER NOT NULL,
@@ -410,6 +494,20 @@ CREATE TABLE IF NOT EXISTS neardup_bands (
     PRIMARY KEY (key, doc_id)
 ) WITHOUT ROWID;
 """
+
+_COLS = "doc_key, kind, story_id, n_shingles, n_words, translated, shingles, words, anchors"
+
+
+def _row_signature(row: tuple) -> Signature:  # type: ignore[type-arg]
+    n_sh, n_w, tr, sh, wd, an = row
+    return Signature(
+        shingles=np.frombuffer(sh, dtype="<u4"),
+        words=np.frombuffer(wd, dtype="<u4"),
+        anchors=np.frombuffer(an, dtype="<u4"),
+        n_shingles=int(n_sh),
+        n_words=int(n_w),
+        translated=bool(tr),
+    )
 
 
 class NearDupIndex:
@@ -422,24 +520,28 @@ class NearDupIndex:
     def __init__(self, conn: sqlite3.Connection, settings: NearDupSettings = NearDupSettings()) -> None:
         self.conn = conn
         self.settings = settings
+        self._seeds: _Batch | None = None  # all seeds, when few enough; loaded lazily
+        self._seeds_loaded = False
         conn.executescript(_DDL)
         want = {
             "schema": str(_SCHEMA_VERSION),
             "num_perm": str(settings.num_perm),
             "bands": str(settings.bands),
             "rows": str(settings.rows),
+            "anchor_bands": str(settings.anchor_bands),
+            "anchor_rows": str(settings.anchor_rows),
             "shingle_size": str(settings.shingle_size),
             "seed": str(settings.seed),
         }
         have = dict(conn.execute("SELECT key, value FROM neardup_meta").fetchall())
         if not have:
-            conn.executemany("INSERT INTO neardup_meta(key, value) VALUES (?, ?)", want.items())
-            conn.commit()
+            with conn:
+                conn.executemany("INSERT INTO neardup_meta(key, value) VALUES (?, ?)", want.items())
         elif have != want:
             diff = sorted(k for k in want if have.get(k) != want[k])
             raise ValueError(
                 f"near-duplicate index was built with other settings ({', '.join(diff)}); "
-                "rebuild it or keep the old settings"
+                "keep the old settings or delete the neardup_* tables to rebuild"
             )
 
     def count(self) -> int:
@@ -462,42 +564,95 @@ class NearDupIndex:
                 if row is not None:
                     self._forget(int(row[0]))
                 cur = self.conn.execute(
-                    "INSERT INTO neardup_docs(doc_key, kind, story_id, sig) VALUES (?, ?, ?, ?)",
-                    (doc_key, kind, story_id, sig.to_blob()),
+                    f"INSERT INTO neardup_docs({_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (doc_key, kind, story_id, sig.n_shingles, sig.n_words, int(sig.translated),
+                     sig.shingles.astype("<u4").tobytes(), sig.words.astype("<u4").tobytes(),
+                     sig.anchors.astype("<u4").tobytes()),
                 )
                 doc_id = cur.lastrowid
+                if kind == "seed":
+                    self._seeds_loaded = False
                 self.conn.executemany(
                     "INSERT OR IGNORE INTO neardup_bands(key, doc_id) VALUES (?, ?)",
                     [(k, doc_id) for k in _band_keys(sig, self.settings)],
                 )
 
     def _forget(self, doc_id: int) -> None:
-        blob = self.conn.execute("SELECT sig FROM neardup_docs WHERE id = ?", (doc_id,)).fetchone()[0]
-        old = _band_keys(Signature.from_blob(blob), self.settings)
-        self.conn.executemany("DELETE FROM neardup_bands WHERE key = ? AND doc_id = ?", [(k, doc_id) for k in old])
+        row = self.conn.execute(
+            "SELECT n_shingles, n_words, translated, shingles, words, anchors FROM neardup_docs WHERE id = ?",
+            (doc_id,),
+        ).fetchone()
+        old = _band_keys(_row_signature(row), self.settings)
+        self.conn.executemany(
+            "DELETE FROM neardup_bands WHERE key = ? AND doc_id = ?", [(k, doc_id) for k in old]
+        )
         self.conn.execute("DELETE FROM neardup_docs WHERE id = ?", (doc_id,))
+
+    def get(self, doc_key: str) -> Signature | None:
+        """The stored signature of a document, if indexed."""
+        row = self.conn.execute(
+            "SELECT n_shingles, n_words, translated, shingles, words, anchors FROM neardup_docs"
+            " WHERE doc_key = ?", (doc_key,),
+        ).fetchone()
+        return None if row is None else _row_signature(row)
 
     def set_story(self, doc_key: str, story_id: int | None) -> None:
         """Record the story cluster a document was assigned to."""
         with self.conn:
             self.conn.execute("UPDATE neardup_docs SET story_id = ? WHERE doc_key = ?", (story_id, doc_key))
+        self._seeds_loaded = False
 
     def query(self, sig: Signature, limit: int = 5) -> list[Candidate]:
         """Indexed documents with similarity >= threshold, best first."""
-        keys = _band_keys(sig, self.settings)
-        if not keys:
-            return []
-        rows = self.conn.execute(
-            "SELECT d.doc_key, d.kind, d.story_id, d.sig FROM neardup_docs d JOIN ("
-            " SELECT doc_id, COUNT(*) AS hits FROM neardup_bands WHERE key IN (%s)"
-            " GROUP BY doc_id ORDER BY hits DESC LIMIT ?) c ON c.doc_id = d.id"
-            % ",".join("?" * len(keys)),
-            (*keys, self.settings.max_candidates),
-        ).fetchall()
+        seeds = self._seed_batch()
         out: list[Candidate] = []
-        for doc_key, kind, story_id, blob in rows:
-            s = similarity(sig, Signature.from_blob(blob), self.settings)
-            if s >= self.settings.threshold:
-                out.append(Candidate(doc_key, kind, story_id, round(s, 4)))
+        if seeds is not None:
+            out += seeds.matches(sig, self.settings)
+        keys = _band_keys(sig, self.settings)
+        if keys:
+            rows = self.conn.execute(
+                f"SELECT {_COLS} FROM neardup_docs d JOIN ("
+                " SELECT doc_id, COUNT(*) AS hits FROM neardup_bands WHERE key IN (%s)"
+                " GROUP BY doc_id ORDER BY hits DESC LIMIT ?) c ON c.doc_id = d.id%s"
+                % (",".join("?" * len(keys)), " WHERE d.kind = 'item'" if seeds is not None else ""),
+                (*keys, self.settings.max_candidates),
+            ).fetchall()
+            if rows:
+                out += _Batch(rows).matches(sig, self.settings)
         out.sort(key=lambda c: (-c.similarity, c.doc_key))
         return out[:limit]
+
+    def _seed_batch(self) -> _Batch | None:
+        """All seeds as arrays if there are at most seed_scan_limit of them (cached)."""
+        if not self._seeds_loaded:
+            n = self.conn.execute("SELECT COUNT(*) FROM neardup_docs WHERE kind = 'seed'").fetchone()[0]
+            self._seeds = None
+            if n <= self.settings.seed_scan_limit:
+                rows = self.conn.execute(f"SELECT {_COLS} FROM neardup_docs WHERE kind = 'seed'").fetchall()
+                self._seeds = _Batch(rows)
+            self._seeds_loaded = True
+        return self._seeds
+
+
+class _Batch:
+    """Stored signatures as stacked arrays, for vectorised scoring."""
+
+    def __init__(self, rows: list[tuple]) -> None:  # type: ignore[type-arg]
+        self.rows = rows
+        k = len(rows)
+        cols = list(zip(*rows, strict=True)) if rows else [()] * 9
+        self.sh = np.frombuffer(b"".join(cols[6]), dtype="<u4").reshape(k, -1)
+        self.wd = np.frombuffer(b"".join(cols[7]), dtype="<u4").reshape(k, -1)
+        self.n_sh = np.array(cols[3], dtype=np.int64)
+        self.n_w = np.array(cols[4], dtype=np.int64)
+        self.tr = np.array(cols[5], dtype=bool)
+        self.anchors = [np.frombuffer(a, dtype="<u4") for a in cols[8]]
+
+    def matches(self, sig: Signature, s: NearDupSettings) -> list[Candidate]:
+        if not self.rows:
+            return []
+        scores = _score_many(sig, self.sh, self.wd, self.n_sh, self.n_w, self.tr, self.anchors, s)
+        return [
+            Candidate(self.rows[i][0], self.rows[i][1], self.rows[i][2], round(float(scores[i]), 4))
+            for i in np.flatnonzero(scores >= s.threshold)
+        ]
