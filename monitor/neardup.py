@@ -641,8 +641,8 @@ class _Batch:
         self.rows = rows
         k = len(rows)
         cols = list(zip(*rows, strict=True)) if rows else [()] * 9
-        self.sh = np.frombuffer(b"".join(cols[6]), dtype="<u4").reshape(k, -1)
-        self.wd = np.frombuffer(b"".join(cols[7]), dtype="<u4").reshape(k, -1)
+        self.sh = np.frombuffer(b"".join(cols[6]), dtype="<u4").reshape(k, -1 if k else 0)
+        self.wd = np.frombuffer(b"".join(cols[7]), dtype="<u4").reshape(k, -1 if k else 0)
         self.n_sh = np.array(cols[3], dtype=np.int64)
         self.n_w = np.array(cols[4], dtype=np.int64)
         self.tr = np.array(cols[5], dtype=bool)
