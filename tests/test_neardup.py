@@ -1,0 +1,158 @@
+"""Near-duplicate detection on real SQLite files with the project's seed and eval texts."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from monitor.neardup import (
+    Candidate,
+    NearDupIndex,
+    NearDupSettings,
+    Signature,
+    _norm_number,
+    _score_many,
+    _skeleton,
+    evidence,
+    make_signature,
+    similarity,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED_NAME = "000_71e0985426784b8e.txt"
+SEED_KEY = f"seed:{SEED_NAME}"
+SEED_TEXT = (ROOT / "seeds" / SEED_NAME).read_text(encoding="utf-8")
+EVAL = {
+    d["id"]: d
+    for d in map(json.loads, (ROOT / "bench/data/dedup_eval/docs.jsonl").read_text("utf-8").splitlines())
+}
+
+
+def _doc_sig(doc_id: str) -> Signature:
+    d = EVAL[doc_id]
+    return make_signature(f"{d['title']}\n\n{d['text']}", d["original"], d["lang"])
+
+
+@pytest.fixture()
+def index(tmp_path: Path) -> NearDupIndex:
+    conn = sqlite3.connect(tmp_path / "state.sqlite")
+    idx = NearDupIndex(conn)
+    idx.add(SEED_KEY, "seed", make_signature(SEED_TEXT, language="en"), story_id=None)
+    return idx
+
+
+def test_seed_republished_under_another_headline_is_found(index: NearDupIndex) -> None:
+    paras = SEED_TEXT.split("\n\n")
+    republished = (
+        "Stans defy Washington to stand with Putin on Red Square\n\n"
+        "This story first appeared in the Silk Road Courier and is republished with permission.\n\n"
+        + "\n\n".join(paras[: len(paras) * 2 // 3])
+        + "\n\nSign up for our newsletter. (c) 2023 Silk Road Courier. All rights reserved."
+    )
+    found = index.query(make_signature(republished, language="en"))
+    assert [c.doc_key for c in found] == [SEED_KEY]
+    assert found[0].kind == "seed" and found[0].similarity >= NearDupSettings().threshold
+
+
+def test_hard_negative_2024_parade_is_not_a_duplicate(index: NearDupIndex) -> None:
+    assert index.query(_doc_sig("b00-neg")) == []
+    assert index.query(_doc_sig("xn00")) == []  # the same, reported in Russian
+
+
+def test_cross_language_russian_version_of_seed_is_found(index: NearDupIndex) -> None:
+    found = index.query(_doc_sig("x00"))
+    assert [c.doc_key for c in found] == [SEED_KEY]
+    # The MT wording shares few shingles: the match rests on vocabulary, names and numbers.
+    ev = evidence(_doc_sig("x00"), make_signature(SEED_TEXT))
+    assert ev.shingles < ev.score
+
+
+def test_index_persists_across_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite"
+    conn = sqlite3.connect(path)
+    idx = NearDupIndex(conn)
+    idx.add("item:1", "item", _doc_sig("b14"), story_id=7)
+    idx.add("item:2", "item", _doc_sig("b08"), story_id=8)
+    conn.close()
+
+    conn2 = sqlite3.connect(path)
+    bands = conn2.execute("SELECT COUNT(*) FROM neardup_bands").fetchone()[0]
+    idx2 = NearDupIndex(conn2)
+    assert idx2.count() == 2
+    assert conn2.execute("SELECT COUNT(*) FROM neardup_bands").fetchone()[0] == bands  # no rebuild
+    found = idx2.query(_doc_sig("x14"))  # the Russian report of the same mutiny story
+    assert found and found[0] == Candidate("item:1", "item", 7, found[0].similarity)
+    conn2.close()
+
+    with pytest.raises(ValueError, match="other settings"):
+        NearDupIndex(sqlite3.connect(path), NearDupSettings(num_perm=128, bands=16, rows=4))
+
+
+def test_items_are_found_through_lsh_and_readding_replaces(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "state.sqlite")
+    idx = NearDupIndex(conn)
+    for bid in ("b03", "b06", "b13", "b19", "b03-neg"):
+        idx.add(f"item:{bid}", "item", _doc_sig(bid), story_id=None)
+    bands = conn.execute("SELECT COUNT(*) FROM neardup_bands").fetchone()[0]
+    for bid in ("b03", "b06", "b13", "b19"):
+        found = idx.query(_doc_sig(f"{bid}-agency"))
+        assert [c.doc_key for c in found] == [f"item:{bid}"]
+    idx.add("item:b03", "item", _doc_sig("b03"), story_id=3)
+    idx.set_story("item:b06", 6)
+    assert idx.count() == 5
+    assert conn.execute("SELECT COUNT(*) FROM neardup_bands").fetchone()[0] == bands
+    assert idx.query(_doc_sig("b03-agency"))[0].story_id == 3
+    assert idx.query(_doc_sig("b06-agency"))[0].story_id == 6
+
+
+def test_vectorised_scores_match_pairwise_similarity() -> None:
+    bases = [_doc_sig(k) for k in ("b00", "b08", "b26", "b15", "b23")]
+    for q in (_doc_sig("x08"), _doc_sig("b15-neg"), _doc_sig("xn23"), make_signature("")):
+        got = _score_many(
+            q,
+            np.stack([b.shingles for b in bases]),
+            np.stack([b.words for b in bases]),
+            np.array([b.n_shingles for b in bases]),
+            np.array([b.n_words for b in bases]),
+            np.array([b.translated for b in bases]),
+            [b.anchors for b in bases],
+            NearDupSettings(),
+        )
+        want = [similarity(q, b) for b in bases]
+        assert np.allclose(got, want)
+
+
+def test_signature_is_compact_and_round_trips() -> None:
+    sig = _doc_sig("x00")
+    assert sig.translated and sig.shingles.dtype == np.uint32
+    back = Signature.from_blob(sig.to_blob())
+    assert similarity(sig, back) == pytest.approx(1.0)
+    assert len(sig.to_blob()) < 1200
+
+
+def test_empty_text_matches_nothing(index: NearDupIndex) -> None:
+    empty = make_signature("")
+    assert empty.n_shingles == 0 and index.query(empty) == []
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [("Tokayev", "Токаевым"), ("Japarov", "Жапаров"), ("Rahmon", "Рахмоном"), ("Yerevan", "Ереван"),
+     ("Kazakhstan", "Казахстана"), ("Mirziyoyev", "Мирзиёев"), ("Aliyev", "Алиев")],
+)
+def test_name_skeletons_agree_across_scripts(a: str, b: str) -> None:
+    assert _skeleton(a) == _skeleton(b)
+
+
+def test_distinct_names_keep_distinct_skeletons() -> None:
+    assert len({_skeleton(n) for n in ("Putin", "Pashinyan", "Lukashenko", "Tokayev", "Rahmon")}) == 5
+
+
+@pytest.mark.parametrize(("raw", "norm"), [("10,000", "10000"), ("10 000", "10000"), ("1,5", "1.5"),
+                                          ("1.5", "1.5"), ("2023", "2023"), ("09", "9")])
+def test_numbers_normalise_across_conventions(raw: str, norm: str) -> None:
+    assert _norm_number(raw) == norm
