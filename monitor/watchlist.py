@@ -258,7 +258,7 @@ def _near_misses(trace: list[tuple[int, bool, str, str]]) -> list[str]:
     """Failed groups whose children partly held, and ``not`` clauses that excluded the item."""
     out = []
     for i, (_, ok, text, short) in enumerate(trace):
-        if ok:
+        if ok or _under_not(trace, i):
             continue
         kids = _children(trace, i)
         held = [s for _, good, _, s in kids if good]
@@ -268,6 +268,16 @@ def _near_misses(trace: list[tuple[int, bool, str, str]]) -> list[str]:
         elif held and (text.startswith("all") or text.startswith("any")):
             out.append(f"{text}: held {'; '.join(held[:4])} -- failed {'; '.join(missing[:4])}")
     return out
+
+
+def _under_not(trace: list[tuple[int, bool, str, str]], i: int) -> bool:
+    depth = trace[i][0]
+    for d, _, text, _ in reversed(trace[:i]):
+        if d < depth:
+            if text.startswith("not"):
+                return True
+            depth = d
+    return False
 
 
 def _children(trace: list[tuple[int, bool, str, str]], i: int) -> list[tuple[int, bool, str, str]]:
@@ -388,7 +398,8 @@ class _Checker:
             return None
         v = m[k]
         if not isinstance(v, str) or not v.strip():
-            self.err(_pos(m, k), _join(path, k), f"expected non-empty text, got {_kind(v)}")
+            self.err(_pos(m, k), _join(path, k), f"expected non-empty text, got {_kind(v)}",
+                     "quote text that YAML could read as a number, date or boolean")
             return None
         return str(v)
 
@@ -398,7 +409,8 @@ class _Checker:
             return default
         v = m[k]
         if isinstance(v, bool) or not isinstance(v, (int, float)):
-            self.err(_pos(m, k), _join(path, k), f"expected a number, got {_kind(v)}")
+            self.err(_pos(m, k), _join(path, k), f"expected a number, got {_kind(v)}",
+                     f"e.g. {k}: {default:g}")
             return default
         if not lo <= v <= hi or (nonzero and v == 0):
             self.err(_pos(m, k), _join(path, k), f"{v} is out of range",
@@ -411,7 +423,8 @@ class _Checker:
             return default
         v = m[k]
         if not isinstance(v, bool):
-            self.err(_pos(m, k), _join(path, k), f"expected true or false, got {_kind(v)}")
+            self.err(_pos(m, k), _join(path, k), f"expected true or false, got {_kind(v)}",
+                     f"write {k}: true or {k}: false (unquoted)")
             return default
         return v
 
@@ -422,12 +435,14 @@ class _Checker:
         if isinstance(v, str):
             return [(v, _pos(m, k))]
         if not isinstance(v, list):
-            self.err(_pos(m, k), _join(path, k), f"expected a list of text, got {_kind(v)}")
+            self.err(_pos(m, k), _join(path, k), f"expected a list of text, got {_kind(v)}",
+                     f"e.g. {k}: [a, b]")
             return []
         out = []
         for i, x in enumerate(v):
             if not isinstance(x, str) or not x.strip():
-                self.err(_pos(v, i), f"{_join(path, k)}[{i}]", f"expected non-empty text, got {_kind(x)}")
+                self.err(_pos(v, i), f"{_join(path, k)}[{i}]", f"expected non-empty text, got {_kind(x)}",
+                             "remove the empty entry or quote the text")
             else:
                 out.append((str(x), _pos(v, i)))
         return out
@@ -513,9 +528,11 @@ class _Checker:
                         if isinstance(x, str):
                             out.append((x, lang, _pos(vals, i), f"{lpath}[{i}]"))
                         else:
-                            self.err(_pos(vals, i), f"{lpath}[{i}]", f"expected text, got {_kind(x)}")
+                            self.err(_pos(vals, i), f"{lpath}[{i}]", f"expected text, got {_kind(x)}",
+                                     "quote the variant")
                 else:
-                    self.err(_pos(spec, lang), lpath, f"expected text or a list of text, got {_kind(vals)}")
+                    self.err(_pos(spec, lang), lpath, f"expected text or a list of text, got {_kind(vals)}",
+                             "e.g. kk: [Тоқаев]")
             return out
         if isinstance(spec, list) and spec:
             for i, x in enumerate(spec):
@@ -630,7 +647,8 @@ class _Checker:
         label = self.string(v, "name", path) if "name" in v else None
         if kind == "term":
             if not isinstance(v["term"], str):
-                self.err(_pos(v, "term"), _join(path, "term"), f"expected text, got {_kind(v['term'])}")
+                self.err(_pos(v, "term"), _join(path, "term"), f"expected text, got {_kind(v['term'])}",
+                         "quote it, e.g. term: \"9 May\"")
                 return None
             lang = None
             if "lang" in v:
@@ -656,7 +674,8 @@ class _Checker:
         if kind == "regex":
             pat = v["regex"]
             if not isinstance(pat, str) or not pat:
-                self.err(_pos(v, "regex"), _join(path, "regex"), f"expected a pattern, got {_kind(pat)}")
+                self.err(_pos(v, "regex"), _join(path, "regex"), f"expected a pattern, got {_kind(pat)}",
+                         "e.g. regex: '\\bCSTO\\b' (single quotes keep backslashes)")
                 return None
             try:
                 rx = re.compile(pat, re.IGNORECASE)
@@ -679,7 +698,7 @@ class _Checker:
         self.unknown_keys(spec, _NEAR_KEYS, npath)
         within = self.number(spec, "within", npath, 5, 0, 100)
         if within != int(within):
-            self.err(_pos(spec, "within"), _join(npath, "within"), "expected a whole number of words")
+            self.err(_pos(spec, "within"), _join(npath, "within"), "expected a whole number of words", "e.g. within: 5")
         ordered = self.boolean(spec, "ordered", npath, False)
         raw = spec.get("terms")
         if not isinstance(raw, list) or len(raw) < 2:
