@@ -1,0 +1,159 @@
+"""Full text for summary-only feeds (``fulltext: true``).
+
+For each new entry the article page (``entry.link``, untrusted input) is fetched
+through the shared :class:`~monitor.fetch.Fetcher` with ``untrusted=True`` (so the
+address guard, per-host concurrency and the per-host politeness delay apply),
+after robots.txt allows it. trafilatura extracts the main text (navigation,
+comments and related links left out) and the entry's ``summary`` becomes that
+text, so language detection, translation, dedup and matching see the article.
+
+Every URL is fetched at most once: the outcome is cached in ``fulltext_cache``
+(text on success, a status otherwise). Only transient failures (timeouts,
+server errors, an unreachable robots.txt) are tried again, and not before
+``RETRY_AFTER``. A failure keeps the entry as it was and logs one line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from monitor.config import FetchSettings
+from monitor.fetch import Fetcher
+from monitor.parse import MAX_SUMMARY, Entry, clean_text, normalise_encoding
+from monitor.robots import DbRunner, RobotsCache, run_inline
+
+log = logging.getLogger("monitor.fulltext")
+
+SCHEMA = "CREATE TABLE IF NOT EXISTS fulltext_cache(url TEXT PRIMARY KEY, text TEXT, fetched REAL, status TEXT)"
+RETRY_AFTER = 6 * 3600.0  # a transient failure is tried again after this long
+MIN_WORDS = 20  # fewer extracted words than this is not an article (paywall, index page)
+SHORT_SUMMARY = 300  # characters of the digest summary built from article text
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+TRANSIENT = {"timeout", "connect", "dns", "tls", "protocol", "robots-unavailable", "http-429", "http-500",
+             "http-502", "http-503", "http-504"}
+
+
+@dataclass(frozen=True)
+class FulltextResult:
+    """The outcome for one URL: ``status`` is ``ok`` when ``text`` holds the article."""
+
+    url: str
+    status: str  # ok | robots | blocked | not-html | short | http-NNN | timeout | connect | ... | too_large
+    text: str | None = None
+    cached: bool = False
+    error: str | None = None
+
+
+async def enrich_entries(fetcher: Fetcher, conn: sqlite3.Connection, entries: list[Entry], *,
+                         settings: FetchSettings, db: DbRunner = run_inline,
+                         clock: Callable[[], float] = time.time) -> list[Entry]:
+    """Entries in the same order, ``summary`` replaced by the article text where it could be had.
+
+    ``db`` runs the (small, synchronous) SQLite calls; pass the pipeline's database-thread
+    runner when ``conn`` belongs to another thread.
+    """
+    if not entries:
+        return []
+    results = await fetch_articles(fetcher, conn, [e.link for e in entries if e.link], settings=settings,
+                                   db=db, clock=clock)
+    out: list[Entry] = []
+    for e in entries:
+        r = results.get(e.link) if e.link else None
+        if r is None or r.status != "ok" or not r.text:
+            out.append(e)
+            continue
+        text = clean_text(r.text, MAX_SUMMARY)
+        out.append(replace(e, summary=text) if len(text) > len(e.summary) else e)
+    return out
+
+
+async def fetch_articles(fetcher: Fetcher, conn: sqlite3.Connection, urls: Sequence[str], *,
+                         settings: FetchSettings, db: DbRunner = run_inline,
+                         clock: Callable[[], float] = time.time) -> dict[str, FulltextResult]:
+    """Article text for each distinct URL (cached, robots.txt honoured), concurrently."""
+    await db(_create, conn)
+    robots = RobotsCache(fetcher, conn, settings.user_agent, db=db, clock=clock)
+    distinct = list(dict.fromkeys(urls))
+    got = await asyncio.gather(*(_one(fetcher, conn, robots, u, db, clock) for u in distinct))
+    return dict(zip(distinct, got))
+
+
+async def _one(fetcher: Fetcher, conn: sqlite3.Connection, robots: RobotsCache, url: str, db: DbRunner,
+               clock: Callable[[], float]) -> FulltextResult:
+    row = await db(_read, conn, url)
+    if row is not None:
+        text, fetched, status = row
+        if status not in TRANSIENT or clock() - (fetched or 0) < RETRY_AFTER:
+            return FulltextResult(url, status, text if status == "ok" else None, cached=True)
+    try:
+        result = await _fetch_and_extract(fetcher, robots, url)
+    except Exception as e:  # noqa: BLE001 - one bad page must not stop the feed
+        result = FulltextResult(url, "error", error=f"{type(e).__name__}: {e}"[:300])
+    if result.status != "ok":
+        log.warning("full text of %s not used: %s", url, result.error or result.status)
+    if result.status != "blocked":  # the guard's answer depends on config; do not remember it
+        await db(_write, conn, url, result.text, clock(), result.status)
+    return result
+
+
+async def _fetch_and_extract(fetcher: Fetcher, robots: RobotsCache, url: str) -> FulltextResult:
+    decision = await robots.check(url)
+    if not decision.allowed:
+        if decision.blocked:
+            return FulltextResult(url, "blocked", error=decision.reason)
+        status = "robots-unavailable" if "unavailable" in (decision.reason or "") else "robots"
+        return FulltextResult(url, status, error=decision.reason)
+    res = await fetcher.fetch(url, untrusted=True)
+    if not res.ok or res.body is None:
+        kind = res.error_kind or "error"
+        status = f"http-{res.status}" if kind == "http" and res.status else kind
+        return FulltextResult(url, status, error=res.error)
+    ctype = (res.content_type or "").split(";")[0].strip().lower()
+    if ctype and ctype not in HTML_TYPES:
+        return FulltextResult(url, "not-html", error=f"the page is {ctype}, not HTML")
+    html = normalise_encoding(res.body, res.content_type)[0].decode("utf-8", "replace")
+    text = await asyncio.to_thread(extract_text, html, res.final_url)
+    if len(text.split()) < MIN_WORDS:
+        return FulltextResult(url, "short", error=f"only {len(text.split())} words of article text found")
+    return FulltextResult(url, "ok", text)
+
+
+def extract_text(html: str, url: str | None = None) -> str:
+    """The main text of an article page (trafilatura; comments, navigation and tables left out)."""
+    from monitor.seeds import extract_article
+
+    return extract_article(html, url)[0]
+
+
+def short_summary(original: Entry, enriched: Entry, limit: int = SHORT_SUMMARY) -> str:
+    """What a digest shows: the feed's own summary, or the article's opening when the feed had none."""
+    if original.summary.strip():
+        return original.summary
+    text = enriched.summary.strip()
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    end = max(cut.rfind(". "), cut.rfind("! "), cut.rfind("? "))
+    return cut[: end + 1] if end > limit // 3 else cut.rsplit(" ", 1)[0] + "…"
+
+
+def _create(conn: sqlite3.Connection) -> None:
+    conn.execute(SCHEMA)
+    conn.commit()
+
+
+def _read(conn: sqlite3.Connection, url: str) -> tuple[Any, ...] | None:
+    row = conn.execute("SELECT text, fetched, status FROM fulltext_cache WHERE url=?", (url,)).fetchone()
+    return tuple(row) if row is not None else None
+
+
+def _write(conn: sqlite3.Connection, url: str, text: str | None, fetched: float, status: str) -> None:
+    conn.execute("INSERT OR REPLACE INTO fulltext_cache(url, text, fetched, status) VALUES (?,?,?,?)",
+                 (url, text, fetched, status))
+    conn.commit()
