@@ -90,7 +90,7 @@ def smtp_password(env: Mapping[str, str] = os.environ) -> str | None:
 
 # --- headers -----------------------------------------------------------------
 
-_ENCODED_WORD = re.compile(r"=\s*\?|\?\s*=")
+_ENCODED_WORD = re.compile(r"=\?|\?=")
 
 
 def header_text(value: object, max_len: int | None = None) -> str:
