@@ -47,7 +47,7 @@ from monitor.watchlist_text import (
 
 __all__ = [
     "DigestSettings", "Explanation", "Hit", "Match", "MatchInput", "PreparedItem", "Watchlist",
-    "highlight", "load_watchlist", "load_watchlists", "match_all", "prepare",
+    "Reload", "highlight", "load_watchlist", "load_watchlists", "match_all", "prepare", "reload_watchlists",
 ]
 
 TITLE_BOOST = 2.0  # a term found in the title counts this many times its weight
@@ -187,7 +187,7 @@ class Watchlist:
 
     def _evaluate(self, item: PreparedItem, trace: bool) -> tuple[bool, float, float, tuple[Hit, ...], Context]:
         assert self.query is not None
-        ctx = Context(item, self.lexicon, id(self.lexicon), trace=trace)
+        ctx = Context(item, self.lexicon, self.lexicon.key, trace=trace)
         ok, found = self.query.evaluate(ctx)
         weight_sum = 0.0
         score = 0.0
@@ -214,7 +214,7 @@ class Watchlist:
         if not self.enabled or self._filter_failures(p):
             return None
         if self._requirements:
-            present = Context(p, self.lexicon, id(self.lexicon)).present()
+            present = Context(p, self.lexicon, self.lexicon.key).present()
             if any(req.isdisjoint(present) for req in self._requirements):
                 return None  # a word the query cannot do without is missing
         ok, score, weight_sum, hits, _ = self._evaluate(p, trace=False)
@@ -908,6 +908,45 @@ def load_watchlists(directory: Path) -> tuple[list[Watchlist], list[Problem]]:
         seen[wl.name] = wl
         out.append(wl)
     return out, problems
+
+
+@dataclass(frozen=True)
+class Reload:
+    """Result of :func:`reload_watchlists`."""
+
+    watchlists: list[Watchlist]  # what should be active now
+    problems: list[Problem]  # every problem found (log them)
+    changed: tuple[str, ...]  # names new or edited since ``previous`` (re-apply these to recent items)
+    kept: tuple[str, ...]  # names whose edited file is broken: the last good version stays active
+    removed: tuple[str, ...]  # names whose file is gone
+
+
+def reload_watchlists(directory: Path, previous: Sequence[Watchlist]) -> Reload:
+    """Reload ``directory``; a file that no longer validates keeps its last good version active."""
+    fresh, probs = load_watchlists(directory)
+    by_path = {w.path.resolve(): w for w in fresh}
+    fresh_names = {w.name for w in fresh}
+    broken_files = {Path(p.file).resolve() for p in probs}
+    active = list(fresh)
+    kept: list[str] = []
+    removed: list[str] = []
+    for old in previous:
+        path = old.path.resolve()
+        if path in by_path or old.name in fresh_names:
+            continue
+        if path.exists() and (path in broken_files or _resolve_rel(path, broken_files)):
+            active.append(old)
+            kept.append(old.name)
+        else:
+            removed.append(old.name)
+    before = {w.name: w.fingerprint for w in previous}
+    changed = tuple(w.name for w in fresh if before.get(w.name) != w.fingerprint)
+    active.sort(key=lambda w: w.name)
+    return Reload(active, probs, changed, tuple(kept), tuple(removed))
+
+
+def _resolve_rel(path: Path, files: set[Path]) -> bool:
+    return any(f.name == path.name and f.exists() and f.samefile(path) for f in files)
 
 
 def _name_pos(path: Path) -> tuple[int | None, int | None]:

@@ -55,7 +55,10 @@ class Word:
 class Lexicon:
     """All words of one watchlist, indexed for a single pass over a field's tokens."""
 
+    _keys = itertools.count(1)
+
     def __init__(self) -> None:
+        self.key = next(Lexicon._keys)  # identifies this lexicon's scans cached on a PreparedItem
         self.words: list[Word] = []
         self._ids: dict[Word, int] = {}
         self.exact: dict[str, list[int]] = {}

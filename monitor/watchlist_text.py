@@ -168,7 +168,7 @@ class _ItemLike(Protocol):
 
 def prepare(item: _ItemLike, target_language: str = "en") -> PreparedItem:
     """Tokenise every field of ``item`` once (translations are in ``target_language``)."""
-    lang = item.language.lower() if item.language else None
+    lang = item.language.lower().replace("_", "-").split("-")[0] if item.language else None
     fields = {
         "title": prepare_field(item.title or "", lang),
         "summary": prepare_field(item.summary or "", lang),

@@ -20,6 +20,7 @@ from monitor.watchlist import (
     load_watchlists,
     match_all,
     prepare,
+    reload_watchlists,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -489,3 +490,25 @@ def test_load_watchlists_reports_problems_and_keeps_valid(tmp_path: Path) -> Non
     assert (dup.line, dup.column) == (1, 7) and "duplicate" in dup.message
     _, missing = load_watchlists(tmp_path / "nope")
     assert missing and "not found" in missing[0].message
+
+
+def test_reload_keeps_last_good_version_of_a_broken_edit(tmp_path: Path) -> None:
+    a = write(tmp_path, "name: a\nquery: {any: [Putin]}\n", "a.yaml")
+    b = write(tmp_path, "name: b\nquery: {any: [Tokayev]}\n", "b.yaml")
+    first, probs = load_watchlists(tmp_path)
+    assert probs == []
+    # a is edited correctly, b is broken, a new c appears
+    a.write_text("name: a\nquery: {any: [Japarov]}\n", encoding="utf-8")
+    b.write_text("name: b\nquery: {any: [Tokayev], oops: 1}\n", encoding="utf-8")
+    write(tmp_path, "name: c\nquery: {any: [Rahmon]}\n", "c.yaml")
+    r = reload_watchlists(tmp_path, first)
+    assert [w.name for w in r.watchlists] == ["a", "b", "c"]
+    assert r.changed == ("a", "c") and r.kept == ("b",) and r.removed == ()
+    assert [p.key for p in r.problems] == ["query.oops"]
+    by_name = {w.name: w for w in r.watchlists}
+    assert by_name["a"].match(item("Japarov")) and by_name["a"].match(item("Putin")) is None
+    assert by_name["b"].match(item("Tokayev"))  # the last good version still works
+    # removing a file removes its watchlist; an unchanged reload changes nothing
+    (tmp_path / "c.yaml").unlink()
+    r2 = reload_watchlists(tmp_path, r.watchlists)
+    assert [w.name for w in r2.watchlists] == ["a", "b"] and r2.removed == ("c",) and r2.changed == ()
