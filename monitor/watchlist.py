@@ -143,6 +143,15 @@ class Explanation:
     filtered_out: tuple[str, ...]  # filters the item failed
     trace: tuple[str, ...]  # the query tree, one line per node, ✓/✗
     near_misses: tuple[str, ...]  # why it did not match, when it nearly did
+    translated: bool = False
+
+    def why(self) -> list[str]:
+        """Which terms hit where (same wording as :meth:`Match.why`)."""
+        return Match(self.watchlist, self.score, self.hits, self.translated).why()
+
+    def missing(self) -> list[str]:
+        """What kept the item out: failed filters, then near misses."""
+        return [f"filtered out: {f}" for f in self.filtered_out] + list(self.near_misses)
 
     def lines(self) -> list[str]:
         head = "MATCH" if self.matched else "no match"
@@ -239,7 +248,7 @@ class Watchlist:
             near.append(f"score {score:g} < filters.min_score {self.filters.min_score:g}")
         matched = ok and not filtered and weight_sum >= self.threshold and score >= self.filters.min_score
         return Explanation(self.name, matched, score, weight_sum, self.threshold, self.filters.min_score,
-                           hits, tuple(filtered), tuple(trace), tuple(near))
+                           hits, tuple(filtered), tuple(trace), tuple(near), p.translated)
 
 
 _FIELD_ORDER = {"title": 0, "summary": 1, "title_translated": 2, "summary_translated": 3}

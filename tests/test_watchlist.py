@@ -512,3 +512,11 @@ def test_reload_keeps_last_good_version_of_a_broken_edit(tmp_path: Path) -> None
     (tmp_path / "c.yaml").unlink()
     r2 = reload_watchlists(tmp_path, r.watchlists)
     assert [w.name for w in r2.watchlists] == ["a", "b"] and r2.removed == ("c",) and r2.changed == ()
+
+
+def test_explanation_why_and_missing(tmp_path: Path) -> None:
+    w = load(tmp_path, "name: t\nquery: {all: [parade, Putin]}\nfilters: {languages: [ru]}\n")
+    ex = w.explain(item("Parade in Moscow", "Putin", title_translated="Parade in Moscow"))
+    assert not ex.matched
+    assert ex.why() == ['"parade" in title (original), title (translation)', '"Putin" in summary (original)']
+    assert ex.missing() == ["filtered out: language 'en' not in filters.languages"]
