@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""Benchmark the translation stage with the bundled ru->en model; prints one JSON object.
+
+    .venv/bin/python bench/bench_translate.py [--smoke] [--sentences N]
+
+Keys: translate_batched_sps / translate_single_sps (sentences per second through
+Translator.translate_many, batched vs one request per call), translate_batch_speedup (target
+>= 3), translate_cache_hit_ms (one cached request), engine import time and RSS (what the first
+translation costs the daemon) against the daemon's import of monitor.translate without it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+LEADERS = ["Путин", "Токаев", "Жапаров", "Рахмон", "Мирзиёев", "Лукашенко", "Пашинян",
+           "Бердымухамедов", "Алиев", "Си Цзиньпин"]
+CITIES_ACC = ["Москву", "Астану", "Бишкек", "Душанбе", "Ташкент", "Минск", "Ереван",
+              "Ашхабад", "Баку", "Пекин", "Санкт-Петербург", "Алматы", "Самарканд", "Сочи"]
+TEMPLATES = ["{l} прибыл в {c}.", "{l} прибыл в {c} на парад Победы.",
+             "{l} прибыл в {c} с официальным визитом."]
+
+
+def sentences(n: int) -> list[str]:
+    """``n`` distinct in-domain Russian headlines (at most 420)."""
+    out = [t.format(l=l, c=c) for t in TEMPLATES for l in LEADERS for c in CITIES_ACC]
+    return out[:n]
+
+
+def engine_cost(models_dir: Path) -> dict[str, float]:
+    """Import time and RSS of the engine, measured in fresh interpreters."""
+    code = textwrap.dedent(f"""
+        import json, resource, sys, time
+        from pathlib import Path
+        def rss(): return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        t0 = time.perf_counter()
+        import monitor.translate
+        base_s, base_rss = time.perf_counter() - t0, rss()
+        mode = sys.argv[1]
+        t0 = time.perf_counter()
+        if mode == "engine":
+            import argostranslate.package, ctranslate2, minisbd
+        else:
+            import argostranslate.translate
+        imp_s = time.perf_counter() - t0
+        res = {{"base_s": base_s, "base_rss": base_rss, "imp_s": imp_s, "imp_rss": rss()}}
+        if mode == "engine":
+            t = monitor.translate.Translator(Path(sys.argv[2]) / "m.db", Path(sys.argv[3]))
+            t0 = time.perf_counter()
+            t.translate_many([("Токаев прибыл в Москву на парад Победы.", "ru")])
+            res["first_s"] = time.perf_counter() - t0
+            res["first_rss"] = rss()
+        print(json.dumps(res))
+    """)
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = {}
+        for mode in ("engine", "argos_translate"):
+            out = subprocess.run([sys.executable, "-c", code, mode, tmp, str(models_dir)],
+                                 cwd=ROOT, capture_output=True, text=True, check=True)
+            runs[mode] = json.loads(out.stdout.strip().splitlines()[-1])
+    e, a = runs["engine"], runs["argos_translate"]
+    return {
+        "daemon_import_translate_module_s": round(e["base_s"], 3),
+        "daemon_rss_without_engine_mb": round(e["base_rss"], 1),
+        "engine_import_s": round(e["imp_s"], 3),
+        "engine_rss_mb": round(e["imp_rss"], 1),
+        "engine_first_translation_s": round(e["first_s"], 3),
+        "engine_rss_after_first_translation_mb": round(e["first_rss"], 1),
+        "argostranslate_translate_import_s": round(a["imp_s"], 3),
+        "argostranslate_translate_rss_mb": round(a["imp_rss"], 1),
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes, a few seconds")
+    ap.add_argument("--sentences", type=int, default=400)
+    args = ap.parse_args()
+    n = 24 if args.smoke else min(args.sentences, 420)
+
+    from monitor.argos_models import bundled_models, install_from_file
+    from monitor.translate import CACHED, TRANSLATED, Translator
+
+    with tempfile.TemporaryDirectory() as tmp_s:
+        tmp = Path(tmp_s)
+        models_dir = tmp / "models"
+        model = next(p for p in bundled_models() if p.name.startswith("translate-ru_en-"))
+        install_from_file(model, models_dir)
+        texts = sentences(n)
+        warm = [("Кремль подтвердил визит.", "ru")]
+
+        batched = Translator(tmp / "batched.db", models_dir, batch_size=64)
+        batched.translate_many(warm)  # load + self-check outside the timing
+        t0 = time.perf_counter()
+        res_b = batched.translate_many([(s, "ru") for s in texts])
+        batched_s = time.perf_counter() - t0
+        assert all(r.status == TRANSLATED for r in res_b)
+
+        single = Translator(tmp / "single.db", models_dir, batch_size=1)
+        single.translate_many(warm)
+        t0 = time.perf_counter()
+        res_s = [single.translate_many([(s, "ru")])[0] for s in texts]
+        single_s = time.perf_counter() - t0
+        assert all(r.status == TRANSLATED for r in res_s)
+        agree = sum(a.text == b.text for a, b in zip(res_b, res_s)) / len(texts)
+
+        hits = texts[: min(len(texts), 200)]
+        t0 = time.perf_counter()
+        res_h = [batched.translate_many([(s, "ru")])[0] for s in hits]
+        hit_ms = (time.perf_counter() - t0) * 1000 / len(hits)
+        assert all(r.status == CACHED for r in res_h)
+        t0 = time.perf_counter()
+        batched.translate_many([(s, "ru") for s in texts])
+        hit_batch_ms = (time.perf_counter() - t0) * 1000 / len(texts)
+        batched.close()
+        single.close()
+
+        result = {
+            "bench": "translate",
+            "smoke": args.smoke,
+            "model": model.name,
+            "sentences": len(texts),
+            "threads": 1,
+            "beam_size": 1,
+            "translate_batched_sps": round(len(texts) / batched_s, 1),
+            "translate_single_sps": round(len(texts) / single_s, 1),
+            "translate_batch_speedup": round(single_s / batched_s, 2),
+            "batch_single_agreement": round(agree, 3),
+            "translate_cache_hit_ms": round(hit_ms, 3),
+            "translate_cache_hit_in_batch_ms": round(hit_batch_ms, 3),
+            **engine_cost(models_dir),
+        }
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
