@@ -109,7 +109,25 @@ _SCRIPT_RANGES: tuple[tuple[int, int, str], ...] = (
 )
 
 # Languages that are (practically) written only in one script.
-_SCRIPT_ONLY: dict[str, str] = {"Armn": "hy", "Geor": "ka", "Hang": "ko", "Hira": "ja", "Kana": "ja", "Grek": "el"}
+_SCRIPT_ONLY: dict[str, str] = {
+    "Armn": "hy",
+    "Geor": "ka",
+    "Hang": "ko",
+    "Hira": "ja",
+    "Kana": "ja",
+    "Jpan": "ja",
+    "Grek": "el",
+    "Hani": "zh",  # Han without kana; Japanese always has kana in running text
+}
+
+# Widespread news languages outside SUPPORTED that keep full weight when detectors split.
+_COMMON = frozenset("it pt nl pl ja ko cs ro hu sv el he hi bg sr".split())
+
+# What langdetect knows: it must not cast a vote between languages it has never seen.
+_LANGDETECT_KNOWS = frozenset(
+    "af ar bg bn ca cs cy da de el en es et fa fi fr gu he hi hr hu id it ja kn ko lt lv mk ml "
+    "mr ne nl no pa pl pt ro ru sk sl so sq sv sw ta te th tl tr uk ur vi zh".split()
+)
 
 # The script each supported language may be written in (uz: two).
 _LANG_SCRIPTS: dict[str, frozenset[str]] = {
@@ -168,10 +186,13 @@ _CYRL_ALPHABETS: dict[str, frozenset[str]] = {
     "ba": frozenset(_RU + "әөүғҡңҙҫһ"),
 }
 _KK_ONLY = frozenset("әғқұһі")  # among kk/ky: letters Kyrgyz lacks
+# Serbian and Macedonian running text nearly always shows one of these; without them, not sr/mk.
+_CYRL_MARKERS: dict[str, frozenset[str]] = {"sr": frozenset("јљњћђџ"), "mk": frozenset("јќѓѕљњџ")}
 
 _UZ_LATIN_APOS = re.compile(r"[og][\u02bb\u2018\u2019'`\u02bc]", re.IGNORECASE)
 _AZ_ONLY = frozenset("əƏ")
 _TR_LETTERS = frozenset("ıİğĞşŞ")  # Turkish and Azerbaijani, never Uzbek Latin
+_AZ_QX = re.compile(r"\b[a-zçğıöşü]*[qx][a-zçğıöşü]*\b")  # q/x in a lower-case word: not Turkish
 
 
 def _oov(letters: Counter[str], lang: str) -> int:
@@ -183,6 +204,9 @@ def _cyrillic_candidates(text: str) -> tuple[list[str], Counter[str]]:
     """Cyrillic languages whose alphabet fits the text best (fewest foreign letters)."""
     letters: Counter[str] = Counter(ch for ch in text.lower() if "\u0400" <= ch <= "\u052f" and ch.isalpha())
     oov = {lang: _oov(letters, lang) for lang in _CYRL_ALPHABETS}
+    for lang, marks in _CYRL_MARKERS.items():
+        if not any(ch in marks for ch in letters):
+            oov[lang] += 1
     best = min(oov.values())
     return [lang for lang, n in oov.items() if n == best], letters
 
@@ -319,8 +343,10 @@ def _latin_evidence(text: str, lang: str | None) -> str | None:
     has_az = any(ch in _AZ_ONLY for ch in text)
     if has_az and lang not in ("az",):
         return "az"
-    if not has_az and any(ch in _TR_LETTERS for ch in text):
-        return "tr" if lang in ("uz", "az") else None
+    if lang == "tr" and _AZ_QX.search(text):
+        return "az"
+    if lang == "uz" and any(ch in _TR_LETTERS for ch in text):
+        return "az" if _AZ_QX.search(text) else "tr"
     if lang in ("tr", "az", "tk", "sq", "en", None) and len(_UZ_LATIN_APOS.findall(text)) >= 2:
         return "uz"
     return None
@@ -349,30 +375,20 @@ def detect_text(text: str) -> LanguageResult:
     length = _length_factor(n_letters, script)
     purity = n_script / n_letters
 
-    only = _SCRIPT_ONLY.get(script) or ("ja" if script == "Jpan" else None)
+    only = _SCRIPT_ONLY.get(script)
     if only is not None:
         return _result(only, min(1.0, 0.5 + 0.5 * length) * purity, script)
 
     c2_lang, c2_share, c2_reliable = _cld2(clean)
-    p3_code, p3_prob = _get_langid().classify(clean)
-    p3_lang = normalize_code(p3_code)
     if c2_lang is not None and not _fits_script(c2_lang, script):
         c2_lang = None
+    c2_conf = (0.9 if c2_reliable else 0.55) * c2_share if c2_lang else 0.0
+    p3_code, p3_prob = _get_langid().classify(clean)
+    p3_lang = normalize_code(p3_code)
     if p3_lang is not None and not _fits_script(p3_lang, script):
         p3_lang, p3_prob = None, 0.0
-    c2_conf = (0.9 if c2_reliable else 0.55) * c2_share if c2_lang else 0.0
 
-    if c2_lang and c2_lang == p3_lang:
-        lang: str | None = c2_lang
-        conf = 1.0 - (1.0 - p3_prob) * (1.0 - c2_conf)
-    elif c2_lang and p3_lang:
-        lang, conf = _disagree(clean, c2_lang, c2_conf, p3_lang, p3_prob)
-    elif c2_lang:
-        lang, conf = c2_lang, c2_conf * 0.85
-    elif p3_lang:
-        lang, conf = p3_lang, p3_prob * 0.85
-    else:
-        lang, conf = None, 0.0
+    lang, conf = _combine(clean, c2_lang, c2_conf, p3_lang, p3_prob)
 
     if script == "Cyrl":
         lang, conf = _cyrillic_decide(clean, lang, conf)
@@ -384,15 +400,51 @@ def detect_text(text: str) -> LanguageResult:
     return _result(lang, conf * length * (0.5 + 0.5 * purity), script)
 
 
-def _disagree(text: str, c2_lang: str, c2_conf: float, p3_lang: str, p3_prob: float) -> tuple[str, float]:
-    """The two fast detectors disagree: let langdetect cast the deciding vote."""
-    votes: dict[str, float] = {c2_lang: c2_conf, p3_lang: p3_prob}
+def _combine(
+    text: str, c2_lang: str | None, c2_conf: float, p3_lang: str | None, p3_prob: float
+) -> tuple[str | None, float]:
+    """Merge the two fast detectors; langdetect is asked only when they are unsure or split."""
+    if c2_lang and c2_lang == p3_lang:
+        return c2_lang, 1.0 - (1.0 - p3_prob) * (1.0 - c2_conf)
+    if c2_lang and p3_lang:
+        if c2_lang in _LANGDETECT_KNOWS and p3_lang in _LANGDETECT_KNOWS:
+            return _vote(text, {c2_lang: c2_conf, p3_lang: p3_prob}, prefer=c2_lang)
+        # langdetect lacks one of them (kk ky uz tg az gl sr ...): the likelier of the two,
+        # languages we are built for weighted above their rarer neighbours (es over gl).
+        if p3_prob * _prior(p3_lang) >= c2_conf * _prior(c2_lang):
+            return p3_lang, p3_prob * (1.0 - c2_conf * 0.5)
+        return c2_lang, c2_conf * (1.0 - p3_prob * 0.5)
+    if c2_lang:
+        return c2_lang, c2_conf * 0.85
+    if p3_lang:
+        if p3_prob < 0.9 and p3_lang in _LANGDETECT_KNOWS:
+            return _vote(text, {p3_lang: p3_prob}, prefer=p3_lang)
+        return p3_lang, p3_prob * 0.85
+    return None, 0.0
+
+
+def _prior(lang: str) -> float:
+    """Weight of a language when the detectors split: the ones we serve come first."""
+    return 1.0 if lang in SUPPORTED or lang in _COMMON else 0.7
+
+
+def _vote(text: str, votes: dict[str, float], prefer: str) -> tuple[str, float]:
+    """Add langdetect's opinion to the fast detectors' votes; confidence from the supporters."""
     second = _langdetect_probs(text)
-    for code in (c2_lang, p3_lang):
-        votes[code] += second.get(code, 0.0)
-    lang = max(votes, key=lambda c: (votes[c], c == c2_lang))
-    total = sum(votes.values()) or 1.0
-    return lang, 0.8 * votes[lang] / total
+    if not second:
+        lang = max(votes, key=lambda c: (votes[c], c == prefer))
+        return lang, votes[lang] * 0.7
+    ld_top = max(second, key=lambda c: second[c])
+    merged = dict(votes)
+    for code in votes:
+        merged[code] += second.get(code, 0.0)
+    lang = max(merged, key=lambda c: (merged[c], c == prefer))
+    supporters = [votes[lang]] + ([second[ld_top] * 0.8] if ld_top == lang else [])
+    miss = 1.0
+    for p in supporters:
+        miss *= 1.0 - p
+    dissent = len(votes) > 1 or ld_top != lang
+    return lang, (1.0 - miss) * (0.8 if dissent else 1.0)
 
 
 def _cyrillic_decide(text: str, lang: str | None, conf: float) -> tuple[str | None, float]:

@@ -1,0 +1,137 @@
+"""Benchmark the language stage on bench/data/lang_eval: accuracy per language, speed vs langdetect.
+
+Prints one JSON object. ``--smoke`` uses a few texts per language and one timing pass.
+
+    .venv/bin/python bench/bench_language.py            # full set
+    .venv/bin/python bench/bench_language.py --smoke    # seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from monitor.language import detect_text  # noqa: E402
+
+DATA = ROOT / "bench" / "data" / "lang_eval"
+REGION = ("ru", "uk", "be", "kk", "ky", "uz", "tg", "hy", "az", "ka")
+TARGET_HEADLINES = 0.97
+TARGET_SUMMARIES = 0.99
+TARGET_SPEEDUP = 10.0
+
+
+def load(kind: str, limit: int | None = None) -> dict[str, list[str]]:
+    """{file stem: lines} for headlines or summaries; the stem before '-' is the expected code."""
+    out: dict[str, list[str]] = {}
+    for path in sorted((DATA / kind).glob("*.txt")):
+        lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        out[path.stem] = lines[:limit] if limit else lines
+    return out
+
+
+def accuracy(sets: dict[str, list[str]]) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+    """Per-language accuracy (uz-Latn and uz-Cyrl also pooled as uz) and the misses."""
+    per: dict[str, dict[str, Any]] = {}
+    misses: list[dict[str, Any]] = []
+    for stem, lines in sets.items():
+        expected = stem.split("-")[0]
+        right = uncertain = 0
+        for text in lines:
+            r = detect_text(text)
+            right += r.language == expected
+            uncertain += r.uncertain
+            if r.language != expected:
+                misses.append({"set": stem, "got": r.language, "confidence": r.confidence, "text": text})
+        per[stem] = {"n": len(lines), "correct": right, "accuracy": round(right / len(lines), 4), "uncertain": uncertain}
+    uz = [per[k] for k in per if k.startswith("uz-")]
+    if uz:
+        n = sum(p["n"] for p in uz)
+        c = sum(p["correct"] for p in uz)
+        per["uz"] = {"n": n, "correct": c, "accuracy": round(c / n, 4), "uncertain": sum(p["uncertain"] for p in uz)}
+    return per, misses
+
+
+def throughput(fn: Callable[[str], object], texts: list[str], passes: int) -> float:
+    """Texts per second over ``passes`` runs through ``texts`` (after one warm-up call)."""
+    fn(texts[0])
+    start = time.perf_counter()
+    for _ in range(passes):
+        for t in texts:
+            fn(t)
+    return len(texts) * passes / (time.perf_counter() - start)
+
+
+def langdetect_alone() -> Callable[[str], object]:
+    """langdetect as a user would call it: seeded, profiles loaded once."""
+    from langdetect import DetectorFactory, detect
+    from langdetect.lang_detect_exception import LangDetectException
+
+    DetectorFactory.seed = 0
+
+    def run(text: str) -> object:
+        try:
+            return detect(text)
+        except LangDetectException:
+            return None
+
+    run("warm up the profiles")
+    return run
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--smoke", action="store_true", help="few texts, one timing pass")
+    ap.add_argument("--misses", action="store_true", help="list every wrong answer")
+    args = ap.parse_args(argv)
+
+    heads = load("headlines", 5 if args.smoke else None)
+    sums = load("summaries", 2 if args.smoke else None)
+    head_acc, head_miss = accuracy(heads)
+    sum_acc, sum_miss = accuracy(sums)
+
+    all_heads = [t for lines in heads.values() for t in lines]
+    passes = 1 if args.smoke else 3
+    ld = langdetect_alone()
+    stage_tps = throughput(detect_text, all_heads, passes)
+    ld_tps = throughput(ld, all_heads, passes)
+
+    region_heads = min(head_acc[c]["accuracy"] for c in REGION)
+    region_sums = min(sum_acc[c]["accuracy"] for c in REGION)
+    all_sums = min(v["accuracy"] for k, v in sum_acc.items())
+    ratio = stage_tps / ld_tps
+    result: dict[str, Any] = {
+        "bench": "language",
+        "smoke": args.smoke,
+        "headlines": {k: v["accuracy"] for k, v in head_acc.items()},
+        "summaries": {k: v["accuracy"] for k, v in sum_acc.items()},
+        "uncertain_headlines": {k: v["uncertain"] for k, v in head_acc.items() if v["uncertain"]},
+        "n_headlines": len(all_heads),
+        "n_summaries": sum(len(v) for v in sums.values()),
+        "headlines_per_s": {"stage": round(stage_tps), "langdetect": round(ld_tps)},
+        "us_per_headline": {"stage": round(1e6 / stage_tps, 1), "langdetect": round(1e6 / ld_tps, 1)},
+        "speedup_vs_langdetect": round(ratio, 2),
+        "targets": {
+            "region_headlines_min": region_heads,
+            "region_headlines_ok": region_heads >= TARGET_HEADLINES,
+            "summaries_min": all_sums,
+            "region_summaries_ok": region_sums >= TARGET_SUMMARIES,
+            "speedup_ok": ratio >= TARGET_SPEEDUP,
+        },
+        "misses": len(head_miss) + len(sum_miss),
+    }
+    if args.misses:
+        result["miss_list"] = head_miss + sum_miss
+    print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
