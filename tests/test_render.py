@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from html.parser import HTMLParser
+from pathlib import Path
 
 import feedparser
 import pytest
@@ -308,3 +309,18 @@ def test_webhook_drops_unsafe_links_and_controls() -> None:
     assert hostile["link"] is None
     assert "\r" not in hostile["title"] and "\n" not in hostile["title"] and "\x00" not in hostile["title"]
     assert first["title"]
+
+
+# --- screenshot in headless Chromium (documented check; skipped without chromium) ---------------
+
+
+def test_html_digest_screenshots_in_headless_chromium(tmp_path: Path) -> None:
+    import tools.screenshot_digest as shot
+
+    if shot.find_chromium() is None:
+        pytest.skip("chromium not installed (apt-get install -y chromium)")
+    page = tmp_path / "digest.html"
+    page.write_text(render_html(hostile_digest()), encoding="utf-8")
+    out = shot.screenshot(page, tmp_path / "digest.png", width=640, height=800)
+    assert shot.png_size(out) == (640, 800)
+    assert out.stat().st_size > 20_000  # a rendered page, not a blank image
