@@ -15,11 +15,13 @@ readers ignore and :func:`read_opml` reads back.
 from __future__ import annotations
 
 import email.utils
+from collections import Counter
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import listparser
@@ -97,18 +99,19 @@ def read_opml(data: bytes) -> OpmlDocument:
     if not parsed.get("version", "").startswith("opml") and not parsed.feeds:
         why = f" ({parsed.bozo_exception})" if parsed.get("bozo") else ""
         raise MonitorError("not an OPML subscription list" + why)
-    extra = _extra_attributes(data)
+    extra, counts = _extra_attributes(data)
     doc = OpmlDocument(title=str(parsed.meta.get("title") or ""))
     by_key: dict[str, int] = {}
     for raw in parsed.feeds:
-        url = str(raw.get("url") or "").strip()
+        listed = str(raw.get("url") or "").strip()
+        url = _feed_scheme(listed)
         title = " ".join(str(raw.get("title") or "").split())
         parts = urlsplit(url) if url else None
         if not parts or parts.scheme not in ("http", "https") or not parts.hostname:
             doc.invalid.append(Skipped(url, title, "not an http(s) URL"))
             continue
-        tags = _tags(raw.get("categories") or [])
-        attrs = extra.get(url, {})
+        attrs = extra.get(listed, {})
+        tags = _tags(attrs.get("categories") or raw.get("categories") or [])
         feed = OpmlFeed(url=url, title=title, tags=tags, language=_lang(attrs.get("language")),
                         interval=_interval(attrs.get("interval")), fulltext=attrs.get("fulltext") == "true",
                         enabled=attrs.get("enabled") != "false")
@@ -121,6 +124,8 @@ def read_opml(data: bytes) -> OpmlDocument:
             continue
         by_key[key] = len(doc.feeds)
         doc.feeds.append(feed)
+        for _ in range(counts.get(listed, 1) - 1):  # listparser merges repeats; report them
+            doc.duplicates.append(Skipped(url, title, "listed again in the file (folders merged into tags)"))
     for raw in parsed.lists:
         doc.invalid.append(Skipped(str(raw.get("url") or ""), str(raw.get("title") or ""),
                                    "a link to another subscription list (import that file itself)"))
@@ -172,26 +177,52 @@ def format_duration(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
-def _extra_attributes(data: bytes) -> dict[str, dict[str, str]]:
-    """``language`` and news-monitor's own attributes per xmlUrl (listparser does not report them)."""
+def _feed_scheme(url: str) -> str:
+    """``feed://host/x`` -> ``http://host/x`` and ``feed:https://...`` -> ``https://...``."""
+    low = url.lower()
+    if low.startswith("feed:http://") or low.startswith("feed:https://"):
+        return url[5:]
+    if low.startswith("feed://"):
+        return "http://" + url[7:]
+    return url
+
+
+def _extra_attributes(data: bytes) -> tuple[dict[str, dict[str, Any]], Counter[str]]:
+    """Per xmlUrl: folder paths and ``category`` (in document order), ``language`` and news-monitor's
+    own attributes; and how often each xmlUrl is listed (listparser merges repeats silently)."""
+    counts: Counter[str] = Counter()
     try:
         root = DefusedET.fromstring(data)
     except Exception:  # noqa: BLE001 - malformed XML: listparser recovered what it could
-        return {}
-    out: dict[str, dict[str, str]] = {}
-    for el in root.iter("outline"):
-        url = (el.get("xmlUrl") or el.get("xmlurl") or "").strip()
-        if not url:
-            continue
-        attrs = {}
-        if el.get("language"):
-            attrs["language"] = el.get("language", "")
-        for name in ("interval", "fulltext", "enabled"):
-            v = el.get(f"{{{NM_NS}}}{name}")
-            if v is not None:
-                attrs[name] = v.strip().lower() if name != "interval" else v.strip()
-        out.setdefault(url, attrs)
-    return out
+        return {}, counts
+    out: dict[str, dict[str, Any]] = {}
+    body = root.find("body")
+    if body is None:
+        return out, counts
+
+    def walk(el: Any, folders: tuple[str, ...]) -> None:
+        for child in el:
+            if child.tag != "outline":
+                continue
+            url = (child.get("xmlUrl") or child.get("xmlurl") or "").strip()
+            if not url:
+                label = (child.get("text") or child.get("title") or "").strip()
+                walk(child, folders + ((label,) if label else ()))
+                continue
+            counts[url] += 1
+            attrs = out.setdefault(url, {"categories": []})
+            attrs["categories"].append(list(folders))
+            for part in (child.get("category") or "").split(","):
+                attrs["categories"].append([p for p in part.strip().split("/") if p.strip()])
+            if child.get("language") and "language" not in attrs:
+                attrs["language"] = child.get("language", "")
+            for name in ("interval", "fulltext", "enabled"):
+                v = child.get(f"{{{NM_NS}}}{name}")
+                if v is not None and name not in attrs:
+                    attrs[name] = v.strip().lower() if name != "interval" else v.strip()
+
+    walk(body, ())
+    return out, counts
 
 
 def plan_import(doc: OpmlDocument, existing_urls: dict[str, int], existing_names: set[str],
