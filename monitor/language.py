@@ -412,8 +412,14 @@ def _combine(
         # langdetect lacks one of them (kk ky uz tg az gl sr ...): the likelier of the two,
         # languages we are built for weighted above their rarer neighbours (es over gl).
         if p3_prob * _prior(p3_lang) >= c2_conf * _prior(c2_lang):
-            return p3_lang, p3_prob * (1.0 - c2_conf * 0.5)
-        return c2_lang, c2_conf * (1.0 - p3_prob * 0.5)
+            lang, conf = p3_lang, p3_prob * (1.0 - c2_conf * 0.5)
+        else:
+            lang, conf = c2_lang, c2_conf * (1.0 - p3_prob * 0.5)
+        if lang in _LANGDETECT_KNOWS:  # it cannot pick the other one, but it can back this one
+            second = _langdetect_probs(text)
+            if second and max(second, key=lambda c: second[c]) == lang:
+                conf = max(conf, 0.8 * (1.0 - (1.0 - conf) * (1.0 - 0.8 * second[lang])))
+        return lang, conf
     if c2_lang:
         return c2_lang, c2_conf * 0.85
     if p3_lang:
