@@ -78,7 +78,9 @@ def md_block(value: object) -> str:
 
 
 def md_url(url: str) -> str:
-    """A safe URL as a Markdown angle-bracket link destination."""
+    """A safe URL as a Markdown link destination (angle-bracket form when it has parentheses)."""
+    if not any(ch in url for ch in "()<>\\"):
+        return url
     return "<" + url.replace("<", "%3C").replace(">", "%3E").replace("\\", "%5C") + ">"
 
 

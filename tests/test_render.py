@@ -121,7 +121,7 @@ def test_markdown_front_matter_order_anchors_and_sections() -> None:
     # times are shown in the watchlist's timezone (Moscow, UTC+3)
     assert "2024-05-09 10:30 MSK" in md
     assert "2024-05-09 00:00 MSK – 2024-05-10 00:00 MSK" in md
-    assert "[RIA Novosti](<https://ria.example/1>) (ru)" in md
+    assert "[RIA Novosti](https://ria.example/1) (ru)" in md
     assert "Sketchy (en)" in md and "javascript" not in md
     assert "<summary>Suppressed: 1 item and why</summary>" in md
     assert "duplicate of seed 000\\_71e0985426784b8e.txt (similarity 0.82)" in md
@@ -324,3 +324,13 @@ def test_html_digest_screenshots_in_headless_chromium(tmp_path: Path) -> None:
     out = shot.screenshot(page, tmp_path / "digest.png", width=640, height=800)
     assert shot.png_size(out) == (640, 800)
     assert out.stat().st_size > 20_000  # a rendered page, not a blank image
+
+
+def test_markdown_links_with_parentheses_stay_intact() -> None:
+    markdown_it = pytest.importorskip("markdown_it")
+    d = sample_digest()
+    d.stories[0] = replace(d.stories[0], link="https://en.example/wiki/Parade_(military)")
+    html = markdown_it.MarkdownIt("commonmark").render(render_markdown(d))
+    hrefs = [v for _, attrs in collect_tags(html) for k, v in attrs if k == "href"]
+    assert "https://en.example/wiki/Parade_(military)" in hrefs
+    assert "https://rt.example/5" in hrefs  # suppressed titles link to the item
