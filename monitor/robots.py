@@ -49,7 +49,10 @@ def origin_of(url: str) -> str:
     p = urlsplit(url)
     default = 443 if p.scheme == "https" else 80
     port = f":{p.port}" if p.port and p.port != default else ""
-    return f"{p.scheme}://{(p.hostname or '').lower()}{port}"
+    host = (p.hostname or "").lower()
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    return f"{p.scheme}://{host}{port}"
 
 
 class RobotsCache:
