@@ -8,6 +8,7 @@ from the environment (systemd's ``$STATE_DIRECTORY`` for instance).
 
 from __future__ import annotations
 
+import email.utils
 import os
 import re
 from dataclasses import dataclass, field
@@ -344,7 +345,7 @@ def load_config(path: Path | str, *, check_dirs: bool = True) -> Config:
         if security not in ("none", "starttls", "ssl"):
             chk.add(sn, "security", "smtp.security", f"must be none, starttls or ssl, got {security!r}")
         from_addr = chk.get(sn, "from", "smtp.from", _str, "news-monitor@localhost")
-        if not _EMAIL.match(from_addr):
+        if not _EMAIL.match(email.utils.parseaddr(from_addr)[1] or "") or "\n" in from_addr or "\r" in from_addr:
             chk.add(sn, "from", "smtp.from", f"not an e-mail address: {from_addr!r}")
         smtp = SmtpConfig(
             host=chk.get(sn, "host", "smtp.host", _str, "localhost"),

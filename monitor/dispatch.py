@@ -49,7 +49,12 @@ class DispatchResult:
 
 def digest_path(config: Config, watchlist: str, now: float) -> Path:
     stamp = datetime.fromtimestamp(now, timezone.utc).strftime("%Y-%m-%dT%H-%M-%SZ")
-    return config.digests / watchlist / f"{stamp}.md"
+    path = config.digests / watchlist / f"{stamp}.md"
+    n = 1
+    while path.exists():  # two digests within one second (immediate alerts)
+        n += 1
+        path = config.digests / watchlist / f"{stamp}-{n}.md"
+    return path
 
 
 def dispatch_watchlist(config: Config, conn: sqlite3.Connection, wl: Watchlist, now: float | None = None, *,

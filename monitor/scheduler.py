@@ -36,7 +36,7 @@ from monitor.config import Config, FeedConfig, load_config
 from monitor.errors import ConfigError, MonitorError
 from monitor.pipeline import Services, open_services, poll_feed, rematch, sync_seeds
 from monitor.sdnotify import Notifier, Watchdog
-from monitor.watchlist import Watchlist, load_watchlist, load_watchlists
+from monitor.watchlist import Watchlist, load_watchlists
 
 log = logging.getLogger("monitor.daemon")
 
@@ -76,6 +76,7 @@ class Daemon:
     stopping: bool = False
     watch_state: dict[str, float] = field(default_factory=dict)
     good_watchlists: dict[str, Watchlist] = field(default_factory=dict)
+    wl_hashes: dict[str, str] = field(default_factory=dict)
     scheduler: AsyncIOScheduler | None = None
     inflight: set[asyncio.Task] = field(default_factory=set)
 
@@ -130,8 +131,6 @@ class Daemon:
             self.scheduler.add_job(self.digest_job, DateTrigger(resume), args=[name, scheduled],
                                    id=f"deferred:{name}", replace_existing=True, misfire_grace_time=None)
             return
-        from monitor.dispatch import dispatch_watchlist
-
         await self.svc.db(self._dispatch, wl)
         if scheduled:
             await self.svc.db(store.set_meta, self.svc.conn, f"digest_run:{name}", str(time.time()))
@@ -206,15 +205,20 @@ class Daemon:
             if name not in new and old.path.name in broken_files:
                 log.warning("keeping the last good version of watchlist %s", name)
                 new[name] = old
-        changed = [w for n, w in new.items() if n not in self.good_watchlists
-                   or _wl_fingerprint(self.good_watchlists[n]) != _wl_fingerprint(w)]
+        hashes = {n: (self.wl_hashes.get(n, "") if w is self.good_watchlists.get(n) else _wl_fingerprint(w))
+                  for n, w in new.items()}
+        changed = [w for n, w in new.items() if hashes[n] != self.wl_hashes.get(n)]
         self.good_watchlists = new
+        self.wl_hashes = hashes
         self.svc.watchlists = list(new.values())
         for w in changed:
             added, removed = await self.svc.db(rematch, self.svc, w, self.config.rematch_window)
             log.info("watchlist %s (re)loaded: %d new match(es), %d dropped among items of the last %.0f days",
                      w.name, added, removed, self.config.rematch_window / 86400)
         self.arm_digests()
+        for w in changed:
+            if w.digest.mode == "immediate":
+                await self.digest_job(w.name, scheduled=False)
 
     def arm_digests(self) -> None:
         assert self.scheduler is not None
@@ -230,10 +234,19 @@ class Daemon:
             self.scheduler.add_job(self.digest_job, trig, args=[wl.name], id=f"digest:{wl.name}",
                                    replace_existing=True, coalesce=True, max_instances=1, misfire_grace_time=3600)
 
-    async def catch_up_digests(self) -> None:
-        """A slot missed while the service was down: one digest now (not one per slot)."""
+    async def catch_up_digests(self, first_polls: int = 0, wait: float = 60.0) -> None:
+        """A slot missed while the service was down: one digest now (not one per slot),
+        after the first round of polls (or ``wait`` seconds) so it carries what came in meanwhile."""
+        end = time.monotonic() + wait
+        while self.polls < first_polls and time.monotonic() < end and not self.stopping:
+            await asyncio.sleep(0.2)
         now = datetime.now(timezone.utc)
+        pending = {r[0] for r in await self.svc.db(lambda: self.svc.conn.execute(
+            "SELECT DISTINCT watchlist FROM digests WHERE status='pending'").fetchall())}
         for wl in list(self.svc.watchlists):
+            if wl.digest.mode == "immediate" or wl.name in pending:
+                # alerts held back by a crash or a stop, and digests left pending: deliver them now
+                await self.digest_job(wl.name, scheduled=False)
             last = await self.svc.db(store.get_meta, self.svc.conn, f"digest_run:{wl.name}")
             if last is None:
                 await self.svc.db(store.set_meta, self.svc.conn, f"digest_run:{wl.name}", str(time.time()))
@@ -313,18 +326,25 @@ class _SharedFetcher:
 
 
 def _wl_fingerprint(wl: Watchlist) -> str:
+    """Hash of the watchlist file as loaded (taken right after loading it)."""
+    import hashlib
+
     try:
-        return f"{wl.path}:{wl.path.stat().st_mtime_ns}:{wl.path.stat().st_size}:{hash(repr(wl.digest))}"
+        return hashlib.sha256(wl.path.read_bytes()).hexdigest()
     except OSError:
-        return repr(wl.digest)
+        return repr(wl)
 
 
 async def _main(config_path: Path) -> int:
+    from monitor.logs import enable_crash_tracebacks
+
+    enable_crash_tracebacks()
     cfg = load_config(config_path)
     notifier = Notifier()
     svc = open_services(cfg)
     d = Daemon(config_path, cfg, svc, notifier)
     d.good_watchlists = {w.name: w for w in svc.watchlists}
+    d.wl_hashes = {w.name: _wl_fingerprint(w) for w in svc.watchlists}
     d.watch_state = d._watch_snapshot()
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -340,6 +360,7 @@ async def _main(config_path: Path) -> int:
         await svc.db(sync_seeds, svc)
         rows = {r.url: r for r in await svc.db(store.all_feeds, svc.conn)}
         now = time.time()
+        armed = 0
         for f in cfg.feeds:
             r = rows.get(f.url)
             if not f.enabled or (r and r.disabled_reason):
@@ -347,6 +368,7 @@ async def _main(config_path: Path) -> int:
             due = r.next_poll if r and r.next_poll else 0
             at = max(due, now + random.uniform(0, min(START_SPREAD, f.interval)))
             d.arm_feed(f, at)
+            armed += at - now < 60
         d.arm_digests()
         sched.add_job(d.retry_job, "interval", seconds=RETRY_INTERVAL, id="retry", coalesce=True, max_instances=1)
         sched.add_job(d.watch_job, "interval", seconds=WATCH_INTERVAL, id="watch", coalesce=True, max_instances=1)
@@ -358,7 +380,7 @@ async def _main(config_path: Path) -> int:
         notifier.ready(status=f"{len(cfg.feeds)} feed(s), {len(svc.watchlists)} watchlist(s)")
         log.info("ready: %d feed(s), %d watchlist(s)", len(cfg.feeds), len(svc.watchlists))
         watchdog.start()
-        asyncio.ensure_future(d.catch_up_digests())
+        asyncio.ensure_future(d.catch_up_digests(armed))
         while not stop.is_set():
             watchdog.tick()  # the loop is alive: a wedged loop stops ticking, so pings stop
             try:
