@@ -441,7 +441,7 @@ def cmd_seeds(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from monitor.demo import run_demo
 
-    return run_demo(keep=args.keep)
+    return run_demo(Path(args.dir) if args.dir else None)
 
 
 # ---- main ---------------------------------------------------------------------------------------------------
@@ -521,7 +521,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(fn=cmd_seeds)
 
     s = sub.add_parser("demo", help="run one cycle on bundled sample feeds served on 127.0.0.1")
-    s.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    s.add_argument("--dir", help="run in this directory instead of a new temporary one")
     s.set_defaults(fn=cmd_demo)
     return p
 

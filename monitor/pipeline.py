@@ -293,7 +293,7 @@ def _store_one(svc: Services, feed_name: str, feed_id: int, p: _Pending, now: fl
     seed_name = None
     if p.duplicate_kind == "seed":
         row = conn.execute("SELECT guid FROM items WHERE id=?", (p.duplicate_of,)).fetchone()
-        seed_name = row[0] if row else None
+        seed_name = row[0].split("#", 1)[0] if row else None
     lang = p.language
     values = dict(
         feed_id=feed_id, guid=e.guid, link=e.link, canonical_url=p.canonical, title=e.title, summary=e.summary,
