@@ -21,11 +21,13 @@ import random
 import socket
 import ssl
 import time
+import zlib
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from urllib.parse import unquote, urljoin, urlsplit
+from typing import Callable
+from urllib.parse import SplitResult, unquote, urljoin, urlsplit, urlunsplit
 
 import httpx
 
@@ -83,11 +85,17 @@ class _HostGate:
 
 
 class Fetcher:
-    """Polite, bounded HTTP fetching. Use as ``async with Fetcher(settings) as f``."""
+    """Polite, bounded HTTP fetching. Use as ``async with Fetcher(settings) as f``.
+
+    ``address_policy`` decides which resolved addresses untrusted URLs may reach
+    (default :func:`address_blocked`); tests narrow it, nothing widens it silently.
+    """
 
     def __init__(self, settings: FetchSettings, *, min_host_delay: float | None = None,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 address_policy: Callable[[str], str | None] | None = None) -> None:
         self.settings = settings
+        self.address_policy = address_policy or address_blocked
         self._global = asyncio.Semaphore(settings.concurrency)
         self._gate = _HostGate(settings.per_host,
                                settings.min_host_delay if min_host_delay is None else min_host_delay)
@@ -116,17 +124,18 @@ class Fetcher:
 
     async def fetch(self, url: str, *, etag: str | None = None, last_modified: str | None = None,
                     untrusted: bool = False) -> FetchResult:
-        """Fetch ``url`` within the whole-request deadline. ``untrusted`` applies the address guard."""
+        """Fetch ``url`` within the whole-request deadline. ``untrusted`` applies the address guard.
+
+        The deadline counts time spent talking to servers (every hop together), not time
+        queued behind other requests to the same host or the politeness delay."""
         start = time.monotonic()
         if url.startswith("file:"):
+            if untrusted:
+                return FetchResult(url, url, None, error="file: URLs are not fetched from untrusted input",
+                                   error_kind="blocked", elapsed=0.0)
             return _fetch_file(url, self.settings.max_bytes, start)
-        try:
-            async with self._global:
-                return await asyncio.wait_for(
-                    self._fetch(url, etag, last_modified, untrusted, start), timeout=self.settings.timeout)
-        except (asyncio.TimeoutError, TimeoutError):
-            return FetchResult(url, url, None, error=f"no complete response within {self.settings.timeout:g} s",
-                               error_kind="timeout", elapsed=time.monotonic() - start)
+        async with self._global:
+            return await self._fetch(url, etag, last_modified, untrusted, start)
 
     async def _fetch(self, url: str, etag: str | None, last_modified: str | None, untrusted: bool,
                      start: float) -> FetchResult:
@@ -134,81 +143,216 @@ class Fetcher:
         current = url
         all_permanent = True
         seen: set[str] = set()
+        budget = s.timeout  # seconds of server time left for the whole request
         for hop in range(s.max_redirects + 1):
-            parts = urlsplit(current)
+            try:
+                parts = urlsplit(current)
+                port = parts.port
+            except ValueError as e:
+                return FetchResult(url, current, None, error=f"invalid URL {current[:200]!r}: {e}",
+                                   error_kind="protocol", elapsed=time.monotonic() - start)
             if parts.scheme not in ("http", "https") or not parts.hostname:
-                return FetchResult(url, current, None, error=f"unsupported URL {current!r}", error_kind="protocol",
-                                   elapsed=time.monotonic() - start)
+                return FetchResult(url, current, None, error=f"unsupported URL {current[:200]!r}",
+                                   error_kind="protocol", elapsed=time.monotonic() - start)
+            port = port or (443 if parts.scheme == "https" else 80)
+            host = parts.hostname
+            headers: dict[str, str] = {}
+            extensions: dict[str, object] = {}
+            target = current
             if untrusted and not s.allow_private_networks:
-                reason = await _blocked_address(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
-                if reason:
+                t0 = time.monotonic()
+                try:
+                    async with asyncio.timeout(max(budget, 0.001)):
+                        addr, reason = await _resolve_checked(host, port, self.address_policy)
+                except TimeoutError:
+                    addr, reason = None, f"cannot resolve {host} within {s.timeout:g} s"
+                budget -= time.monotonic() - t0
+                if reason or addr is None:
                     return FetchResult(url, current, None, error=reason, error_kind="blocked",
                                        elapsed=time.monotonic() - start)
-            headers = {}
-            if hop == 0 or current == url:
+                # connect to the address just checked (no second lookup a rebinding DNS could answer)
+                target = _pin(parts, addr)
+                headers["Host"] = parts.netloc.rsplit("@", 1)[-1]
+                if parts.scheme == "https":
+                    extensions["sni_hostname"] = host
+            if current == url:
                 if etag:
                     headers["If-None-Match"] = etag
                 if last_modified:
                     headers["If-Modified-Since"] = last_modified
-            host = parts.hostname
+            if budget <= 0:
+                return _timeout(url, current, s.timeout, start)
+            async with self._gate.sem(host):
+                await self._gate.wait_turn(host)
+                t0 = time.monotonic()
+                try:
+                    async with asyncio.timeout(budget):
+                        outcome = await self._one(url, current, target, headers, extensions, start)
+                except TimeoutError:
+                    return _timeout(url, current, s.timeout, start)
+                finally:
+                    budget -= time.monotonic() - t0
+            if isinstance(outcome, FetchResult):
+                if current != url and all_permanent:
+                    outcome = replace(outcome, moved_to=current)  # every hop was 301/308
+                return outcome
+            status, location = outcome
+            if status not in PERMANENT_REDIRECTS:
+                all_permanent = False
             try:
-                async with self._gate.sem(host):
-                    await self._gate.wait_turn(host)
-                    async with self._client.stream("GET", current, headers=headers) as resp:
-                        status = resp.status_code
-                        if status in REDIRECT_CODES and "location" in resp.headers:
-                            if status not in PERMANENT_REDIRECTS:
-                                all_permanent = False
-                            nxt = urljoin(current, resp.headers["location"].strip())
-                            seen.add(current)
-                            if nxt in seen:
-                                return FetchResult(url, current, status, error=f"redirect loop at {nxt}",
-                                                   error_kind="redirects", elapsed=time.monotonic() - start)
-                            current = nxt
-                            continue
-                        moved = current if (current != url and all_permanent) else None
-                        common = dict(content_type=resp.headers.get("content-type"),
-                                      etag=resp.headers.get("etag"),
-                                      last_modified=resp.headers.get("last-modified"),
-                                      moved_to=moved)
-                        if status == 304:
-                            return FetchResult(url, current, status, not_modified=True,
-                                               elapsed=time.monotonic() - start, **common)
-                        if status >= 400:
-                            retry = parse_retry_after(resp.headers.get("retry-after")) \
-                                if status in (429, 503) else None
-                            return FetchResult(url, current, status, error=f"HTTP {status} {resp.reason_phrase}",
-                                               error_kind="http", retry_after=retry,
-                                               elapsed=time.monotonic() - start, **common)
-                        declared = resp.headers.get("content-length")
-                        if declared and declared.isdigit() and int(declared) > s.max_bytes \
-                                and not resp.headers.get("content-encoding"):
-                            return FetchResult(url, current, status, error=f"body of {declared} bytes exceeds "
-                                               f"the {s.max_bytes}-byte cap", error_kind="too_large",
-                                               elapsed=time.monotonic() - start, **common)
-                        chunks: list[bytes] = []
-                        total = 0
-                        async for chunk in resp.aiter_bytes():  # decompressed bytes
-                            total += len(chunk)
-                            if total > s.max_bytes:
-                                return FetchResult(url, current, status, error=f"body exceeds the {s.max_bytes}-byte "
-                                                   "cap (decompressed)", error_kind="too_large",
-                                                   elapsed=time.monotonic() - start, **common)
-                            chunks.append(chunk)
-                        return FetchResult(url, current, status, body=b"".join(chunks),
-                                           elapsed=time.monotonic() - start, **common)
-            except httpx.ConnectError as e:
-                return _network_failure(url, current, e, start)
-            except (httpx.TimeoutException,) as e:
-                return FetchResult(url, current, None, error=f"timed out ({type(e).__name__})", error_kind="timeout",
-                                   elapsed=time.monotonic() - start)
-            except httpx.DecodingError as e:
-                return FetchResult(url, current, None, error=f"cannot decode body: {e}", error_kind="protocol",
-                                   elapsed=time.monotonic() - start)
-            except (httpx.HTTPError, ssl.SSLError, OSError, ValueError) as e:
-                return _network_failure(url, current, e, start)
+                nxt = urljoin(current, location)
+            except ValueError:
+                return FetchResult(url, current, status, error=f"invalid redirect target {location[:200]!r}",
+                                   error_kind="redirects", elapsed=time.monotonic() - start)
+            seen.add(current)
+            if nxt in seen:
+                return FetchResult(url, current, status, error=f"redirect loop at {nxt[:200]}",
+                                   error_kind="redirects", elapsed=time.monotonic() - start)
+            current = nxt
         return FetchResult(url, current, None, error=f"more than {s.max_redirects} redirects",
                            error_kind="redirects", elapsed=time.monotonic() - start)
+
+    async def _one(self, url: str, current: str, target: str, headers: dict[str, str],
+                   extensions: dict[str, object], start: float) -> FetchResult | tuple[int, str]:
+        """One request: a final FetchResult, or (status, Location) for a redirect to follow."""
+        s = self.settings
+        try:
+            async with self._client.stream("GET", target, headers=headers, extensions=extensions) as resp:
+                status = resp.status_code
+                if status in REDIRECT_CODES and "location" in resp.headers:
+                    return status, resp.headers["location"].strip()
+                common = dict(content_type=resp.headers.get("content-type"), etag=resp.headers.get("etag"),
+                              last_modified=resp.headers.get("last-modified"))
+                if status == 304:
+                    return FetchResult(url, current, status, not_modified=True,
+                                       elapsed=time.monotonic() - start, **common)
+                if status >= 400 or status < 200:
+                    retry = parse_retry_after(resp.headers.get("retry-after")) if status in (429, 503) else None
+                    return FetchResult(url, current, status, error=f"HTTP {status} {resp.reason_phrase}".strip(),
+                                       error_kind="http", retry_after=retry, elapsed=time.monotonic() - start,
+                                       **common)
+                declared = resp.headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > s.max_bytes and not resp.headers.get("content-encoding"):
+                    return FetchResult(url, current, status, error=f"body of {declared} bytes exceeds "
+                                       f"the {s.max_bytes}-byte cap", error_kind="too_large",
+                                       elapsed=time.monotonic() - start, **common)
+                try:
+                    decoder = _BoundedDecoder(resp.headers.get("content-encoding", ""))
+                except ValueError as e:
+                    return FetchResult(url, current, status, error=str(e), error_kind="protocol",
+                                       elapsed=time.monotonic() - start, **common)
+                chunks: list[bytes] = []
+                total = raw_total = 0
+                too_large = FetchResult(url, current, status, error=f"body exceeds the {s.max_bytes}-byte cap"
+                                        + (" (decompressed)" if decoder.stages else ""), error_kind="too_large",
+                                        **common)
+                async for raw in resp.aiter_raw():
+                    raw_total += len(raw)
+                    if raw_total > s.max_bytes + 65536:
+                        return replace(too_large, elapsed=time.monotonic() - start)
+                    piece = decoder.feed(raw, s.max_bytes - total)
+                    total += len(piece)
+                    if total > s.max_bytes:
+                        return replace(too_large, elapsed=time.monotonic() - start)
+                    chunks.append(piece)
+                tail = decoder.flush(s.max_bytes - total)
+                total += len(tail)
+                if total > s.max_bytes:
+                    return replace(too_large, elapsed=time.monotonic() - start)
+                chunks.append(tail)
+                return FetchResult(url, current, status, body=b"".join(chunks), elapsed=time.monotonic() - start,
+                                   **common)
+        except httpx.TimeoutException as e:
+            return FetchResult(url, current, None, error=f"timed out ({type(e).__name__})", error_kind="timeout",
+                               elapsed=time.monotonic() - start)
+        except (zlib.error, httpx.DecodingError) as e:
+            return FetchResult(url, current, None, error=f"cannot decode body: {e}"[:300], error_kind="protocol",
+                               elapsed=time.monotonic() - start)
+        except (httpx.HTTPError, ssl.SSLError, OSError, ValueError) as e:
+            return _network_failure(url, current, e, start)
+
+
+class _BoundedDecoder:
+    """Content-Encoding decoding that never produces more than asked for (a gzip bomb
+    inflates at most ``limit + 1`` bytes per call, not a whole network chunk's worth)."""
+
+    def __init__(self, header: str) -> None:
+        names = [n.strip().lower() for n in header.split(",") if n.strip()]
+        names = [n for n in names if n != "identity"]
+        for n in names:
+            if n not in ("gzip", "x-gzip", "deflate"):
+                raise ValueError(f"unsupported Content-Encoding {n!r} (asked for gzip or deflate)")
+        if len(names) > 2:
+            raise ValueError(f"{len(names)} stacked Content-Encodings refused")
+        # decoding runs in the reverse order of application
+        self.stages = [_Inflater(n) for n in reversed(names)]
+
+    def feed(self, data: bytes, limit: int) -> bytes:
+        for st in self.stages:
+            data = st.feed(data, limit)
+        return data
+
+    def flush(self, limit: int) -> bytes:
+        data = b""
+        for st in self.stages:
+            data = st.feed(data, limit) + st.flush(limit)
+        return data
+
+
+class _Inflater:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.raw_deflate = False
+        self.first = True
+        self.done = False
+        self.d = self._new()
+
+    def _new(self) -> "zlib._Decompress":
+        if self.name == "deflate":
+            return zlib.decompressobj(-zlib.MAX_WBITS if self.raw_deflate else zlib.MAX_WBITS)
+        return zlib.decompressobj(zlib.MAX_WBITS | 16)
+
+    def feed(self, data: bytes, limit: int) -> bytes:
+        out: list[bytes] = []
+        n = 0
+        while data and n <= limit and not self.done:
+            try:
+                piece = self.d.decompress(data, limit + 1 - n)
+            except zlib.error:
+                if self.first and self.name == "deflate" and not self.raw_deflate:
+                    self.raw_deflate = True  # servers often send raw deflate without the zlib header
+                    self.d = self._new()
+                    continue
+                raise
+            self.first = False
+            out.append(piece)
+            n += len(piece)
+            if self.d.eof:
+                rest = self.d.unused_data
+                if self.name == "deflate" or not rest.strip(b"\x00"):
+                    self.done = True  # trailing garbage after the stream is ignored
+                    break
+                self.d = self._new()  # another gzip member
+                data = rest
+            else:
+                data = self.d.unconsumed_tail
+        return b"".join(out)
+
+    def flush(self, limit: int) -> bytes:
+        if self.done:
+            return b""
+        return self.d.flush(limit + 1) if limit + 1 > 0 else b""
+
+
+def _timeout(url: str, current: str, timeout: float, start: float) -> FetchResult:
+    return FetchResult(url, current, None, error=f"no complete response within {timeout:g} s",
+                       error_kind="timeout", elapsed=time.monotonic() - start)
+
+
+def _pin(parts: SplitResult, addr: str) -> str:
+    host = f"[{addr}]" if ":" in addr else addr
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
 
 
 def _network_failure(url: str, current: str, e: BaseException, start: float) -> FetchResult:
@@ -273,7 +417,10 @@ def address_blocked(ip: str) -> str | None:
     return None
 
 
-async def _blocked_address(host: str, port: int) -> str | None:
+async def _resolve_checked(host: str, port: int, policy: Callable[[str], str | None]
+                            ) -> tuple[str | None, str | None]:
+    """(address to connect to, None) when every address ``host`` resolves to passes ``policy``,
+    else (None, reason)."""
     try:
         ipaddress.ip_address(host)
         addrs = [host]
@@ -281,14 +428,19 @@ async def _blocked_address(host: str, port: int) -> str | None:
         loop = asyncio.get_running_loop()
         try:
             infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except socket.gaierror as e:
-            return f"cannot resolve {host}: {e.strerror}"
-        addrs = sorted({info[4][0] for info in infos})
+        except (socket.gaierror, UnicodeError) as e:
+            return None, f"cannot resolve {host}: {getattr(e, 'strerror', None) or e}"
+        addrs = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    if not addrs:
+        return None, f"cannot resolve {host}: no address"
     for a in addrs:
-        reason = address_blocked(a)
+        try:
+            reason = policy(a)
+        except ValueError:
+            reason = f"refusing to fetch an unparsable address ({a!r})"
         if reason:
-            return reason
-    return None
+            return None, reason if host == a else f"{host} resolves to a blocked address: {reason}"
+    return addrs[0], None
 
 
 def next_poll_delay(interval: float, failures: int, retry_after: float | None, settings: FetchSettings,

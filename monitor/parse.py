@@ -35,11 +35,15 @@ MAX_SUMMARY = 20_000
 MAX_AUTHOR = 200
 EARLIEST = datetime(1995, 1, 1, tzinfo=timezone.utc)  # older dates are treated as missing
 FUTURE_SLACK = timedelta(hours=24)  # clocks differ; further in the future is treated as "now"
+MAX_ENTRIES = 500  # entries kept from one document (the newest); real feeds carry 10-100
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 _SPACE = re.compile(r"\s+")
 _XML_DECL = re.compile(rb"^(\s*<\?xml[^>]*?encoding\s*=\s*[\"'])([A-Za-z0-9._-]+)([\"'])", re.IGNORECASE)
 _CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9._-]+)", re.IGNORECASE)
+_FIRST_ELEMENT = re.compile(rb"<\w")
+_ENTITY_DECL = re.compile(rb"<!\s*ENTITY", re.IGNORECASE)
+_DOCTYPE = re.compile(rb"<!\s*DOCTYPE", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -71,14 +75,16 @@ class ParseError(Exception):
 
 
 def parse_feed(body: bytes, content_type: str | None = None, base_url: str | None = None,
-               now: datetime | None = None) -> ParsedFeed:
-    """Parse one feed body. Never raises for bad input: problems land in ``error``."""
+               now: datetime | None = None, *, max_entries: int = MAX_ENTRIES) -> ParsedFeed:
+    """Parse one feed body. Never raises for bad input: problems land in ``error``.
+
+    At most ``max_entries`` entries are kept (the newest; undated ones in document order)."""
     now = now or datetime.now(timezone.utc)
     if not body or not body.strip():
         return ParsedFeed("", None, None, "", error="empty body")
     try:
-        _refuse_entities(body)
         data, encoding = normalise_encoding(body, content_type)
+        _refuse_entities(data)
     except ParseError as e:
         return ParsedFeed("", None, None, "", error=str(e))
     try:
@@ -109,8 +115,20 @@ def parse_feed(body: bytes, content_type: str | None = None, base_url: str | Non
         msg = f"not a feed ({_bozo_text(bozo)})" if bozo else "not a feed"
         return ParsedFeed("", None, None, "", error=msg, encoding=encoding)
     title = clean_text(feed.get("title") or "", MAX_TITLE)
-    warning = f"malformed feed, recovered: {_bozo_text(bozo)}" if bozo else None
+    warnings = [f"malformed feed, recovered: {_bozo_text(bozo)}"] if bozo else []
+    if len(entries) > max_entries:
+        warnings.append(f"{len(entries)} entries in one document; kept the {max_entries} newest")
+        entries = _newest(entries, max_entries)
+    warning = "; ".join(warnings) or None
     return ParsedFeed(title, feed_link, feed_lang, version, entries, None, warning, encoding=encoding)
+
+
+def _newest(entries: list[Entry], n: int) -> list[Entry]:
+    """The ``n`` newest entries, in their document order (undated ones rank after dated ones)."""
+    ranked = sorted(range(len(entries)), key=lambda i: (entries[i].published is None,
+                                                        -(entries[i].published or EARLIEST).timestamp(), i))
+    keep = sorted(ranked[:n])
+    return [entries[i] for i in keep]
 
 
 def _bozo_text(exc: object) -> str:
@@ -191,19 +209,23 @@ def _lang_code(value: object) -> str | None:
     return code if re.fullmatch(r"[a-z]{2,3}", code) else None
 
 
-def _refuse_entities(body: bytes) -> None:
-    head = body[:65536]
-    probe = head.replace(b"\x00", b"")  # also catch UTF-16 encodings
-    if b"<!DOCTYPE" not in probe and b"<!ENTITY" not in probe:
+def _refuse_entities(data: bytes) -> None:
+    """Refuse entity declarations anywhere in the prolog (everything before the root element,
+    as feedparser's lenient path reads it: padding the prolog must not hide a declaration)."""
+    m = _FIRST_ELEMENT.search(data)
+    head = data[: m.start()] if m else data
+    if b"<!" not in head:
         return
-    if b"<!ENTITY" in probe:
+    if _ENTITY_DECL.search(head):
         raise ParseError("the document declares XML entities (entity-expansion attack?); refused")
+    if not _DOCTYPE.search(head):
+        return
     try:
-        DefusedET.fromstring(body, forbid_dtd=False, forbid_entities=True, forbid_external=True)
+        DefusedET.fromstring(data, forbid_dtd=False, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as e:
         raise ParseError(f"unsafe XML refused: {type(e).__name__}") from None
-    except Exception:
-        pass  # malformed XML: feedparser will try to recover it
+    except Exception:  # noqa: BLE001 - malformed XML: feedparser will try to recover it
+        pass
 
 
 def normalise_encoding(body: bytes, content_type: str | None) -> tuple[bytes, str]:
@@ -221,6 +243,13 @@ def normalise_encoding(body: bytes, content_type: str | None) -> tuple[bytes, st
             except UnicodeDecodeError:
                 raise ParseError(f"body starts with a {enc} byte-order mark but does not decode as {enc}") from None
             return _as_utf8(text.encode("utf-8")), enc
+    for prefix, enc in ((b"<\x00\x00\x00", "utf-32-le"), (b"\x00\x00\x00<", "utf-32-be"),
+                        (b"<\x00", "utf-16-le"), (b"\x00<", "utf-16-be")):
+        if body.startswith(prefix):  # "<?xml" in UTF-16/32 without a byte-order mark
+            try:
+                return _as_utf8(body.decode(enc).encode("utf-8")), enc
+            except UnicodeDecodeError:
+                break
     try:
         body.decode("utf-8")
         return _as_utf8(body), "utf-8"
