@@ -158,10 +158,19 @@ def _script_of(ch: str) -> str | None:
     return "Zyyy" if ch.isalpha() else None
 
 
+_SCRIPT_MEMO: dict[str, str | None] = {}
+
+
 def _scripts(text: str) -> Counter[str]:
+    """Letters per script (memoised per character: headlines repeat a small alphabet)."""
     counts: Counter[str] = Counter()
+    memo = _SCRIPT_MEMO
     for ch, n in Counter(text).items():
-        s = _script_of(ch)
+        s = memo.get(ch, "?")
+        if s == "?":
+            s = _script_of(ch)
+            if len(memo) < 65536:
+                memo[ch] = s
         if s is not None:
             counts[s] += n
     return counts
@@ -196,13 +205,15 @@ _AZ_QX = re.compile(r"\b[a-zçğıöşü]*[qx][a-zçğıöşü]*\b")  # q/x in a
 
 
 def _oov(letters: Counter[str], lang: str) -> int:
-    alphabet = _CYRL_ALPHABETS[lang]
-    return sum(n for ch, n in letters.items() if ch not in alphabet)
+    """How many letters of the text are foreign to ``lang``'s alphabet."""
+    return sum(letters[ch] for ch in letters.keys() - _CYRL_ALPHABETS[lang])
 
 
 def _cyrillic_candidates(text: str) -> tuple[list[str], Counter[str]]:
     """Cyrillic languages whose alphabet fits the text best (fewest foreign letters)."""
-    letters: Counter[str] = Counter(ch for ch in text.lower() if "\u0400" <= ch <= "\u052f" and ch.isalpha())
+    letters: Counter[str] = Counter(text.lower())
+    for ch in [c for c in letters if not ("\u0400" <= c <= "\u052f" and c.isalpha())]:
+        del letters[ch]
     oov = {lang: _oov(letters, lang) for lang in _CYRL_ALPHABETS}
     for lang, marks in _CYRL_MARKERS.items():
         if not any(ch in marks for ch in letters):
