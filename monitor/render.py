@@ -31,18 +31,39 @@ from monitor.digest import Digest, DigestStory, StorySource
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 _NAMESPACE = uuid.UUID("5b0f1d4e-63a5-4c1e-9a43-6b1c2d9f8e10")  # news-monitor digests
 
-# Characters that never belong in a one-line field: C0/C1 controls, line and
-# paragraph separators, bidi overrides and other format characters.
-_BAD_CATEGORIES = {"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"}
+_KEEP_FORMAT = frozenset({"\u200c", "\u200d"})  # ZWNJ/ZWJ are part of Persian, Indic and emoji text
+
+
+def _char_class(ranges: list[tuple[int, int]], categories: set[str], keep: frozenset[str] = frozenset()) -> str:
+    """A regex character class body (as compact ranges) for the code points in ``categories``."""
+    points = [c for lo, hi in ranges for c in range(lo, hi + 1)
+              if unicodedata.category(chr(c)) in categories and chr(c) not in keep]
+    spans: list[list[int]] = []
+    for c in points:
+        if spans and spans[-1][1] == c - 1:
+            spans[-1][1] = c
+        else:
+            spans.append([c, c])
+    return "".join(re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in spans)
+
+
+_ASTRAL_FORMAT = [(0x110BD, 0x110CD), (0x13430, 0x1343F), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A), (0xE0000, 0xE007F)]
+# C0/C1 controls, line and paragraph separators: become spaces.
+_TO_SPACE = re.compile("[" + _char_class([(0, 0xFFFF)], {"Cc", "Zl", "Zp"}) + "]+")
+# Format characters (bidi overrides, zero-width spaces, BOM, ...) and lone surrogates: removed.
+_TO_DROP = re.compile("[" + _char_class([(0, 0xFFFF), *_ASTRAL_FORMAT], {"Cf", "Cs"}, _KEEP_FORMAT) + "]+")
 
 
 def clean_line(value: object) -> str:
-    """Untrusted text as one line: control/format characters become spaces, runs collapse."""
+    """Untrusted text as one line: controls and line breaks become spaces, format characters go."""
     if value is None:
         return ""
-    text = str(value)
-    out = [" " if unicodedata.category(ch) in _BAD_CATEGORIES else ch for ch in text]
-    return " ".join("".join(out).split())
+    text = _TO_DROP.sub("", _TO_SPACE.sub(" ", str(value)))
+    return " ".join(text.split())
+
+
+def _has_bad_char(text: str) -> bool:
+    return bool(_TO_SPACE.search(text) or _TO_DROP.search(text))
 
 
 def safe_url(value: str | None) -> str | None:
@@ -50,7 +71,7 @@ def safe_url(value: str | None) -> str | None:
     if not value:
         return None
     url = value.strip()
-    if any(ch.isspace() or unicodedata.category(ch) in _BAD_CATEGORIES for ch in url):
+    if _has_bad_char(url) or any(ch.isspace() for ch in url):
         return None
     try:
         parts = urlsplit(url)
@@ -286,7 +307,7 @@ def render_atom(watchlist: str, title: str, digests: list[Digest], feed_url: str
             "updated": _iso(d.generated_at),
             "published": _iso(d.generated_at),
             "summary": ", ".join(s.title for s in ctx["stories"][:5]) or "Nothing matched in this period.",
-            "content": render_html_fragment(d),
+            "content": environment().get_template("_digest_body.html.j2").render(**ctx),
         })
     updated = max((d.generated_at for d in digests), default=datetime.now(timezone.utc))
     return environment().get_template("digest.atom.j2").render(

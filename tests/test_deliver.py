@@ -510,3 +510,16 @@ def test_write_file_atomic_missing_directory_is_a_clear_error(tmp_path: Path) ->
     with pytest.raises(DeliveryError, match="directory does not exist") as exc:
         write_file_atomic(tmp_path / "nope" / "d.md", "x")
     assert exc.value.transient is False
+
+
+def test_non_ascii_subject_round_trips(smtp_plain: tuple[Sink, SmtpSettings]) -> None:
+    sink, settings = smtp_plain
+    d = digest("Парад Победы на Красной площади — " + "очень длинный заголовок " * 8)
+    send_email(build_email(d, from_addr="Новости <monitor@example.org>", to=["a@example.org"], list_id="x"),
+               settings)
+    m = sink.received[0].message
+    assert m["Subject"].startswith("[Victory Day] 1 story: Парад Победы на Красной площади — очень")
+    assert m["Subject"].endswith("…") and len(m["Subject"]) <= 160
+    assert m["From"].addresses[0].display_name == "Новости"
+    head = sink.received[0].data.split(b"\r\n\r\n", 1)[0]
+    assert head.isascii() and all(len(line) <= 78 for line in head.split(b"\r\n"))

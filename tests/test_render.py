@@ -95,7 +95,10 @@ def test_safe_url_accepts_only_http_and_https() -> None:
 
 
 def test_clean_line_removes_controls_and_separators() -> None:
-    assert clean_line("a\r\nb\x00c\u2028d\u202ee\tf") == "a b c d e f"
+    assert clean_line("a\r\nb\x00c\u2028d\u202ee\tf\x85g") == "a b c de f g"
+    assert clean_line("ab\u200bc\ufeff\ud800\U000e0041") == "abc"  # zero-width, BOM, surrogate, tag
+    assert clean_line("\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645 \U0001f469\u200d\U0001f4bb") == (
+        "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645 \U0001f469\u200d\U0001f4bb")  # ZWNJ/ZWJ kept
 
 
 def test_md_escape_defuses_markdown_syntax() -> None:
