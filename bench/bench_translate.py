@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -65,8 +66,10 @@ def engine_cost(models_dir: Path) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         runs = {}
         for mode in ("engine", "argos_translate"):
+            env = dict(os.environ, XDG_DATA_HOME=f"{tmp}/d", XDG_CACHE_HOME=f"{tmp}/c",
+                       XDG_CONFIG_HOME=f"{tmp}/cfg", ARGOS_PACKAGES_DIR=str(models_dir))
             out = subprocess.run([sys.executable, "-c", code, mode, tmp, str(models_dir)],
-                                 cwd=ROOT, capture_output=True, text=True, check=True)
+                                 cwd=ROOT, capture_output=True, text=True, check=True, env=env)
             runs[mode] = json.loads(out.stdout.strip().splitlines()[-1])
     e, a = runs["engine"], runs["argos_translate"]
     return {

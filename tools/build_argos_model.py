@@ -263,7 +263,8 @@ def convert(checkpoint: Path, out_dir: Path) -> None:
     """OpenNMT-py checkpoint -> CTranslate2 int8."""
     from ctranslate2.converters import OpenNMTPyConverter
 
-    OpenNMTPyConverter(str(checkpoint)).convert(str(out_dir), quantization="int8", force=True)
+    # Our own checkpoint: torch>=2.6 defaults to weights_only loads, which reject its options.
+    OpenNMTPyConverter(str(checkpoint), unsafe_deserialization=True).convert(str(out_dir), quantization="int8", force=True)
 
 
 # ---------------------------------------------------------------- packaging
@@ -337,6 +338,8 @@ def main() -> int:
                     help="torch threads (1 is fastest on a busy 2-core machine)")
     ap.add_argument("--vocab-size", type=int, default=1000)
     ap.add_argument("--work", type=Path, default=None, help="keep intermediate files here")
+    ap.add_argument("--checkpoint", type=Path, default=None,
+                    help="package this OpenNMT-py checkpoint (from --work) instead of training")
     args = ap.parse_args()
 
     random.seed(SEED)
@@ -354,8 +357,11 @@ def main() -> int:
                  "Rahmon will attend the Victory Day parade in Moscow.",
                  "The EU imposed new sanctions on Kazakhstan."]
     print(f"corpus: {len(pairs)} pairs ({len(set(pairs))} distinct)")
-    ckpt = train(work, pairs, args.steps, args.vocab_size, args.threads)
-    shutil.copy(ckpt, work / "last.pt")
+    if args.checkpoint is None:
+        ckpt = train(work, pairs, args.steps, args.vocab_size, args.threads)
+        shutil.copy(ckpt, work / "last.pt")
+    elif args.checkpoint.resolve() != (work / "last.pt").resolve():
+        shutil.copy(args.checkpoint, work / "last.pt")
     t_train = time.monotonic() - t0
     pkg = package(work, pairs, out.resolve(), src, tgt)
     scores = evaluate(pkg, pairs, probe)
