@@ -21,6 +21,7 @@ import logging
 import os
 import random
 import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -259,6 +260,35 @@ class Daemon:
                          nxt.isoformat())
                 await self.digest_job(wl.name)
 
+    def ensure_models(self) -> None:
+        """Install the translation pairs config wants (when online); report what stays untranslated.
+        Runs on a worker thread after READY: the daemon never waits for it."""
+        from monitor import argos_models
+
+        cfg = self.config.translation
+        if not cfg.enabled or not cfg.pairs:
+            return
+        have = {(m.from_code, m.to_code) for m in argos_models.list_models(self.config.models)}
+        missing = [p for p in cfg.pairs if p not in have]
+        for src, dst in list(missing):
+            if not cfg.install_missing:
+                break
+            try:
+                info = argos_models.install_from_index(src, dst, self.config.models)
+            except argos_models.ModelError as e:
+                log.warning("translation model %s->%s not installed: %s", src, dst, e)
+                if "network" in str(e):
+                    break  # offline: do not try every pair against an unreachable index
+                continue
+            log.info("installed translation model %s->%s (version %s)", src, dst, info.version)
+            missing.remove((src, dst))
+        if missing:
+            log.warning("items in %s will stay untranslated (matched on their original text) until a model is "
+                        "installed: monitor models install FROM TO, or --file X.argosmodel",
+                        ", ".join(sorted({s for s, _ in missing})))
+        if self.svc.translator is not None:
+            self.svc.translator.refresh()
+
     # ---- reload / status ---------------------------------------------------------------------------
     async def reload(self) -> None:
         self.notifier.reloading()
@@ -381,6 +411,8 @@ async def _main(config_path: Path) -> int:
         log.info("ready: %d feed(s), %d watchlist(s)", len(cfg.feeds), len(svc.watchlists))
         watchdog.start()
         asyncio.ensure_future(d.catch_up_digests(armed))
+        # a daemon thread, so that a slow or unreachable index never delays a stop
+        threading.Thread(target=d.ensure_models, name="models", daemon=True).start()
         while not stop.is_set():
             watchdog.tick()  # the loop is alive: a wedged loop stops ticking, so pings stop
             try:
