@@ -362,6 +362,7 @@ def write_config(path: Path, feed_urls: list[str], *, state: Path, translation: 
         f"  per_host: {per_host}",
         "translation:",
         f"  enabled: {'true' if translation else 'false'}",
+        "  install_missing: false",
         "feeds:",
     ]
     for i, url in enumerate(feed_urls):

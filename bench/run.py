@@ -1,0 +1,234 @@
+"""Run every benchmark and print one JSON document: ``python -m bench.run [--smoke] [--out FILE]``.
+
+Each ``bench/bench_*.py`` runs in its own process, one after another (so they do not
+compete for the cores), and prints one JSON object; the runner nests each under its name
+("poll", "pipeline", "startup", "language", "dedup", "translate", "watchlist"), lifts the
+figures that must stay comparable across releases to the top level, and collects every
+target next to its figure under "targets" / "met". A missing or failing benchmark leaves its
+figures null and says why under "errors"; the runner itself exits 0 unless ``--strict``.
+
+The document goes to stdout and to ``bench/out/latest.json`` (``--smoke``:
+``bench/out/latest-smoke.json``, so a smoke run never replaces real figures) or ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+TOTAL_BUDGET_S = 570.0  # the whole suite must finish within 10 minutes on 2 cores
+
+
+@dataclass(frozen=True)
+class Bench:
+    key: str
+    script: str
+    share: float  # fraction of the remaining budget this benchmark may use at most
+
+
+# Order: the heavy, machine-wide ones first while the budget is whole.
+BENCHES: tuple[Bench, ...] = (
+    Bench("poll", "bench_poll.py", 0.6),
+    Bench("pipeline", "bench_pipeline.py", 0.5),
+    Bench("startup", "bench_startup.py", 0.5),
+    Bench("language", "bench_language.py", 0.5),
+    Bench("dedup", "bench_dedup.py", 0.7),
+    Bench("translate", "bench_translate.py", 0.8),
+    Bench("watchlist", "bench_watchlist.py", 1.0),
+)
+
+# top-level key -> (benchmark, key inside its JSON, target text)
+LIFTED: dict[str, tuple[str, str, str | None]] = {
+    "poll_cold_s": ("poll", "poll_cold_s", "<= 1.5 x feedparser_cycle_s"),
+    "feedparser_cycle_s": ("poll", "feedparser_cycle_s", None),
+    "poll_cold_vs_feedparser_ratio": ("poll", "poll_cold_vs_feedparser_ratio", "<= 1.5"),
+    "poll_cold_items_per_s": ("poll", "poll_cold_items_per_s", None),
+    "poll_warm_s": ("poll", "poll_warm_s", "< 2"),
+    "poll_warm_items_per_s": ("poll", "poll_warm_items_per_s", None),
+    "poll_peak_rss_mb": ("poll", "poll_peak_rss_mb", "< 400"),
+    "pipeline_items_per_s": ("pipeline", "pipeline_items_per_s", "> 2000"),
+    "feedparser_items_per_s": ("pipeline", "feedparser_items_per_s", None),
+    "pipeline_stage_share": ("pipeline", "stage_share", None),
+    "pipeline_slowest_stage": ("pipeline", "slowest_stage", None),
+    "dedup_query_ms": ("dedup", "dedup_query_ms", "< 1 ms at 100000"),
+    "translate_batch_speedup": ("translate", "translate_batch_speedup", ">= 3"),
+    "translate_cache_hit_ms": ("translate", "translate_cache_hit_ms", None),
+    "startup_ready_s": ("startup", "startup_ready_s", "< 2"),
+    "idle_rss_mb": ("startup", "idle_rss_mb", None),
+    "translation_loaded_at_idle": ("startup", "translation_loaded_at_idle", "false"),
+}
+REQUIRED = ("poll_cold_s", "feedparser_cycle_s", "poll_warm_s", "poll_peak_rss_mb", "pipeline_items_per_s",
+            "feedparser_items_per_s", "dedup_query_ms", "translate_batch_speedup", "translate_cache_hit_ms",
+            "startup_ready_s", "idle_rss_mb")
+
+
+def parse_json_output(text: str) -> dict[str, Any]:
+    """The last JSON object a benchmark printed (one line or indented)."""
+    text = text.strip()
+    try:
+        obj = json.loads(text)
+        if isinstance(obj, dict):
+            return obj
+    except json.JSONDecodeError:
+        pass
+    dec = json.JSONDecoder()
+    found: dict[str, Any] | None = None
+    for i, ch in enumerate(text):
+        if ch == "{" and (i == 0 or text[i - 1] == "\n"):
+            try:
+                obj, _ = dec.raw_decode(text[i:])
+            except json.JSONDecodeError:
+                continue
+            if isinstance(obj, dict):
+                found = obj
+    if found is None:
+        raise ValueError("no JSON object in the output")
+    return found
+
+
+def run_bench(b: Bench, smoke: bool, timeout: float) -> tuple[dict[str, Any] | None, str | None, float]:
+    """Run one benchmark script; (its JSON, error, seconds)."""
+    path = BENCH / b.script
+    if not path.exists():
+        return None, f"{b.script} not present", 0.0
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    argv = [sys.executable, str(path)] + (["--smoke"] if smoke else [])
+    t0 = time.perf_counter()
+    try:
+        p = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None, f"timed out after {timeout:.0f} s", time.perf_counter() - t0
+    took = time.perf_counter() - t0
+    if p.returncode != 0:
+        return None, f"exit {p.returncode}: {p.stderr.strip()[-800:]}", took
+    try:
+        return parse_json_output(p.stdout), None, took
+    except ValueError as e:
+        return None, f"{e}: {p.stdout.strip()[-300:]!r}", took
+
+
+def _git_commit() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _met(key: str, value: Any, doc: dict[str, Any]) -> bool | None:
+    """Whether a lifted figure meets its target (None when unknown)."""
+    if value is None:
+        return None
+    if key == "poll_cold_s":
+        floor = doc.get("feedparser_cycle_s")
+        return bool(floor) and value <= 1.5 * floor
+    if key == "dedup_query_ms":
+        big = value.get("100000") if isinstance(value, dict) else None
+        return None if big is None else big < 1.0
+    checks = {
+        "poll_cold_vs_feedparser_ratio": lambda v: v <= 1.5,
+        "poll_warm_s": lambda v: v < 2.0,
+        "poll_peak_rss_mb": lambda v: v < 400.0,
+        "pipeline_items_per_s": lambda v: v > 2000.0,
+        "translate_batch_speedup": lambda v: v >= 3.0,
+        "startup_ready_s": lambda v: v < 2.0,
+        "translation_loaded_at_idle": lambda v: v is False,
+    }
+    fn = checks.get(key)
+    return None if fn is None else bool(fn(value))
+
+
+def assemble(results: dict[str, dict[str, Any] | None], errors: dict[str, str], timings: dict[str, float],
+             smoke: bool) -> dict[str, Any]:
+    """The combined document: top-level figures, targets, then each benchmark's own JSON."""
+    doc: dict[str, Any] = {
+        "suite": "news-monitor", "smoke": smoke,
+        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "commit": _git_commit(),
+        "python": platform.python_version(), "cpus": len(os.sched_getaffinity(0)),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+    }
+    for key, (bench, inner, _) in LIFTED.items():
+        res = results.get(bench)
+        doc[key] = res.get(inner) if res else None
+    for bench in ("translate",):  # its figures may sit one level down
+        res = results.get(bench) or {}
+        for key in ("translate_batch_speedup", "translate_cache_hit_ms"):
+            if doc.get(key) is None:
+                doc[key] = _find(res, key)
+    doc["targets"] = {k: t for k, (_, _, t) in LIFTED.items() if t}
+    doc["met"] = {k: _met(k, doc.get(k), doc) for k in doc["targets"]}
+    for name, res in results.items():  # other benchmarks' own verdicts, e.g. language accuracy
+        if name not in ("poll", "pipeline", "startup") and res and isinstance(res.get("met"), dict):
+            for k, v in res["met"].items():
+                doc["met"].setdefault(f"{name}.{k}", v)
+    doc["missing"] = [k for k in REQUIRED if doc.get(k) is None]
+    doc["errors"] = errors
+    doc["bench_seconds"] = {k: round(v, 1) for k, v in timings.items()}
+    for name, res in results.items():
+        doc[name] = res
+    return doc
+
+
+def _find(obj: Any, key: str) -> Any:
+    if isinstance(obj, dict):
+        if key in obj:
+            return obj[key]
+        for v in obj.values():
+            found = _find(v, key)
+            if found is not None:
+                return found
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes: checks the suite runs, in about a minute")
+    ap.add_argument("--out", type=Path, help="also write the JSON here (default bench/out/latest.json)")
+    ap.add_argument("--only", help="comma-separated benchmark names (poll,pipeline,startup,language,dedup,"
+                                   "translate,watchlist)")
+    ap.add_argument("--strict", action="store_true", help="exit 1 when a benchmark fails or a figure is missing")
+    args = ap.parse_args(argv)
+    only = set(args.only.split(",")) if args.only else None
+    deadline = time.perf_counter() + TOTAL_BUDGET_S
+    results: dict[str, dict[str, Any] | None] = {}
+    errors: dict[str, str] = {}
+    timings: dict[str, float] = {}
+    for b in BENCHES:
+        if only and b.key not in only:
+            continue
+        left = deadline - time.perf_counter()
+        if left < 5:
+            results[b.key], errors[b.key] = None, "skipped: the suite's time budget is spent"
+            continue
+        print(f"bench: {b.key} ...", file=sys.stderr, flush=True)
+        res, err, took = run_bench(b, args.smoke, max(5.0, left * b.share if not args.smoke else left))
+        results[b.key] = res
+        timings[b.key] = took
+        if err:
+            errors[b.key] = err
+        print(f"bench: {b.key} {'failed: ' + err.splitlines()[0] if err else 'done'} ({took:.1f} s)",
+              file=sys.stderr, flush=True)
+    doc = assemble(results, errors, timings, args.smoke)
+    text = json.dumps(doc, indent=1, ensure_ascii=False)
+    out = args.out or (BENCH / "out" / ("latest-smoke.json" if args.smoke else "latest.json"))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text + "\n", encoding="utf-8")
+    print(text)
+    if args.strict and (errors or doc["missing"]):
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
