@@ -1,0 +1,113 @@
+"""Seeds and story clusters end to end: real feeds on 127.0.0.1, the real CLI, real SQLite."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from feedserver import Route, rss
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = (ROOT / "seeds" / "000_71e0985426784b8e.txt").read_text(encoding="utf-8")
+
+AGENCY = ("Kazakh President Kassym-Jomart Tokayev and Kyrgyz President Sadyr Japarov arrived in Moscow on "
+          "Monday to attend the Victory Day parade on Red Square alongside Vladimir Putin, the Kremlin said. "
+          "Tajik President Emomali Rahmon and Belarusian leader Alexander Lukashenko are also expected, while "
+          "Armenian Prime Minister Nikol Pashinyan confirmed his attendance late on Sunday. The leaders will "
+          "lay wreaths at the Tomb of the Unknown Soldier after the parade, which marks 79 years since the "
+          "Soviet victory over Nazi Germany.")
+
+
+def test_republished_seed_is_suppressed_and_agency_story_is_one_entry(project, feed_server):
+    paragraphs = [p for p in SEED.split("\n\n") if p.strip()]
+    republished = "Updated. " + " ".join(paragraphs[:7]) + " Subscribe to our newsletter for more."
+    feed_server.routes["/repub.xml"] = Route(rss([
+        {"title": "Putin hosts Central Asian leaders at Victory Day parade, defying Washington",
+         "link": "https://mirror.example.com/2023/05/09/putin-hosts-leaders", "guid": "r1",
+         "description": republished},
+    ]))
+    sites = []
+    edits = [("", ""), ("Kassym-Jomart ", ""), (" late on Sunday", "")]
+    for n, (a, b) in enumerate(edits, 1):
+        feed_server.routes[f"/site{n}.xml"] = Route(rss([
+            {"title": ["Central Asian leaders arrive in Moscow for Victory Day parade",
+                       "Tokayev, Japarov in Moscow for Victory parade",
+                       "Leaders of Kazakhstan and Kyrgyzstan arrive for parade with Putin"][n - 1],
+             "link": f"https://site{n}.example.org/news/{n}", "guid": f"s{n}",
+             "description": f"(Site {n}) " + AGENCY.replace(a, b) if a else f"(Site {n}) " + AGENCY},
+        ]))
+        sites.append({"name": f"Site {n}", "url": feed_server.url(f"/site{n}.xml")})
+    project.write_config([{"name": "Mirror", "url": feed_server.url("/repub.xml")}] + sites,
+                         translation={"enabled": False})
+    project.cli("run", "--once")
+
+    items = {i["feed"]: i for i in project.items()}
+    seeds = [i for i in project.items("--seeds") if i["feed"] == "seeds"]
+    assert len(seeds) == 1
+    mirror = items["Mirror"]
+    assert mirror["duplicate_kind"] == "seed"
+    assert mirror["duplicate_of"] == seeds[0]["id"]
+    assert mirror["duplicate_seed"] == "000_71e0985426784b8e.txt"
+    assert mirror["similarity"] >= 0.3
+
+    stories = {items[f"Site {n}"]["story_id"] for n in (1, 2, 3)}
+    assert len(stories) == 1, [items[f"Site {n}"] for n in (1, 2, 3)]
+
+    md = project.digests("victory-day-parade")[0].read_text(encoding="utf-8")
+    # the seed's republication is not news: only in the suppressed appendix
+    head, _, appendix = md.partition("Suppressed")
+    assert "defying Washington" not in head
+    assert "defying Washington" in appendix and "duplicate of seed 000" in appendix
+    # one entry for the agency story, naming all three sites
+    entries = [line for line in head.splitlines() if line.startswith("## ")]
+    assert len(entries) == 1, entries
+    for n in (1, 2, 3):
+        assert f"Site {n}" in head
+
+    # a fourth site repeating the story later is not delivered again
+    feed_server.routes["/site4.xml"] = Route(rss([
+        {"title": "Putin welcomes Tokayev and Japarov for parade", "link": "https://site4.example.org/n/4",
+         "guid": "s4", "description": "(Site 4) " + AGENCY}]))
+    project.write_config([{"name": "Mirror", "url": feed_server.url("/repub.xml")}] + sites
+                         + [{"name": "Site 4", "url": feed_server.url("/site4.xml")}],
+                         translation={"enabled": False})
+    project.cli("run", "--once")
+    site4 = {i["feed"]: i for i in project.items()}["Site 4"]
+    assert site4["story_id"] in stories
+    assert len(project.digests("victory-day-parade")) == 1
+
+
+def test_hard_negative_other_year_is_new(project, feed_server):
+    other = ("Russia held a scaled-down Victory Day parade on Red Square in 2024 with only a handful of "
+             "foreign guests; Kazakhstan's Tokayev and Uzbekistan's Mirziyoyev attended while the Kremlin cancelled "
+             "the Immortal Regiment march for the second year over security concerns and drone attacks.")
+    feed_server.routes["/a.xml"] = Route(rss([{"title": "A smaller Victory Day parade in 2024",
+                                               "link": "https://a.example.org/2024", "guid": "a24",
+                                               "description": other}]))
+    project.write_config([{"name": "A", "url": feed_server.url("/a.xml")}], translation={"enabled": False})
+    project.cli("run", "--once")
+    item = project.items()[0]
+    assert item["duplicate_of"] is None
+    md = project.digests("victory-day-parade")[0].read_text(encoding="utf-8")
+    assert "A smaller Victory Day parade in 2024" in md.partition("Suppressed")[0]
+
+
+def test_seeds_list_and_add(project, tmp_path):
+    project.write_config([], translation={"enabled": False})
+    out = project.cli("seeds", "list").stdout
+    assert "000_71e0985426784b8e.txt" in out
+    doc = tmp_path / "extra.md"
+    doc.write_text("---\ntitle: Japarov visits Tashkent\nlanguage: en\ndate: 2024-03-01\n---\n"
+                   "Kyrgyz President Sadyr Japarov held talks in Tashkent with Shavkat Mirziyoyev on water "
+                   "sharing and the border, and the two signed agreements on energy and transport.\n",
+                   encoding="utf-8")
+    project.cli("seeds", "add", str(doc))
+    out = project.cli("seeds", "list").stdout
+    assert "Japarov visits Tashkent" in out and "2024-03-01" in out
+    seeds = [i for i in json.loads(project.cli("items", "--json", "--seeds").stdout) if i["feed"] == "seeds"]
+    assert {s["title"] for s in seeds} >= {"Japarov visits Tashkent"}
+    bad = tmp_path / "bad.md"
+    bad.write_text("---\ntitel: x\n---\nbody\n", encoding="utf-8")
+    (project.root / "seeds" / "bad.md").write_text(bad.read_text(), encoding="utf-8")
+    proc = project.cli("check", check=False)
+    assert proc.returncode == 1 and "bad.md" in proc.stdout and "titel" in proc.stdout
