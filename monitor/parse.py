@@ -269,7 +269,8 @@ def normalise_encoding(body: bytes, content_type: str | None) -> tuple[bytes, st
             if codecs.lookup(enc).name in ("utf-8",):
                 continue
             text = body.decode(enc)
-            return _as_utf8(text.encode("utf-8")), codecs.lookup(enc).name
+            name, text = _recheck_single_byte(body, codecs.lookup(enc).name, text)
+            return _as_utf8(text.encode("utf-8")), name
         except (LookupError, UnicodeDecodeError):
             continue
     from charset_normalizer import from_bytes
@@ -283,7 +284,46 @@ def normalise_encoding(body: bytes, content_type: str | None) -> tuple[bytes, st
         text = body.decode(best.encoding)
     except (LookupError, UnicodeDecodeError):
         text = body.decode(best.encoding, "replace")
-    return _as_utf8(text.encode("utf-8")), best.encoding
+    name, text = _recheck_single_byte(body, best.encoding, text)
+    return _as_utf8(text.encode("utf-8")), name
+
+
+_CYRILLIC_CODECS = ("cp1251", "koi8_r", "iso8859_5", "cp866")  # in order of preference on a tie
+_CYR = re.compile(r"[\u0410-\u044f\u0401\u0451\u0406\u0456\u0407\u0457\u0404\u0454\u0490\u0491\u040e\u045e]")
+_CYR_LOWER = re.compile(r"[\u0430-\u044f\u0451\u0456\u0457\u0454\u0491\u045e]")
+_LATIN_HIGH = re.compile(r"[\u00c0-\u00ff]")
+_LETTER = re.compile(r"[^\W\d_]")
+
+
+def _cyrillic_plausibility(text: str) -> float:
+    """Share of lower-case Cyrillic letters among non-ASCII characters (0 below 20 of them).
+    Russian prose scores ~0.9; KOI8-R read as Windows-1251 (and back) swaps the cases and
+    scores ~0.1; a wrong code page yields box drawing or Latin-1 letters and scores low."""
+    non_ascii = sum(1 for c in text if ord(c) > 127)
+    return len(_CYR_LOWER.findall(text)) / non_ascii if non_ascii >= 20 else 0.0
+
+
+def _recheck_single_byte(body: bytes, name: str, text: str) -> tuple[str, str]:
+    """Second opinion on a single-byte charset: Cyrillic with swapped cases, or Latin-1 letters
+    where Cyrillic was meant (a server default of ISO-8859-1), is re-read with the best Cyrillic codec."""
+    sample = text[:100_000]
+    cyr = _cyrillic_plausibility(sample)
+    suspicious = bool(_CYR.search(sample)) and cyr < 0.6
+    if not suspicious and not _CYR.search(sample):
+        letters = len(_LETTER.findall(sample))
+        suspicious = letters >= 20 and len(_LATIN_HIGH.findall(sample)) > 0.3 * letters
+    if not suspicious:
+        return name, text
+    best_name, best_text, best_score = name, text, max(cyr, 0.6)
+    for codec in _CYRILLIC_CODECS:
+        try:
+            candidate = body.decode(codec)
+        except UnicodeDecodeError:
+            continue
+        score = _cyrillic_plausibility(candidate[:100_000])
+        if score > best_score:
+            best_name, best_text, best_score = codec, candidate, score
+    return best_name, best_text
 
 
 def _as_utf8(data: bytes) -> bytes:
