@@ -195,6 +195,16 @@ _CYRL_ALPHABETS: dict[str, frozenset[str]] = {
     "ba": frozenset(_RU + "әөүғҡңҙҫһ"),
 }
 _KK_ONLY = frozenset("әғқұһі")  # among kk/ky: letters Kyrgyz lacks
+# Letters that speak for a language once its alphabet fits (used to trust pycld2 alone).
+_CYRL_POSITIVE: dict[str, frozenset[str]] = {
+    "ru": frozenset("ыэъё"),
+    "uk": frozenset("іїєґ"),
+    "be": frozenset("ў"),
+    "kk": frozenset("әұһіқғ"),
+    "ky": frozenset("ңөү"),
+    "tg": frozenset("ӣӯҷ"),
+    "uz": frozenset("ўқғҳ"),
+}
 # Serbian and Macedonian running text nearly always shows one of these; without them, not sr/mk.
 _CYRL_MARKERS: dict[str, frozenset[str]] = {"sr": frozenset("јљњћђџ"), "mk": frozenset("јќѓѕљњџ")}
 
@@ -394,6 +404,9 @@ def detect_text(text: str) -> LanguageResult:
     if c2_lang is not None and not _fits_script(c2_lang, script):
         c2_lang = None
     c2_conf = (0.9 if c2_reliable else 0.55) * c2_share if c2_lang else 0.0
+    if script == "Cyrl" and c2_lang and c2_reliable and c2_share >= 0.9 and _letters_confirm(clean, c2_lang):
+        # pycld2 is sure and the alphabet agrees: no need for the slower second detector
+        return _result(c2_lang, max(c2_conf, 0.95) * length * (0.5 + 0.5 * purity), script)
     p3_code, p3_prob = _get_langid().classify(clean)
     p3_lang = normalize_code(p3_code)
     if p3_lang is not None and not _fits_script(p3_lang, script):
@@ -462,6 +475,19 @@ def _vote(text: str, votes: dict[str, float], prefer: str) -> tuple[str, float]:
         miss *= 1.0 - p
     dissent = len(votes) > 1 or ld_top != lang
     return lang, (1.0 - miss) * (0.8 if dissent else 1.0)
+
+
+def _letters_confirm(text: str, lang: str) -> bool:
+    """The text fits ``lang``'s alphabet best and shows a letter typical of it."""
+    candidates, letters = _cyrillic_candidates(text)
+    if lang not in candidates:
+        return False
+    marks = _CYRL_POSITIVE.get(lang)
+    if marks is None or not any(ch in marks for ch in letters):
+        return False
+    if lang == "ky":
+        return not any(ch in _KK_ONLY for ch in letters)
+    return True
 
 
 def _cyrillic_decide(text: str, lang: str | None, conf: float) -> tuple[str | None, float]:

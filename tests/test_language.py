@@ -63,6 +63,9 @@ def test_pinned_headlines_and_summaries(stem: str) -> None:
         ("Уряд України затвердив новий податковий кодекс", "uk"),
         ("Правительство России утвердило новый налоговый кодекс", "ru"),
         ("Суд освободил лидера оппозиции из-под стражи", "ru"),  # pycld2 alone says Serbian
+        ("Токаев подписал указ о назначении акима Алматинской области", "ru"),  # Kazakh names, Russian text
+        ("Бишкекте жаан жаайт", "ky"),  # short, no ң ө ү
+        ("Эмомалӣ Раҳмон ба Маскав сафар кард", "tg"),
         ("Neft ixracı üçüncü aydır ki, azalır", "az"),  # no ə: q/x rule against Turkish
         ("Petrol ihracatı üçüncü aydır düşüyor", "tr"),
         ("La niebla obliga a cancelar decenas de vuelos en el aeropuerto", "es"),  # pycld2 says gl
