@@ -20,6 +20,7 @@ and the pipeline must not send the item to a translation model.
 
 from __future__ import annotations
 
+import html
 import re
 import threading
 import unicodedata
@@ -285,11 +286,12 @@ def _langdetect_probs(text: str) -> dict[str, float]:
     if _langdetect is None:
         with _lock:
             if _langdetect is None:
-                from langdetect import detector_factory
+                from langdetect.detector_factory import PROFILES_DIRECTORY, DetectorFactory
 
-                detector_factory.DetectorFactory.seed = 0
-                detector_factory.init_factory()
-                _langdetect = detector_factory._factory
+                factory = DetectorFactory()  # our own: the global one stays as others left it
+                factory.load_profile(PROFILES_DIRECTORY)
+                factory.set_seed(0)  # every Detector re-seeds its RNG: same text, same answer
+                _langdetect = factory
     from langdetect.lang_detect_exception import LangDetectException
 
     try:
@@ -310,7 +312,7 @@ def _cld2(text: str) -> tuple[str | None, float, bool]:
     """pycld2's top language, its share of the text (0..1) and its reliability flag."""
     try:
         reliable, _, details = pycld2.detect(text, isPlainText=True)
-    except pycld2.error:
+    except (pycld2.error, UnicodeError, ValueError):
         return None, 0.0, False
     code = normalize_code(details[0][1])
     return code, details[0][2] / 100.0, bool(reliable)
@@ -320,16 +322,17 @@ def _cld2(text: str) -> tuple[str | None, float, bool]:
 
 _TAG = re.compile(r"<[^>]{0,500}>")
 _URL = re.compile(r"(?:https?://|www\.)\S+|\S+@\S+\.\w+")
-_ENTITY = re.compile(r"&(?:#\d+|#x[0-9a-f]+|\w+);", re.IGNORECASE)
 _SPACE = re.compile(r"\s+")
 
 
 def _clean(text: str) -> str:
+    """Text without markup, entities, URLs and lone surrogates, NFC-normalised."""
+    text = text.encode("utf-8", "replace").decode("utf-8")
     text = unicodedata.normalize("NFC", text)
     if "<" in text:
         text = _TAG.sub(" ", text)
     if "&" in text:
-        text = _ENTITY.sub(" ", text)
+        text = html.unescape(text)  # &#1179; is қ: entities may carry the very letters we need
     if "://" in text or "www." in text or "@" in text:
         text = _URL.sub(" ", text)
     return _SPACE.sub(" ", text).strip()

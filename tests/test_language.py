@@ -151,6 +151,13 @@ def test_item_strips_html_and_urls() -> None:
     assert r.language == "uz" and r.script == "Cyrl"
 
 
+def test_numeric_entities_keep_their_letters_and_bad_unicode_is_survived() -> None:
+    # a feed that escapes қ ү ң as numeric character references
+    r = detect_item("&#1178;аза&#1179;стан &#1199;кіметі жа&#1187;а сал&#1179;ы&#1179; кодексін бекітті", "")
+    assert r.language == "kk"
+    assert detect_text("Россия \udc80 и Казахстан подписали соглашение о сотрудничестве").language == "ru"
+
+
 def test_detect_lines_yields_json_ready_dicts() -> None:
     out = list(detect_lines(["Parliament approves emergency budget after all-night session\n", "\n", "ქარიშხლის გამო ათასობით სახლი დარჩა"]))
     assert [d["language"] for d in out] == ["en", "ka"]
