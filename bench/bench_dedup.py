@@ -262,6 +262,7 @@ def scaling(sizes: list[int], n_queries: int) -> dict[str, object]:
     idx = NearDupIndex(conn, settings)
     q_ms: dict[str, float] = {}
     q_p95: dict[str, float] = {}
+    q_cpu: dict[str, float] = {}
     build_s = 0.0
     have = 0
     probe_docs = synthetic_docs(n_queries, 4242, vocab)
@@ -285,18 +286,22 @@ def scaling(sizes: list[int], n_queries: int) -> dict[str, object]:
             idx.query(make_signature(q, settings=settings))
         times = []
         found = 0
+        c0 = time.thread_time()
         for q in queries:
             t0 = time.perf_counter()
             res = idx.query(make_signature(q, settings=settings))
             times.append(time.perf_counter() - t0)
             found += bool(res)
+        q_cpu[str(size)] = round((time.thread_time() - c0) * 1000 / len(queries), 4)
         q_ms[str(size)] = round(statistics.mean(times) * 1000, 4)
         q_p95[str(size)] = round(sorted(times)[int(len(times) * 0.95) - 1] * 1000, 4)
         if size == sizes[-1]:
+            c0 = time.thread_time()
             for q in queries:
                 t0 = time.perf_counter()
                 make_signature(q, settings=settings)
                 sig_times.append(time.perf_counter() - t0)
+            sig_cpu_us = (time.thread_time() - c0) * 1e6 / len(queries)
             hit_rate = found / len(queries)
     conn.close()
     file_mb = os.path.getsize(db) / 2**20
@@ -308,8 +313,12 @@ def scaling(sizes: list[int], n_queries: int) -> dict[str, object]:
     return {
         "dedup_query_ms": q_ms,
         "dedup_query_p95_ms": q_p95,
+        "dedup_query_cpu_ms": q_cpu,
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        "cpu_count": os.cpu_count(),
         "query_hit_rate_at_largest": round(hit_rate, 3),
         "signature_us": round(statistics.mean(sig_times) * 1e6, 1),
+        "signature_cpu_us": round(sig_cpu_us, 1),
         "index_build_s": round(build_s, 1),
         "index_file_mb": round(file_mb, 1),
         "index_rss_delta_mb": probe_res["rss_delta_mb"],

@@ -35,6 +35,10 @@ __all__ = [
     "NearDupSettings",
     "Signature",
     "Candidate",
+    "Decision",
+    "decide",
+    "Evidence",
+    "evidence",
     "make_signature",
     "similarity",
     "NearDupIndex",
@@ -115,6 +119,28 @@ class Candidate:
     kind: str  # "seed" | "item"
     story_id: int | None
     similarity: float
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do with a new document given its candidates."""
+
+    outcome: str  # "duplicate" (of a seed) | "joins_story" (of an item) | "new_story"
+    match: Candidate | None  # the seed or item it matched
+
+    @property
+    def story_id(self) -> int | None:
+        return self.match.story_id if self.match is not None else None
+
+
+def decide(candidates: list[Candidate]) -> Decision:
+    """A matching seed wins over items (the analyst has read it); else the best item."""
+    seeds = [c for c in candidates if c.kind == "seed"]
+    if seeds:
+        return Decision("duplicate", max(seeds, key=lambda c: c.similarity))
+    if candidates:
+        return Decision("joins_story", max(candidates, key=lambda c: c.similarity))
+    return Decision("new_story", None)
 
 
 # --------------------------------------------------------------------------- text
@@ -213,53 +239,71 @@ def _h32(s: str) -> int:
     return zlib.crc32(s.encode("utf-8"))
 
 
-def _content_tokens(text: str) -> list[str]:
-    """Stemmed, lower-cased content words and numbers of English text, in order."""
-    out: list[str] = []
-    for m in _WORD_RE.finditer(text.replace("’", "'")):
-        tok = m.group(0)
-        if tok[0].isdigit():
-            out.append(_norm_number(tok))
-            continue
-        low = tok.lower()
-        if low.endswith("'s"):
-            low = low[:-2]
-        if low in _EN_STOP or len(low) < 2:
-            continue
-        out.append(_stem(low))
-    return out
+@lru_cache(maxsize=300_000)
+def _content_term(tok: str) -> str | None:
+    """Stemmed lower-case form of a word token, normalised number, or None for stopwords."""
+    if tok[0].isdigit():
+        return _norm_number(tok)
+    low = tok.lower()
+    if low.endswith("'s"):
+        low = low[:-2]
+    if low in _EN_STOP or len(low) < 2:
+        return None
+    return _stem(low)
 
 
-def _anchors(text: str, cyrillic_months: bool) -> set[str]:
-    """Names (consonant skeletons) and normalised numbers found in ``text``."""
-    toks = [m.group(0) for m in _WORD_RE.finditer(text.replace("’", "'"))]
-    lower_seen = {t for t in toks if t[:1].islower()}
-    found: set[str] = set()
-    for tok in toks:
-        c = tok[0]
-        if c.isdigit():
-            found.add("n:" + _norm_number(tok))
-            continue
-        low = tok.lower()
-        if cyrillic_months and c.islower():
+@lru_cache(maxsize=300_000)
+def _content_hash(tok: str) -> int:
+    """CRC32 of :func:`_content_term`, or -1 for stopwords."""
+    term = _content_term(tok)
+    return -1 if term is None else _h32(term)
+
+
+@lru_cache(maxsize=300_000)
+def _anchor_of(tok: str, cyrillic_months: bool) -> str | None:
+    """Anchor of one token: 'n:<number>', 'm:<month>', 'e:<name skeleton>' or None."""
+    c = tok[0]
+    if c.isdigit():
+        return "n:" + _norm_number(tok)
+    low = tok.lower()
+    if c.islower():
+        if cyrillic_months:
             for stem, month in _RU_MONTHS.items():
                 if low.startswith(stem):
-                    found.add("m:" + month)
-                    break
-            continue
-        if not c.isupper():
-            continue
-        if low.endswith("'s"):
-            low = low[:-2]
-        if low in _EN_MONTHS:
-            found.add("m:" + low)
-            continue
-        if low in _EN_STOP or low in _CYR_STOP or low in lower_seen or len(low) < 3:
-            continue
-        sk = _skeleton(low)
-        if len(sk) >= 2:
-            found.add("e:" + sk)
-    return found
+                    return "m:" + month
+        return None
+    if not c.isupper():
+        return None
+    if low.endswith("'s"):
+        low = low[:-2]
+    if low in _EN_MONTHS:
+        return "m:" + low
+    if low in _EN_STOP or low in _CYR_STOP or len(low) < 3:
+        return None
+    sk = _skeleton(low)
+    return "e:" + sk if len(sk) >= 2 else None
+
+
+def _tokens(text: str) -> list[str]:
+    return _WORD_RE.findall(text.replace("’", "'"))
+
+
+def _content_tokens(text: str) -> list[str]:
+    """Stemmed, lower-cased content words and numbers of English text, in order."""
+    return [t for t in map(_content_term, _tokens(text)) if t is not None]
+
+
+def _anchors(toks: list[str], cyrillic_months: bool) -> set[str]:
+    """Names (consonant skeletons), months and numbers among ``toks``.
+
+    A capitalised word that also occurs in lower case in the same text (a sentence-initial
+    common word) is not a name.
+    """
+    lower_seen = {t for t in toks if t[0].islower()}
+    found = {_anchor_of(t, cyrillic_months) for t in toks if t[0].isdigit() or t.lower() not in lower_seen
+             or (cyrillic_months and t[0].islower())}
+    found.discard(None)
+    return found  # type: ignore[return-value]
 
 
 # ------------------------------------------------------------------------ hashing
@@ -309,19 +353,18 @@ def make_signature(
     settings: NearDupSettings = NearDupSettings(),
 ) -> Signature:
     """Fingerprint a document from its English text (and, if translated, its original)."""
-    tokens = _content_tokens(english_text)
-    th = np.fromiter((_h32(t) for t in tokens), dtype=np.uint64, count=len(tokens))
+    toks = _tokens(english_text)
+    hashes = [h for h in map(_content_hash, toks) if h >= 0]
+    th = np.array(hashes, dtype=np.uint64)
     sh = np.unique(_shingle_hashes(th, settings.shingle_size))
     wh = np.unique(th)
-    anchor_set = _anchors(english_text, cyrillic_months=False)
+    anchor_set = _anchors(toks, cyrillic_months=False)
     translated = (language or "en").lower().split("-")[0] != "en"
     if original_text and translated:
-        anchor_set |= _anchors(original_text, cyrillic_months=True)
+        anchor_set |= _anchors(_tokens(original_text), cyrillic_months=True)
     # Lowest bit tags numbers (1) apart from names and months (0).
     anchors = np.unique(
-        np.fromiter(
-            ((_h32(a) & 0xFFFFFFFE) | (a[0] == "n") for a in anchor_set), dtype=np.uint32
-        )
+        np.array([(_h32(a) & 0xFFFFFFFE) | (a[0] == "n") for a in anchor_set], dtype=np.uint32)
     )
     if anchors.size > settings.max_anchors:
         anchors = anchors[: settings.max_anchors]  # hash order: a stable random subset

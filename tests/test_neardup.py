@@ -156,3 +156,37 @@ def test_distinct_names_keep_distinct_skeletons() -> None:
                                           ("1.5", "1.5"), ("2023", "2023"), ("09", "9")])
 def test_numbers_normalise_across_conventions(raw: str, norm: str) -> None:
     assert _norm_number(raw) == norm
+
+
+def test_decide_prefers_seed_then_best_item() -> None:
+    from monitor.neardup import decide
+
+    item = Candidate("item:4", "item", 2, 0.9)
+    seed = Candidate(SEED_KEY, "seed", None, 0.6)
+    assert decide([item, seed]).outcome == "duplicate" and decide([item, seed]).match == seed
+    d = decide([Candidate("item:5", "item", 3, 0.5), item])
+    assert (d.outcome, d.story_id) == ("joins_story", 2)
+    assert decide([]).outcome == "new_story" and decide([]).story_id is None
+
+
+def test_three_sites_carrying_one_story_cluster_together(tmp_path: Path) -> None:
+    """Pipeline-style use: first report starts a story, the next copies join it."""
+    from monitor.neardup import decide
+
+    idx = NearDupIndex(sqlite3.connect(tmp_path / "state.sqlite"))
+    base = EVAL["b19"]
+    copies = [
+        base["text"],
+        EVAL["b19-agency"]["text"],
+        "ASTANA (Agencies) - " + base["text"].replace("said", "stated") + "\n\nFollow us on Telegram.",
+    ]
+    stories = []
+    for n, text in enumerate(copies):
+        sig = make_signature(text)
+        d = decide(idx.query(sig))
+        story = d.story_id if d.outcome == "joins_story" else 100 + n
+        idx.add(f"item:{n}", "item", sig, story)
+        stories.append((d.outcome, story))
+    assert stories == [("new_story", 100), ("joins_story", 100), ("joins_story", 100)]
+    other = decide(idx.query(_doc_sig("b19-neg")))  # China-Kyrgyzstan-Uzbekistan railway
+    assert other.outcome == "new_story"
