@@ -50,8 +50,10 @@ def _char_class(ranges: list[tuple[int, int]], categories: set[str], keep: froze
 _ASTRAL_FORMAT = [(0x110BD, 0x110CD), (0x13430, 0x1343F), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A), (0xE0000, 0xE007F)]
 # C0/C1 controls, line and paragraph separators: become spaces.
 _TO_SPACE = re.compile("[" + _char_class([(0, 0xFFFF)], {"Cc", "Zl", "Zp"}) + "]+")
-# Format characters (bidi overrides, zero-width spaces, BOM, ...) and lone surrogates: removed.
-_TO_DROP = re.compile("[" + _char_class([(0, 0xFFFF), *_ASTRAL_FORMAT], {"Cf", "Cs"}, _KEEP_FORMAT) + "]+")
+# Noncharacters (U+FDD0..U+FDEF, U+xFFFE/U+xFFFF; U+FFFE/U+FFFF are not even allowed in XML),
+# format characters (bidi overrides, zero-width spaces, BOM, ...) and lone surrogates: removed.
+_NONCHARS = "\ufdd0-\ufdef" + "".join(f"{chr(p * 0x10000 + 0xFFFE)}-{chr(p * 0x10000 + 0xFFFF)}" for p in range(17))
+_TO_DROP = re.compile("[" + _char_class([(0, 0xFFFF), *_ASTRAL_FORMAT], {"Cf", "Cs"}, _KEEP_FORMAT) + _NONCHARS + "]+")
 
 
 def clean_line(value: object) -> str:

@@ -523,3 +523,27 @@ def test_non_ascii_subject_round_trips(smtp_plain: tuple[Sink, SmtpSettings]) ->
     assert m["From"].addresses[0].display_name == "Новости"
     head = sink.received[0].data.split(b"\r\n\r\n", 1)[0]
     assert head.isascii() and all(len(line) <= 78 for line in head.split(b"\r\n"))
+
+
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st  # noqa: E402
+
+_NASTY = st.sampled_from(["\r", "\n", "\r\n", "=?", "?=", "=?UTF-8?Q?=0A?=", "=?utf-8?b?DQo=?=", "Bcc: x@evil.example",
+                          ":", ";", "<", ">", '"', "\\", "\x00", "\u2028", "\u202e", "\x85", " ", "=0D=0A"])
+_TITLES = st.lists(st.one_of(_NASTY, st.text(max_size=20)), max_size=30).map("".join)
+
+
+@hsettings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(title=_TITLES, name=_TITLES)
+def test_no_title_can_add_or_break_a_header(title: str, name: str) -> None:
+    d = replace(digest(title or "x"), title=name)
+    msg = build_email(d, from_addr="monitor@example.org", to=["a@example.org"], list_id="victory-day", html=False)
+    wire = msg.as_bytes()
+    head = wire.split(b"\r\n\r\n", 1)[0]
+    assert b"\n" not in head.replace(b"\r\n", b"")  # no bare CR or LF anywhere in the header block
+    assert b"\r" not in head.replace(b"\r\n", b"")
+    names = [line.split(b":", 1)[0].lower() for line in head.split(b"\r\n") if line[:1] not in (b" ", b"\t")]
+    assert {n.decode() for n in names} == EXPECTED_HEADERS | {"content-transfer-encoding"}
+    parsed = email.message_from_bytes(wire, policy=policy.default)
+    subject = str(parsed["Subject"])
+    assert "\r" not in subject and "\n" not in subject and len(subject) <= 160
+    assert [a.addr_spec for a in parsed["To"].addresses] == ["a@example.org"]

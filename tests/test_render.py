@@ -337,3 +337,28 @@ def test_markdown_links_with_parentheses_stay_intact() -> None:
     hrefs = [v for _, attrs in collect_tags(html) for k, v in attrs if k == "href"]
     assert "https://en.example/wiki/Parade_(military)" in hrefs
     assert "https://rt.example/5" in hrefs  # suppressed titles link to the item
+
+
+from hypothesis import given, settings as hsettings, strategies as st  # noqa: E402
+
+_PIECES = st.sampled_from(["<script>", "</script>", "<a href='javascript:x'>", "javascript:", "&", "&amp;", "]]>",
+                           "\x00", "\x0b", "\r\n", "\u2028", "\ud800", "\ufffe", "*", "[", "](", "<!--", "\""])
+_TEXT = st.lists(st.one_of(_PIECES, st.text(max_size=15)), max_size=20).map("".join)
+
+
+@hsettings(max_examples=60, deadline=None)
+@given(title=_TEXT, summary=_TEXT, feed=_TEXT)
+def test_any_text_gives_well_formed_atom_and_inert_html(title: str, summary: str, feed: str) -> None:
+    d = sample_digest()
+    d.stories[0] = replace(d.stories[0], title=title, summary=summary, feed=feed)
+    root = ET.fromstring(render_atom("w", feed, [d]).encode("utf-8"))
+    content = root.findtext(f"{ATOM}entry/{ATOM}content") or ""
+    for html in (content, render_html(d)):
+        for tag, attrs in collect_tags(html):
+            assert tag != "script"
+            for name, value in attrs:
+                assert not name.startswith("on")
+                if name == "href":
+                    assert value and value.startswith("https://")
+    render_markdown(d).encode("utf-8")  # no lone surrogates survive
+    json.dumps(render_webhook(d), ensure_ascii=False).encode("utf-8")
