@@ -7,16 +7,16 @@ original text:
 * a MinHash over word shingles (pairs of consecutive stemmed content words),
   which recognises republications, trimmed/extended copies and lightly edited
   agency copy;
-* a MinHash over the set of stemmed content words, which survives the different
-  wording of machine translation;
-* an exact, small set of "anchors": names (capitalised tokens reduced to a
-  consonant skeleton so that ``Tokayev``, ``Tokaev`` and ``Токаевым`` agree) and
-  numbers (``9``, ``2023``, ``1.5``), which tell one event from another.
+* a MinHash over the set of stemmed content words, which survives rewording;
+* an exact, small set of "anchors": names (capitalised tokens reduced to a Latin
+  consonant skeleton so that ``Tokayev``, ``Tokaev`` and ``Токаевым`` agree),
+  months and numbers (``9``, ``2023``, ``1.5``), which tell one event from another.
 
-The similarity of two signatures is the larger of the shingle containment and
-the geometric mean of word and anchor overlap (see :func:`similarity`).
-Candidates are found through LSH bands of both MinHashes, stored in an indexed
-SQLite table; nothing but the SQLite connection lives in memory.
+The similarity of two signatures (:func:`similarity`) is the larger of the shingle
+overlap and the product of word, anchor and number overlap (cube-rooted when either
+side is a translation). Candidates come from LSH bands of the shingle MinHash and
+of a MinHash of the anchors, stored in an indexed SQLite table; seeds, being few,
+are all compared. Nothing but the connection and the (small) seed set is in memory.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import re
 import sqlite3
 import unicodedata
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -70,8 +70,9 @@ class NearDupSettings:
             raise ValueError("threshold must be in (0, 1]")
         if self.bands * self.rows > self.num_perm:
             raise ValueError("bands * rows must not exceed num_perm")
-        if self.shingle_size < 1 or self.num_perm < 1 or self.bands < 1 or self.rows < 1:
-            raise ValueError("num_perm, bands, rows and shingle_size must be positive")
+        if min(self.shingle_size, self.num_perm, self.bands, self.rows,
+               self.anchor_bands, self.anchor_rows, self.max_candidates) < 1:
+            raise ValueError("sizes, bands and rows must be positive")
 
 
 @dataclass(frozen=True, eq=False)
