@@ -204,10 +204,12 @@ def install_from_index(
 ) -> ModelInfo:
     """Download and install the package for one pair from the Argos package index.
 
-    ``index_url`` is the index's base URL (``index.json`` is appended); default: Argos's own.
+    ``index_url`` is the index's base URL (``index.json`` is appended); default:
+    ``$ARGOS_PACKAGE_INDEX`` or Argos's own index.
     Raises ModelError naming the missing network when the index or download is unreachable."""
     with _LOCK:
-        settings = _settings(models_dir, index_url or DEFAULT_INDEX_URL)
+        url = index_url or os.environ.get("ARGOS_PACKAGE_INDEX") or DEFAULT_INDEX_URL
+        settings = _settings(models_dir, url)
         url = settings.remote_package_index
         try:
             with urllib.request.urlopen(url, timeout=INDEX_TIMEOUT_S) as resp:

@@ -247,6 +247,8 @@ class Translator:
         self.models_loaded = 0  # how many model loads happened (tests, bench)
         self._conn = sqlite3.connect(str(self.db_path), timeout=30.0, check_same_thread=False)
         self._conn.execute("PRAGMA busy_timeout=30000")
+        # The cache is re-creatable: no fsync per commit on this connection.
+        self._conn.execute("PRAGMA synchronous=NORMAL")
         with self._conn:
             self._conn.execute(
                 "CREATE TABLE IF NOT EXISTS translation_cache("
@@ -268,6 +270,12 @@ class Translator:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+    def __enter__(self) -> Translator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _load(self, info: ModelInfo) -> _Model | str:
         """The loaded, self-checked model, or the reason it is unusable."""
