@@ -195,12 +195,12 @@ _VOWELS = frozenset("aeiouy")
 _stemmer = snowballstemmer.stemmer("english")
 
 
-@lru_cache(maxsize=200_000)
+@lru_cache(maxsize=50_000)
 def _stem(word: str) -> str:
     return str(_stemmer.stemWord(word))
 
 
-@lru_cache(maxsize=200_000)
+@lru_cache(maxsize=20_000)
 def _skeleton(word: str) -> str:
     """Latin consonant skeleton of a name: 'Tokayev', 'Tokaev', 'Токаевым' -> 'tkv'."""
     w = word.lower()
@@ -240,7 +240,6 @@ def _h32(s: str) -> int:
     return zlib.crc32(s.encode("utf-8"))
 
 
-@lru_cache(maxsize=300_000)
 def _content_term(tok: str) -> str | None:
     """Stemmed lower-case form of a word token, normalised number, or None for stopwords."""
     if tok[0].isdigit():
@@ -253,14 +252,14 @@ def _content_term(tok: str) -> str | None:
     return _stem(low)
 
 
-@lru_cache(maxsize=300_000)
+@lru_cache(maxsize=100_000)  # bounded: about 15 MB when full
 def _content_hash(tok: str) -> int:
     """CRC32 of :func:`_content_term`, or -1 for stopwords."""
     term = _content_term(tok)
     return -1 if term is None else _h32(term)
 
 
-@lru_cache(maxsize=300_000)
+@lru_cache(maxsize=50_000)
 def _anchor_of(tok: str, cyrillic_months: bool) -> str | None:
     """Anchor of one token: 'n:<number>', 'm:<month>', 'e:<name skeleton>' or None."""
     c = tok[0]
