@@ -388,7 +388,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         models = argos_models.list_models(cfg.models)
         if not models:
             _out(f"no translation models installed in {cfg.models}")
-        rows = [[f"{m.from_code}->{m.to_code}", str(m.version), f"{m.size / 1e6:.1f} MB", str(m.path)]
+        rows = [[f"{m.from_code}->{m.to_code}", str(m.version), f"{m.size_bytes / 1e6:.1f} MB", str(m.path)]
                 for m in models]
         if rows:
             _out(_table(rows, ["pair", "version", "size", "path"]))
