@@ -37,7 +37,7 @@ import httpx
 from monitor import __version__
 from monitor.digest import Digest
 from monitor.errors import MonitorError
-from monitor.render import clean_line, ordered_stories, render_html, render_text, safe_url
+from monitor.render import clean_line, ordered_stories, render_html, render_text, safe_url, truncate
 
 log = logging.getLogger(__name__)
 
@@ -102,17 +102,6 @@ def header_text(value: object, max_len: int | None = None) -> str:
     if max_len is not None:
         text = truncate(text, max_len)
     return text
-
-
-def truncate(text: str, max_len: int) -> str:
-    """Shorten to at most ``max_len`` characters at a word boundary, with an ellipsis."""
-    if len(text) <= max_len:
-        return text
-    cut = text[: max_len - 1]
-    space = cut.rfind(" ")
-    if space >= max_len // 2:
-        cut = cut[:space]
-    return cut.rstrip(" ,;:-–—") + "…"
 
 
 def _address(value: str) -> Address:

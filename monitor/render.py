@@ -29,6 +29,7 @@ from markupsafe import Markup
 from monitor.digest import Digest, DigestStory, StorySource
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
+TITLE_MAX = 300  # characters of a title shown in a digest (the link leads to the rest)
 _NAMESPACE = uuid.UUID("5b0f1d4e-63a5-4c1e-9a43-6b1c2d9f8e10")  # news-monitor digests
 
 _KEEP_FORMAT = frozenset({"\u200c", "\u200d"})  # ZWNJ/ZWJ are part of Persian, Indic and emoji text
@@ -62,6 +63,17 @@ def clean_line(value: object) -> str:
         return ""
     text = _TO_DROP.sub("", _TO_SPACE.sub(" ", str(value)))
     return " ".join(text.split())
+
+
+def truncate(text: str, max_len: int) -> str:
+    """Shorten to at most ``max_len`` characters at a word boundary, with an ellipsis."""
+    if len(text) <= max_len:
+        return text
+    cut = text[: max_len - 1]
+    space = cut.rfind(" ")
+    if space >= max_len // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:-–—") + "…"
 
 
 def _has_bad_char(text: str) -> bool:
@@ -171,7 +183,7 @@ def _anchor(story: DigestStory) -> str:
 def _source_view(s: StorySource, tz: tzinfo) -> _SourceView:
     return _SourceView(
         feed=clean_line(s.feed),
-        title=clean_line(s.title),
+        title=truncate(clean_line(s.title), TITLE_MAX),
         link=safe_url(s.link),
         language=clean_line(s.language) or None,
         time=_fmt_time(s.published, tz),
@@ -183,13 +195,13 @@ def _story_view(n: int, s: DigestStory, tz: tzinfo) -> _StoryView:
     untranslated = None
     if status.startswith("unavailable"):
         untranslated = clean_line(status.partition(":")[2]) or "translation unavailable"
-    original = clean_line(s.original_title) or None
-    if original is not None and original == clean_line(s.title):
+    original = truncate(clean_line(s.original_title), TITLE_MAX) or None
+    if original is not None and original == truncate(clean_line(s.title), TITLE_MAX):
         original = None
     return _StoryView(
         n=n,
         anchor=_anchor(s),
-        title=clean_line(s.title) or "(untitled)",
+        title=truncate(clean_line(s.title), TITLE_MAX) or "(untitled)",
         original_title=original,
         language=clean_line(s.language) or None,
         untranslated=untranslated,
@@ -231,7 +243,7 @@ def _context(d: Digest) -> dict[str, Any]:
         "count_text": _plural(len(stories), "story", "stories"),
         "suppressed": [
             {
-                "title": clean_line(x.title) or "(untitled)",
+                "title": truncate(clean_line(x.title), TITLE_MAX) or "(untitled)",
                 "feed": clean_line(x.feed),
                 "link": safe_url(x.link),
                 "reason": clean_line(x.reason),
@@ -331,8 +343,8 @@ def render_webhook(d: Digest) -> dict[str, Any]:
         stories.append({
             "anchor": _anchor(s),
             "item_id": s.item_id,
-            "title": clean_line(s.title),
-            "original_title": clean_line(s.original_title) or None,
+            "title": truncate(clean_line(s.title), TITLE_MAX),
+            "original_title": truncate(clean_line(s.original_title), TITLE_MAX) or None,
             "language": clean_line(s.language) or None,
             "translation_status": clean_line(s.translation_status),
             "summary": clean_line(s.summary),

@@ -362,3 +362,10 @@ def test_any_text_gives_well_formed_atom_and_inert_html(title: str, summary: str
                     assert value and value.startswith("https://")
     render_markdown(d).encode("utf-8")  # no lone surrogates survive
     json.dumps(render_webhook(d), ensure_ascii=False).encode("utf-8")
+
+
+def test_huge_titles_are_shortened_in_every_format() -> None:
+    d = sample_digest()
+    d.stories[1] = replace(d.stories[1], title="word " * 2000)
+    for out in (render_markdown(d), render_text(d), render_html(d), json.dumps(render_webhook(d), ensure_ascii=False)):
+        assert "word " * 70 not in out and "word word word…" in out
