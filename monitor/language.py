@@ -206,6 +206,13 @@ _CYRL_POSITIVE: dict[str, frozenset[str]] = {
     "tg": frozenset("ӣӯҷ"),
     "uz": frozenset("ўқғҳ"),
 }
+# Outside Cyrillic: (script, language) -> (one of these letters must occur, none of these may).
+_MARKED: dict[tuple[str, str], tuple[frozenset[str], frozenset[str]]] = {
+    ("Latn", "az"): (frozenset("əƏ"), frozenset()),
+    ("Latn", "uz"): (frozenset("\u02bb"), frozenset("ıİğĞşŞəƏ")),  # oʻ gʻ with the proper letter
+    ("Arab", "fa"): (frozenset("پچژگکی"), frozenset("ةىيكےٹڈڑںھ")),
+    ("Arab", "ar"): (frozenset("ةىيك"), frozenset("پچژگکیےٹڈڑں")),
+}
 # Serbian and Macedonian running text nearly always shows one of these; without them, not sr/mk.
 _CYRL_MARKERS: dict[str, frozenset[str]] = {"sr": frozenset("јљњћђџ"), "mk": frozenset("јќѓѕљњџ")}
 
@@ -407,7 +414,7 @@ def detect_text(text: str) -> LanguageResult:
     if c2_lang is not None and not _fits_script(c2_lang, script):
         c2_lang = None
     c2_conf = (0.9 if c2_reliable else 0.55) * c2_share if c2_lang else 0.0
-    if script == "Cyrl" and c2_lang and c2_reliable and c2_share >= 0.9 and _letters_confirm(clean, c2_lang):
+    if c2_lang and c2_reliable and c2_share >= 0.9 and _letters_confirm(clean, c2_lang, script):
         # pycld2 is sure and the alphabet agrees: no need for the slower second detector
         return _result(c2_lang, max(c2_conf, 0.95) * length * (0.5 + 0.5 * purity), script)
     p3_code, p3_prob = _get_langid().classify(clean)
@@ -480,8 +487,14 @@ def _vote(text: str, votes: dict[str, float], prefer: str) -> tuple[str, float]:
     return lang, (1.0 - miss) * (0.8 if dissent else 1.0)
 
 
-def _letters_confirm(text: str, lang: str) -> bool:
+def _letters_confirm(text: str, lang: str, script: str) -> bool:
     """The text fits ``lang``'s alphabet best and shows a letter typical of it."""
+    if script != "Cyrl":
+        rule = _MARKED.get((script, lang))
+        if rule is None:
+            return False
+        need, never = rule
+        return any(ch in need for ch in text) and not any(ch in never for ch in text)
     candidates, letters = _cyrillic_candidates(text)
     if lang not in candidates:
         return False
@@ -510,13 +523,16 @@ def _cyrillic_decide(text: str, lang: str | None, conf: float) -> tuple[str | No
         return lang, conf
     if len(candidates) == 1:
         return candidates[0], max(conf, 0.8)
+    # the detectors' choice is ruled out by the letters: best-ranked language that fits
     ranked = _p3_rank(text, candidates)
     if not ranked:
         return lang, conf * 0.5
     best, share = ranked[0]
-    if best == "kk" and "ky" in candidates:
-        best, _ = _cyrillic_decide(text, "kk", conf)
-    return best, max(0.6, share) if conf else share
+    if best in ("kk", "ky") and "kk" in candidates and "ky" in candidates:
+        best, _ = _cyrillic_decide(text, best, conf)
+    if lang is None:  # nobody had an opinion: only the letters and py3langid's ranking speak
+        return best, share
+    return best, max(0.6, share)
 
 
 # --------------------------------------------------------------------------- items
