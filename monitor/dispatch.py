@@ -34,6 +34,7 @@ CHANNELS = ("markdown", "email", "atom", "webhook")
 RETRY_BASE = 60.0
 RETRY_MAX = 6 * 3600.0
 ATOM_HISTORY = 20
+HEARTBEAT_MIN_GAP = 20 * 3600.0
 
 
 @dataclass
@@ -92,6 +93,8 @@ def _dispatch(config: Config, conn: sqlite3.Connection, wl: Watchlist, channel: 
                               error=f"retrying after {datetime.fromtimestamp(pending['next_attempt'], timezone.utc)}")
     since = _last_sent(conn, wl.name, channel)
     digest, plan = build_digest(conn, wl.name, wl.title, wl.digest.timezone, channel, now, period_start=since)
+    if heartbeat and since is not None and now - since < HEARTBEAT_MIN_GAP:
+        heartbeat = False  # a "nothing matched" digest at most about once a day
     if not digest.stories and not (heartbeat and channel != "atom"):
         if plan.item_ids:  # only suppressed items: remember them as handled, write nothing
             _mark(conn, wl.name, channel, None, plan, now)
