@@ -30,7 +30,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr, parsedate_to_datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -59,6 +59,14 @@ class DeliveryError(MonitorError):
         self.retry_after = retry_after
 
 
+class _SmtpBlock(Protocol):
+    host: str
+    port: int
+    security: str
+    username: str | None
+    from_addr: str
+
+
 @dataclass
 class SmtpSettings:
     """The ``smtp:`` block of config.yaml (the password never comes from YAML)."""
@@ -71,6 +79,12 @@ class SmtpSettings:
     password: str | None = None  # None: read with smtp_password() when a username is set
     timeout: float = 30.0
     ca_file: str | None = None  # extra CA bundle (e.g. a private relay's certificate)
+
+    @classmethod
+    def from_config(cls, smtp: _SmtpBlock, password: str | None = None) -> SmtpSettings:
+        """Settings from config.yaml's ``smtp:`` block (monitor.config.SmtpConfig)."""
+        return cls(host=smtp.host, port=smtp.port, security=smtp.security, username=smtp.username,
+                   from_addr=smtp.from_addr, password=password)
 
 
 def smtp_password(env: Mapping[str, str] = os.environ) -> str | None:

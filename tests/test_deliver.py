@@ -547,3 +547,12 @@ def test_no_title_can_add_or_break_a_header(title: str, name: str) -> None:
     subject = str(parsed["Subject"])
     assert "\r" not in subject and "\n" not in subject and len(subject) <= 160
     assert [a.addr_spec for a in parsed["To"].addresses] == ["a@example.org"]
+
+
+def test_settings_from_the_config_smtp_block() -> None:
+    from monitor.config import SmtpConfig
+
+    s = SmtpSettings.from_config(SmtpConfig(host="mail.example.org", port=465, security="ssl", username="nm",
+                                            from_addr="nm@example.org"))
+    assert (s.host, s.port, s.security, s.username, s.from_addr, s.password) == (
+        "mail.example.org", 465, "ssl", "nm", "nm@example.org", None)
