@@ -120,6 +120,7 @@ def _dispatch(config: Config, conn: sqlite3.Connection, wl: Watchlist, channel: 
     except DeliveryError as e:
         attempts = (pending["attempts"] if pending is not None else 0) + 1
         delay = min(RETRY_MAX, RETRY_BASE * 2 ** (attempts - 1)) if e.transient else RETRY_MAX
+        delay = max(delay, min(RETRY_MAX, getattr(e, "retry_after", None) or 0.0))
         with store.transaction(conn, durable=True):
             conn.execute("UPDATE digests SET attempts=?, next_attempt=?, error=? WHERE id=?",
                          (attempts, now + delay, str(e)[:500], digest_id))
@@ -198,8 +199,7 @@ def _mark(conn: sqlite3.Connection, watchlist: str, channel: str, digest_id: int
 def smtp_settings(config: Config) -> SmtpSettings:
     if config.smtp is None:
         raise DeliveryError("no smtp: block in config.yaml", transient=False)
-    s = config.smtp
-    return SmtpSettings(host=s.host, port=s.port, security=s.security, username=s.username, from_addr=s.from_addr)
+    return SmtpSettings.from_config(config.smtp)
 
 
 def preview(config: Config, conn: sqlite3.Connection, wl: Watchlist, now: float | None = None) -> Digest:
