@@ -144,7 +144,10 @@ def _describe(c: Candidate) -> str:
 
 
 def _is_tty() -> bool:
-    return sys.stdin.isatty() and sys.stdout.isatty()
+    try:
+        return sys.stdout.isatty() and sys.stdin.isatty()
+    except (AttributeError, ValueError, OSError):
+        return False
 
 
 def cmd_add(args: argparse.Namespace) -> int:
