@@ -157,41 +157,44 @@ class Fetcher:
             port = port or (443 if parts.scheme == "https" else 80)
             host = parts.hostname
             headers: dict[str, str] = {}
-            extensions: dict[str, object] = {}
-            target = current
+            addrs: list[str | None] = [None]  # None: let httpx resolve (trusted URLs)
             if untrusted and not s.allow_private_networks:
                 t0 = time.monotonic()
                 try:
                     async with asyncio.timeout(max(budget, 0.001)):
-                        addr, reason = await _resolve_checked(host, port, self.address_policy)
+                        checked, reason = await _resolve_checked(host, port, self.address_policy)
                 except TimeoutError:
-                    addr, reason = None, f"cannot resolve {host} within {s.timeout:g} s"
+                    checked, reason = [], f"cannot resolve {host} within {s.timeout:g} s"
                 budget -= time.monotonic() - t0
-                if reason or addr is None:
-                    return FetchResult(url, current, None, error=reason, error_kind="blocked",
-                                       elapsed=time.monotonic() - start)
-                # connect to the address just checked (no second lookup a rebinding DNS could answer)
-                target = _pin(parts, addr)
-                headers["Host"] = parts.netloc.rsplit("@", 1)[-1]
-                if parts.scheme == "https":
-                    extensions["sni_hostname"] = host
-            if current == url:
-                if etag:
-                    headers["If-None-Match"] = etag
-                if last_modified:
-                    headers["If-Modified-Since"] = last_modified
+                if reason or not checked:
+                    return FetchResult(url, current, None, error=reason or f"cannot resolve {host}",
+                                       error_kind="blocked", elapsed=time.monotonic() - start)
+                addrs = list(checked)
             if budget <= 0:
                 return _timeout(url, current, s.timeout, start)
             async with self._gate.sem(host):
                 await self._gate.wait_turn(host)
-                t0 = time.monotonic()
-                try:
-                    async with asyncio.timeout(budget):
-                        outcome = await self._one(url, current, target, headers, extensions, start)
-                except TimeoutError:
-                    return _timeout(url, current, s.timeout, start)
-                finally:
-                    budget -= time.monotonic() - t0
+                for i, addr in enumerate(addrs):
+                    req_headers: dict[str, str] = dict(headers)
+                    extensions: dict[str, object] = {}
+                    target = current
+                    if addr is not None:
+                        # connect to the address just checked (no second lookup a rebinding DNS could answer)
+                        target = _pin(parts, addr)
+                        req_headers["Host"] = parts.netloc.rsplit("@", 1)[-1]
+                        if parts.scheme == "https":
+                            extensions["sni_hostname"] = host
+                    t0 = time.monotonic()
+                    try:
+                        async with asyncio.timeout(max(budget, 0.001)):
+                            outcome = await self._one(url, current, target, req_headers, extensions, start)
+                    except TimeoutError:
+                        return _timeout(url, current, s.timeout, start)
+                    finally:
+                        budget -= time.monotonic() - t0
+                    if not (isinstance(outcome, FetchResult) and outcome.error_kind == "connect"
+                            and i + 1 < len(addrs) and budget > 0):
+                        break  # else: that address refused, try the host's next (checked) address
             if isinstance(outcome, FetchResult):
                 if current != url and all_permanent:
                     outcome = replace(outcome, moved_to=current)  # every hop was 301/308
@@ -418,9 +421,9 @@ def address_blocked(ip: str) -> str | None:
 
 
 async def _resolve_checked(host: str, port: int, policy: Callable[[str], str | None]
-                            ) -> tuple[str | None, str | None]:
-    """(address to connect to, None) when every address ``host`` resolves to passes ``policy``,
-    else (None, reason)."""
+                            ) -> tuple[list[str], str | None]:
+    """(addresses to connect to, IPv4 first; None) when every address ``host`` resolves to
+    passes ``policy``, else ([], reason)."""
     try:
         ipaddress.ip_address(host)
         addrs = [host]
@@ -429,18 +432,18 @@ async def _resolve_checked(host: str, port: int, policy: Callable[[str], str | N
         try:
             infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError) as e:
-            return None, f"cannot resolve {host}: {getattr(e, 'strerror', None) or e}"
-        addrs = list(dict.fromkeys(str(info[4][0]) for info in infos))
+            return [], f"cannot resolve {host}: {getattr(e, 'strerror', None) or e}"
+        addrs = sorted(dict.fromkeys(str(info[4][0]) for info in infos), key=lambda a: ":" in a)
     if not addrs:
-        return None, f"cannot resolve {host}: no address"
+        return [], f"cannot resolve {host}: no address"
     for a in addrs:
         try:
             reason = policy(a)
         except ValueError:
             reason = f"refusing to fetch an unparsable address ({a!r})"
         if reason:
-            return None, reason if host == a else f"{host} resolves to a blocked address: {reason}"
-    return addrs[0], None
+            return [], reason if host == a else f"{host} resolves to a blocked address: {reason}"
+    return addrs, None
 
 
 def next_poll_delay(interval: float, failures: int, retry_after: float | None, settings: FetchSettings,
