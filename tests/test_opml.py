@@ -2,23 +2,44 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import io
 import email.utils
 import json
 import re
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from defusedxml import ElementTree as DefusedET
 
 from feedserver import Route, rss
+from monitor.cli import main
 from monitor.config import load_config
 from monitor.errors import MonitorError
 from monitor.opml import NM_NS, read_opml, url_key, write_opml
 
 DATA = Path(__file__).parent / "data" / "opml"
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def cli(project, *args: str) -> Result:
+    """The real CLI entry point, in this process (``run`` still goes through a subprocess)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(["--config", str(project.config), *args])
+    if rc != 0:
+        raise AssertionError(f"monitor {' '.join(args)} exited {rc}\n{out.getvalue()}\n{err.getvalue()}")
+    return Result(rc, out.getvalue(), err.getvalue())
 
 
 def _only_insertions(before: str, after: str) -> bool:
@@ -80,7 +101,7 @@ def test_import_into_shipped_config_keeps_comments_and_skips_duplicates(project)
     shutil.copyfile(ROOT / "config.yaml", project.config)
     before = project.config.read_text(encoding="utf-8")
     n_before = len(load_config(project.config, check_dirs=False).feeds)
-    out = project.cli("feeds", "import", str(DATA / "feedly.opml")).stdout
+    out = cli(project, "feeds", "import", str(DATA / "feedly.opml")).stdout
     after = project.config.read_text(encoding="utf-8")
     assert _only_insertions(before, after), "".join(difflib.unified_diff(
         before.splitlines(True), after.splitlines(True)))
@@ -89,7 +110,7 @@ def test_import_into_shipped_config_keeps_comments_and_skips_duplicates(project)
     assert "already in the config (line " in out
     cfg = load_config(project.config, check_dirs=False)
     assert len(cfg.feeds) == n_before  # nothing new in that file
-    out = project.cli("feeds", "import", str(DATA / "miniflux.opml")).stdout
+    out = cli(project, "feeds", "import", str(DATA / "miniflux.opml")).stdout
     assert "added 1 feed(s)" in out and "skipped 3 duplicate(s)" in out
     cfg = load_config(project.config, check_dirs=False)
     vlast = [f for f in cfg.feeds if f.url == "https://vlast.kz/rss/"][0]
@@ -102,10 +123,10 @@ def test_import_into_shipped_config_keeps_comments_and_skips_duplicates(project)
 def test_dry_run_changes_nothing_and_names_stay_unique(project) -> None:
     project.write_config([{"name": "Meduza", "url": "https://meduza.io/rss/en/all"}])
     before = project.config.read_text(encoding="utf-8")
-    out = project.cli("feeds", "import", "--dry-run", str(DATA / "inoreader.opml")).stdout
+    out = cli(project, "feeds", "import", "--dry-run", str(DATA / "inoreader.opml")).stdout
     assert "would add 20 feed(s)" in out
     assert project.config.read_text(encoding="utf-8") == before
-    project.cli("feeds", "import", "--tag", "imported", str(DATA / "inoreader.opml"))
+    cli(project, "feeds", "import", "--tag", "imported", str(DATA / "inoreader.opml"))
     cfg = load_config(project.config, check_dirs=False)
     names = [f.name for f in cfg.feeds]
     assert len(names) == len(set(names)) == 21
@@ -115,23 +136,23 @@ def test_dry_run_changes_nothing_and_names_stay_unique(project) -> None:
 
 def test_round_trip_import_export_import(project, tmp_path: Path) -> None:
     project.write_config([])
-    project.cli("feeds", "import", str(DATA / "inoreader.opml"))
-    project.cli("feeds", "import", str(DATA / "thunderbird.opml"))
+    cli(project, "feeds", "import", str(DATA / "inoreader.opml"))
+    cli(project, "feeds", "import", str(DATA / "thunderbird.opml"))
     cfg1 = load_config(project.config, check_dirs=False)
     exported = tmp_path / "out.opml"
-    project.cli("feeds", "export", "-o", str(exported))
+    cli(project, "feeds", "export", "-o", str(exported))
     # a fresh deployment importing the export gets the same feeds, names and tags
     other = tmp_path / "other"
     other.mkdir()
     cfg_path = other / "config.yaml"
     cfg_path.write_text("# fresh\nfeeds: []\n", encoding="utf-8")
-    project.cli("--config", str(cfg_path), "feeds", "import", str(exported))
+    cli(project, "--config", str(cfg_path), "feeds", "import", str(exported))
     cfg2 = load_config(cfg_path, check_dirs=False)
     key = lambda c: sorted((f.url, f.name, tuple(sorted(f.tags))) for f in c.feeds)  # noqa: E731
     assert key(cfg1) == key(cfg2)
     assert len(cfg2.feeds) == 20 + 5 - 4  # Kun.uz, Asia-Plus, OC Media and Meduza are in both files
     # and the export of the export is the same set
-    again = read_opml(project.cli("--config", str(cfg_path), "feeds", "export").stdout.encode())
+    again = read_opml(cli(project, "--config", str(cfg_path), "feeds", "export").stdout.encode())
     assert {(f.url, f.tags) for f in again.feeds} == {(f.url, f.tags) for f in read_opml(exported.read_bytes()).feeds}
 
 
@@ -141,7 +162,7 @@ def test_export_is_valid_opml2_and_keeps_our_options(project, tmp_path: Path) ->
          "interval": "1h", "fulltext": True},
         {"name": "Paused & quiet", "url": "https://example.org/feed?a=1&b=2", "enabled": False},
     ], defaults={"interval": "30m"})
-    text = project.cli("feeds", "export").stdout
+    text = cli(project, "feeds", "export").stdout
     root = DefusedET.fromstring(text.encode())
     assert root.tag == "opml" and root.get("version") == "2.0"
     head, body = root.find("head"), root.find("body")
@@ -160,7 +181,7 @@ def test_export_is_valid_opml2_and_keeps_our_options(project, tmp_path: Path) ->
     fresh.write_text("feeds: []\n", encoding="utf-8")
     opml = tmp_path / "x.opml"
     opml.write_text(text, encoding="utf-8")
-    project.cli("--config", str(fresh), "feeds", "import", str(opml))
+    cli(project, "--config", str(fresh), "feeds", "import", str(opml))
     cfg = load_config(fresh, check_dirs=False)
     by_name = {f.name: f for f in cfg.feeds}
     k = by_name["Kun.uz"]
@@ -196,10 +217,10 @@ def test_import_twenty_feeds_and_run_once(project, feed_server) -> None:
     opml = project.root / "subscriptions.opml"
     opml.write_text(src, encoding="utf-8")
     project.write_config([], translation={"enabled": False})
-    out = project.cli("feeds", "import", str(opml)).stdout
+    out = cli(project, "feeds", "import", str(opml)).stdout
     assert "added 20 feed(s)" in out and "skipped 1 duplicate(s)" in out
     project.cli("run", "--once")
-    health = json.loads(project.cli("feeds", "--json").stdout)
+    health = json.loads(cli(project, "feeds", "--json").stdout)
     assert len(health) == 20
     assert all(h["items"] == 2 and not h["consecutive_failures"] for h in health), health
     assert {h["name"] for h in health} >= {"Интерфакс", "Коммерсантъ", "Eurasianet"}
