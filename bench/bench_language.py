@@ -111,6 +111,48 @@ def langdetect_alone() -> Callable[[str], object]:
     return run
 
 
+def detectors_alone() -> dict[str, Callable[[str], str | None]]:
+    """Each candidate library on its own, as the issue compared them (codes normalised)."""
+    import pycld2
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    from monitor.language import _langdetect_probs, normalize_code
+
+    ident = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+
+    def cld2(text: str) -> str | None:
+        return normalize_code(pycld2.detect(text, isPlainText=True)[2][0][1])
+
+    def p3(text: str) -> str | None:
+        return normalize_code(ident.classify(text)[0])
+
+    def ld(text: str) -> str | None:
+        probs = _langdetect_probs(text)
+        return max(probs, key=lambda c: probs[c]) if probs else None
+
+    return {"pycld2": cld2, "py3langid": p3, "langdetect": ld}
+
+
+def compare(sets: dict[str, list[str]]) -> dict[str, Any]:
+    """Accuracy per language and microseconds per headline of each library alone."""
+    out: dict[str, Any] = {}
+    texts = [t for lines in sets.values() for t in lines]
+    for name, fn in detectors_alone().items():
+        per: dict[str, float] = {}
+        for stem, lines in sets.items():
+            expected = stem.split("-")[0]
+            per[stem] = round(sum(fn(t) == expected for t in lines) / len(lines), 4)
+        (tps,) = throughput([fn], texts, 1)
+        out[name] = {"headlines": per, "region_correct": _region_correct(fn, sets), "us_per_headline": round(1e6 / tps, 1)}
+    return out
+
+
+def _region_correct(fn: Callable[[str], str | None], sets: dict[str, list[str]]) -> str:
+    stems = [s for s in sets if s.split("-")[0] in REGION]
+    right = sum(fn(t) == s.split("-")[0] for s in stems for t in sets[s])
+    return f"{right}/{sum(len(sets[s]) for s in stems)}"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--smoke", action="store_true", help="few texts, one timing pass")
@@ -152,6 +194,9 @@ def main(argv: list[str] | None = None) -> int:
         },
         "misses": len(head_miss) + len(sum_miss),
     }
+    result["stage_region_correct"] = _region_correct(lambda t: detect_text(t).language, heads)
+    if not args.smoke:
+        result["alone"] = compare(heads)
     if args.misses:
         result["miss_list"] = head_miss + sum_miss
     print(json.dumps(result, ensure_ascii=False))
