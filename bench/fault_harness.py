@@ -1,0 +1,108 @@
+"""Fault harness (issue 10): run every fault case, print case / expected / observed / pass.
+
+    .venv/bin/python bench/fault_harness.py            # table, then a closing note
+    .venv/bin/python bench/fault_harness.py --json     # one JSON object
+    .venv/bin/python bench/fault_harness.py --smoke    # a few fast cases, JSON (seconds)
+
+Peak memory is this process's peak RSS across the whole harness (feed cases run
+in-process with the real pipeline; the bomb probe also reports its own process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
+
+import faultserver as fs  # noqa: E402
+
+SMOKE_FEED_CASES = {"connection-refused", "http-503", "gzip-bomb", "billion-laughs", "koi8r-declared-utf8",
+                    "hostile-fields", "redirect-loop", "html-instead-of-feed"}
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run(smoke: bool, with_mail: bool) -> dict[str, object]:
+    started = time.monotonic()
+    groups: dict[str, list[fs.CaseResult]] = {}
+    with tempfile.TemporaryDirectory(prefix="fault-harness-") as tmp:
+        root = Path(tmp)
+        cases = [c for c in fs.FEED_CASES if not smoke or c.name in SMOKE_FEED_CASES]
+        feed_root = root / "feeds"
+        feed_root.mkdir()
+        t0 = time.monotonic()
+        feed_run = fs.run_feed_cases(feed_root, cases, tls=not smoke)
+        groups["feeds"] = feed_run.results
+        counts = feed_run.counts_after_round
+        groups["feeds"].append(fs.CaseResult(
+            "nothing-lost-across-rounds", "stored item count never drops after bad polls",
+            f"items after each round: {counts}", counts == sorted(counts), time.monotonic() - t0))
+        groups["ssrf"] = fs.ssrf_cases()
+        if not smoke:
+            groups["deadline"] = fs.deadline_cases()
+            groups["memory"] = fs.memory_cases(bomb_mib=1024)
+            groups["local-input"] = fs.local_input_cases(root / "local")
+            groups["state-dir"] = fs.state_dir_cases(root / "state")
+            if with_mail:
+                groups["mail"] = fs.delegated_mail_cases()
+    rows = [{"group": g, "case": r.name, "expected": r.expected, "observed": r.observed, "pass": r.passed}
+            for g, rs in groups.items() for r in rs]
+    return {
+        "bench": "fault_harness",
+        "smoke": smoke,
+        "cases": len(rows),
+        "passed": sum(r["pass"] for r in rows),
+        "failed": [r["case"] for r in rows if not r["pass"]],
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "feed_round_seconds": [round(s, 2) for s in feed_run.round_seconds],
+        "seconds": round(time.monotonic() - started, 1),
+        "rows": rows,
+    }
+
+
+def table(result: dict[str, object]) -> str:
+    rows = result["rows"]
+    assert isinstance(rows, list)
+    w_case = max(len(r["case"]) for r in rows)
+    w_exp = min(max(len(r["expected"]) for r in rows), 70)
+    lines = [f"{'case':<{w_case}}  {'expected':<{w_exp}}  pass  observed", "-" * (w_case + w_exp + 30)]
+    for r in rows:
+        exp = r["expected"] if len(r["expected"]) <= w_exp else r["expected"][: w_exp - 1] + "…"
+        lines.append(f"{r['case']:<{w_case}}  {exp:<{w_exp}}  {'yes ' if r['pass'] else 'NO  '}  {r['observed'][:110]}")
+    lines.append("")
+    lines.append(f"{result['passed']}/{result['cases']} cases passed"
+                 + (f" (failed: {', '.join(result['failed'])})" if result["failed"] else "")
+                 + f"; peak RSS of the harness process {result['peak_rss_mb']} MB; {result['seconds']} s")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    ap.add_argument("--smoke", action="store_true", help="a few fast cases; implies --json")
+    ap.add_argument("--no-mail", action="store_true", help="skip running tests/test_deliver.py")
+    args = ap.parse_args()
+    import logging
+
+    logging.basicConfig(level=logging.ERROR)
+    logging.getLogger("monitor").setLevel(logging.CRITICAL)  # the table reports each failure
+    result = run(args.smoke, with_mail=not args.no_mail)
+    if args.json or args.smoke:
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        print(table(result))
+    return 0 if not result["failed"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
