@@ -135,7 +135,7 @@ class Explanation:
 
     watchlist: str
     matched: bool
-    score: float
+    score: float  # for a non-match: what the hits outside not: would score
     weight_sum: float
     threshold: float
     min_score: float
@@ -198,6 +198,8 @@ class Watchlist:
         assert self.query is not None
         ctx = Context(item, self.lexicon, self.lexicon.key, trace=trace)
         ok, found = self.query.evaluate(ctx)
+        if not ok and trace:
+            found = ctx.seen  # explain: what the item has, to show how near it came
         weight_sum = 0.0
         score = 0.0
         hits: dict[tuple[str, str, int, int], Hit] = {}

@@ -159,6 +159,8 @@ class Context:
         self.trace: list[tuple[int, bool, str, str]] | None = [] if trace else None
         self.depth = 0
         self._present: set[int] | None = None
+        self.negated = 0  # inside how many not: groups
+        self.seen: list[tuple[Leaf, Occurrence]] = []  # explain mode: every positive leaf hit
 
     def field_hits(self, name: str) -> dict[int, list[int]] | None:
         hits = self.scans.get(name)
@@ -218,6 +220,8 @@ class Leaf(Node):
         occ = self.occurrences(ctx)
         if ctx.trace is not None:
             ctx.note(bool(occ), self.describe(), self.short())
+            if not ctx.negated:
+                ctx.seen.extend((self, o) for o in occ)
         return bool(occ), [(self, o) for o in occ]
 
 
@@ -370,7 +374,10 @@ class Group(Node):
     def evaluate(self, ctx: Context) -> tuple[bool, Found]:
         idx = len(ctx.trace) if ctx.trace is not None else 0
         ctx.depth += 1
+        negate = self.op == "none"
+        ctx.negated += negate
         results = [c.evaluate(ctx) for c in self.children]
+        ctx.negated -= negate
         ctx.depth -= 1
         oks = [ok for ok, _ in results]
         if self.op == "all":

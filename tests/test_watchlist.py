@@ -520,3 +520,11 @@ def test_explanation_why_and_missing(tmp_path: Path) -> None:
     assert not ex.matched
     assert ex.why() == ['"parade" in title (original), title (translation)', '"Putin" in summary (original)']
     assert ex.missing() == ["filtered out: language 'en' not in filters.languages"]
+
+
+def test_explain_shows_partial_hits_of_a_near_miss(tmp_path: Path) -> None:
+    w = simple(tmp_path, "all: [parade, {any: [Tokayev, Japarov]}]\nnot: [Beijing]")
+    ex = w.explain(item("Parade in Beijing", "Tokayev attends"))
+    assert not ex.matched
+    assert {h.term for h in ex.hits} == {"parade", "Tokayev"}  # Beijing (under not) is no hit
+    assert ex.score == 3.0 and w.match(item("Parade in Beijing", "Tokayev attends")) is None
