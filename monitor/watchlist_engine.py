@@ -156,6 +156,7 @@ class Context:
             cached = item.scans[key] = {}
         self.scans = cached
         self.lexicon = lexicon
+        self.key = key
         self.trace: list[tuple[int, bool, str, str]] | None = [] if trace else None
         self.depth = 0
         self._present: set[int] | None = None
@@ -174,11 +175,14 @@ class Context:
     def present(self) -> set[int]:
         """Every word id found in any field of the item."""
         if self._present is None:
-            ids: set[int] = set()
-            for name in self.item.fields:
-                hits = self.field_hits(name)
-                if hits:
-                    ids.update(hits)
+            ids = self.item.present.get(self.key)
+            if ids is None:
+                ids = set()
+                for name in self.item.fields:
+                    hits = self.field_hits(name)
+                    if hits:
+                        ids.update(hits)
+                self.item.present[self.key] = ids
             self._present = ids
         return self._present
 

@@ -146,7 +146,8 @@ class PreparedItem:
     feed: str
     fields: dict[str, PreparedField]
     translated: bool
-    scans: dict[int, dict[str, dict[int, list[int]]]] = field(default_factory=dict)
+    scans: dict[int, dict[str, dict[int, list[int]]]] = field(default_factory=dict)  # lexicon key -> field -> hits
+    present: dict[int, set[int]] = field(default_factory=dict)  # lexicon key -> word ids found anywhere
 
 
 def prepare_field(text: str, language: str | None) -> PreparedField:
