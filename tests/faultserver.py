@@ -1067,7 +1067,12 @@ from monitor.fetch import Fetcher
 from monitor.parse import parse_feed
 
 def rss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM: this image's peak (ru_maxrss would carry the forking parent's peak across exec)
+    try:
+        with open("/proc/self/status") as fh:
+            return next(int(l.split()[1]) for l in fh if l.startswith("VmHWM")) / 1024
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 bomb = fs.gzip_bomb(int(sys.argv[2]) << 20)
 srv = fs.FaultServer().start()
