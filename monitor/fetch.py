@@ -157,6 +157,11 @@ class Fetcher:
             port = port or (443 if parts.scheme == "https" else 80)
             host = parts.hostname
             headers: dict[str, str] = {}
+            if current == url:  # validators belong to the URL they were stored for
+                if etag:
+                    headers["If-None-Match"] = etag
+                if last_modified:
+                    headers["If-Modified-Since"] = last_modified
             addrs: list[str | None] = [None]  # None: let httpx resolve (trusted URLs)
             if untrusted and not s.allow_private_networks:
                 t0 = time.monotonic()
