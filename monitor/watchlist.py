@@ -277,7 +277,9 @@ def _near_misses(trace: list[tuple[int, bool, str, str]]) -> list[str]:
         if text.startswith("not"):
             out.append("excluded by not: " + ", ".join(held))
         elif held and (text.startswith("all") or text.startswith("any")):
-            out.append(f"{text}: held {'; '.join(held[:4])} -- failed {'; '.join(missing[:4])}")
+            if all(m.startswith("not(") for m in missing):
+                continue  # reported as "excluded by not" below
+            out.append(f"{text}; failed: {'; '.join(missing[:4])}")
     return out
 
 
