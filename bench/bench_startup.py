@@ -4,7 +4,7 @@
 socket bound here; the clock runs from the spawn to the READY=1 datagram.
 
 - first start: empty state directory, N feeds (default 200) in the config;
-- restart: the same feeds after one ``monitor run --once`` stored N x 50 items, so every
+- restart: the same feeds after one ``monitor run --once`` stored N x 10 items, so every
   feed's next poll lies in the future and the daemon is truly idle after READY. Its
   RSS (VmRSS from /proc) is read ``--idle`` seconds after READY, and /proc/PID/maps is
   searched for the translation engine (libtorch, libctranslate2, sentencepiece).
@@ -153,7 +153,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--smoke", action="store_true", help="3 feeds x 10 items, one repetition")
     ap.add_argument("--feeds", type=int, default=200)
-    ap.add_argument("--items", type=int, default=50)
+    ap.add_argument("--items", type=int, default=10, help="items per feed stored before the restart")
     ap.add_argument("--repeats", type=int, default=3, help="starts per case (the median is reported)")
     ap.add_argument("--idle", type=float, default=3.0, help="seconds after READY before reading RSS")
     args = ap.parse_args()

@@ -371,20 +371,27 @@ def write_config(path: Path, feed_urls: list[str], *, state: Path, translation: 
     return path
 
 
-def run_child(argv: list[str], *, env: dict[str, str] | None = None, timeout: float = 600.0) -> ChildRun:
-    """Run a command to completion; peak RSS and CPU come from wait4() for that child alone."""
+def run_child(argv: list[str], *, env: dict[str, str] | None = None, timeout: float = 600.0,
+              grace: float = 10.0) -> ChildRun:
+    """Run a command to completion; peak RSS and CPU come from wait4() for that child alone.
+
+    After ``timeout`` seconds the child gets SIGTERM, ``grace`` seconds later SIGKILL.
+    """
     import tempfile
     import threading
 
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen(argv, cwd=ROOT, stdout=out, stderr=err, text=True, env=env)
-        timer = threading.Timer(timeout, proc.kill)
-        timer.start()
+        term = threading.Timer(timeout, proc.send_signal, (signal.SIGTERM,))
+        kill = threading.Timer(timeout + grace, proc.kill)
+        term.start()
+        kill.start()
         try:
             _, status, usage = os.wait4(proc.pid, 0)
         finally:
-            timer.cancel()
+            term.cancel()
+            kill.cancel()
         wall = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
