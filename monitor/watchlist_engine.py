@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from monitor.watchlist_text import STEMMERS, PreparedField, PreparedItem, script_of, stem
 
@@ -64,7 +65,7 @@ class Lexicon:
         self.exact: dict[str, list[int]] = {}
         self.stems: dict[str, dict[str, list[int]]] = {}  # language -> stem -> ids
         self.stem_langs_by_script: dict[str, list[str]] = {}
-        self.trie: dict[str, dict] = {}  # type: ignore[type-arg]
+        self.trie: dict[str, Any] = {}  # char -> child node; _END -> [(word id, max extra, inflect)]
         self._memo: dict[bool, dict[str, tuple[int, ...]]] = {False: {}, True: {}}
 
     def add(self, word: Word) -> int:
@@ -94,7 +95,7 @@ class Lexicon:
         return wid
 
     def _trie_add(self, text: str, entry: tuple[int, int | None, bool]) -> None:
-        node = self.trie
+        node: dict[str, Any] = self.trie
         for ch in text:
             node = node.setdefault(ch, {})
         node.setdefault(_END, []).append(entry)
@@ -124,13 +125,14 @@ class Lexicon:
         found: list[int] = list(self.exact.get(tok, ()))
         for lang in self.stem_langs_by_script.get(script_of(tok), ()):
             found += self.stems[lang].get(stem(lang, tok), ())
-        node = self.trie
+        node: dict[str, Any] = self.trie
         n = len(tok)
         depth = 0
         for ch in tok:
-            node = node.get(ch)  # type: ignore[assignment]
-            if node is None:
+            child = node.get(ch)
+            if child is None:
                 break
+            node = child
             depth += 1
             for wid, max_extra, inflect in node.get(_END, ()):
                 if max_extra is None or n - depth <= max_extra or (inflect and loose):

@@ -32,8 +32,6 @@ DEFAULT_LANGUAGE_BY_SCRIPT: dict[str, str] = {
     "georgian": "ka",
 }
 
-FIELDS: tuple[str, ...] = ("title", "summary", "title_translated", "summary_translated")
-
 _TOKEN_RE = re.compile(r"\w+(?:['’‘ʼ`´]\w+)*")
 _APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "ʻ": "'", "`": "'", "´": "'",
                               "ё": "е", "\u0307": None})
@@ -110,13 +108,6 @@ def stem(language: str, word: str) -> str:
     return s
 
 
-def stem_cache(language: str) -> dict[str, str]:
-    """The live stem cache of ``language`` (for hot loops that inline :func:`stem`)."""
-    if language not in _STEM_CACHE:
-        stem(language, "")
-    return _STEM_CACHE[language]
-
-
 class PreparedField:
     """One tokenised field: raw text and normalised tokens (char spans computed on demand)."""
 
@@ -159,12 +150,18 @@ def prepare_field(text: str, language: str | None) -> PreparedField:
 
 
 class _ItemLike(Protocol):
-    title: str
-    summary: str
-    language: str | None
-    feed: str
-    title_translated: str | None
-    summary_translated: str | None
+    @property
+    def title(self) -> str: ...
+    @property
+    def summary(self) -> str: ...
+    @property
+    def language(self) -> str | None: ...
+    @property
+    def feed(self) -> str: ...
+    @property
+    def title_translated(self) -> str | None: ...
+    @property
+    def summary_translated(self) -> str | None: ...
 
 
 def prepare(item: _ItemLike, target_language: str = "en") -> PreparedItem:
