@@ -169,7 +169,7 @@ def build_digest(conn: sqlite3.Connection, watchlist: str, title: str, tz: str, 
             language=lead["language"],
             translation_status=lead["translation_status"] or "not_needed",
             summary=_short(lead["summary_translated"] if translated and lead["summary_translated"] is not None
-                           else lead["summary"]),
+                           else (lead["summary_short"] or lead["summary"])),
             link=lead["link"], feed=lead["feed_name"], published=_utc(lead["published"] or lead["fetched"]),
             score=lead["score"], why=why, also_reported_by=others))
         if sid > 0:

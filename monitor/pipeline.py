@@ -117,12 +117,33 @@ async def poll_feed(svc: Services, fetcher: Fetcher, feed: FeedConfig) -> FeedOu
         return await svc.db(_record_failure, svc, feed, feed_id, res, parsed.error, "parse", started)
     if parsed.warning:
         log.warning("%s: %s", feed.name, parsed.warning)
-    return await svc.db(_ingest_and_record, svc, feed, feed_id, res, parsed, started)
+    short: dict[str, str] | None = None
+    if feed.fulltext and parsed.entries:
+        parsed, short = await _with_fulltext(svc, fetcher, feed_id, parsed)
+    return await svc.db(_ingest_and_record, svc, feed, feed_id, res, parsed, started, short)
+
+
+async def _with_fulltext(svc: Services, fetcher: Fetcher, feed_id: int,
+                         parsed: ParsedFeed) -> tuple[ParsedFeed, dict[str, str]]:
+    """New entries of a ``fulltext: true`` feed get the article text as their summary
+    (so detection, translation, dedup and matching see the real article); the digest
+    keeps the feed's short summary."""
+    from dataclasses import replace
+
+    from monitor.fulltext import enrich_entries, short_summary
+
+    known = await svc.db(store.existing_guids, svc.conn, feed_id, [e.guid for e in parsed.entries])
+    fresh = [e for e in parsed.entries if e.guid not in known]
+    enriched = await enrich_entries(fetcher, svc.conn, fresh, settings=svc.config.fetch, db=svc.db)
+    by_guid = {e.guid: e for e in enriched}
+    short = {o.guid: short_summary(o, by_guid[o.guid]) for o in fresh if by_guid[o.guid].summary != o.summary}
+    return replace(parsed, entries=[by_guid.get(e.guid, e) for e in parsed.entries]), short
 
 
 def _ingest_and_record(svc: Services, feed: FeedConfig, feed_id: int, res: FetchResult, parsed: ParsedFeed,
-                       started: float) -> FeedOutcome:
-    counts = ingest(svc, feed.name, feed_id, parsed.entries, override=feed.language, now=started)
+                       started: float, short: dict[str, str] | None = None) -> FeedOutcome:
+    counts = ingest(svc, feed.name, feed_id, parsed.entries, override=feed.language, now=started,
+                    short_summaries=short)
     out = _record_success(svc, feed, feed_id, res, parsed, started, counts[0])
     out.new_items, out.duplicates, out.matched = counts
     return out
@@ -183,10 +204,12 @@ class _Pending:
 
 
 def ingest(svc: Services, feed_name: str, feed_id: int, entries: list[Entry], *, override: str | None = None,
-           now: float | None = None, seed_keys: dict[str, str] | None = None) -> tuple[int, int, int]:
+           now: float | None = None, seed_keys: dict[str, str] | None = None,
+           short_summaries: dict[str, str] | None = None) -> tuple[int, int, int]:
     """Store the entries not seen before. Returns (new items, duplicates among them, matched items).
 
     ``seed_keys`` (guid -> seed file name) marks the entries as seeds: fingerprinted, never matched.
+    ``short_summaries`` (guid -> text) is what digests show when ``summary`` holds a whole article.
     """
     now = now or time.time()
     conn = svc.conn
@@ -210,7 +233,9 @@ def ingest(svc: Services, feed_name: str, feed_id: int, entries: list[Entry], *,
     is_seed = seed_keys is not None
     with store.transaction(conn):
         for p in pending:
-            item_id, is_match = _store_one(svc, feed_name, feed_id, p, now, is_seed, (seed_keys or {}).get(p.entry.guid))
+            item_id, is_match = _store_one(svc, feed_name, feed_id, p, now, is_seed,
+                                           (seed_keys or {}).get(p.entry.guid),
+                                           (short_summaries or {}).get(p.entry.guid))
             dups += p.duplicate_of is not None
             matched += is_match
     return len(pending), dups, matched
@@ -264,7 +289,7 @@ def _lead(text: str) -> str:
 
 
 def _store_one(svc: Services, feed_name: str, feed_id: int, p: _Pending, now: float, is_seed: bool,
-               seed_key: str | None) -> tuple[int, bool]:
+               seed_key: str | None, summary_short: str | None = None) -> tuple[int, bool]:
     conn = svc.conn
     e = p.entry
     # a key may have been stored by an earlier entry of this very batch
@@ -302,7 +327,7 @@ def _store_one(svc: Services, feed_name: str, feed_id: int, p: _Pending, now: fl
         language_uncertain=int(lang.uncertain), content_hash=p.content or "",
         title_translated=p.title_tr, summary_translated=p.summary_tr, translated_to=p.translated_to,
         translation_status=p.translation_status, duplicate_of=p.duplicate_of, duplicate_kind=p.duplicate_kind,
-        duplicate_similarity=p.similarity, duplicate_seed=seed_name,
+        duplicate_similarity=p.similarity, duplicate_seed=seed_name, summary_short=summary_short,
     )
     fps = [(k, v) for k, v in (("url", p.canonical), ("content", p.content)) if v]
     fps.append(("guid", f"{feed_id} {e.guid}"))

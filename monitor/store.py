@@ -132,6 +132,10 @@ MIGRATIONS: list[str] = [
     );
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
     """,
+    # 2: full text of summary-only feeds: the digest keeps showing the feed's short summary
+    """
+    ALTER TABLE items ADD COLUMN summary_short TEXT;
+    """,
 ]
 
 
