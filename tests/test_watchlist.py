@@ -7,6 +7,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from monitor.errors import ConfigError, Problem
@@ -528,3 +530,44 @@ def test_explain_shows_partial_hits_of_a_near_miss(tmp_path: Path) -> None:
     assert not ex.matched
     assert {h.term for h in ex.hits} == {"parade", "Tokayev"}  # Beijing (under not) is no hit
     assert ex.score == 3.0 and w.match(item("Parade in Beijing", "Tokayev attends")) is None
+
+
+# ------------------------------------------------------------------ properties
+
+_WORDS = st.sampled_from(["Putin", "Токаев", "Токаева", "парад", "параде", "Победы", "victory", "day",
+                          "Тоқаевтың", "sanctions", "the", "и", "в", "Moscow", "Москве", "leaders"])
+_TEXT = st.lists(_WORDS, max_size=12).map(" ".join)
+
+
+@pytest.fixture(scope="module")
+def prop_watchlist(tmp_path_factory: pytest.TempPathFactory) -> Watchlist:
+    d = tmp_path_factory.mktemp("prop")
+    return load_watchlist(write(d, """
+        name: prop
+        aliases:
+          tokayev: [Tokayev, Токаев, {kk: Тоқаев}]
+        query:
+          any:
+            - {alias: tokayev}
+            - "парад Победы"
+            - {near: {terms: [victory, day], within: 1}}
+            - {regex: 'mos\\w+'}
+        """))
+
+
+@settings(max_examples=60, deadline=None)
+@given(title=_TEXT, summary=_TEXT)
+def test_matching_ignores_case_and_highlight_keeps_text(prop_watchlist: Watchlist, title: str,
+                                                        summary: str) -> None:
+    m = prop_watchlist.match(item(title, summary, language="ru"))
+    upper = prop_watchlist.match(item(title.upper(), summary.upper(), language="ru"))
+    assert (m is None) == (upper is None)
+    if m is not None and upper is not None:
+        assert m.score == upper.score
+        assert [(h.term, h.field, h.start, h.end) for h in m.hits] == \
+               [(h.term, h.field, h.start, h.end) for h in upper.hits]
+        for h in m.hits:
+            text = title if h.field == "title" else summary
+            assert text[h.start:h.end] == h.text
+        marked = highlight(title, m.hits, field="title", before="\x01", after="\x02")
+        assert marked.replace("\x01", "").replace("\x02", "") == title
