@@ -356,6 +356,8 @@ def purge_items(conn: sqlite3.Connection, older_than: float) -> int:
             conn.execute(f"DELETE FROM items WHERE id IN ({marks})", chunk)
         old = time.time() - 400 * 86400
         conn.execute("DELETE FROM digests WHERE created < ? AND status != 'pending'", (old,))
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE name='fulltext_cache'").fetchone():
+            conn.execute("DELETE FROM fulltext_cache WHERE fetched < ?", (older_than,))
     return len(ids)
 
 
