@@ -571,3 +571,14 @@ def test_matching_ignores_case_and_highlight_keeps_text(prop_watchlist: Watchlis
             assert text[h.start:h.end] == h.text
         marked = highlight(title, m.hits, field="title", before="\x01", after="\x02")
         assert marked.replace("\x01", "").replace("\x02", "") == title
+
+
+def test_unreadable_and_non_utf8_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as e:
+        load_watchlist(tmp_path / "missing.yaml")
+    assert "cannot read" in e.value.problems[0].message
+    bad = tmp_path / "latin1.yaml"
+    bad.write_bytes("name: t\nquery: {any: [Caf\xe9]}\n".encode("latin-1"))
+    with pytest.raises(ConfigError) as e:
+        load_watchlist(bad)
+    assert "UTF-8" in e.value.problems[0].message and e.value.problems[0].hint
