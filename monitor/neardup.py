@@ -62,7 +62,7 @@ class NearDupSettings:
     max_anchors: int = 128  # names/numbers kept per document
     min_containment_size: int = 12  # smaller sets are compared by Jaccard, not containment
     containment_guard: float = 2.0  # containment counts up to this multiple of Jaccard
-    max_candidates: int = 64  # LSH candidates verified per query
+    max_candidates: int = 32  # LSH candidates (most band hits first) verified per query
     seed: int = 20230509  # permutation seed; stored in the index and checked
 
     def __post_init__(self) -> None:
