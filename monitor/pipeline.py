@@ -27,7 +27,7 @@ from monitor.language import detect_item
 from monitor.neardup import NearDupIndex, NearDupSettings, make_signature
 from monitor.parse import Entry, ParsedFeed, parse_feed
 from monitor.seeds import Seed, load_seeds
-from monitor.watchlist import MatchInput, Watchlist, load_watchlists
+from monitor.watchlist import MatchInput, Watchlist, load_watchlists, prepare
 
 log = logging.getLogger("monitor.pipeline")
 T = TypeVar("T")
@@ -341,9 +341,10 @@ def _store_one(svc: Services, feed_name: str, feed_id: int, p: _Pending, now: fl
         return item_id, False
     inp = MatchInput(title=e.title, summary=e.summary, language=lang.language, feed=feed_name,
                      title_translated=p.title_tr, summary_translated=p.summary_tr)
+    prepared = prepare(inp)  # tokenised and stemmed once, shared by every watchlist
     found = []
     for w in svc.watchlists:
-        m = w.match(inp)
+        m = w.match(prepared)
         if m is not None:
             found.append((w.name, m.score, m.why()))
     if found:
