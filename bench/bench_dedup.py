@@ -106,6 +106,7 @@ def derive(base: Doc, rng: random.Random) -> list[Doc]:
         text = re.sub(pat, rep, text)
     dateline = rng.choice(["MOSCOW", "ALMATY", "TBILISI", "BAKU", "TASHKENT"])
     out.append(("agency_light", base.title, f"{dateline} (Agencies) - " + text))
+    out.append(("lede", base.title, " ".join(sents[:2])))  # what an RSS summary carries
     if len(paras) >= 3:
         out.append(("reordered", base.title, "\n\n".join([paras[0], *paras[2:], paras[1]])))
     return [Doc(f"{base.id}-{role}", role, "en", base.id, None, title, body, None)

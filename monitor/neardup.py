@@ -85,6 +85,7 @@ class Signature:
     n_shingles: int  # distinct shingles
     n_words: int  # distinct content words
     translated: bool = False  # English text is a machine translation
+    shingle_set: np.ndarray | None = None  # exact sorted uint32 shingle hashes (kept for seeds)
 
     def to_blob(self) -> bytes:
         """Serialise for SQLite (sizes, then the three arrays)."""
@@ -375,6 +376,7 @@ def make_signature(
         n_shingles=int(sh.size),
         n_words=int(wh.size),
         translated=translated,
+        shingle_set=sh.astype(np.uint32),
     )
 
 
@@ -401,6 +403,14 @@ def _minhash_overlap(sig_a: np.ndarray, sig_b: np.ndarray, na: int, nb: int, s: 
     return _overlap(j, na, nb, s)
 
 
+def _exact_containment(a: np.ndarray, b: np.ndarray, s: NearDupSettings) -> float:
+    """Share of the smaller exact shingle set found in the other (an excerpt of a seed)."""
+    small = min(a.size, b.size)
+    if small < s.min_containment_size:
+        return 0.0
+    return np.intersect1d(a, b, assume_unique=True).size / small
+
+
 def _anchor_overlap(a: np.ndarray, b: np.ndarray, s: NearDupSettings) -> float:
     if a.size == 0 or b.size == 0:
         return 0.0
@@ -424,6 +434,8 @@ class Evidence:
 def evidence(a: Signature, b: Signature, settings: NearDupSettings = NearDupSettings()) -> Evidence:
     """Similarity of two signatures with its parts."""
     cs = _minhash_overlap(a.shingles, b.shingles, a.n_shingles, b.n_shingles, settings)
+    if a.shingle_set is not None and b.shingle_set is not None:
+        cs = max(cs, _exact_containment(a.shingle_set, b.shingle_set, settings))
     cw = _minhash_overlap(a.words, b.words, a.n_words, b.n_words, settings)
     ca = _anchor_overlap(a.anchors, b.anchors, settings)
     na_, nb_ = a.anchors & 1 == 1, b.anchors & 1 == 1
@@ -529,7 +541,8 @@ CREATE TABLE IF NOT EXISTS neardup_docs (
     translated INTEGER NOT NULL,
     shingles   BLOB NOT NULL,
     words      BLOB NOT NULL,
-    anchors    BLOB NOT NULL
+    anchors    BLOB NOT NULL,
+    shingle_set BLOB           -- exact shingle hashes, seeds only
 );
 CREATE TABLE IF NOT EXISTS neardup_bands (
     key    INTEGER NOT NULL,
@@ -538,11 +551,12 @@ CREATE TABLE IF NOT EXISTS neardup_bands (
 ) WITHOUT ROWID;
 """
 
-_COLS = "doc_key, kind, story_id, n_shingles, n_words, translated, shingles, words, anchors"
+_COLS = "doc_key, kind, story_id, n_shingles, n_words, translated, shingles, words, anchors, shingle_set"
+_SIG_COLS = "n_shingles, n_words, translated, shingles, words, anchors, shingle_set"
 
 
 def _row_signature(row: tuple) -> Signature:  # type: ignore[type-arg]
-    n_sh, n_w, tr, sh, wd, an = row
+    n_sh, n_w, tr, sh, wd, an, ss = row
     return Signature(
         shingles=np.frombuffer(sh, dtype="<u4"),
         words=np.frombuffer(wd, dtype="<u4"),
@@ -550,6 +564,7 @@ def _row_signature(row: tuple) -> Signature:  # type: ignore[type-arg]
         n_shingles=int(n_sh),
         n_words=int(n_w),
         translated=bool(tr),
+        shingle_set=None if ss is None else np.frombuffer(ss, dtype="<u4"),
     )
 
 
@@ -606,11 +621,13 @@ class NearDupIndex:
                 ).fetchone()
                 if row is not None:
                     self._forget(int(row[0]))
+                exact = sig.shingle_set if kind == "seed" else None
                 cur = self.conn.execute(
-                    f"INSERT INTO neardup_docs({_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT INTO neardup_docs({_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (doc_key, kind, story_id, sig.n_shingles, sig.n_words, int(sig.translated),
                      sig.shingles.astype("<u4").tobytes(), sig.words.astype("<u4").tobytes(),
-                     sig.anchors.astype("<u4").tobytes()),
+                     sig.anchors.astype("<u4").tobytes(),
+                     None if exact is None else exact.astype("<u4").tobytes()),
                 )
                 doc_id = cur.lastrowid
                 if kind == "seed":
@@ -622,8 +639,7 @@ class NearDupIndex:
 
     def _forget(self, doc_id: int) -> None:
         row = self.conn.execute(
-            "SELECT n_shingles, n_words, translated, shingles, words, anchors FROM neardup_docs WHERE id = ?",
-            (doc_id,),
+            f"SELECT {_SIG_COLS} FROM neardup_docs WHERE id = ?", (doc_id,)
         ).fetchone()
         old = _band_keys(_row_signature(row), self.settings)
         self.conn.executemany(
@@ -634,8 +650,7 @@ class NearDupIndex:
     def get(self, doc_key: str) -> Signature | None:
         """The stored signature of a document, if indexed."""
         row = self.conn.execute(
-            "SELECT n_shingles, n_words, translated, shingles, words, anchors FROM neardup_docs"
-            " WHERE doc_key = ?", (doc_key,),
+            f"SELECT {_SIG_COLS} FROM neardup_docs WHERE doc_key = ?", (doc_key,)
         ).fetchone()
         return None if row is None else _row_signature(row)
 
@@ -683,18 +698,40 @@ class _Batch:
     def __init__(self, rows: list[tuple]) -> None:  # type: ignore[type-arg]
         self.rows = rows
         k = len(rows)
-        cols = list(zip(*rows, strict=True)) if rows else [()] * 9
+        cols = list(zip(*rows, strict=True)) if rows else [()] * 10
         self.sh = np.frombuffer(b"".join(cols[6]), dtype="<u4").reshape(k, -1 if k else 0)
         self.wd = np.frombuffer(b"".join(cols[7]), dtype="<u4").reshape(k, -1 if k else 0)
         self.n_sh = np.array(cols[3], dtype=np.int64)
         self.n_w = np.array(cols[4], dtype=np.int64)
         self.tr = np.array(cols[5], dtype=bool)
         self.anchors = [np.frombuffer(a, dtype="<u4") for a in cols[8]]
+        # Exact shingle sets (seeds) as one sorted array of hashes with their owners.
+        sets = [(i, np.frombuffer(b, dtype="<u4")) for i, b in enumerate(cols[9]) if b is not None]
+        self.set_size = np.zeros(k, dtype=np.int64)
+        for i, a in sets:
+            self.set_size[i] = a.size
+        hashes = np.concatenate([a for _, a in sets]) if sets else np.empty(0, np.uint32)
+        owners = np.concatenate([np.full(a.size, i) for i, a in sets]) if sets else np.empty(0, np.int64)
+        order = np.argsort(hashes, kind="stable")
+        self.set_hashes, self.set_owners = hashes[order], owners[order]
+
+    def exact(self, q: np.ndarray, s: NearDupSettings) -> np.ndarray:
+        """Exact containment (share of the smaller set) of ``q`` with every stored set."""
+        k = len(self.rows)
+        lo = np.searchsorted(self.set_hashes, q, "left")
+        hi = np.searchsorted(self.set_hashes, q, "right")
+        hit = np.flatnonzero(hi > lo)
+        owners = [self.set_owners[lo[i] : hi[i]] for i in hit]
+        inter = np.bincount(np.concatenate(owners), minlength=k) if owners else np.zeros(k)
+        small = np.minimum(q.size, self.set_size)
+        return np.where(small >= s.min_containment_size, inter / np.maximum(small, 1), 0.0)
 
     def matches(self, sig: Signature, s: NearDupSettings) -> list[Candidate]:
         if not self.rows:
             return []
         scores = _score_many(sig, self.sh, self.wd, self.n_sh, self.n_w, self.tr, self.anchors, s)
+        if sig.shingle_set is not None and self.set_hashes.size:
+            scores = np.maximum(scores, self.exact(sig.shingle_set, s))
         return [
             Candidate(self.rows[i][0], self.rows[i][1], self.rows[i][2], round(float(scores[i]), 4))
             for i in np.flatnonzero(scores >= s.threshold)

@@ -15,7 +15,6 @@ from monitor.neardup import (
     NearDupSettings,
     Signature,
     _norm_number,
-    _score_many,
     _skeleton,
     evidence,
     make_signature,
@@ -109,21 +108,31 @@ def test_items_are_found_through_lsh_and_readding_replaces(tmp_path: Path) -> No
     assert idx.query(_doc_sig("b06-agency"))[0].story_id == 6
 
 
-def test_vectorised_scores_match_pairwise_similarity() -> None:
-    bases = [_doc_sig(k) for k in ("b00", "b08", "b26", "b15", "b23")]
-    for q in (_doc_sig("x08"), _doc_sig("b15-neg"), _doc_sig("xn23"), make_signature("")):
-        got = _score_many(
-            q,
-            np.stack([b.shingles for b in bases]),
-            np.stack([b.words for b in bases]),
-            np.array([b.n_shingles for b in bases]),
-            np.array([b.n_words for b in bases]),
-            np.array([b.translated for b in bases]),
-            [b.anchors for b in bases],
-            NearDupSettings(),
-        )
-        want = [similarity(q, b) for b in bases]
-        assert np.allclose(got, want)
+@pytest.mark.parametrize("kind", ["seed", "item"])
+def test_index_scores_match_pairwise_similarity(tmp_path: Path, kind: str) -> None:
+    """The vectorised scoring in query() agrees with similarity() on stored signatures."""
+    settings = NearDupSettings(threshold=0.01)
+    idx = NearDupIndex(sqlite3.connect(tmp_path / "state.sqlite"), settings)
+    keys = ("b00", "b08", "b26", "b15", "b23")
+    for k in keys:
+        idx.add(f"{kind}:{k}", kind, _doc_sig(k), None)
+    checked = 0
+    for q in (_doc_sig("x08"), _doc_sig("b15-neg"), _doc_sig("xn23"), _doc_sig("b26"),
+              make_signature(SEED_TEXT.split("\n\n")[0])):
+        for c in idx.query(q, limit=10):
+            stored = idx.get(c.doc_key)
+            assert stored is not None
+            assert c.similarity == pytest.approx(similarity(q, stored, settings), abs=1e-4)
+            checked += 1
+    assert checked >= 5
+    # Only seeds keep their exact shingle set.
+    assert (idx.get(f"{kind}:b00").shingle_set is not None) == (kind == "seed")  # type: ignore[union-attr]
+
+
+def test_lede_of_a_seed_is_a_duplicate(index: NearDupIndex) -> None:
+    """An RSS summary (first paragraph) is an excerpt of the seed: exact containment."""
+    lede = SEED_TEXT.split("\n\n")[0]
+    assert [c.doc_key for c in index.query(make_signature(lede))] == [SEED_KEY]
 
 
 def test_signature_is_compact_and_round_trips() -> None:
