@@ -72,6 +72,9 @@ GENERIC_CANARY = "Moscow, Astana, Tashkent 2024."
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _STUTTER = re.compile(r"([^\W\d_]{2,3})\1{2,}|([^\W\d_])\2{4,}", re.UNICODE)  # "ntntnt"
+# A text with no match cannot hold two sentences (for scripts that mark sentence ends).
+_MAYBE_SPLIT = re.compile(r"[.!?…؟।][»\"'”’)\]]?\s|[。！？]\S", re.UNICODE)
+_NO_FAST_PATH = {"th", "lo", "km", "my"}  # sentences end without punctuation
 _SENT_END = re.compile(
     r"(?<=[.!?…])([»\"'”’)\]]?)\s+(?=[«\"“„(\['‘]?[\w])", re.UNICODE
 )
@@ -169,6 +172,9 @@ class _Model:
         self._sbd_path = onnx_files[0] if onnx_files else None
 
     def split(self, text: str) -> list[str]:
+        text = text.strip()
+        if self.info.from_code not in _NO_FAST_PATH and not _MAYBE_SPLIT.search(text):
+            return [text] if text else []  # no candidate boundary: one sentence (most titles)
         if self._sbd_path is None:
             return split_sentences_rule(text)
         if self._sbd is None:
@@ -183,25 +189,24 @@ class _Model:
             return []
         tokens = [self.tokenizer.encode(s) for s in sentences]
         prefix = [[self.target_prefix]] * len(tokens) if self.target_prefix else None
+        # One call: CTranslate2 sorts by length and runs batches of ``batch_size`` itself.
+        results = self.translator.translate_batch(
+            tokens,
+            target_prefix=prefix,
+            max_batch_size=max(1, batch_size),
+            batch_type="examples",
+            beam_size=beam_size,
+            num_hypotheses=1,
+            length_penalty=0.2,
+            replace_unknowns=True,
+            max_decoding_length=MAX_DECODING_LENGTH,
+        )
         out: list[str] = []
-        step = max(1, batch_size)
-        for i in range(0, len(tokens), step):
-            results = self.translator.translate_batch(
-                tokens[i : i + step],
-                target_prefix=None if prefix is None else prefix[i : i + step],
-                max_batch_size=step,
-                batch_type="examples",
-                beam_size=beam_size,
-                num_hypotheses=1,
-                length_penalty=0.2,
-                replace_unknowns=True,
-                max_decoding_length=MAX_DECODING_LENGTH,
-            )
-            for r in results:
-                value = self.tokenizer.decode(r.hypotheses[0])
-                if self.target_prefix and value.startswith(self.target_prefix):
-                    value = value[len(self.target_prefix) :]
-                out.append(value.strip())
+        for r in results:
+            value = self.tokenizer.decode(r.hypotheses[0])
+            if self.target_prefix and value.startswith(self.target_prefix):
+                value = value[len(self.target_prefix) :]
+            out.append(value.strip())
         return out
 
 
