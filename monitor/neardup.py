@@ -25,6 +25,8 @@ import re
 import sqlite3
 import unicodedata
 import zlib
+from contextlib import contextmanager
+from typing import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -568,6 +570,22 @@ def _row_signature(row: tuple) -> Signature:  # type: ignore[type-arg]
     )
 
 
+@contextmanager
+def _writing(conn: sqlite3.Connection) -> Iterator[None]:
+    """Join the caller's transaction if one is open (the pipeline stores an item, its
+    fingerprints and its signature atomically); otherwise run one of our own."""
+    if conn.in_transaction:
+        yield
+        return
+    conn.execute("BEGIN")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
 class NearDupIndex:
     """Persistent LSH index of signatures in SQLite (tables ``neardup_*``).
 
@@ -612,7 +630,7 @@ class NearDupIndex:
 
     def add_many(self, docs: list[tuple[str, str, Signature, int | None]]) -> None:
         """Index several (doc_key, kind, signature, story_id) in one transaction."""
-        with self.conn:
+        with _writing(self.conn):
             for doc_key, kind, sig, story_id in docs:
                 if kind not in ("seed", "item"):
                     raise ValueError(f"kind must be 'seed' or 'item', not {kind!r}")
@@ -656,7 +674,7 @@ class NearDupIndex:
 
     def set_story(self, doc_key: str, story_id: int | None) -> None:
         """Record the story cluster a document was assigned to."""
-        with self.conn:
+        with _writing(self.conn):
             self.conn.execute("UPDATE neardup_docs SET story_id = ? WHERE doc_key = ?", (story_id, doc_key))
         self._seeds_loaded = False
 
