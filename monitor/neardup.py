@@ -188,8 +188,10 @@ _CYR2LAT = {
 }
 _RU_CASE_ENDINGS = ("ыми", "ими", "ами", "ями", "ым", "им", "ом", "ем", "ой", "ей", "ах", "ях", "ую")
 
-_WORD_RE = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*|\d+(?:[.,\u00a0 ]\d+)*", re.UNICODE)
-_SENT_END_RE = re.compile(r"[.!?…:;\"«»“”]\s*$|^\s*$")
+# Words; numbers with decimal/thousands separators ("1.5", "10,000", "10 000" but not "2023 10").
+_WORD_RE = re.compile(
+    r"[^\W\d_]+(?:['’][^\W\d_]+)*|\d{1,3}(?:[\u00a0 ]\d{3}(?!\d))+|\d+(?:[.,]\d+)*", re.UNICODE
+)
 _CYR_RE = re.compile(r"[\u0400-\u04ff]")
 _DIGRAPHS = (("shch", "sh"), ("dzh", "j"), ("zh", "j"), ("kh", "h"), ("ts", "c"), ("tz", "c"),
              ("ph", "f"), ("ck", "k"), ("w", "v"), ("x", "ks"), ("q", "k"))

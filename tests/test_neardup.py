@@ -199,3 +199,10 @@ def test_three_sites_carrying_one_story_cluster_together(tmp_path: Path) -> None
     assert stories == [("new_story", 100), ("joins_story", 100), ("joins_story", 100)]
     other = decide(idx.query(_doc_sig("b19-neg")))  # China-Kyrgyzstan-Uzbekistan railway
     assert other.outcome == "new_story"
+
+
+def test_number_tokens_do_not_swallow_neighbours() -> None:
+    from monitor.neardup import _tokens
+
+    assert _tokens("в 2023 10 человек, 10 000 тонн, 1,5 млрд") == [
+        "в", "2023", "10", "человек", "10 000", "тонн", "1,5", "млрд"]
