@@ -462,9 +462,31 @@ def similarity(a: Signature, b: Signature, settings: NearDupSettings = NearDupSe
 # -------------------------------------------------------------------------- index
 
 
-def _score_many(q: Signature, sh: np.ndarray, wd: np.ndarray, n_sh: np.ndarray, n_w: np.ndarray,
-                translated: np.ndarray, anchors: list[np.ndarray], s: NearDupSettings) -> np.ndarray:
-    """Vectorised :func:`similarity` of ``q`` against k stored signatures (same formula)."""
+class _Postings:
+    """Sets of uint32 hashes of k documents as one sorted array, for counting overlaps."""
+
+    def __init__(self, sets: list[np.ndarray | None]) -> None:
+        k = len(sets)
+        self.size = np.array([0 if a is None else a.size for a in sets], dtype=np.int64)
+        parts = [a for a in sets if a is not None and a.size]
+        hashes = np.concatenate(parts) if parts else np.empty(0, np.uint32)
+        owners = np.repeat(np.arange(k), self.size)
+        order = np.argsort(hashes, kind="stable")
+        self.hashes, self.owners, self.k = hashes[order], owners[order], k
+
+    def intersections(self, q: np.ndarray) -> np.ndarray:
+        """|q ∩ set_i| for every document i (q sorted, unique)."""
+        lo = np.searchsorted(self.hashes, q, "left")
+        hi = np.searchsorted(self.hashes, q, "right")
+        hit = np.flatnonzero(hi > lo)
+        if hit.size == 0:
+            return np.zeros(self.k)
+        owners = np.concatenate([self.owners[lo[i] : hi[i]] for i in hit])
+        return np.bincount(owners, minlength=self.k).astype(float)
+
+
+def _score_many(q: Signature, b: _Batch, s: NearDupSettings) -> np.ndarray:
+    """Vectorised :func:`similarity` of ``q`` against a batch of stored signatures."""
 
     def overlap(j: np.ndarray, na: int, nb: np.ndarray) -> np.ndarray:
         small = np.minimum(na, nb)
@@ -473,31 +495,27 @@ def _score_many(q: Signature, sh: np.ndarray, wd: np.ndarray, n_sh: np.ndarray, 
         out = np.where(small < s.min_containment_size, j, cont)
         return np.where((nb == 0) | (na == 0), 0.0, out)
 
-    cs = overlap((sh == q.shingles).mean(axis=1), q.n_shingles, n_sh)
-    cw = overlap((wd == q.words).mean(axis=1), q.n_words, n_w)
-    lens = np.fromiter((a.size for a in anchors), dtype=np.int64, count=len(anchors))
-    flat = np.concatenate(anchors) if anchors else np.empty(0, np.uint32)
-    seg = np.repeat(np.arange(len(anchors)), lens)
-    is_num = (flat & 1) == 1
-    hit = np.isin(flat, q.anchors, assume_unique=False)
-    q_num = int(np.count_nonzero(q.anchors & 1))
-
     def anchor(inter: np.ndarray, nb: np.ndarray, na: int) -> np.ndarray:
         union = na + nb - inter
-        j = np.where(union > 0, inter / np.maximum(union, 1), 0.0)
+        j = inter / np.maximum(union, 1)
         cont = np.where(np.minimum(na, nb) > 0, inter / np.maximum(np.minimum(na, nb), 1), 0.0)
         return np.minimum(np.minimum(1.0, cont), s.containment_guard * j)
 
-    k = len(anchors)
-    inter_all = np.bincount(seg, weights=hit, minlength=k)
-    inter_num = np.bincount(seg, weights=hit & is_num, minlength=k)
-    num_b = np.bincount(seg, weights=is_num, minlength=k)
-    ca = anchor(inter_all, lens, q.anchors.size)
-    cd = anchor(inter_num, num_b, q_num)
-    nums = np.where(np.minimum(num_b, q_num) >= 2, cd, ca)
+    cs = overlap((b.sh == q.shingles).mean(axis=1), q.n_shingles, b.n_sh)
+    cw = overlap((b.wd == q.words).mean(axis=1), q.n_words, b.n_w)
+    q_nums = q.anchors[(q.anchors & 1) == 1]
+    ca = anchor(b.anchors.intersections(q.anchors), b.anchors.size, q.anchors.size)
+    cd = anchor(b.anchors.intersections(q_nums), b.n_num, q_nums.size)
+    nums = np.where(np.minimum(b.n_num, q_nums.size) >= 2, cd, ca)
     vocab = cw * ca * nums
-    vocab = np.where(translated | q.translated, np.cbrt(vocab), vocab)
-    return np.maximum(cs, vocab)
+    vocab = np.where(b.tr | q.translated, np.cbrt(vocab), vocab)
+    score = np.maximum(cs, vocab)
+    if q.shingle_set is not None and b.exact.hashes.size:
+        inter = b.exact.intersections(q.shingle_set)
+        small = np.minimum(q.shingle_set.size, b.exact.size)
+        exact = np.where(small >= s.min_containment_size, inter / np.maximum(small, 1), 0.0)
+        score = np.maximum(score, exact)
+    return score
 
 
 def _band_keys(sig: Signature, settings: NearDupSettings) -> list[int]:
@@ -724,34 +742,15 @@ class _Batch:
         self.n_sh = np.array(cols[3], dtype=np.int64)
         self.n_w = np.array(cols[4], dtype=np.int64)
         self.tr = np.array(cols[5], dtype=bool)
-        self.anchors = [np.frombuffer(a, dtype="<u4") for a in cols[8]]
-        # Exact shingle sets (seeds) as one sorted array of hashes with their owners.
-        sets = [(i, np.frombuffer(b, dtype="<u4")) for i, b in enumerate(cols[9]) if b is not None]
-        self.set_size = np.zeros(k, dtype=np.int64)
-        for i, a in sets:
-            self.set_size[i] = a.size
-        hashes = np.concatenate([a for _, a in sets]) if sets else np.empty(0, np.uint32)
-        owners = np.concatenate([np.full(a.size, i) for i, a in sets]) if sets else np.empty(0, np.int64)
-        order = np.argsort(hashes, kind="stable")
-        self.set_hashes, self.set_owners = hashes[order], owners[order]
-
-    def exact(self, q: np.ndarray, s: NearDupSettings) -> np.ndarray:
-        """Exact containment (share of the smaller set) of ``q`` with every stored set."""
-        k = len(self.rows)
-        lo = np.searchsorted(self.set_hashes, q, "left")
-        hi = np.searchsorted(self.set_hashes, q, "right")
-        hit = np.flatnonzero(hi > lo)
-        owners = [self.set_owners[lo[i] : hi[i]] for i in hit]
-        inter = np.bincount(np.concatenate(owners), minlength=k) if owners else np.zeros(k)
-        small = np.minimum(q.size, self.set_size)
-        return np.where(small >= s.min_containment_size, inter / np.maximum(small, 1), 0.0)
+        anchors = [np.frombuffer(a, dtype="<u4") for a in cols[8]]
+        self.anchors = _Postings(anchors)  # type: ignore[arg-type]
+        self.n_num = np.array([int(np.count_nonzero(a & 1)) for a in anchors], dtype=np.int64)
+        self.exact = _Postings([None if x is None else np.frombuffer(x, dtype="<u4") for x in cols[9]])
 
     def matches(self, sig: Signature, s: NearDupSettings) -> list[Candidate]:
         if not self.rows:
             return []
-        scores = _score_many(sig, self.sh, self.wd, self.n_sh, self.n_w, self.tr, self.anchors, s)
-        if sig.shingle_set is not None and self.set_hashes.size:
-            scores = np.maximum(scores, self.exact(sig.shingle_set, s))
+        scores = _score_many(sig, self, s)
         return [
             Candidate(self.rows[i][0], self.rows[i][1], self.rows[i][2], round(float(scores[i]), 4))
             for i in np.flatnonzero(scores >= s.threshold)
