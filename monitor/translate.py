@@ -184,7 +184,7 @@ class _Model:
         return [s.strip() for s in self._sbd.sentences(text) if s.strip()]
 
     def translate(self, sentences: Sequence[str], beam_size: int, batch_size: int) -> list[str]:
-        """Translate sentences in batches of ``batch_size`` (1 = one call per sentence)."""
+        """Translate sentences, at most ``batch_size`` per CTranslate2 batch (1 = one by one)."""
         if not sentences:
             return []
         tokens = [self.tokenizer.encode(s) for s in sentences]
@@ -332,8 +332,11 @@ class Translator:
                 out[pair] = loaded if isinstance(loaded, str) else None
             return out
 
-    def availability(self, source: str) -> str | None:
-        """None if ``source`` texts can be translated to the target, else the reason."""
+    def availability(self, source: str, *, load: bool = True) -> str | None:
+        """None if ``source`` texts can be translated to the target, else the reason.
+
+        With ``load=False`` only the installed models are consulted (no engine import, no
+        self-check), which suits start-up reports before READY."""
         src = normalize_lang(source)
         if src is None:
             return "source language unknown"
@@ -343,6 +346,10 @@ class Translator:
             route = self._route(src)
             if isinstance(route, str):
                 return route
+            if not load:
+                return self._broken.get(route[0].name) or (
+                    self._broken.get(route[-1].name) if len(route) > 1 else None
+                )
             for info in route:
                 loaded = self._load(info)
                 if isinstance(loaded, str):

@@ -87,6 +87,20 @@ def test_import_does_not_load_the_engine() -> None:
     assert out.stdout.strip() == ""
 
 
+def test_start_up_report_does_not_load_the_engine(tmp_path: Path, models_dir: Path) -> None:
+    code = textwrap.dedent(f"""
+        import sys
+        from pathlib import Path
+        from monitor.translate import Translator
+        t = Translator(Path({str(tmp_path / 'm.db')!r}), Path({str(models_dir)!r}))
+        print(t.availability("ru", load=False), t.availability("kk", load=False), sep="|")
+        print(",".join(m for m in ("torch", "argostranslate", "ctranslate2") if m in sys.modules))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.splitlines() == ["None|no model kk->en", ""]
+
+
 def test_headline_translates(translator: Translator) -> None:
     [res] = translator.translate_many([(HEADLINE, "ru")])
     assert res.status == TRANSLATED, res
@@ -114,7 +128,9 @@ def test_status_for_untranslatable_requests(translator: Translator) -> None:
     assert results[2].reason == "source language unknown"
     assert all(r.text is None for r in results)
     assert translator.availability("kk") == "no model kk->en"
+    assert translator.availability("kk", load=False) == "no model kk->en"
     assert translator.availability("ru") is None
+    assert translator.availability("en") is None
 
 
 def test_cache_hit_never_touches_the_model(tmp_path: Path, models_dir: Path) -> None:
