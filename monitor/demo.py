@@ -101,9 +101,8 @@ def run_demo(workdir: Path | None = None) -> int:
         cfg = load_config(root / "config.yaml")
         print(f"news-monitor demo in {root}")
         print(f"sample feeds served at {base}: " + ", ".join(f["name"] for f in spec["feeds"]))
-        bundled = argos_models.bundled_models()
-        if bundled:
-            info = argos_models.install_from_file(bundled[0], cfg.models)
+        for path in argos_models.bundled_models():
+            info = argos_models.install_from_file(path, cfg.models)
             print(f"installed the bundled {info.from_code}->{info.to_code} test model "
                   "(a tiny model trained on the project's own corpus: fine for the demo, not for real news)")
         print()

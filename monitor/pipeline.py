@@ -201,14 +201,18 @@ class _Pending:
     summary_tr: str | None = None
     translated_to: str | None = None
     translation_status: str = "not_needed"
+    item_id: int = 0
+
+    def keys(self) -> list[tuple[str, str]]:
+        return [(k, v) for k, v in (("url", self.canonical), ("content", self.content)) if v]
 
 
 def ingest(svc: Services, feed_name: str, feed_id: int, entries: list[Entry], *, override: str | None = None,
-           now: float | None = None, seed_keys: dict[str, str] | None = None,
+           now: float | None = None, is_seed: bool = False,
            short_summaries: dict[str, str] | None = None) -> tuple[int, int, int]:
     """Store the entries not seen before. Returns (new items, duplicates among them, matched items).
 
-    ``seed_keys`` (guid -> seed file name) marks the entries as seeds: fingerprinted, never matched.
+    ``is_seed`` marks the entries as the seed corpus: fingerprinted and indexed, never matched.
     ``short_summaries`` (guid -> text) is what digests show when ``summary`` holds a whole article.
     """
     now = now or time.time()
@@ -217,28 +221,39 @@ def ingest(svc: Services, feed_name: str, feed_id: int, entries: list[Entry], *,
     fresh = [e for e in entries if e.guid not in known]
     if not fresh:
         return 0, 0, 0
-    pending: list[_Pending] = []
-    for e in fresh:
-        p = _Pending(e, canonical_url(e.link), content_fingerprint(e.title, e.summary))
-        for kind, value in (("url", p.canonical), ("content", p.content)):
-            if value and p.duplicate_of is None:
-                first = store.find_fingerprint(conn, kind, value)
-                if first is not None:
-                    p.duplicate_of, p.duplicate_kind, p.similarity = first, kind, 1.0
-        p.language = detect_item(e.title, e.summary, declared=e.language_hint, override=override)
-        pending.append(p)
-    # several entries of one batch may share a key: the later ones are exact duplicates of the first
+    pending = [_Pending(e, canonical_url(e.link), content_fingerprint(e.title, e.summary)) for e in fresh]
+    _exact_duplicates(conn, pending)
+    for p in pending:
+        p.language = detect_item(p.entry.title, p.entry.summary, declared=p.entry.language_hint, override=override)
     _translate(svc, [p for p in pending if p.duplicate_of is None])
     dups = matched = 0
-    is_seed = seed_keys is not None
     with store.transaction(conn):
-        for p in pending:
-            item_id, is_match = _store_one(svc, feed_name, feed_id, p, now, is_seed,
-                                           (seed_keys or {}).get(p.entry.guid),
-                                           (short_summaries or {}).get(p.entry.guid))
+        first_id = store.reserve_item_ids(conn, len(pending))
+        batch: dict[tuple[str, str], int] = {}  # keys stored by earlier entries of this batch
+        for i, p in enumerate(pending):
+            p.item_id = first_id + i
+            if p.duplicate_of is None:
+                for key in p.keys():
+                    if key in batch:
+                        p.duplicate_of, p.duplicate_kind, p.similarity = batch[key], key[0], 1.0
+                        break
+            for key in p.keys():
+                batch.setdefault(key, p.item_id)
+            is_match = _store_one(svc, feed_name, feed_id, p, now, is_seed,
+                                  (short_summaries or {}).get(p.entry.guid))
             dups += p.duplicate_of is not None
             matched += is_match
     return len(pending), dups, matched
+
+
+def _exact_duplicates(conn: sqlite3.Connection, pending: list[_Pending]) -> None:
+    """Same canonical URL or same content as a stored item (one query for the batch)."""
+    found = store.lookup_fingerprints(conn, [k for p in pending for k in p.keys()])
+    for p in pending:
+        for key in p.keys():
+            if key in found:
+                p.duplicate_of, p.duplicate_kind, p.similarity = found[key], key[0], 1.0
+                break
 
 
 def _translate(svc: Services, pending: list[_Pending]) -> None:
@@ -289,17 +304,10 @@ def _lead(text: str) -> str:
 
 
 def _store_one(svc: Services, feed_name: str, feed_id: int, p: _Pending, now: float, is_seed: bool,
-               seed_key: str | None, summary_short: str | None = None) -> tuple[int, bool]:
+               summary_short: str | None = None) -> bool:
+    """Near-duplicate check, insert, index and match one item. Returns whether it matched."""
     conn = svc.conn
     e = p.entry
-    # a key may have been stored by an earlier entry of this very batch
-    if p.duplicate_of is None:
-        for kind, value in (("url", p.canonical), ("content", p.content)):
-            if value:
-                first = store.find_fingerprint(conn, kind, value)
-                if first is not None:
-                    p.duplicate_of, p.duplicate_kind, p.similarity = first, kind, 1.0
-                    break
     english_title = p.title_tr or e.title
     english_summary = p.summary_tr if p.summary_tr is not None else e.summary
     sig = None
@@ -315,30 +323,28 @@ def _store_one(svc: Services, feed_name: str, feed_id: int, p: _Pending, now: fl
     else:
         row = conn.execute("SELECT story_id FROM items WHERE id=?", (p.duplicate_of,)).fetchone()
         p.story_id = row[0] if row else None
+    if p.story_id is None:
+        p.story_id = p.item_id  # a new story is named after its first item
     seed_name = None
     if p.duplicate_kind == "seed":
         row = conn.execute("SELECT guid FROM items WHERE id=?", (p.duplicate_of,)).fetchone()
         seed_name = row[0].split("#", 1)[0] if row else None
     lang = p.language
     values = dict(
-        feed_id=feed_id, guid=e.guid, link=e.link, canonical_url=p.canonical, title=e.title, summary=e.summary,
-        author=e.author, published=e.published.timestamp() if e.published else None, fetched=now,
-        language=lang.language, language_confidence=round(lang.confidence, 3), language_script=lang.script,
-        language_uncertain=int(lang.uncertain), content_hash=p.content or "",
+        id=p.item_id, feed_id=feed_id, guid=e.guid, link=e.link, canonical_url=p.canonical, title=e.title,
+        summary=e.summary, author=e.author, published=e.published.timestamp() if e.published else None,
+        fetched=now, language=lang.language, language_confidence=round(lang.confidence, 3),
+        language_script=lang.script, language_uncertain=int(lang.uncertain), content_hash=p.content or "",
         title_translated=p.title_tr, summary_translated=p.summary_tr, translated_to=p.translated_to,
         translation_status=p.translation_status, duplicate_of=p.duplicate_of, duplicate_kind=p.duplicate_kind,
         duplicate_similarity=p.similarity, duplicate_seed=seed_name, summary_short=summary_short,
+        story_id=p.story_id,
     )
-    fps = [(k, v) for k, v in (("url", p.canonical), ("content", p.content)) if v]
-    fps.append(("guid", f"{feed_id} {e.guid}"))
-    item_id = store.insert_item(conn, values, fps)
-    if p.story_id is None:
-        p.story_id = store.new_story(conn, item_id, now, seed=seed_key)
-    store.update_item(conn, item_id, story_id=p.story_id)
+    store.insert_item(conn, values, p.keys() + [("guid", f"{feed_id} {e.guid}")])
     if sig is not None:
-        svc.neardup.add(f"item:{item_id}", "seed" if is_seed else "item", sig, p.story_id)
+        svc.neardup.add(f"item:{p.item_id}", "seed" if is_seed else "item", sig, p.story_id)
     if is_seed or p.duplicate_kind in ("url", "content"):
-        return item_id, False
+        return False
     inp = MatchInput(title=e.title, summary=e.summary, language=lang.language, feed=feed_name,
                      title_translated=p.title_tr, summary_translated=p.summary_tr)
     prepared = prepare(inp)  # tokenised and stemmed once, shared by every watchlist
@@ -348,8 +354,8 @@ def _store_one(svc: Services, feed_name: str, feed_id: int, p: _Pending, now: fl
         if m is not None:
             found.append((w.name, m.score, m.why()))
     if found:
-        store.save_matches(conn, item_id, found, now)
-    return item_id, bool(found)
+        store.save_matches(conn, p.item_id, found, now)
+    return bool(found)
 
 
 # ---- seeds -----------------------------------------------------------------------------------------
@@ -358,13 +364,8 @@ def sync_seeds(svc: Services) -> tuple[int, list[str]]:
     """Ingest seed files not yet stored (or edited since). Returns (added, problems)."""
     seeds, problems = load_seeds(svc.config.seeds)
     feed_id = svc.feed_ids[SEED_FEED_URL]
-    entries: list[Entry] = []
-    keys: dict[str, str] = {}
-    for s in seeds:
-        guid = f"{s.key}#{s.digest}"
-        keys[guid] = s.key
-        entries.append(seed_entry(s, guid))
-    added = ingest(svc, SEED_FEED_NAME, feed_id, entries, now=time.time(), seed_keys=keys)[0] if entries else 0
+    entries = [seed_entry(s, f"{s.key}#{s.digest}") for s in seeds]
+    added = ingest(svc, SEED_FEED_NAME, feed_id, entries, now=time.time(), is_seed=True)[0] if entries else 0
     if added:
         log.info("seed corpus: %d document(s) added", added)
     return added, [str(p) for p in problems]

@@ -66,7 +66,7 @@ MIGRATIONS: list[str] = [
         duplicate_kind TEXT,
         duplicate_similarity REAL,
         duplicate_seed TEXT,
-        story_id INTEGER,
+        story_id INTEGER,             -- the id of the story's first item
         UNIQUE (feed_id, guid)
     );
     CREATE INDEX items_fetched ON items(fetched);
@@ -78,12 +78,6 @@ MIGRATIONS: list[str] = [
         first_seen REAL NOT NULL,
         PRIMARY KEY (kind, value)
     ) WITHOUT ROWID;
-    CREATE TABLE stories (
-        id INTEGER PRIMARY KEY,
-        first_item_id INTEGER,
-        created REAL NOT NULL,
-        seed TEXT                     -- seed key when the story is a seed's
-    );
     CREATE TABLE matches (
         item_id INTEGER NOT NULL,
         watchlist TEXT NOT NULL,
@@ -299,14 +293,27 @@ def update_item(conn: sqlite3.Connection, item_id: int, **fields: Any) -> None:
     conn.execute(f"UPDATE items SET {cols} WHERE id=?", (*fields.values(), item_id))
 
 
-def new_story(conn: sqlite3.Connection, first_item_id: int | None, now: float, seed: str | None = None) -> int:
-    cur = conn.execute("INSERT INTO stories(first_item_id, created, seed) VALUES (?, ?, ?)", (first_item_id, now, seed))
-    return int(cur.lastrowid or 0)
+def reserve_item_ids(conn: sqlite3.Connection, n: int) -> int:
+    """First of ``n`` fresh item ids (call inside a transaction). Ids are never reused, not even
+    after retention purged the newest items: the ledger and fingerprints refer to them."""
+    row = conn.execute("SELECT value FROM meta WHERE key='next_item_id'").fetchone()
+    top = conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM items").fetchone()[0]
+    first = max(int(row[0]) if row else 1, top)
+    set_meta(conn, "next_item_id", str(first + n))
+    return first
 
 
-def seed_story(conn: sqlite3.Connection, seed_key: str) -> int | None:
-    row = conn.execute("SELECT id FROM stories WHERE seed=?", (seed_key,)).fetchone()
-    return row[0] if row else None
+def lookup_fingerprints(conn: sqlite3.Connection, keys: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """(kind, value) -> the first item that had it, for the keys already seen."""
+    out: dict[tuple[str, str], int] = {}
+    keys = list(dict.fromkeys(keys))
+    for i in range(0, len(keys), 400):
+        chunk = keys[i:i + 400]
+        q = ("SELECT kind, value, item_id FROM fingerprints WHERE (kind, value) IN (VALUES "
+             + ",".join("(?, ?)" for _ in chunk) + ")")
+        for kind, value, item_id in conn.execute(q, [x for k in chunk for x in k]):
+            out[(kind, value)] = item_id
+    return out
 
 
 def save_matches(conn: sqlite3.Connection, item_id: int, matches: list[tuple[str, float, list[str]]],

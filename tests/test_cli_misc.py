@@ -10,6 +10,8 @@ from feedserver import Route, rss
 
 from monitor import store
 from monitor.argos_models import bundled_models
+
+RU_EN = next(m for m in bundled_models() if "ru_en" in m.name)  # the bundled Russian->English model
 from monitor.config import load_config
 from monitor.pipeline import open_services, sync_seeds
 
@@ -28,7 +30,7 @@ def test_models_install_from_file_and_list(project):
     project.write_config([], translation={"pairs": ["ru-en", "kk-en"]})
     out = project.cli("models", "list").stdout
     assert "no translation models installed" in out and "kk->en" in out
-    out = project.cli("models", "install", "--file", str(bundled_models()[0])).stdout
+    out = project.cli("models", "install", "--file", str(RU_EN)).stdout
     assert "installed ru->en" in out
     out = project.cli("models", "list").stdout
     assert "ru->en" in out and "MB" in out

@@ -16,6 +16,8 @@ from feedserver import Route, atom, rss
 
 from monitor.argos_models import bundled_models
 
+RU_EN = next(m for m in bundled_models() if "ru_en" in m.name)  # the bundled Russian->English model
+
 WATCHLIST = """\
 name: desk
 title: Desk alerts
@@ -94,7 +96,7 @@ def setup(project, feed_server, hook: Hook, smtp_port: int) -> None:
                           {"name": "Russian desk", "url": feed_server.url("/ru.atom")}],
                          smtp={"host": "127.0.0.1", "port": smtp_port, "security": "none",
                                "from": "News Monitor <monitor@example.org>"})
-    project.cli("models", "install", "--file", str(bundled_models()[0]))
+    project.cli("models", "install", "--file", str(RU_EN))
 
 
 def test_email_webhook_atom_with_translation_and_retry_when_smtp_down(project, feed_server):
