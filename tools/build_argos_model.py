@@ -202,6 +202,24 @@ def build_splitter_onnx(path: Path, lang: str = "ru") -> None:
 
 # ---------------------------------------------------------------- training
 
+def train_sentencepiece(work: Path, vocab_size: int) -> None:
+    """Shared unigram vocabulary from work/spm_input.txt. Relative paths, because the model
+    file records its trainer arguments: the same corpus then gives a byte-identical file."""
+    import sentencepiece as spm
+
+    cwd = os.getcwd()
+    os.chdir(work)
+    try:
+        spm.SentencePieceTrainer.train(
+            input="spm_input.txt", model_prefix="sentencepiece", vocab_size=vocab_size,
+            model_type="unigram", character_coverage=1.0, num_threads=1,
+            input_sentence_size=0, shuffle_input_sentence=False, byte_fallback=False,
+            hard_vocab_limit=False, minloglevel=2,
+        )
+    finally:
+        os.chdir(cwd)
+
+
 def train(work: Path, pairs: list[tuple[str, str]], steps: int, vocab_size: int,
           threads: int = 1) -> Path:
     """SentencePiece + OpenNMT-py training; returns the last checkpoint."""
@@ -213,12 +231,7 @@ def train(work: Path, pairs: list[tuple[str, str]], steps: int, vocab_size: int,
     both = work / "spm_input.txt"
     both.write_text(src_raw.read_text(encoding="utf-8") + tgt_raw.read_text(encoding="utf-8"),
                     encoding="utf-8")
-    spm.SentencePieceTrainer.train(
-        input=str(both), model_prefix=str(work / "sentencepiece"), vocab_size=vocab_size,
-        model_type="unigram", character_coverage=1.0, num_threads=1,
-        input_sentence_size=0, shuffle_input_sentence=False, byte_fallback=False,
-        hard_vocab_limit=False, minloglevel=2,
-    )
+    train_sentencepiece(work, vocab_size)
     sp = spm.SentencePieceProcessor(model_file=str(work / "sentencepiece.model"))
     for raw, out in ((src_raw, work / "train.sp.src"), (tgt_raw, work / "train.sp.tgt")):
         lines = raw.read_text(encoding="utf-8").splitlines()
