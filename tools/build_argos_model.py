@@ -16,7 +16,7 @@ Requirements (a separate build venv; the service venv stays clean):
     /work/build-venv/bin/pip install pyonmttok configargparse six pyahocorasick rapidfuzz \
         sacrebleu fasttext-wheel spacy==3.8.18 ctranslate2==4.8.5 sentencepiece==0.2.3 onnx pyyaml
 
-Run (about 5-8 minutes each on 2 cores; training time is noisy on shared machines):
+Run (6-14 minutes each on 2 cores, 4 minutes of CPU; wall time is noisy on shared machines):
 
     /work/build-venv/bin/python tools/build_argos_model.py --direction ru-en
     /work/build-venv/bin/python tools/build_argos_model.py --direction en-ru
@@ -24,8 +24,9 @@ Run (about 5-8 minutes each on 2 cores; training time is noisy on shared machine
 which write monitor/data/models/translate-ru_en-1.0.argosmodel (and en_ru). The reverse model
 exists so tests can exercise pivoting through English with real inference.
 
-Deterministic where the tools allow: fixed seeds, one SentencePiece thread, sorted zip entries
-with fixed timestamps. Torch training on CPU is reproducible run to run on the same machine.
+Deterministic: fixed seeds, one SentencePiece thread with relative paths, one torch thread,
+sorted zip entries with fixed timestamps. Two full ru-en builds on the same machine gave
+byte-identical .argosmodel files (another CPU type may round differently).
 The model memorises its corpus; it is for tests and the demo, not for real news.
 """
 
