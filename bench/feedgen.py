@@ -1,12 +1,14 @@
 """Synthetic but realistic feeds for benchmarks, and a fast feed server to serve them.
 
 Text comes from a word-bigram chain per language trained on the project's hand-written
-evaluation sets (``bench/data/lang_eval`` headlines and summaries, ``watchlist_eval``),
+language evaluation set (``bench/data/lang_eval`` headlines and summaries), with surnames and
+numbers sprinkled in as real stories have them,
 so every item is new text made of real words in English, Russian, Ukrainian, Belarusian,
 Kazakh, Kyrgyz, Uzbek (both scripts), Tajik, Armenian, Georgian, Azerbaijani and Turkish:
 language detection, near-duplicate signatures and watchlist matching do their real work.
-About 6 % of items carry a topical story from ``watchlist_eval`` (so watchlists match and
-the same story turns up on several sites), HTML markup and entities included.
+About 6 % of items carry a topical story from ``bench/data/watchlist_eval.jsonl`` (so
+watchlists match, and the same story turns up on several sites); descriptions carry HTML
+markup and entities.
 
 Everything is deterministic for a given seed.
 
@@ -44,6 +46,17 @@ LANGUAGE_WEIGHTS: dict[str, float] = {
     "be": 2, "hy": 3, "ka": 2, "az": 3, "tr": 2,
 }
 TOPICAL_SHARE = 0.06  # items that carry a watchlist-relevant story
+# Names and numbers make one story differ from the next, as in real news: surnames are built
+# from these stems and endings, per script; Armenian and Georgian text keeps the chain's own names.
+_NAME_PARTS = {
+    "Latn": (["Nurl", "Bek", "Karim", "Ism", "Tash", "Sad", "Orm", "Usm", "Akhmed", "Jum", "Rakhim", "Yusup",
+              "Alim", "Dos", "Erk", "Kurb", "Mam", "Naz", "Sult", "Zhol"], ["anov", "ova", "ayev", "iyeva", "bekov",
+              "ullin", "ovich", "aliyev", "ev", "imov"]),
+    "Cyrl": (["Нурл", "Бек", "Карим", "Исм", "Ташк", "Сад", "Орм", "Усм", "Ахмед", "Джум", "Рахим", "Юсуп",
+              "Алим", "Дос", "Ерк", "Курб", "Мам", "Наз", "Султ", "Жол"], ["анов", "ова", "аев", "иева", "беков",
+              "уллин", "ович", "алиев", "ев", "имов"]),
+}
+_SCRIPT = {"ru": "Cyrl", "uk": "Cyrl", "be": "Cyrl", "kk": "Cyrl", "ky": "Cyrl", "uz-Cyrl": "Cyrl", "tg": "Cyrl"}
 _WORDS_TITLE = (6, 12)
 _WORDS_SENTENCE = (9, 22)
 
@@ -75,7 +88,6 @@ def load_corpus() -> Corpus:
             if line.strip():
                 row = json.loads(line)
                 topical.setdefault(row["language"], []).append((row["title"], row.get("summary") or ""))
-                texts.setdefault(row["language"], []).append(f'{row["title"]}. {row.get("summary") or ""}')
     chains: dict[str, dict[str, list[str]]] = {}
     starts: dict[str, list[str]] = {}
     for lang, lines in texts.items():
@@ -102,6 +114,14 @@ def _sentence(rng: random.Random, corpus: Corpus, lang: str, lo: int, hi: int, *
         if not nxt or (words[-1].endswith(".") and not title):
             nxt = starts  # restart mid-sentence: real text is not a closed chain
         words.append(rng.choice(nxt))
+    if not title:
+        script = _SCRIPT.get(lang, "Latn" if lang in ("en", "uz-Latn", "az", "tr") else None)
+        if script and rng.random() < 0.7:
+            stems, ends = _NAME_PARTS[script]
+            words.insert(rng.randrange(1, len(words)), rng.choice(stems) + rng.choice(ends))
+        if rng.random() < 0.7:
+            number = rng.choice((str(rng.randint(2, 99)), str(rng.randint(100, 9999)), f"{rng.randint(1, 99)},{rng.randint(1, 9)}"))
+            words.insert(rng.randrange(1, len(words)), number)
     text = " ".join(w.rstrip(".") if title else w for w in words).rstrip(",;:")
     if title:
         return text.rstrip(".")
