@@ -8,6 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 
 from monitor.neardup import (
     Candidate,
@@ -206,3 +209,19 @@ def test_number_tokens_do_not_swallow_neighbours() -> None:
 
     assert _tokens("в 2023 10 человек, 10 000 тонн, 1,5 млрд") == [
         "в", "2023", "10", "человек", "10 000", "тонн", "1,5", "млрд"]
+
+
+_WORDS = sorted({w for d in list(EVAL.values())[:20] for w in d["text"].split()})
+
+
+@hyp_settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(_WORDS), min_size=0, max_size=80),
+       st.lists(st.sampled_from(_WORDS), min_size=0, max_size=80),
+       st.booleans())
+def test_similarity_is_symmetric_bounded_and_reflexive(a: list[str], b: list[str], ru: bool) -> None:
+    sa = make_signature(" ".join(a), language="ru" if ru else "en")
+    sb = make_signature(" ".join(b))
+    s_ab, s_ba = similarity(sa, sb), similarity(sb, sa)
+    assert s_ab == pytest.approx(s_ba) and 0.0 <= s_ab <= 1.0
+    if sa.n_shingles >= NearDupSettings().min_containment_size:
+        assert similarity(sa, sa) == pytest.approx(1.0)
