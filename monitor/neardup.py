@@ -25,8 +25,8 @@ import re
 import sqlite3
 import unicodedata
 import zlib
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -645,7 +645,7 @@ class NearDupIndex:
         return int(self.conn.execute("SELECT COUNT(*) FROM neardup_docs").fetchone()[0])
 
     def add(self, doc_key: str, kind: str, sig: Signature, story_id: int | None) -> None:
-        """Index (or re-index) a document; committed at once."""
+        """Index (or re-index) a document; committed unless the caller's transaction is open."""
         self.add_many([(doc_key, kind, sig, story_id)])
 
     def add_many(self, docs: list[tuple[str, str, Signature, int | None]]) -> None:
