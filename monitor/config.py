@@ -65,8 +65,7 @@ class TranslationSettings:
 
 @dataclass(frozen=True)
 class DedupSettings:
-    threshold: float = 0.5
-    story_window: float = 7 * 86400.0
+    threshold: float = 0.45
 
 
 @dataclass(frozen=True)
@@ -240,7 +239,7 @@ _FEED_KEYS = {"url", "name", "interval", "language", "tags", "enabled", "fulltex
 _FETCH_KEYS = {"timeout", "connect_timeout", "max_bytes", "max_redirects", "concurrency", "per_host", "min_host_delay",
                "user_agent", "backoff_base", "backoff_max", "allow_private_networks"}
 _TRANSLATION_KEYS = {"enabled", "target", "pairs", "install_missing"}
-_DEDUP_KEYS = {"threshold", "story_window"}
+_DEDUP_KEYS = {"threshold"}
 _SMTP_KEYS = {"host", "port", "security", "username", "from", "password"}
 _DEFAULTS_KEYS = {"interval"}
 
@@ -329,7 +328,6 @@ def load_config(path: Path | str, *, check_dirs: bool = True) -> Config:
         chk.unknown(dn, _DEDUP_KEYS, "dedup.")
         dedup = DedupSettings(
             threshold=chk.get(dn, "threshold", "dedup.threshold", _float(0.05, 1.0), dedup.threshold),
-            story_window=chk.get(dn, "story_window", "dedup.story_window", _duration, dedup.story_window),
         )
 
     smtp = None

@@ -24,7 +24,7 @@ from monitor.config import Config, FeedConfig
 from monitor.dedup import canonical_url, content_fingerprint
 from monitor.fetch import Fetcher, FetchResult, next_poll_delay
 from monitor.language import detect_item
-from monitor.neardup import NearDupIndex, NearDupSettings, make_signature
+from monitor.neardup import NearDupIndex, NearDupSettings, decide, make_signature
 from monitor.parse import Entry, ParsedFeed, parse_feed
 from monitor.seeds import Seed, load_seeds
 from monitor.watchlist import MatchInput, Watchlist, load_watchlists, prepare
@@ -314,7 +314,7 @@ def _store_one(svc: Services, feed_name: str, feed_id: int, p: _Pending, now: fl
     if p.duplicate_of is None:
         original = f"{e.title}\n{e.summary}" if p.title_tr else None
         sig = make_signature(f"{english_title}\n{english_summary}", original, p.language.language)
-        best = next(iter(svc.neardup.query(sig, limit=1)), None)
+        best = decide(svc.neardup.query(sig)).match  # a matching seed wins over items
         if best is not None:
             p.duplicate_of = int(best.doc_key.split(":", 1)[1])
             p.duplicate_kind = "seed" if best.kind == "seed" else "story"
