@@ -78,6 +78,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_once(cfg, quiet=args.quiet)
 
 
+POOL_MIN_FEEDS = 20  # from this many feeds on, parsing and detection use every core
+
+
+def cpu_pool() -> Any:
+    """Worker processes for the pure CPU stages (forkserver: safe beside our threads)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(max_workers=os.cpu_count() or 2, mp_context=multiprocessing.get_context("forkserver"))
+
+
 def run_once(cfg: Config, *, quiet: bool = False, now: float | None = None) -> int:
     from monitor.dispatch import dispatch_watchlist
     from monitor.pipeline import open_services, poll_all, sync_seeds
@@ -86,6 +97,8 @@ def run_once(cfg: Config, *, quiet: bool = False, now: float | None = None) -> i
     try:
         sync_seeds(svc)
         feeds = [f for f in cfg.feeds if f.enabled]
+        if len(feeds) >= POOL_MIN_FEEDS and (os.cpu_count() or 1) > 1:
+            svc.cpu_executor = cpu_pool()
         if not quiet:
             _out(f"Polling {len(feeds)} feed(s)...")
         done = [0]

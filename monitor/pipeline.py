@@ -24,7 +24,8 @@ from monitor.config import Config, FeedConfig
 from monitor.dedup import canonical_url, content_fingerprint
 from monitor.fetch import Fetcher, FetchResult, next_poll_delay
 from monitor.language import detect_item
-from monitor.neardup import NearDupIndex, NearDupSettings, decide, make_signature
+from monitor.language import LanguageResult
+from monitor.neardup import NearDupIndex, NearDupSettings, Signature, decide, make_signature
 from monitor.parse import Entry, ParsedFeed, parse_feed
 from monitor.seeds import Seed, load_seeds
 from monitor.watchlist import MatchInput, Watchlist, load_watchlists, prepare
@@ -65,6 +66,13 @@ class Services:
     async def db(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` on the database thread."""
         return await asyncio.get_running_loop().run_in_executor(self.db_executor, fn, *args)
+
+    async def cpu(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a pure CPU-bound stage (parse, analyse) in the process pool when there is one,
+        else on a worker thread (never on the database thread: it would hold up other feeds)."""
+        if self.cpu_executor is not None:
+            return await asyncio.get_running_loop().run_in_executor(self.cpu_executor, fn, *args)
+        return await asyncio.to_thread(fn, *args)
 
     def close(self) -> None:
         self.db_executor.shutdown(wait=True)
@@ -108,42 +116,36 @@ async def poll_feed(svc: Services, fetcher: Fetcher, feed: FeedConfig) -> FeedOu
     if not res.ok or res.body is None:
         return await svc.db(_record_failure, svc, feed, feed_id, res, res.error or "no body", res.error_kind,
                             started)
-    loop = asyncio.get_running_loop()
-    if svc.cpu_executor is not None:
-        parsed = await loop.run_in_executor(svc.cpu_executor, parse_feed, res.body, res.content_type, res.final_url)
-    else:
-        parsed = await svc.db(parse_feed, res.body, res.content_type, res.final_url)
+    parsed = await svc.cpu(parse_feed, res.body, res.content_type, res.final_url)
     if parsed.error:
         return await svc.db(_record_failure, svc, feed, feed_id, res, parsed.error, "parse", started)
     if parsed.warning:
         log.warning("%s: %s", feed.name, parsed.warning)
+    known = await svc.db(store.existing_guids, svc.conn, feed_id, [e.guid for e in parsed.entries])
+    fresh = [e for e in parsed.entries if e.guid not in known]
     short: dict[str, str] | None = None
-    if feed.fulltext and parsed.entries:
-        parsed, short = await _with_fulltext(svc, fetcher, feed_id, parsed)
-    return await svc.db(_ingest_and_record, svc, feed, feed_id, res, parsed, started, short)
+    if feed.fulltext and fresh:
+        fresh, short = await _with_fulltext(svc, fetcher, fresh)
+    analysed = await svc.cpu(analyse_entries, fresh, feed.language, svc.config.translation.target) if fresh else []
+    return await svc.db(_ingest_and_record, svc, feed, feed_id, res, parsed, started, analysed, short)
 
 
-async def _with_fulltext(svc: Services, fetcher: Fetcher, feed_id: int,
-                         parsed: ParsedFeed) -> tuple[ParsedFeed, dict[str, str]]:
+async def _with_fulltext(svc: Services, fetcher: Fetcher, fresh: list[Entry]) -> tuple[list[Entry], dict[str, str]]:
     """New entries of a ``fulltext: true`` feed get the article text as their summary
     (so detection, translation, dedup and matching see the real article); the digest
     keeps the feed's short summary."""
-    from dataclasses import replace
-
     from monitor.fulltext import enrich_entries, short_summary
 
-    known = await svc.db(store.existing_guids, svc.conn, feed_id, [e.guid for e in parsed.entries])
-    fresh = [e for e in parsed.entries if e.guid not in known]
     enriched = await enrich_entries(fetcher, svc.conn, fresh, settings=svc.config.fetch, db=svc.db)
-    by_guid = {e.guid: e for e in enriched}
-    short = {o.guid: short_summary(o, by_guid[o.guid]) for o in fresh if by_guid[o.guid].summary != o.summary}
-    return replace(parsed, entries=[by_guid.get(e.guid, e) for e in parsed.entries]), short
+    short = {o.guid: short_summary(o, n) for o, n in zip(fresh, enriched) if n.summary != o.summary}
+    return enriched, short
 
 
 def _ingest_and_record(svc: Services, feed: FeedConfig, feed_id: int, res: FetchResult, parsed: ParsedFeed,
-                       started: float, short: dict[str, str] | None = None) -> FeedOutcome:
-    counts = ingest(svc, feed.name, feed_id, parsed.entries, override=feed.language, now=started,
-                    short_summaries=short)
+                       started: float, analysed: list[Analysed], short: dict[str, str] | None = None
+                       ) -> FeedOutcome:
+    counts = ingest(svc, feed.name, feed_id, [a.entry for a in analysed], override=feed.language, now=started,
+                    short_summaries=short, analysed=analysed)
     out = _record_success(svc, feed, feed_id, res, parsed, started, counts[0])
     out.new_items, out.duplicates, out.matched = counts
     return out
@@ -187,6 +189,28 @@ def _record_failure(svc: Services, feed: FeedConfig, feed_id: int, res: FetchRes
 
 # ---- items -----------------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class Analysed:
+    """The CPU-bound, database-free part of ingesting one entry."""
+
+    entry: Entry
+    canonical: str | None
+    content: str | None
+    language: LanguageResult
+    sig: Signature | None  # only for items already in the target language (others wait for translation)
+
+
+def analyse_entries(entries: list[Entry], override: str | None, target: str) -> list[Analysed]:
+    """Exact-dedup keys, language and (for target-language items) the near-duplicate signature.
+    A pure function: runs in the process pool during big cycles."""
+    out = []
+    for e in entries:
+        lang = detect_item(e.title, e.summary, declared=e.language_hint, override=override)
+        sig = make_signature(f"{e.title}\n{e.summary}", None, lang.language) if lang.language == target else None
+        out.append(Analysed(e, canonical_url(e.link), content_fingerprint(e.title, e.summary), lang, sig))
+    return out
+
+
 @dataclass
 class _Pending:
     entry: Entry
@@ -202,6 +226,7 @@ class _Pending:
     translated_to: str | None = None
     translation_status: str = "not_needed"
     item_id: int = 0
+    sig: Signature | None = None
 
     def keys(self) -> list[tuple[str, str]]:
         return [(k, v) for k, v in (("url", self.canonical), ("content", self.content)) if v]
@@ -209,11 +234,13 @@ class _Pending:
 
 def ingest(svc: Services, feed_name: str, feed_id: int, entries: list[Entry], *, override: str | None = None,
            now: float | None = None, is_seed: bool = False,
-           short_summaries: dict[str, str] | None = None) -> tuple[int, int, int]:
+           short_summaries: dict[str, str] | None = None,
+           analysed: list[Analysed] | None = None) -> tuple[int, int, int]:
     """Store the entries not seen before. Returns (new items, duplicates among them, matched items).
 
     ``is_seed`` marks the entries as the seed corpus: fingerprinted and indexed, never matched.
     ``short_summaries`` (guid -> text) is what digests show when ``summary`` holds a whole article.
+    ``analysed`` carries the CPU-bound work already done off this thread (see analyse_entries).
     """
     now = now or time.time()
     conn = svc.conn
@@ -221,10 +248,13 @@ def ingest(svc: Services, feed_name: str, feed_id: int, entries: list[Entry], *,
     fresh = [e for e in entries if e.guid not in known]
     if not fresh:
         return 0, 0, 0
-    pending = [_Pending(e, canonical_url(e.link), content_fingerprint(e.title, e.summary)) for e in fresh]
+    by_guid = {a.entry.guid: a for a in analysed or ()}
+    target = svc.config.translation.target
+    pending = []
+    for e in fresh:
+        a = by_guid.get(e.guid) or analyse_entries([e], override, target)[0]
+        pending.append(_Pending(a.entry, a.canonical, a.content, language=a.language, sig=a.sig))
     _exact_duplicates(conn, pending)
-    for p in pending:
-        p.language = detect_item(p.entry.title, p.entry.summary, declared=p.entry.language_hint, override=override)
     _translate(svc, [p for p in pending if p.duplicate_of is None])
     dups = matched = 0
     with store.transaction(conn):
@@ -312,8 +342,9 @@ def _store_one(svc: Services, feed_name: str, feed_id: int, p: _Pending, now: fl
     english_summary = p.summary_tr if p.summary_tr is not None else e.summary
     sig = None
     if p.duplicate_of is None:
-        original = f"{e.title}\n{e.summary}" if p.title_tr else None
-        sig = make_signature(f"{english_title}\n{english_summary}", original, p.language.language)
+        sig = p.sig if p.sig is not None and not p.title_tr else \
+            make_signature(f"{english_title}\n{english_summary}", f"{e.title}\n{e.summary}" if p.title_tr else None,
+                           p.language.language)
         best = decide(svc.neardup.query(sig)).match  # a matching seed wins over items
         if best is not None:
             p.duplicate_of = int(best.doc_key.split(":", 1)[1])
