@@ -353,11 +353,34 @@ class ChildRun:
     """A finished child process: wall time, its own peak RSS and CPU, output."""
 
     wall_s: float
-    peak_rss_mb: float
+    peak_rss_mb: float  # the largest single process (wait4)
     cpu_s: float
     returncode: int
     stdout: str
     stderr: str
+    peak_tree_rss_mb: float = 0.0  # the child and its descendants (e.g. a process pool) together, sampled
+
+
+def tree_rss_mb(root: int) -> float:
+    """Summed VmRSS of ``root`` and all its descendants, from /proc."""
+    parent: dict[int, int] = {}
+    rss: dict[int, float] = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            text = Path(f"/proc/{d}/status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+        parent[int(d)] = int(fields.get("PPid", "0").strip() or 0)
+        rss[int(d)] = int(fields.get("VmRSS", "0 kB").split()[0]) / 1024 if "VmRSS" in fields else 0.0
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        total += rss.get(pid, 0.0)
+        todo.extend(c for c, p in parent.items() if p == pid)
+    return total
 
 
 def write_config(path: Path, feed_urls: list[str], *, state: Path, translation: bool = False,
@@ -407,17 +430,31 @@ def run_child(argv: list[str], *, env: dict[str, str] | None = None, timeout: fl
         kill = threading.Timer(timeout + grace, proc.kill)
         term.start()
         kill.start()
+        peak = [0.0]
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.wait(0.25):
+                try:
+                    peak[0] = max(peak[0], tree_rss_mb(proc.pid))
+                except (OSError, ValueError):
+                    pass
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
         try:
             _, status, usage = os.wait4(proc.pid, 0)
         finally:
+            done.set()
             term.cancel()
             kill.cancel()
+        sampler.join()
         wall = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
         return ChildRun(wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, proc.returncode,
-                        out.read(), err.read())
+                        out.read(), err.read(), max(peak[0], usage.ru_maxrss / 1024))
 
 
 def main() -> None:
