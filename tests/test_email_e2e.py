@@ -138,7 +138,7 @@ def test_email_webhook_atom_with_translation_and_retry_when_smtp_down(project, f
     text = msg.get_body(("plain",)).get_content()
     html = msg.get_body(("html",)).get_content()
     for body in (text, html):
-        assert "Tokayev attends Victory Day parade" in body
+        assert "Tokayev" in body  # the Tokayev story, led by the English or the Russian report
         assert "EU weighs sanctions" in body
         # translated by the real bundled model (CTranslate2), original title kept beneath
         assert "The tenge fell after the new sanctions" in body
