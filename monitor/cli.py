@@ -369,7 +369,7 @@ def cmd_watchlist_test(args: argparse.Namespace) -> int:
         ex = wl.explain(inp)
         if ex.matched:
             matched.append((ex.score, r, ex))
-        elif ex.hits or ex.near_misses:
+        elif ex.hits:  # some terms hit, but not enough (or a `not:` excluded it)
             near.append((ex.score, r, ex))
     matched.sort(key=lambda t: -t[0])
     near.sort(key=lambda t: -t[0])
