@@ -28,7 +28,7 @@ from datetime import datetime, timezone
 from email import policy as email_policy
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, parseaddr, parsedate_to_datetime
+from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -37,6 +37,7 @@ import httpx
 from monitor import __version__
 from monitor.digest import Digest
 from monitor.errors import MonitorError
+from monitor.fetch import parse_retry_after
 from monitor.render import clean_line, ordered_stories, render_html, render_text, safe_url, truncate
 
 log = logging.getLogger(__name__)
@@ -256,21 +257,6 @@ def send_email(msg: EmailMessage, settings: SmtpSettings) -> None:
 # --- webhook -------------------------------------------------------------------
 
 
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
-
-
 def post_webhook(url: str, payload: dict[str, Any], timeout: float = 10.0) -> None:
     """POST ``payload`` as JSON; 2xx is success.
 
@@ -291,7 +277,7 @@ def post_webhook(url: str, payload: dict[str, Any], timeout: float = 10.0) -> No
     body = clean_line(response.text[:200])
     transient = status in (408, 425, 429) or status >= 500
     raise DeliveryError(f"webhook {target} answered HTTP {status}: {body}", transient=transient, code=status,
-                        retry_after=_retry_after(response.headers.get("Retry-After")) if transient else None)
+                        retry_after=parse_retry_after(response.headers.get("Retry-After")) if transient else None)
 
 
 # --- files -------------------------------------------------------------------

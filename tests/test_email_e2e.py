@@ -7,8 +7,10 @@ import email.policy
 import json
 import socket
 import threading
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Iterator
 
 import feedparser
 from aiosmtpd.controller import Controller
@@ -40,6 +42,18 @@ class Sink:
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
         self.messages.append((list(envelope.rcpt_tos), envelope.original_content or envelope.content))
         return "250 OK"
+
+
+@contextmanager
+def smtp_server(port: int) -> Iterator[Sink]:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1:port for the duration of the block."""
+    sink = Sink()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield sink
+    finally:
+        controller.stop()
 
 
 def free_port() -> int:
@@ -118,13 +132,8 @@ def test_email_webhook_atom_with_translation_and_retry_when_smtp_down(project, f
          "description": "Brussels is looking at sanctions on traders re-exporting goods to Russia."}])
     feed_server.routes["/en.xml"].etag = '"e2"'
 
-    sink = Sink()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with smtp_server(port) as sink:
         project.cli("run", "--once")
-    finally:
-        controller.stop()
 
     # one e-mail carrying every item, to both recipients
     assert len(sink.messages) == 1
@@ -157,13 +166,8 @@ def test_email_webhook_atom_with_translation_and_retry_when_smtp_down(project, f
     assert not parsed.bozo and len(parsed.entries) == 2
 
     # nothing is sent twice
-    sink2 = Sink()
-    controller = Controller(sink2, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with smtp_server(port) as sink2:
         project.cli("run", "--once")
-    finally:
-        controller.stop()
     assert sink2.messages == [] and len(hook.bodies) == 1
 
     items = {i["title"]: i for i in project.items()}
@@ -194,13 +198,8 @@ def test_digest_dry_run_and_test_email(project, feed_server):
     assert len(project.digests("desk")) == n + 1
     dry = project.cli("digest", "--watchlist", "desk", "--dry-run").stdout
     assert "count: 0" in dry or "Nothing" in dry or "nothing" in dry
-    sink = Sink()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with smtp_server(port) as sink:
         out = project.cli("digest", "--watchlist", "desk", "--email", "me@example.org").stdout
-    finally:
-        controller.stop()
     assert "sent a test digest" in out and len(sink.messages) == 1 and sink.messages[0][0] == ["me@example.org"]
     bad = project.cli("digest", "--watchlist", "nope", check=False)
     assert bad.returncode == 1 and "desk" in bad.stderr
