@@ -104,10 +104,12 @@ def open_services(config: Config, *, watchlists: list[Watchlist] | None = None) 
 
 # ---- one feed --------------------------------------------------------------------------------------
 
-async def poll_feed(svc: Services, fetcher: Fetcher, feed: FeedConfig) -> FeedOutcome:
+async def poll_feed(svc: Services, fetcher: Fetcher, feed: FeedConfig, row: store.FeedRow | None = None
+                    ) -> FeedOutcome:
     """Fetch, parse and ingest one feed; record its health. Never raises for feed problems."""
     feed_id = svc.feed_ids[feed.url]
-    row = await svc.db(store.get_feed, svc.conn, feed_id)
+    if row is None:
+        row = await svc.db(store.get_feed, svc.conn, feed_id)
     url = row.moved_to or feed.url
     started = time.time()
     res = await fetcher.fetch(url, etag=row.etag, last_modified=row.last_modified)
@@ -197,7 +199,7 @@ class Analysed:
     canonical: str | None
     content: str | None
     language: LanguageResult
-    sig: Signature | None  # only for items already in the target language (others wait for translation)
+    sig: Signature  # of the original text: used unless the item gets translated
 
 
 def analyse_entries(entries: list[Entry], override: str | None, target: str) -> list[Analysed]:
@@ -206,7 +208,7 @@ def analyse_entries(entries: list[Entry], override: str | None, target: str) -> 
     out = []
     for e in entries:
         lang = detect_item(e.title, e.summary, declared=e.language_hint, override=override)
-        sig = make_signature(f"{e.title}\n{e.summary}", None, lang.language) if lang.language == target else None
+        sig = make_signature(f"{e.title}\n{e.summary}", None, lang.language)
         out.append(Analysed(e, canonical_url(e.link), content_fingerprint(e.title, e.summary), lang, sig))
     return out
 
@@ -412,13 +414,17 @@ def seed_entry(s: Seed, guid: str) -> Entry:
 async def poll_all(svc: Services, feeds: list[FeedConfig] | None = None, *,
                    progress: Callable[[FeedOutcome], None] | None = None) -> list[FeedOutcome]:
     feeds = [f for f in (feeds if feeds is not None else svc.config.feeds) if f.enabled]
-    disabled = {r.url for r in await svc.db(store.all_feeds, svc.conn) if r.disabled_reason}
-    feeds = [f for f in feeds if f.url not in disabled]
+    rows = {r.url: r for r in await svc.db(store.all_feeds, svc.conn)}
+    feeds = [f for f in feeds if not (f.url in rows and rows[f.url].disabled_reason)]
     outcomes: list[FeedOutcome] = []
+    # Back-pressure: fetching may run only a little ahead of parsing and storing, so that
+    # fetched bodies never pile up in memory during a big cycle.
+    inflight = asyncio.Semaphore(max(4, svc.config.fetch.concurrency * 2))
     async with Fetcher(svc.config.fetch) as fetcher:
         async def one(f: FeedConfig) -> FeedOutcome:
             try:
-                out = await poll_feed(svc, fetcher, f)
+                async with inflight:
+                    out = await poll_feed(svc, fetcher, f, rows.get(f.url))
             except Exception as e:  # noqa: BLE001 - one feed must never stop the others
                 log.exception("%s: unexpected error", f.name)
                 out = FeedOutcome(f.name, f.url, None, error=f"internal error: {type(e).__name__}: {e}")
