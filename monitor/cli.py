@@ -86,7 +86,9 @@ def cpu_pool() -> Any:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    return ProcessPoolExecutor(max_workers=os.cpu_count() or 2, mp_context=multiprocessing.get_context("forkserver"))
+    # the main process stores (one core); the others parse and analyse
+    workers = max(1, (os.cpu_count() or 2) - 1)
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver"))
 
 
 def run_once(cfg: Config, *, quiet: bool = False, now: float | None = None) -> int:
