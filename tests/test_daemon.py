@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -112,6 +113,15 @@ def digest_text(project) -> str:
 
 def test_daemon_lifecycle_notify_reload_stop(project, feed_server, tmp_path):
     setup(project, feed_server, [item(1), item(2)])
+    # several feeds at short intervals, one of them failing
+    feed_server.routes["/g.xml"] = Route(rss([item(101), item(102, word="convoy")]), etag='"g1"')
+    feed_server.routes["/h.xml"] = Route(b"down", status=503, content_type="text/plain",
+                                         headers={"Retry-After": "1"})
+    project.write_config([{"name": "Wire", "url": feed_server.url("/f.xml"), "interval": "1s"},
+                          {"name": "Gazette", "url": feed_server.url("/g.xml"), "interval": "2s"},
+                          {"name": "Broken", "url": feed_server.url("/h.xml"), "interval": "1s"}],
+                         translation={"enabled": False}, fetch={"timeout": "3s", "backoff_base": "1s",
+                                                                "allow_private_networks": True})
     notify = Notify(tmp_path / "notify.sock")
     proc = start(project, notify, watchdog_usec=1_000_000)
     try:
@@ -123,8 +133,9 @@ def test_daemon_lifecycle_notify_reload_stop(project, feed_server, tmp_path):
             raise AssertionError(proc.communicate()[1][-3000:]) from None
         assert time.monotonic() - t0 < 15
         wait_until(lambda: len(project.digests("parade-alerts")) >= 1)
+        wait_until(lambda: "Story 101" in digest_text(project))
         first = digest_text(project)
-        assert "Story 1" in first and "Story 2" in first
+        assert "Story 1:" in first and "Story 2:" in first and "Story 102" not in first
         notify.wait_for("STATUS=")
         notify.wait_for("WATCHDOG=1")
 
@@ -132,7 +143,7 @@ def test_daemon_lifecycle_notify_reload_stop(project, feed_server, tmp_path):
         feed_server.routes["/f.xml"] = Route(rss([item(1), item(2), item(3)]), etag='"v2"')
         wait_until(lambda: "Story 3" in digest_text(project))
         text = digest_text(project)
-        assert text.count("Story 1:") == 1 and text.count("Story 3:") == 1
+        assert text.count("Story 1:") == 1 and text.count("Story 3:") == 1 and text.count("Story 101:") == 1
 
         # SIGHUP: RELOADING=1 then READY=1
         mark = len(notify.messages)
@@ -142,7 +153,8 @@ def test_daemon_lifecycle_notify_reload_stop(project, feed_server, tmp_path):
 
         # monitor status reads the running daemon's state
         st = project.cli("status").stdout
-        assert "daemon: running" in st and "items stored: 3" in st
+        assert "daemon: running" in st and "items stored: 5" in st
+        assert "failing: Broken" in st and "HTTP 503" in st
 
         # SIGTERM: STOPPING=1 and exit 0 within a few seconds
         proc.send_signal(signal.SIGTERM)
@@ -156,7 +168,10 @@ def test_daemon_lifecycle_notify_reload_stop(project, feed_server, tmp_path):
         if proc.poll() is None:
             proc.kill()
         notify.close()
-    assert len(project.items()) == 3
+    assert len(project.items()) == 5
+    feeds = {f["name"]: f for f in json.loads(project.cli("feeds", "--json").stdout)}
+    assert feeds["Broken"]["consecutive_failures"] >= 1 and feeds["Broken"]["status"] == 503
+    assert feeds["Gazette"]["items"] == 2
 
 
 def test_watchlist_hot_reload_and_broken_edit_keeps_old(project, feed_server, tmp_path):
