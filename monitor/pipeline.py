@@ -436,10 +436,6 @@ async def poll_all(svc: Services, feeds: list[FeedConfig] | None = None, *,
     return outcomes
 
 
-def default_state_paths(config: Config) -> list[Path]:
-    return [config.database.parent, config.digests, config.models]
-
-
 # ---- watchlist edits -------------------------------------------------------------------------------
 
 def rematch(svc: Services, wl: Watchlist, window: float, now: float | None = None) -> tuple[int, int]:

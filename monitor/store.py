@@ -270,14 +270,6 @@ def existing_guids(conn: sqlite3.Connection, feed_id: int, guids: list[str]) -> 
     return found
 
 
-def find_fingerprint(conn: sqlite3.Connection, kind: str, value: str) -> int | None:
-    """The item id that first had this fingerprint; 0 if that item has been purged; None if unseen."""
-    row = conn.execute("SELECT item_id FROM fingerprints WHERE kind=? AND value=?", (kind, value)).fetchone()
-    if row is None:
-        return None
-    return row[0] or 0
-
-
 def insert_item(conn: sqlite3.Connection, values: dict[str, Any], fingerprints: list[tuple[str, str]]) -> int:
     cols = ", ".join(values)
     cur = conn.execute(f"INSERT INTO items({cols}) VALUES ({', '.join('?' * len(values))})", tuple(values.values()))
@@ -286,11 +278,6 @@ def insert_item(conn: sqlite3.Connection, values: dict[str, Any], fingerprints: 
     conn.executemany("INSERT OR IGNORE INTO fingerprints(kind, value, item_id, first_seen) VALUES (?, ?, ?, ?)",
                      [(k, v, item_id, now) for k, v in fingerprints])
     return item_id
-
-
-def update_item(conn: sqlite3.Connection, item_id: int, **fields: Any) -> None:
-    cols = ", ".join(f"{k}=?" for k in fields)
-    conn.execute(f"UPDATE items SET {cols} WHERE id=?", (*fields.values(), item_id))
 
 
 def reserve_item_ids(conn: sqlite3.Connection, n: int) -> int:
