@@ -24,7 +24,6 @@ import os
 import pstats
 import tempfile
 import time
-from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +31,7 @@ from typing import Any, Iterator
 
 import feedparser
 
-from bench.feedgen import ROOT, load_corpus, render_feed
+from bench.feedgen import load_corpus, render_feed
 
 TARGET_ITEMS_PER_S = 2000.0
 

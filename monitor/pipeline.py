@@ -16,7 +16,6 @@ import sqlite3
 import time
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 from monitor import store

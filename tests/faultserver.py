@@ -1222,7 +1222,6 @@ def state_dir_cases(tmp: Path) -> list[CaseResult]:
     """Digest writes that fail (a file where the directory should be; disk full): reported, no partial
     file, database intact, and the digest goes out once the fault is gone."""
     import os
-    import sys
 
     out: list[CaseResult] = []
     srv = FaultServer().start()
