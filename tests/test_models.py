@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from argospkg import repack
 
 from monitor.argos_models import (
     ModelError,
@@ -63,17 +64,7 @@ def index_server(tmp_path: Path, bundled: Path) -> Iterator[tuple[str, Path]]:
 
 def _repack(src: Path, dest: Path, version: str) -> Path:
     """A copy of the package under another version and folder name."""
-    top = f"translate-ru_en-{version.replace('.', '_')}"
-    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dest, "w") as zout:
-        for item in zin.infolist():
-            data = zin.read(item)
-            name = top + "/" + item.filename.split("/", 1)[1]
-            if name.endswith("/metadata.json"):
-                meta = json.loads(data)
-                meta["package_version"] = version
-                data = json.dumps(meta).encode()
-            zout.writestr(name, data)
-    return dest
+    return repack(src, dest, f"translate-ru_en-{version.replace('.', '_')}", package_version=version)
 
 
 def test_install_from_file_lists_the_model(tmp_path: Path, bundled: Path) -> None:

@@ -8,10 +8,10 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-import zipfile
 from pathlib import Path
 
 import pytest
+from argospkg import repack
 
 from monitor.argos_models import bundled_models, install_from_file
 from monitor.translate import (
@@ -46,17 +46,7 @@ def _bundled(pair: str) -> Path:
 
 def _relabel(src: Path, dest: Path, from_code: str, to_code: str) -> Path:
     """A copy of a package that claims another language pair (for routing tests)."""
-    top = f"translate-{from_code}_{to_code}-relabelled"
-    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dest, "w") as zout:
-        for item in zin.infolist():
-            data = zin.read(item)
-            name = top + "/" + item.filename.split("/", 1)[1]
-            if name.endswith("/metadata.json"):
-                meta = json.loads(data)
-                meta.update(from_code=from_code, to_code=to_code)
-                data = json.dumps(meta).encode()
-            zout.writestr(name, data)
-    return dest
+    return repack(src, dest, f"translate-{from_code}_{to_code}-relabelled", from_code=from_code, to_code=to_code)
 
 
 @pytest.fixture(scope="module")
