@@ -117,8 +117,8 @@ def run_once(cfg: Config, *, quiet: bool = False, now: float | None = None) -> i
         _out()
         _out(_table(rows, ["feed", "http", "new", "matched", "result"]))
         failed = [o for o in outcomes if o.error]
-        if outcomes and len(failed) == len(outcomes) and all(
-                (o.error or "").split(":")[0].lower().find("http") < 0 for o in failed):
+        unreachable = {"dns", "connect", "tls", "timeout", "blocked"}
+        if outcomes and len(failed) == len(outcomes) and all(o.error_kind in unreachable for o in failed):
             _out("\nNo feed could be reached. Without network access, try `monitor demo`: it serves sample "
                  "feeds locally and runs the whole service.")
         _out()

@@ -47,6 +47,7 @@ class FeedOutcome:
     duplicates: int = 0
     matched: int = 0
     error: str | None = None
+    error_kind: str | None = None  # FetchResult.error_kind, or "parse"
     not_modified: bool = False
     next_poll: float = 0.0
 
@@ -185,7 +186,7 @@ def _record_failure(svc: Services, feed: FeedConfig, feed_id: int, res: FetchRes
             log.error("%s: disabled: the server says the feed is gone for good", feed.name)
     store.record_fetch(svc.conn, feed_id, **fields)
     log.warning("%s: %s (failure %d in a row, next try in %.0f s)", feed.name, error, failures, delay)
-    return FeedOutcome(feed.name, feed.url, res.status, error=error, next_poll=started + delay)
+    return FeedOutcome(feed.name, feed.url, res.status, error=error, error_kind=kind, next_poll=started + delay)
 
 
 # ---- items -----------------------------------------------------------------------------------------

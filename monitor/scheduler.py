@@ -35,6 +35,7 @@ from apscheduler.triggers.date import DateTrigger
 from monitor import store
 from monitor.config import Config, FeedConfig, load_config
 from monitor.errors import ConfigError, MonitorError
+from monitor.fetch import Fetcher
 from monitor.pipeline import Services, open_services, poll_feed, rematch, sync_seeds
 from monitor.sdnotify import Notifier, Watchdog
 from monitor.watchlist import Watchlist, load_watchlists
@@ -80,6 +81,7 @@ class Daemon:
     wl_hashes: dict[str, str] = field(default_factory=dict)
     scheduler: AsyncIOScheduler | None = None
     inflight: set[asyncio.Task] = field(default_factory=set)
+    fetcher: Fetcher | None = None
 
     # ---- jobs --------------------------------------------------------------------------------------
     def arm_feed(self, feed: FeedConfig, at: float) -> None:
@@ -96,8 +98,7 @@ class Daemon:
         if task:
             self.inflight.add(task)
         try:
-            async with self.fetcher_ctx() as fetcher:
-                out = await poll_feed(self.svc, fetcher, feed)
+            out = await poll_feed(self.svc, await self.get_fetcher(), feed)
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001
@@ -118,8 +119,13 @@ class Daemon:
                 self.arm_feed(feed, nxt)
         self.report_status()
 
-    def fetcher_ctx(self):  # one shared client for the daemon's lifetime
-        return _SharedFetcher(self)
+    async def get_fetcher(self) -> Fetcher:
+        """One HTTP client for the daemon's lifetime (made anew when a reload changes fetch settings)."""
+        if self.fetcher is None or self.fetcher.settings != self.config.fetch:
+            if self.fetcher is not None:
+                await self.fetcher.aclose()
+            self.fetcher = Fetcher(self.config.fetch)
+        return self.fetcher
 
     async def digest_job(self, name: str, scheduled: bool = True) -> None:
         wl = next((w for w in self.svc.watchlists if w.name == name), None)
@@ -332,29 +338,6 @@ class Daemon:
         self.notifier.status(self.status_line())
 
 
-class _SharedFetcher:
-    """Async context giving the daemon's single Fetcher (created on first use)."""
-
-    def __init__(self, daemon: Daemon):
-        self.daemon = daemon
-
-    async def __aenter__(self):
-        from monitor.fetch import Fetcher
-
-        d = self.daemon
-        f = getattr(d, "_fetcher", None)
-        if f is None or getattr(d, "_fetcher_settings", None) != d.config.fetch:
-            if f is not None:
-                await f.aclose()
-            f = Fetcher(d.config.fetch)
-            d._fetcher = f  # type: ignore[attr-defined]
-            d._fetcher_settings = d.config.fetch  # type: ignore[attr-defined]
-        return f
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
-
-
 def _wl_fingerprint(wl: Watchlist) -> str:
     """Hash of the watchlist file as loaded (taken right after loading it)."""
     import hashlib
@@ -432,9 +415,8 @@ async def _main(config_path: Path) -> int:
             t.cancel()
         if d.inflight:
             await asyncio.wait(d.inflight, timeout=5)
-        f = getattr(d, "_fetcher", None)
-        if f is not None:
-            await f.aclose()
+        if d.fetcher is not None:
+            await d.fetcher.aclose()
         svc.db_executor.shutdown(wait=True)  # the current transaction finishes; nothing half-written
         svc.conn.close()
     return 0
