@@ -9,6 +9,7 @@ exact translations, and that the NLLB input layout (`[src_code] pieces </s>`, ta
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -121,3 +122,17 @@ def test_uzbek_cyrillic_headlines_are_covered_by_their_latin_transliteration(mod
     raw = [sp.decode(h[1:]) for h in translate(model, [nllb_source(sp, "uzn_Latn", c["source_cyrl"]) for c in uz])]
     assert [r == case["expected"] for r, case in zip(raw, uz)] == [c["cyrillic_untransliterated_exact"] for c in uz]
     assert sum(not c["cyrillic_untransliterated_exact"] for c in uz) >= 3
+
+
+def test_loading_and_translating_needs_neither_torch_nor_transformers():
+    code = (
+        "import sys, ctranslate2, sentencepiece\n"
+        f"d = {str(MODEL_DIR)!r}\n"
+        "sp = sentencepiece.SentencePieceProcessor(model_file=d + '/sentencepiece.bpe.model')\n"
+        "t = ctranslate2.Translator(d)\n"
+        "src = ['kaz_Cyrl'] + sp.encode('Тоқаев жарлыққа қол қойды.', out_type=str) + ['</s>']\n"
+        "r = t.translate_batch([src], target_prefix=[['eng_Latn']], beam_size=1)\n"
+        "print(sp.decode(r[0].hypotheses[0][1:]))\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'transformers'}))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.splitlines() == ["Tokayev signed a decree.", "[]"]
