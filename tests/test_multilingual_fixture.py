@@ -103,6 +103,8 @@ def test_stripping_or_misplacing_the_source_token_breaks_the_contrastive_cases(m
         "no source token": [nllb_source(sp, None, c["source"]) for c in contrastive],
         # the pre-2023 NLLB order: pieces </s> src_code
         "token at the end": [sp.encode(c["source"], out_type=str) + ["</s>", c["code"]] for c in contrastive],
+        # our two-letter code instead of NLLB's: not in the vocabulary, read as <unk>
+        "two-letter code": [nllb_source(sp, c["lang"], c["source"]) for c in contrastive],
     }
     for layout, sources in layouts.items():
         got = [sp.decode(hyp[1:]) for hyp in translate(model, sources)]
