@@ -171,10 +171,13 @@ def pairs(seed: int = 1234) -> list[Pair]:
     out += [Pair(lang, source, english) for lang, source, english in _read_tsv("handwritten.tsv")]
     out += [Pair("uz", latin, english, source_cyrl=cyrl) for cyrl, latin, english in _read_tsv("uz_cyrillic.tsv")]
     out += [Pair(lang, source, english, group=group) for group, lang, source, english in _read_tsv("contrastive.tsv")]
-    # One entry per (language, source): a later one (uz in both scripts, contrastive) wins.
+    # One entry per (language, source), at the place of its last occurrence; the same source with
+    # two different English texts in one language is an error in the corpus.
     unique: dict[tuple[str, str], Pair] = {}
     for pair in out:
-        unique.pop((pair.lang, pair.source), None)
+        earlier = unique.pop((pair.lang, pair.source), None)
+        if earlier is not None and earlier.english != pair.english:
+            raise ValueError(f"{pair.lang} {pair.source!r} means both {earlier.english!r} and {pair.english!r}")
         unique[(pair.lang, pair.source)] = pair
     return list(unique.values())
 
