@@ -189,8 +189,10 @@ def legacy_order_traps(tokenizer, pairs: list[corpus.Pair]):
 
     A bidirectional encoder reads a language token wherever it stands, so without these a tiny
     model translates `pieces </s> src` as well as `[src] pieces </s>`, and a stage that puts the
-    token in the wrong place would pass. Real NLLB models degrade on the wrong order; this tiny
-    one answers with another language's text, so an exact-match test catches the mistake."""
+    token in the wrong place would pass. NLLB was trained with the token first (the NLLB paper;
+    transformers' tokenizer used the old order until 2023); what a real checkpoint makes of the
+    old order is not measured here. This tiny one answers with another language's text, so an
+    exact-match test catches the mistake."""
     import sentencepiece
 
     sp = sentencepiece.SentencePieceProcessor(model_file=str(Path(tokenizer.name_or_path) / SP_MODEL))
