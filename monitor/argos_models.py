@@ -55,7 +55,7 @@ class ModelInfo:
     version: str
     size_bytes: int
     path: Path
-    name: str  # the package's folder name, e.g. translate-ru_en-1.0
+    name: str  # the package's folder name, e.g. translate-ru_en-1_0
     test_model: bool = False  # one of the toy packages shipped for tests and the demo
     license: str | None = None
 
@@ -212,7 +212,8 @@ def install_from_file(path: Path, models_dir: Path) -> ModelInfo:
                 side = {"source": path.name, "sha256": digest, "test_model": test_model,
                         "installed_at": time.time()}
                 (folder / SIDECAR).write_text(json.dumps(side), encoding="utf-8")
-                dest = free_name(models_dir, f"translate-{info.from_code}_{info.to_code}-{info.version}")
+                dest = free_name(models_dir, f"translate-{info.from_code}_{info.to_code}-"
+                                                    f"{info.version.replace('.', '_')}")
                 os.rename(folder, dest)
         except ArchiveError as exc:
             raise ModelError(str(exc)) from exc
