@@ -458,7 +458,7 @@ class Translator:
 
     def __init__(
         self,
-        db_path: Path,
+        db_path: Path | None,
         models_dir: Path,
         target: str = "en",
         threads: int = 1,
@@ -469,7 +469,7 @@ class Translator:
         languages: dict[str, Sequence[str]] | None = None,
         multilingual_model: str | None = None,
     ) -> None:
-        self.db_path = Path(db_path)
+        self.db_path = Path(db_path) if db_path is not None else None  # None: a cache in memory
         self.models_dir = Path(models_dir)
         self.target = normalize_lang(target) or "en"
         self.threads = max(1, threads)
@@ -483,7 +483,8 @@ class Translator:
         self._broken: dict[str, str] = {}  # label -> reason
         self._sbd_cache: dict[Path, Any] = {}
         self.models_loaded = 0  # how many model loads happened (tests, bench)
-        self._conn = sqlite3.connect(str(self.db_path), timeout=30.0, check_same_thread=False)
+        self._conn = sqlite3.connect(str(self.db_path) if self.db_path else ":memory:", timeout=30.0,
+                                     check_same_thread=False)
         self._conn.execute("PRAGMA busy_timeout=30000")
         # The cache is re-creatable: no fsync per commit on this connection.
         self._conn.execute("PRAGMA synchronous=NORMAL")
@@ -502,7 +503,7 @@ class Translator:
         self.refresh()
 
     @classmethod
-    def from_settings(cls, db_path: Path, models_dir: Path, settings: Any, **kw: Any) -> Translator:
+    def from_settings(cls, db_path: Path | None, models_dir: Path, settings: Any, **kw: Any) -> Translator:
         """A stage configured by ``config.TranslationSettings``."""
         return cls(db_path, models_dir, target=settings.target, prefer=settings.prefer,
                    languages=dict(settings.languages), multilingual_model=settings.multilingual_model, **kw)
