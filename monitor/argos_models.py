@@ -39,6 +39,11 @@ CONNECT_TIMEOUT_S = 10.0
 READ_TIMEOUT_S = 30.0  # no byte for this long: the download stalled
 MAX_INDEX_BYTES = 20_000_000
 
+# To-English and from-English pairs the Argos index offers for the region (its index.json, checked
+# for issue 16): ru, uk, tr, az, ky -> en. No kk, uz, tg, hy, ka, be or tk package exists.
+ARGOS_INDEX_PAIRS = frozenset({("ru", "en"), ("uk", "en"), ("tr", "en"), ("az", "en"), ("ky", "en"),
+                               ("en", "ru"), ("en", "uk"), ("en", "tr"), ("en", "az")})
+
 _LOCK = threading.RLock()
 
 

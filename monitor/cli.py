@@ -98,6 +98,12 @@ def run_once(cfg: Config, *, quiet: bool = False, now: float | None = None) -> i
     svc = open_services(cfg)
     try:
         sync_seeds(svc)
+        from monitor.retranslate import translate_waiting
+
+        waited = translate_waiting(svc)  # items stored before a model for their language was installed
+        if waited.translated and not quiet:
+            _out(f"Translated {waited.translated} stored item(s) with newly installed models "
+                 f"({waited.matched} now match a watchlist).")
         feeds = [f for f in cfg.feeds if f.enabled]
         if len(feeds) >= POOL_MIN_FEEDS and (os.cpu_count() or 1) > 1:
             svc.cpu_executor = cpu_pool()
@@ -166,6 +172,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         _out(f"\n{len(problems)} problem(s) found")
         return 1
     assert cfg is not None
+    from monitor.translate import coverage_warnings
+
+    for warning in coverage_warnings(cfg):  # a warning, not a problem: items are kept untranslated
+        _out(warning)
     _out(f"ok: {cfg.path.name}: {len(cfg.feeds)} feed(s), {n_wl} watchlist(s)")
     return 0
 

@@ -15,6 +15,7 @@ import logging
 import sqlite3
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from monitor import store
@@ -34,6 +35,18 @@ class Outcome:
     matched: int  # of those, items that now match a watchlist they did not match before
     joined: int  # of those, items that now join an earlier story as near-duplicates
     waiting: int  # items still waiting for a model
+
+
+def models_fingerprint(models_dir: Path) -> tuple[tuple[str, int], ...]:
+    """What is installed, as names and modification times (no file is opened, no lock taken)."""
+    out = []
+    for base in (Path(models_dir), Path(models_dir) / "multilingual"):
+        try:
+            out += [(f"{base.name}/{p.name}", p.stat().st_mtime_ns) for p in base.iterdir()
+                    if not p.name.startswith(".")]
+        except OSError:
+            continue
+    return tuple(sorted(out))
 
 
 def waiting_counts(conn: sqlite3.Connection) -> dict[str, int]:

@@ -82,6 +82,7 @@ class Daemon:
     scheduler: AsyncIOScheduler | None = None
     inflight: set[asyncio.Task] = field(default_factory=set)
     fetcher: Fetcher | None = None
+    models_seen: tuple | None = None  # the installed models when waiting items were last translated
 
     # ---- jobs --------------------------------------------------------------------------------------
     def arm_feed(self, feed: FeedConfig, at: float) -> None:
@@ -200,6 +201,26 @@ class Daemon:
         if snap != self.watch_state:
             self.watch_state = snap
             await self.reload_watchlists()
+        await self.translate_waiting()
+
+    async def translate_waiting(self) -> None:
+        """Once at start and whenever the installed models change: translate the items stored
+        while no model served their language (monitor.retranslate)."""
+        from monitor.retranslate import models_fingerprint, translate_waiting
+
+        if not self.config.translation.enabled:
+            return
+        seen = models_fingerprint(self.config.models)  # a directory listing: cheap, takes no lock
+        if seen == self.models_seen:
+            return
+        self.models_seen = seen
+        try:
+            out = await self.svc.db(translate_waiting, self.svc)
+        except Exception:  # noqa: BLE001 - a broken model must not stop the daemon
+            log.exception("translating waiting items failed")
+            return
+        if out.matched:
+            await self.immediate_alerts()
 
     async def reload_watchlists(self) -> None:
         """Load every watchlist file; a file that fails keeps its last good version active."""
@@ -280,7 +301,9 @@ class Daemon:
             if not cfg.install_missing:
                 break
             try:
-                info = argos_models.install_from_index(src, dst, self.config.models)
+                # a whole-operation deadline, and no lock held while downloading (issue 17)
+                info = argos_models.install_from_index(src, dst, self.config.models,
+                                                       timeout=cfg.download_timeout)
             except argos_models.ModelError as e:
                 log.warning("translation model %s->%s not installed: %s", src, dst, e)
                 if "network" in str(e):

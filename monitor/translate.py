@@ -823,3 +823,39 @@ class Translator:
                 "INSERT OR REPLACE INTO translation_cache VALUES (?, ?, ?, ?, ?, ?)",
                 [(sha, src, self.target, version, out, now) for sha, src, out in rows],
             )
+
+
+def install_hint(code: str, target: str) -> str:
+    """How to get a model for ``code`` (for messages)."""
+    from monitor.argos_models import ARGOS_INDEX_PAIRS
+
+    lang = normalize_lang(code) or code
+    if (lang, target) in ARGOS_INDEX_PAIRS:
+        return f"monitor models install {lang} {target}"
+    return "a multilingual model: monitor models install --multilingual DIR (README 'Translation')"
+
+
+def coverage_warnings(cfg: Any) -> list[str]:
+    """One line per configured source language no installed model serves (`monitor check`)."""
+    tr = cfg.translation
+    if not tr.enabled:
+        return []
+    wanted: dict[str, str] = {}
+    for src, _dst in tr.pairs:
+        wanted.setdefault(src, "translation.pairs")
+    for code, _kinds in tr.languages:
+        wanted.setdefault(code, f"translation.languages.{code}")
+    for f in cfg.feeds:
+        if f.language and f.enabled:
+            wanted.setdefault(f.language, f"feed {f.name!r}" + (f" (line {f.line})" if f.line else ""))
+    target = normalize_lang(tr.target) or "en"
+    out = []
+    with Translator.from_settings(None, cfg.models, tr) as t:
+        for code, where in wanted.items():
+            if (normalize_lang(code) or code) == target:
+                continue
+            route = t.route_for(code)
+            if isinstance(route, str):
+                out.append(f"warning: {code} ({where}) has no installed model: {route}; items in {code} stay "
+                           f"untranslated. Install: {install_hint(code, target)}")
+    return out
