@@ -419,7 +419,7 @@ def cmd_models(args: argparse.Namespace) -> int:
             version=args.model_version, licence=args.license, verify=verify_multilingual)
         _out(f"installed multilingual model {info_m.label} ({len(info_m.languages)} languages: "
              f"{', '.join(c for c, _ in info_m.languages)}) in {info_m.path}")
-        _out(f"licence: {info_m.license or 'not stated'}")
+        _out(f"licence: {info_m.license or 'not stated'}" + (" (non-commercial use only)" if info_m.non_commercial else ""))
         if info_m.non_commercial:
             _out("  " + multilingual_models.LICENSE_TEXT.get(str(info_m.license).lower(), "non-commercial use only"))
         if info_m.test_model:
