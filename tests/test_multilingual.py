@@ -279,3 +279,33 @@ def test_long_leads_are_cut_at_sentence_boundaries() -> None:
     one = "word " * 50
     assert cut_lead(one, 40).endswith("…") and len(cut_lead(one, 40)) <= 41
     assert cut_lead("Short.", 600) == "Short."
+
+
+CASES_FILE = Path(__file__).resolve().parent / "data" / "multilingual_cases.json"
+
+
+def _fixture_cases() -> list[dict[str, str]]:
+    return json.loads(CASES_FILE.read_text(encoding="utf-8"))
+
+
+def test_every_fixture_case_through_the_stage_in_one_batch(translator: Translator) -> None:
+    """All cases the fixture was built to reproduce (tests/data/multilingual_cases.json), every
+    language mixed in one call: the stage must pass each item's own source token."""
+    cases = _fixture_cases()
+    assert {"kk", "uz", "tg"} <= {c["lang"] for c in cases}
+    results = translator.translate_many([(c["source"], c["lang"]) for c in cases])
+    wrong = [(c["lang"], c["source"], r.text, c["expected"]) for c, r in zip(cases, results)
+             if r.text != c["expected"]]
+    assert not wrong, wrong[:5]
+
+
+def test_uzbek_cyrillic_cases_transliterate_to_the_fixture_spelling(translator: Translator) -> None:
+    """The fixture's corpus spells each Cyrillic headline in Latin by hand; the transliterator
+    must give exactly that, and the stage the same English from either script."""
+    from monitor.translit import uz_cyrillic_to_latin
+
+    cyr = [c for c in _fixture_cases() if c.get("source_cyrl")]
+    assert len(cyr) >= 5
+    assert [uz_cyrillic_to_latin(c["source_cyrl"]) for c in cyr] == [c["source"] for c in cyr]
+    results = translator.translate_many([(c["source_cyrl"], "uz") for c in cyr])
+    assert [r.text for r in results] == [c["expected"] for c in cyr]
