@@ -159,3 +159,60 @@ def test_check_warns_about_languages_without_a_model(project, feed_server) -> No
     assert "warning: kk (feed 'kk desk'" in out and "no model kk->en" in out and "--multilingual" in out
     assert "warning: ru (translation.pairs)" in out and "monitor models install ru en" in out
     assert "ok:" in out
+
+
+def test_running_daemon_translates_waiting_items_after_an_install(project, feed_server) -> None:
+    import os
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    _setup(project, feed_server, ["kk"])
+    project.write_config([{"name": "kk desk", "url": feed_server.url("/kk.xml"), "language": "kk",
+                           "interval": "1s"}], translation={"pairs": [], "install_missing": False})
+    env = dict(os.environ, MONITOR_LOG_LEVEL="INFO")
+    env.pop("MONITOR_CONFIG", None)
+    env.pop("NOTIFY_SOCKET", None)
+    proc = subprocess.Popen([sys.executable, "-m", "monitor", "--config", str(project.config), "run"],
+                            cwd=project.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    db = project.root / "state" / "monitor.db"
+
+    def row() -> tuple | None:
+        if not db.exists():
+            return None
+        try:
+            with sqlite3.connect(db, timeout=5) as conn:
+                return conn.execute("SELECT translation_status, title_translated, "
+                                    "(SELECT COUNT(*) FROM matches WHERE item_id = items.id) "
+                                    "FROM items WHERE guid = 'kk-1'").fetchone()
+        except sqlite3.OperationalError:  # the daemon is still creating the schema
+            return None
+
+    def wait(pred, timeout: float = 30.0) -> None:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if pred():
+                return
+            if proc.poll() is not None:
+                raise AssertionError(proc.communicate()[1][-3000:])
+            time.sleep(0.2)
+        raise AssertionError(f"condition not met in time; item: {row()}")
+
+    try:
+        wait(lambda: (r := row()) is not None and r[0].startswith("unavailable: no model kk->en"))
+        assert row()[1:] == (None, 0)
+        tiny = next(p for p in bundled_multilingual() if p.name == "multilingual-tiny")
+        project.cli("models", "install", "--multilingual", str(tiny))  # while the daemon runs
+        wait(lambda: (r := row()) is not None and r[0] == "translated")
+        assert row()[1:] == (ENGLISH["kk"], 1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            _, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate()
+    assert proc.returncode == 0, err[-3000:]
+    assert "translated 1 stored item(s) with newly installed models" in err
