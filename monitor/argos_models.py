@@ -27,7 +27,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import BinaryIO
+from typing import BinaryIO, Callable
 
 from monitor.errors import MonitorError
 from monitor.model_archive import ArchiveError, free_name, unpacked
@@ -189,13 +189,16 @@ def is_bundled_test_model(path: Path) -> bool:
     return path.is_file() and sha256_file(path) in _bundled_hashes()
 
 
-def install_from_file(path: Path, models_dir: Path) -> ModelInfo:
+def install_from_file(path: Path, models_dir: Path,
+                      verify: Callable[[ModelInfo], str | None] | None = None) -> ModelInfo:
     """Install an ``.argosmodel`` (a zip with one top folder holding metadata.json and model/).
 
-    The archive is unpacked into a fresh temporary folder, validated (see model_archive), then
-    moved to ``translate-FROM_TO-VERSION`` (``-2``, ``-3``... if that name is taken), so a package
-    never unpacks over an installed model. Only then are older packages of the same language pair
-    removed. A failed install leaves the models dir as it was."""
+    The archive is unpacked into a fresh temporary folder, validated (see model_archive) and,
+    with ``verify`` (e.g. translate.verify_argos: load and self-check), checked while still
+    there; then it is moved to ``translate-FROM_TO-VERSION`` (``-2``, ``-3``... if that name is
+    taken), so a package never unpacks over an installed model. Only then are older packages of
+    the same language pair removed. A failed install leaves the models dir as it was. The models
+    lock (which model loading takes) is held only for the final move."""
     path = Path(path).resolve()
     if not path.is_file():
         raise ModelError(f"{path}: no such file")
@@ -204,30 +207,34 @@ def install_from_file(path: Path, models_dir: Path) -> ModelInfo:
     models_dir = Path(models_dir).resolve()
     test_model = is_bundled_test_model(path)
     digest = sha256_file(path)
-    with _LOCK:
-        try:
-            with unpacked(path, models_dir) as folder:
-                if not (folder / "metadata.json").is_file():
-                    raise ModelError(f"{path}: no {folder.name}/metadata.json in the archive")
-                info = _read_info(folder)
-                if info is None:
-                    raise ModelError(f"{path}: not a translation package (metadata.json unusable)")
-                if not (folder / "model" / "model.bin").is_file():
-                    raise ModelError(f"{path}: no {folder.name}/model/model.bin in the archive")
-                side = {"source": path.name, "sha256": digest, "test_model": test_model,
-                        "installed_at": time.time()}
-                (folder / SIDECAR).write_text(json.dumps(side), encoding="utf-8")
+    try:
+        with unpacked(path, models_dir) as folder:
+            if not (folder / "metadata.json").is_file():
+                raise ModelError(f"{path}: no {folder.name}/metadata.json in the archive")
+            info = _read_info(folder)
+            if info is None:
+                raise ModelError(f"{path}: not a translation package (metadata.json unusable)")
+            if not (folder / "model" / "model.bin").is_file():
+                raise ModelError(f"{path}: no {folder.name}/model/model.bin in the archive")
+            if verify is not None:
+                problem = verify(info)
+                if problem is not None:
+                    raise ModelError(f"{path}: not installed: {problem}")
+            side = {"source": path.name, "sha256": digest, "test_model": test_model,
+                    "installed_at": time.time()}
+            (folder / SIDECAR).write_text(json.dumps(side), encoding="utf-8")
+            with _LOCK:
                 dest = free_name(models_dir, f"translate-{info.from_code}_{info.to_code}-"
-                                                    f"{info.version.replace('.', '_')}")
+                                             f"{info.version.replace('.', '_')}")
                 os.rename(folder, dest)
-        except ArchiveError as exc:
-            raise ModelError(str(exc)) from exc
-        installed = _read_info(dest)
-        assert installed is not None
-        for other in list_models(models_dir):
-            if other.pair == installed.pair and other.path != installed.path:
-                shutil.rmtree(other.path, ignore_errors=True)
-        _clear_argos_caches()
+                installed = _read_info(dest)
+                assert installed is not None
+                for other in list_models(models_dir):
+                    if other.pair == installed.pair and other.path != installed.path:
+                        shutil.rmtree(other.path, ignore_errors=True)
+                _clear_argos_caches()
+    except ArchiveError as exc:
+        raise ModelError(str(exc)) from exc
     return installed
 
 
@@ -291,7 +298,7 @@ def _download(url: str, deadline: _Deadline, out: BinaryIO | None = None) -> byt
 
 def install_from_index(
     from_code: str, to_code: str, models_dir: Path, index_url: str | None = None,
-    *, timeout: float = DOWNLOAD_TIMEOUT_S,
+    *, timeout: float = DOWNLOAD_TIMEOUT_S, verify: Callable[[ModelInfo], str | None] | None = None,
 ) -> ModelInfo:
     """Download and install the package for one pair from the Argos package index.
 
@@ -343,7 +350,7 @@ def install_from_index(
                 errors.append(exc)
         else:
             raise errors[-1]
-        return install_from_file(tmp, models_dir)
+        return install_from_file(tmp, models_dir, verify)
     finally:
         os.close(fd)
         tmp.unlink(missing_ok=True)

@@ -407,7 +407,7 @@ def cmd_watchlist_test(args: argparse.Namespace) -> int:
 
 def cmd_models(args: argparse.Namespace) -> int:
     from monitor import argos_models, multilingual_models
-    from monitor.translate import Translator, verify_multilingual
+    from monitor.translate import Translator, verify_argos, verify_multilingual
 
     cfg = _load(args, check_dirs=False)
     if args.models_cmd == "list":
@@ -426,7 +426,8 @@ def cmd_models(args: argparse.Namespace) -> int:
             _err(f"warning: {info_m.name} is a TEST MODEL: it knows only the project's test sentences and "
                  "translates real news into nonsense. Install a real model for production (README 'Translation').")
     elif args.file:
-        info = argos_models.install_from_file(Path(args.file), cfg.models)
+        _out(f"checking {args.file} (load and self-check)...")
+        info = argos_models.install_from_file(Path(args.file), cfg.models, verify=verify_argos)
         _out(f"installed {info.from_code}->{info.to_code} version {info.version} in {info.path}")
         if info.test_model:
             _err(f"warning: {info.name} is a TEST MODEL (the tiny package bundled for tests and the demo): it knows "
@@ -438,7 +439,7 @@ def cmd_models(args: argparse.Namespace) -> int:
             return 2
         _out(f"installing {args.source}->{args.target} from the Argos package index...")
         info = argos_models.install_from_index(args.source, args.target, cfg.models,
-                                               timeout=cfg.translation.download_timeout)
+                                               timeout=cfg.translation.download_timeout, verify=verify_argos)
         _out(f"installed {info.from_code}->{info.to_code} version {info.version} in {info.path}")
     if cfg.database.exists():
         from monitor.retranslate import servable

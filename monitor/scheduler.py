@@ -302,8 +302,10 @@ class Daemon:
                 break
             try:
                 # a whole-operation deadline, and no lock held while downloading (issue 17)
+                from monitor.translate import verify_argos
+
                 info = argos_models.install_from_index(src, dst, self.config.models,
-                                                       timeout=cfg.download_timeout)
+                                                       timeout=cfg.download_timeout, verify=verify_argos)
             except argos_models.ModelError as e:
                 log.warning("translation model %s->%s not installed: %s", src, dst, e)
                 if "network" in str(e):

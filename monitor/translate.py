@@ -425,6 +425,25 @@ def multilingual_step(info: MultilingualInfo, code: str, target: str) -> Step | 
                 transliterate=translit)
 
 
+def verify_argos(info: ModelInfo, threads: int = 1) -> str | None:
+    """Load an Argos package (where it lies, e.g. still in the install's temporary folder) and run
+    its self-check; the problem, or None if usable."""
+    models_dir = info.path.parent
+    if models_dir.name.startswith(".install-"):  # model_archive's temporary folder
+        models_dir = models_dir.parent
+    try:
+        model = _ArgosModel(info, models_dir, threads)
+    except Exception as exc:  # noqa: BLE001 - any load failure makes the package unusable
+        return f"failed to load: {exc}"
+    step = Step(ARGOS, f"{info.name}@{info.version}", info.from_code, info.to_code, argos=info)
+
+    def one(sentence: str) -> str:
+        parts = _split_with(sentence, info.from_code, model.sbd_path, {})
+        return " ".join(model.translate(parts, [step] * len(parts), 1, 1))
+
+    return self_check(one, info.from_code, info.to_code)
+
+
 def verify_multilingual(info: MultilingualInfo, threads: int = 1) -> str | None:
     """Load a multilingual model and run its self-check; the problem, or None if usable."""
     try:

@@ -324,3 +324,28 @@ def test_stalled_download_hits_the_deadline_without_holding_the_models_lock(
     assert list_models(models_dir) == []
     downloads = argos_dirs(models_dir)["cache"] / "argos-translate" / "downloads"
     assert list(downloads.iterdir()) == []
+
+
+def test_install_runs_the_self_check_before_anything_is_replaced(tmp_path: Path, bundled: Path) -> None:
+    """A package whose model translates garbage is refused; the installed one stays."""
+    from monitor.translate import verify_argos
+
+    models_dir = tmp_path / "models"
+    good = install_from_file(bundled, models_dir, verify=verify_argos)
+    before = _state(models_dir)
+    broken = tmp_path / "broken.argosmodel"
+    with zipfile.ZipFile(bundled) as zin, zipfile.ZipFile(broken, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item)
+            if item.filename.endswith("model/shared_vocabulary.json"):
+                vocab = json.loads(data)
+                data = json.dumps(vocab[:4] + vocab[4:][::-1]).encode()
+            if item.filename.endswith("metadata.json"):
+                meta = json.loads(data)
+                meta["package_version"] = "2.0"
+                data = json.dumps(meta).encode()
+            zout.writestr(item, data)
+    with pytest.raises(ModelError, match="not installed: self-check failed"):
+        install_from_file(broken, models_dir, verify=verify_argos)
+    assert _state(models_dir) == before and [m.name for m in list_models(models_dir)] == [good.name]
+    assert sorted(p.name for p in models_dir.iterdir()) == [good.name]
