@@ -216,3 +216,16 @@ def test_running_daemon_translates_waiting_items_after_an_install(project, feed_
             _, err = proc.communicate()
     assert proc.returncode == 0, err[-3000:]
     assert "translated 1 stored item(s) with newly installed models" in err
+
+
+def test_bad_routing_config_names_file_line_and_key(project) -> None:
+    project.write_config([], translation={"prefer": ["argos", "nllb"], "languages": {"kk": "deepl", "Kazakh": ["argos"]},
+                                          "download_timeout": "soon"})
+    res = project.cli("check", check=False)
+    assert res.returncode != 0
+    out = res.stdout + res.stderr
+    assert "config.yaml:" in out
+    assert "translation.prefer" in out and "unknown model kind 'nllb'" in out
+    assert "translation.languages.kk" in out and "unknown model kind 'deepl'" in out
+    assert "translation.languages.Kazakh" in out
+    assert "translation.download_timeout" in out
