@@ -25,7 +25,9 @@ from monitor.watchlist import MatchInput, prepare
 
 log = logging.getLogger("monitor.retranslate")
 
-WAITING = "unavailable: no model%"
+# "no model kk->en ..." and "model X failed to load / unusable: ..." (a newer install may fix it);
+# not "language uncertain", "translation disabled" or a failed sanity check of one text.
+WAITING_SQL = "(translation_status LIKE 'unavailable: no model%' OR translation_status LIKE 'unavailable: model %')"
 BATCH = 200  # items per transaction
 
 
@@ -53,8 +55,8 @@ def waiting_counts(conn: sqlite3.Connection) -> dict[str, int]:
     """Stored items waiting for a model, by routing code ("kk", "uz-Cyrl")."""
     out: dict[str, int] = {}
     for lang, script, n in conn.execute(
-        "SELECT language, language_script, COUNT(*) FROM items WHERE translation_status LIKE ? "
-        "GROUP BY language, language_script", (WAITING,)
+        f"SELECT language, language_script, COUNT(*) FROM items WHERE {WAITING_SQL} "
+        "GROUP BY language, language_script"
     ):
         code = source_code(lang, script) or str(lang)
         out[code] = out.get(code, 0) + int(n)
@@ -86,8 +88,8 @@ def translate_waiting(svc: Any, *, now: float | None = None, limit: int = 5000) 
     target = svc.config.translation.target
     rows = [r for r in conn.execute(
         "SELECT items.*, feeds.name AS feed_name, feeds.url AS feed_url FROM items "
-        "JOIN feeds ON feeds.id = items.feed_id WHERE items.translation_status LIKE ? "
-        "ORDER BY items.id LIMIT ?", (WAITING, limit))
+        f"JOIN feeds ON feeds.id = items.feed_id WHERE {WAITING_SQL} "
+        "ORDER BY items.id LIMIT ?", (limit,))
         if (source_code(r["language"], r["language_script"]) or r["language"]) in codes]
     translated = matched = joined = 0
     for start in range(0, len(rows), BATCH):

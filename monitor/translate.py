@@ -383,7 +383,6 @@ class _MultilingualModel:
 
 
 Engine = _ArgosModel | _MultilingualModel
-_Model = _ArgosModel  # the name earlier code and tests use
 
 
 def self_check(translate_one: Callable[[str], str], source_lang: str, target_lang: str,
