@@ -100,8 +100,12 @@ def run_once(cfg: Config, *, quiet: bool = False, now: float | None = None) -> i
         sync_seeds(svc)
         from monitor.retranslate import translate_waiting
 
-        waited = translate_waiting(svc)  # items stored before a model for their language was installed
-        if waited.translated and not quiet:
+        try:  # items stored before a model for their language was installed
+            waited = translate_waiting(svc)
+        except Exception as e:  # noqa: BLE001 - a broken model must not stop the cycle
+            log.error("translating waiting items failed: %s", e)
+            waited = None
+        if waited is not None and waited.translated and not quiet:
             _out(f"Translated {waited.translated} stored item(s) with newly installed models "
                  f"({waited.matched} now match a watchlist).")
         feeds = [f for f in cfg.feeds if f.enabled]
@@ -412,35 +416,43 @@ def cmd_models(args: argparse.Namespace) -> int:
     cfg = _load(args, check_dirs=False)
     if args.models_cmd == "list":
         return _models_list(cfg)
+    from monitor.render import clean_line  # names and licences come from files the user was given
+
+    def say(text: str) -> None:
+        _out(clean_line(text))
+
+    def warn(text: str) -> None:
+        _err(clean_line(text))
+
     if args.multilingual:
-        _out(f"checking {args.multilingual} (load and self-check)...")
+        say(f"checking {args.multilingual} (load and self-check)...")
         info_m = multilingual_models.install_multilingual(
             Path(args.multilingual), cfg.models, accept_license=args.accept_license, name=args.name,
             version=args.model_version, licence=args.license, verify=verify_multilingual)
-        _out(f"installed multilingual model {info_m.label} ({len(info_m.languages)} languages: "
+        say(f"installed multilingual model {info_m.label} ({len(info_m.languages)} languages: "
              f"{', '.join(c for c, _ in info_m.languages)}) in {info_m.path}")
-        _out(f"licence: {info_m.license or 'not stated'}" + (" (non-commercial use only)" if info_m.non_commercial else ""))
+        say(f"licence: {info_m.license or 'not stated'}" + (" (non-commercial use only)" if info_m.non_commercial else ""))
         if info_m.non_commercial:
-            _out("  " + multilingual_models.LICENSE_TEXT.get(str(info_m.license).lower(), "non-commercial use only"))
+            say(multilingual_models.LICENSE_TEXT.get(str(info_m.license).lower(), "non-commercial use only"))
         if info_m.test_model:
-            _err(f"warning: {info_m.name} is a TEST MODEL: it knows only the project's test sentences and "
+            warn(f"warning: {info_m.name} is a TEST MODEL: it knows only the project's test sentences and "
                  "translates real news into nonsense. Install a real model for production (README 'Translation').")
     elif args.file:
-        _out(f"checking {args.file} (load and self-check)...")
+        say(f"checking {args.file} (load and self-check)...")
         info = argos_models.install_from_file(Path(args.file), cfg.models, verify=verify_argos)
-        _out(f"installed {info.from_code}->{info.to_code} version {info.version} in {info.path}")
+        say(f"installed {info.from_code}->{info.to_code} version {info.version} in {info.path}")
         if info.test_model:
-            _err(f"warning: {info.name} is a TEST MODEL (the tiny package bundled for tests and the demo): it knows "
+            warn(f"warning: {info.name} is a TEST MODEL (the tiny package bundled for tests and the demo): it knows "
                  "a few hundred sentences only. Install a real model for production (README 'Translation').")
     else:
         if not (args.source and args.target):
-            _err("usage: monitor models install FROM TO   or   monitor models install --file X.argosmodel"
+            warn("usage: monitor models install FROM TO   or   monitor models install --file X.argosmodel"
                  "   or   monitor models install --multilingual DIR_OR_ARCHIVE [--accept-license ID]")
             return 2
-        _out(f"installing {args.source}->{args.target} from the Argos package index...")
+        say(f"installing {args.source}->{args.target} from the Argos package index...")
         info = argos_models.install_from_index(args.source, args.target, cfg.models,
                                                timeout=cfg.translation.download_timeout, verify=verify_argos)
-        _out(f"installed {info.from_code}->{info.to_code} version {info.version} in {info.path}")
+        say(f"installed {info.from_code}->{info.to_code} version {info.version} in {info.path}")
     if cfg.database.exists():
         from monitor.retranslate import servable
 
@@ -452,15 +464,19 @@ def cmd_models(args: argparse.Namespace) -> int:
             conn.close()
         if waiting:
             n = sum(waiting.values())
-            _out(f"{n} stored item(s) wait for this model ({', '.join(f'{c}: {k}' for c, k in sorted(waiting.items()))}): "
-                 "the running service translates them within a minute (or run `monitor run --once`), "
+            say(f"{n} stored item(s) wait for this model ({', '.join(f'{c}: {k}' for c, k in sorted(waiting.items()))}): "
+                 "the running service translates them within seconds (or run `monitor run --once`), "
                  "then matches them against the watchlists like new items.")
     return 0
 
 
 def _models_list(cfg: Config) -> int:
     from monitor import argos_models, multilingual_models
+    from monitor.render import clean_line  # names and licences come from files the user was given
     from monitor.translate import REGION_LANGUAGES, Translator
+
+    def table(rows: list[list[str]], headers: list[str]) -> str:
+        return _table([[clean_line(c) for c in r] for r in rows], headers)
 
     argos = argos_models.list_models(cfg.models)
     multi = multilingual_models.list_multilingual(cfg.models)
@@ -470,12 +486,12 @@ def _models_list(cfg: Config) -> int:
         rows = [[f"{m.from_code}->{m.to_code}", str(m.version), f"{m.size_bytes / 1e6:.1f} MB", m.license or "-",
                  "TEST MODEL" if m.test_model else "", str(m.path)] for m in argos]
         _out("Argos packages:")
-        _out(_table(rows, ["pair", "version", "size", "licence", "note", "path"]))
+        _out(table(rows, ["pair", "version", "size", "licence", "note", "path"]))
     if multi:
         rows = [[m.name, m.version, str(len(m.languages)), f"{m.size_bytes / 1e6:.1f} MB", m.license or "-",
                  "TEST MODEL" if m.test_model else "", str(m.path)] for m in multi]
         _out(("\n" if argos else "") + "Multilingual models:")
-        _out(_table(rows, ["name", "version", "languages", "size", "licence", "note", "path"]))
+        _out(table(rows, ["name", "version", "languages", "size", "licence", "note", "path"]))
     wanted_codes = list(REGION_LANGUAGES)
     for code in [a for a, _ in cfg.translation.pairs] + [f.language for f in cfg.feeds if f.language]:
         if code and code not in wanted_codes and code != cfg.translation.target:
@@ -493,13 +509,13 @@ def _models_list(cfg: Config) -> int:
                                "TEST MODEL" if route.test_model else ""])
     _out(f"\nRouting into {cfg.translation.target} (translation.prefer: {', '.join(cfg.translation.prefer)}):")
     if served:
-        _out(_table(served, ["language", "kind", "model", "licence", "note"]))
+        _out(table(served, ["language", "kind", "model", "licence", "note"]))
     else:
         _out("  no language is served by an installed model")
     if untranslated:
         _out("\nstay untranslated (matched on their original text):")
         for code, reason in untranslated:
-            _out(f"  {code}: {reason}")
+            _out(f"  {clean_line(code)}: {clean_line(reason)}")
     have = {(m.from_code, m.to_code) for m in argos}
     wanted = [p for p in cfg.translation.pairs if p not in have]
     if wanted:

@@ -127,6 +127,13 @@ def _pairs(value: Any, where: str) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((str(k), str(v)) for k, v in value.items()))
 
 
+def _text(value: Any) -> str:
+    """A manifest string as one printable line (it is shown in terminals and logs)."""
+    from monitor.render import clean_line
+
+    return clean_line(value)
+
+
 def _parse_manifest(folder: Path, data: Any) -> MultilingualInfo:
     where = str(folder / MANIFEST)
     if not isinstance(data, dict) or data.get("kind", "multilingual") != "multilingual":
@@ -141,10 +148,10 @@ def _parse_manifest(folder: Path, data: Any) -> MultilingualInfo:
         self_check = (str(check["language"]), str(check["text"]),
                       tuple(str(w).lower() for w in check.get("expect") or ()))
     size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
-    name = str(data.get("name") or folder.name)
+    name = _text(data.get("name") or folder.name)
     return MultilingualInfo(
-        name=name, version=str(data.get("version") or "0"), family=family,
-        license=str(data["license"]) if data.get("license") else None,
+        name=name, version=_text(data.get("version") or "0"), family=_text(family),
+        license=_text(data["license"]) if data.get("license") else None,
         test_model=bool(data.get("test_model")),
         languages=_pairs(data.get("languages"), f"{where}: languages"),
         target_languages=_pairs(data.get("target_languages") or {"en": NLLB_CODES["en"]},
@@ -220,6 +227,9 @@ def describe(folder: Path, *, name: str | None = None, version: str | None = Non
         manifest["license"] = licence.lower()
     manifest.setdefault("name", folder.name)
     manifest.setdefault("version", "1")
+    for key in ("name", "version", "license", "family"):
+        if manifest.get(key) is not None:
+            manifest[key] = _text(manifest[key])
     if not manifest.get("license"):
         known = KNOWN_LICENSES.get(str(manifest.get("family", "nllb")))
         if known is None:

@@ -309,3 +309,17 @@ def test_uzbek_cyrillic_cases_transliterate_to_the_fixture_spelling(translator: 
     assert [uz_cyrillic_to_latin(c["source_cyrl"]) for c in cyr] == [c["source"] for c in cyr]
     results = translator.translate_many([(c["source_cyrl"], "uz") for c in cyr])
     assert [r.text for r in results] == [c["expected"] for c in cyr]
+
+
+def test_manifest_text_with_control_characters_is_shown_as_plain_text(tmp_path: Path, fixture_dir: Path) -> None:
+    hostile = tmp_path / "hostile"
+    shutil.copytree(fixture_dir, hostile)
+    manifest = json.loads((hostile / "manifest.json").read_text(encoding="utf-8"))
+    manifest["name"] = "evil\x1b[2J\x1b]0;pwned\x07\nname"
+    manifest["license"] = "mit\r\n\x1b[31mred"
+    (hostile / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    info = install_multilingual(hostile, tmp_path / "models")
+    for text in (info.name, info.license or "", info.path.name):
+        assert not any(ord(ch) < 32 or ord(ch) == 127 for ch in text), repr(text)
+    stored = json.loads((info.path / "manifest.json").read_text(encoding="utf-8"))
+    assert "\x1b" not in stored["name"] + stored["license"] and "\n" not in stored["name"]
