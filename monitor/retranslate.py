@@ -37,6 +37,7 @@ class Outcome:
     matched: int  # of those, items that now match a watchlist they did not match before
     joined: int  # of those, items that now join an earlier story as near-duplicates
     waiting: int  # items still waiting for a model
+    more: bool = False  # the round stopped at its limit: call again
 
 
 def models_fingerprint(models_dir: Path) -> tuple[tuple[str, int], ...]:
@@ -51,15 +52,18 @@ def models_fingerprint(models_dir: Path) -> tuple[tuple[str, int], ...]:
     return tuple(sorted(out))
 
 
+def _groups(conn: sqlite3.Connection) -> list[tuple[str | None, str | None, int]]:
+    return [(lang, script, int(n)) for lang, script, n in conn.execute(
+        f"SELECT language, language_script, COUNT(*) FROM items WHERE {WAITING_SQL} "
+        "GROUP BY language, language_script")]
+
+
 def waiting_counts(conn: sqlite3.Connection) -> dict[str, int]:
     """Stored items waiting for a model, by routing code ("kk", "uz-Cyrl")."""
     out: dict[str, int] = {}
-    for lang, script, n in conn.execute(
-        f"SELECT language, language_script, COUNT(*) FROM items WHERE {WAITING_SQL} "
-        "GROUP BY language, language_script"
-    ):
+    for lang, script, n in _groups(conn):
         code = source_code(lang, script) or str(lang)
-        out[code] = out.get(code, 0) + int(n)
+        out[code] = out.get(code, 0) + n
     return out
 
 
@@ -70,9 +74,10 @@ def servable(conn: sqlite3.Connection, translator: Translator) -> dict[str, int]
 
 
 def translate_waiting(svc: Any, *, now: float | None = None, limit: int = 5000) -> Outcome:
-    """Translate waiting items whose language now has a model; re-decide near-duplicates and
-    watchlist matches for them. ``svc`` is a pipeline.Services (its connection, translator,
-    near-duplicate index and watchlists)."""
+    """Translate up to ``limit`` waiting items whose language now has a model (oldest first);
+    re-decide near-duplicates and watchlist matches for them. ``svc`` is a pipeline.Services
+    (its connection, translator, near-duplicate index and watchlists). ``Outcome.more`` says
+    whether the limit cut the round short."""
     from monitor.pipeline import SEED_FEED_URL, TRANSLATE_SUMMARY_CHARS
     from monitor.translate import cut_lead
 
@@ -81,16 +86,21 @@ def translate_waiting(svc: Any, *, now: float | None = None, limit: int = 5000) 
     if translator is None:
         return Outcome(0, 0, 0, sum(waiting_counts(conn).values()))
     translator.refresh()
-    codes = servable(conn, translator)
-    if not codes:
+    groups = [(lang, script) for lang, script, _ in _groups(conn)
+              if not isinstance(translator.route_for(source_code(lang, script) or str(lang)), str)]
+    if not groups:
         return Outcome(0, 0, 0, sum(waiting_counts(conn).values()))
     now = now or time.time()
     target = svc.config.translation.target
-    rows = [r for r in conn.execute(
-        "SELECT items.*, feeds.name AS feed_name, feeds.url AS feed_url FROM items "
-        f"JOIN feeds ON feeds.id = items.feed_id WHERE {WAITING_SQL} "
-        "ORDER BY items.id LIMIT ?", (limit,))
-        if (source_code(r["language"], r["language_script"]) or r["language"]) in codes]
+    rows: list[sqlite3.Row] = []
+    for lang, script in groups:
+        rows += conn.execute(
+            "SELECT items.*, feeds.name AS feed_name, feeds.url AS feed_url FROM items "
+            f"JOIN feeds ON feeds.id = items.feed_id WHERE {WAITING_SQL} "
+            "AND items.language IS ? AND items.language_script IS ? ORDER BY items.id LIMIT ?",
+            (lang, script, limit - len(rows))).fetchall()
+        if len(rows) >= limit:
+            break
     translated = matched = joined = 0
     for start in range(0, len(rows), BATCH):
         chunk = rows[start : start + BATCH]
@@ -114,10 +124,11 @@ def translate_waiting(svc: Any, *, now: float | None = None, limit: int = 5000) 
                 matched += m
                 joined += j
     waiting = sum(waiting_counts(conn).values())
+    more = len(rows) >= limit and translated > 0
     if translated:
         log.info("translated %d stored item(s) with newly installed models (%d now match a watchlist, "
                  "%d joined an earlier story); %d still wait for a model", translated, matched, joined, waiting)
-    return Outcome(translated, matched, joined, waiting)
+    return Outcome(translated, matched, joined, waiting, more)
 
 
 def _redecide(svc: Any, r: sqlite3.Row, title_tr: str | None, summary_tr: str | None, target: str,

@@ -17,6 +17,7 @@ transaction; exit code 0.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import random
@@ -43,6 +44,7 @@ from monitor.watchlist import Watchlist, load_watchlists
 log = logging.getLogger("monitor.daemon")
 
 WATCH_INTERVAL = 3.0  # seconds between checks of the watchlist directory
+WAITING_PER_ROUND = 20  # items stored untranslated that one watch tick translates (monitor.retranslate)
 RETRY_INTERVAL = 30.0
 RETENTION_INTERVAL = 6 * 3600.0
 HEARTBEAT_INTERVAL = 15.0
@@ -83,6 +85,7 @@ class Daemon:
     inflight: set[asyncio.Task] = field(default_factory=set)
     fetcher: Fetcher | None = None
     models_seen: tuple | None = None  # the installed models when waiting items were last translated
+    waiting_more: bool = False  # the last round of waiting items stopped at its limit
 
     # ---- jobs --------------------------------------------------------------------------------------
     def arm_feed(self, feed: FeedConfig, at: float) -> None:
@@ -211,11 +214,14 @@ class Daemon:
         if not self.config.translation.enabled:
             return
         seen = models_fingerprint(self.config.models)  # a directory listing: cheap, takes no lock
-        if seen == self.models_seen:
+        if seen == self.models_seen and not self.waiting_more:
             return
         self.models_seen = seen
+        self.waiting_more = False
         try:
-            out = await self.svc.db(translate_waiting, self.svc)
+            # a small round per tick, so that storing polled items is never held up for long
+            out = await self.svc.db(functools.partial(translate_waiting, limit=WAITING_PER_ROUND), self.svc)
+            self.waiting_more = out.more
         except Exception:  # noqa: BLE001 - a broken model must not stop the daemon
             log.exception("translating waiting items failed")
             return

@@ -229,3 +229,27 @@ def test_bad_routing_config_names_file_line_and_key(project) -> None:
     assert "translation.languages.kk" in out and "unknown model kind 'deepl'" in out
     assert "translation.languages.Kazakh" in out
     assert "translation.download_timeout" in out
+
+
+def test_waiting_items_are_translated_in_bounded_rounds(project, feed_server) -> None:
+    from monitor.config import load_config
+    from monitor.pipeline import open_services
+    from monitor.retranslate import translate_waiting, waiting_counts
+
+    _setup(project, feed_server, ["kk", "tg", "uz"])
+    project.write_config([{"name": f"{c} desk", "url": feed_server.url(f"/{c}.xml"), "language": c}
+                          for c in ("kk", "tg", "uz")], translation={"pairs": [], "install_missing": False})
+    project.cli("run", "--once")
+    tiny = next(p for p in bundled_multilingual() if p.name == "multilingual-tiny")
+    project.cli("models", "install", "--multilingual", str(tiny))
+    svc = open_services(load_config(project.config))
+    try:
+        assert waiting_counts(svc.conn) == {"kk": 1, "tg": 1, "uz-Cyrl": 1}
+        first = translate_waiting(svc, limit=2)
+        assert (first.translated, first.waiting, first.more) == (2, 1, True)
+        second = translate_waiting(svc, limit=2)
+        assert (second.translated, second.waiting, second.more) == (1, 0, False)
+        assert translate_waiting(svc, limit=2).translated == 0
+        assert first.matched + second.matched == 3  # phone, Dushanbe, decree: only in the English
+    finally:
+        svc.close()
