@@ -1,12 +1,27 @@
 #!/usr/bin/env python3
-"""Benchmark the translation stage with the bundled ru->en model; prints one JSON object.
+"""Benchmark the translation stage with both model kinds; prints one JSON object.
 
     .venv/bin/python bench/bench_translate.py [--smoke] [--sentences N]
 
-Keys: translate_batched_sps / translate_single_sps (sentences per second through
+Models: the bundled Argos ru->en test package and the bundled multilingual NLLB-layout test model
+(monitor/data/models/multilingual-tiny, 2+2 layers of width 128). Both are tiny: the figures show
+the stage's own costs and the batching effect on this machine, not real-model speed. Real-model
+figures (NLLB-200 600M/1.3B, OPUS-MT big) are not measured here: they are copied, labelled as such,
+under "real_models_from_notes" from /work/shared/notes/translation-models.md (measured there with
+random weights of the published architectures on the same kind of 2-core machine).
+
+Keys (Argos): translate_batched_sps / translate_single_sps (sentences per second through
 Translator.translate_many, batched vs one request per call), translate_batch_speedup (target
 >= 3), translate_cache_hit_ms (one cached request), engine import time and RSS (what the first
 translation costs the daemon) against the daemon's import of monitor.translate without it.
+Keys (multilingual): multilingual_batched_sps / multilingual_single_sps / multilingual_batch_speedup,
+multilingual_engine_batched_sps / _single_sps (the engine alone), multilingual_load_s (load +
+self-check), multilingual_rss_after_first_translation_mb (fresh process).
+Per news item (title + a two-sentence lead): argos_item_ms / multilingual_item_ms (batched
+across items) and *_item_single_ms (one item per call).
+Poll cycle: parse + ingest (the service's pipeline, shipped watchlists and seeds) of feeds where a
+third of the items need the multilingual model, a third the Argos model, a third no translation:
+cycle_s, cycle_translate_s and cycle_translate_share. peak_rss_mb: this process at the end.
 """
 
 from __future__ import annotations
@@ -14,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -21,6 +37,7 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -106,6 +123,218 @@ def engine_cost(models_dir: Path, with_argos_translate: bool = True) -> dict[str
     }
 
 
+CASES_FILE = ROOT / "tests" / "data" / "multilingual_cases.json"
+# Not measured here: shared/notes/translation-models.md section 3 (CTranslate2 4.8.5 int8, random
+# weights of the published architectures, 1 thread, batch 64, beam 1, on this kind of 2-vCPU VM).
+REAL_MODELS = {
+    "source": "shared/notes/translation-models.md, section 3 (not measured by this benchmark)",
+    "nllb_200_distilled_600m": {"sentences_per_s": 6.6, "single_sentences_per_s": 0.62, "disk_mb": 621,
+                                "rss_gb": 1.6, "item_s": 0.75},
+    "nllb_200_distilled_1_3b": {"sentences_per_s": 3.8, "single_sentences_per_s": 0.22, "disk_mb": 1378,
+                                "rss_gb": 3.0, "item_s": 1.3},
+    "opus_mt_transformer_big": {"sentences_per_s": 19.6, "single_sentences_per_s": 1.2, "disk_mb": 243,
+                                "rss_gb": 0.7},
+    "argos_transformer_base": {"sentences_per_s": 59, "single_sentences_per_s": 4.6, "disk_mb": 72,
+                               "rss_gb": 0.4, "item_s": 0.1},
+}
+
+
+def fixture_cases(langs: tuple[str, ...] = ("kk", "uz", "tg")) -> list[tuple[str, str]]:
+    """(source, code) pairs the multilingual test model knows (the fixture's own cases)."""
+    cases = json.loads(CASES_FILE.read_text(encoding="utf-8"))
+    return [(c["source"], c["lang"]) for c in cases if c["lang"] in langs and not c.get("group")]
+
+
+def news_items(sents: list[str], lang: str) -> list[tuple[str, str, str]]:
+    """(title, lead of two sentences, code): every sentence once as a title, leads from others."""
+    out = []
+    for i, title in enumerate(sents):
+        lead = f"{sents[(i + 1) % len(sents)]} {sents[(i + 2) % len(sents)]}"
+        out.append((title, lead, lang))
+    return out
+
+
+def item_costs(tmp: Path, models_dir: Path, news: list[tuple[str, str, str]], tag: str) -> tuple[float, float]:
+    """ms per news item (title + lead): batched across items, then one item per call."""
+    from monitor.translate import Translator
+
+    warm = [("Warm-up. " + news[0][1], news[0][2])]  # load, self-check and splitter outside the timing
+    batched = Translator(tmp / f"{tag}-items-b.db", models_dir)
+    batched.translate_many(warm)
+    t0 = time.perf_counter()
+    batched.translate_many([r for t, lead, c in news for r in ((t, c), (lead, c))])
+    b_ms = (time.perf_counter() - t0) * 1000 / len(news)
+    single = Translator(tmp / f"{tag}-items-s.db", models_dir)
+    single.translate_many(warm)
+    t0 = time.perf_counter()
+    for t, lead, c in news:
+        single.translate_many([(t, c), (lead, c)])
+    s_ms = (time.perf_counter() - t0) * 1000 / len(news)
+    batched.close()
+    single.close()
+    return round(b_ms, 3), round(s_ms, 3)
+
+
+def multilingual(tmp: Path, n: int) -> dict[str, Any]:
+    from monitor.multilingual_models import bundled_multilingual, install_multilingual
+    from monitor.translate import TRANSLATED, Translator
+
+    models_dir = tmp / "mmodels"
+    fixture = next(p for p in bundled_multilingual() if p.name == "multilingual-tiny")
+    install_multilingual(fixture, models_dir)
+    cases = fixture_cases()[:n]
+    t = Translator(tmp / "mb.db", models_dir, batch_size=64)
+    t0 = time.perf_counter()
+    assert t.availability("kk") is None  # load + self-check
+    load_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    res_b = t.translate_many(cases)
+    batched_s = time.perf_counter() - t0
+    ok = sum(r.status == TRANSLATED for r in res_b) / len(cases)
+    single = Translator(tmp / "ms.db", models_dir, batch_size=1)
+    single.translate_many([cases[0]])
+    t0 = time.perf_counter()
+    for c in cases:
+        single.translate_many([c])
+    single_s = time.perf_counter() - t0
+    model = next(iter(t._models.values()))
+    steps = [t.route_for(code).steps[0] for _, code in cases]  # type: ignore[union-attr]
+    plain = [s for s, _ in cases]
+    t0 = time.perf_counter()
+    model.translate(plain, steps, 1, 64)
+    eng_b = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for s, st in zip(plain, steps):
+        model.translate([s], [st], 1, 1)
+    eng_s = time.perf_counter() - t0
+    t.close()
+    single.close()
+    by_lang: dict[str, list[str]] = {}
+    for s, code in fixture_cases():
+        by_lang.setdefault(code, []).append(s)
+    news = [item for code, sents in by_lang.items() for item in news_items(sents, code)][: max(9, n)]
+    item_ms, item_single_ms = item_costs(tmp, models_dir, news, "multi")
+    return {
+        "multilingual_model": "multilingual-tiny@1.0 (test model)",
+        "multilingual_sentences": len(cases),
+        "multilingual_translated_share": round(ok, 3),
+        "multilingual_batched_sps": round(len(cases) / batched_s, 1),
+        "multilingual_single_sps": round(len(cases) / single_s, 1),
+        "multilingual_batch_speedup": round(single_s / batched_s, 2),
+        "multilingual_engine_batched_sps": round(len(cases) / eng_b, 1),
+        "multilingual_engine_single_sps": round(len(cases) / eng_s, 1),
+        "multilingual_load_s": round(load_s, 3),
+        "multilingual_item_ms": item_ms,
+        "multilingual_item_single_ms": item_single_ms,
+        **multilingual_process_cost(models_dir, tmp),
+    }
+
+
+def multilingual_process_cost(models_dir: Path, tmp: Path) -> dict[str, float]:
+    """Start-up cost of the multilingual kind in a fresh interpreter: import, load, first item."""
+    code = textwrap.dedent("""
+        import json, sys, time
+        from pathlib import Path
+        def rss():
+            for line in open("/proc/self/status"):
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        from monitor.translate import Translator
+        base = rss()
+        t0 = time.perf_counter()
+        t = Translator(Path(sys.argv[1]) / "first.db", Path(sys.argv[2]))
+        r = t.translate_many([("Мирзиёев фармон имзолади.", "uz")])[0]
+        print(json.dumps({"first_s": time.perf_counter() - t0, "rss": rss(), "base": base,
+                          "status": r.status}))
+    """)
+    out = subprocess.run([sys.executable, "-c", code, str(tmp), str(models_dir)], cwd=ROOT,
+                         capture_output=True, text=True, check=True)
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    assert res["status"] == "translated", res
+    return {
+        "multilingual_first_translation_s": round(res["first_s"], 3),
+        "multilingual_rss_after_first_translation_mb": round(res["rss"], 1),
+        "multilingual_rss_added_mb": round(res["rss"] - res["base"], 1),
+    }
+
+
+def _rss_doc(items: list[tuple[str, str, str]], n: int) -> bytes:
+    from xml.sax.saxutils import escape
+
+    parts = ['<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>b</title>'
+             "<link>https://bench.example.org/</link>"]
+    for i, (title, lead, _code) in enumerate(items):
+        parts.append(f"<item><title>{escape(title)}</title><link>https://bench.example.org/{n}/{i}</link>"
+                     f"<guid>b-{n}-{i}</guid><description>{escape(lead)}</description></item>")
+    parts.append("</channel></rss>")
+    return "".join(parts).encode("utf-8")
+
+
+def cycle(tmp: Path, per_third: int) -> dict[str, Any]:
+    """The share of a cycle (parse + ingest of every feed) spent in the translation stage."""
+    from monitor import store
+    from monitor.argos_models import bundled_models, install_from_file
+    from monitor.config import load_config
+    from monitor.multilingual_models import bundled_multilingual, install_multilingual
+    from monitor.parse import parse_feed
+    from monitor.pipeline import ingest, open_services, sync_seeds
+
+    state = tmp / "cycle"
+    state.mkdir()
+    for d in ("watchlists", "seeds"):
+        shutil.copytree(ROOT / d, state / d)
+    (state / "config.yaml").write_text(
+        "feeds: []\ndatabase: monitor.db\nmodels: models\ndigests: digests\n"
+        "translation: {pairs: [ru-en], install_missing: false}\n", encoding="utf-8")
+    cfg = load_config(state / "config.yaml")
+    install_from_file(next(p for p in bundled_models() if p.name.startswith("translate-ru_en-")), cfg.models)
+    install_multilingual(next(p for p in bundled_multilingual() if p.name == "multilingual-tiny"), cfg.models)
+    by_lang: dict[str, list[str]] = {}
+    for s, code in fixture_cases():
+        by_lang.setdefault(code, []).append(s)
+    multi = [it for code, sents in by_lang.items() for it in news_items(sents, code)[: per_third // 3 + 1]]
+    ru = news_items(sentences(420)[:per_third], "ru")
+    en_sents = [f"Officials in city number {i} reported a quiet week for the regional markets."
+                for i in range(per_third + 2)]
+    en = news_items(en_sents[:per_third], "en")
+    feeds = {"multi": multi[:per_third], "ru": ru, "en": en}
+    svc = open_services(cfg)
+    sync_seeds(svc)
+    translator = svc.get_translator()
+    translator.availability("kk")  # both models loaded and self-checked before the timing (start-up
+    translator.availability("ru")  # cost is reported separately)
+    spent = [0.0]
+    inner = translator.translate_many
+
+    def timed(requests: list[tuple[str, str]]) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return inner(requests)
+        finally:
+            spent[0] += time.perf_counter() - t0
+
+    translator.translate_many = timed  # measures the real stage; changes nothing it does
+    ids = store.sync_feeds(svc.conn, [(f"http://127.0.0.1:9/{k}.xml", k) for k in feeds])
+    bodies = {k: _rss_doc(v, j) for j, (k, v) in enumerate(feeds.items())}
+    t0 = time.perf_counter()
+    new = 0
+    for k, body in bodies.items():
+        parsed = parse_feed(body, "application/rss+xml", f"http://127.0.0.1:9/{k}.xml")
+        new += ingest(svc, k, ids[f"http://127.0.0.1:9/{k}.xml"], parsed.entries)[0]
+    total = time.perf_counter() - t0
+    statuses = dict(svc.conn.execute(
+        "SELECT translation_status, COUNT(*) FROM items JOIN feeds ON feeds.id = items.feed_id "
+        "WHERE feeds.url != 'seeds:' GROUP BY translation_status").fetchall())
+    svc.close()
+    return {
+        "cycle_items": new,
+        "cycle_item_statuses": statuses,
+        "cycle_s": round(total, 3),
+        "cycle_translate_s": round(spent[0], 3),
+        "cycle_translate_share": round(spent[0] / total, 3) if total else None,
+    }
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--smoke", action="store_true", help="tiny sizes, a few seconds")
@@ -126,7 +355,7 @@ def main() -> int:
         for db in ("batched.db", "single.db"):  # the service's database runs in WAL mode
             with sqlite3.connect(tmp / db) as conn:
                 conn.execute("PRAGMA journal_mode=WAL")
-        warm = [("Кремль подтвердил визит.", "ru")]
+        warm = [("Кремль подтвердил визит. Саммит ОДКБ пройдет в Минске в ноябре.", "ru")]  # loads the splitter too
 
         batched = Translator(tmp / "batched.db", models_dir, batch_size=64)
         batched.translate_many(warm)  # load + self-check outside the timing
@@ -146,13 +375,16 @@ def main() -> int:
         # The engine alone (no SQLite, no splitting): CTranslate2 batches of 64 vs 1.
         model = next(iter(batched._models.values()))
         plain = sentences(n)
+        step = batched.route_for("ru").steps[0]
         t0 = time.perf_counter()
-        model.translate(plain, beam_size=1, batch_size=64)
+        model.translate(plain, [step] * len(plain), 1, 64)
         engine_b = time.perf_counter() - t0
         t0 = time.perf_counter()
         for s in plain:
-            model.translate([s], beam_size=1, batch_size=1)
+            model.translate([s], [step], 1, 1)
         engine_s = time.perf_counter() - t0
+        argos_items = news_items([s for s in sentences(420)][: max(9, n)], "ru")
+        argos_item_ms, argos_item_single_ms = item_costs(tmp, models_dir, argos_items, "argos")
 
         hits = texts[: min(len(texts), 200)]
         t0 = time.perf_counter()
@@ -182,8 +414,16 @@ def main() -> int:
             "translate_cache_hit_ms": round(hit_ms, 3),
             "translate_cache_hit_in_batch_ms": round(hit_batch_ms, 3),
             **engine_cost(models_dir, with_argos_translate=not args.smoke),
+            "argos_item_ms": argos_item_ms,
+            "argos_item_single_ms": argos_item_single_ms,
+            **multilingual(tmp, n),
+            **cycle(tmp, 12 if args.smoke else 60),
+            "real_models_from_notes": REAL_MODELS,
         }
-    print(json.dumps(result))
+        import resource
+
+        result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    print(json.dumps(result, ensure_ascii=False))
     return 0
 
 

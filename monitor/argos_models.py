@@ -8,29 +8,41 @@ sets those variables just before that first import (so nothing is created under 
 under a lock, points the globals at the models dir given to each call. One process therefore
 works with one models dir at a time; the service uses exactly one (``<state>/models``).
 
-Only ``argostranslate.package``/``settings`` are imported here (no torch), except that
-``install_from_path`` itself imports ``argostranslate.translate`` to clear its caches.
+Only ``argostranslate.package``/``settings`` are imported, by the translation stage (no torch);
+installing needs no Argos code at all (see model_archive for the safe unpacking).
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import os
 import shutil
 import sys
+import tempfile
 import threading
-import urllib.error
-import urllib.request
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import BinaryIO, Callable
 
 from monitor.errors import MonitorError
+from monitor.model_archive import ArchiveError, free_name, unpacked
 
 DEFAULT_INDEX_URL = "https://raw.githubusercontent.com/argosopentech/argospm-index/main/"
 BUNDLED_DIR = Path(__file__).resolve().parent / "data" / "models"
-INDEX_TIMEOUT_S = 20.0
+DOWNLOAD_TIMEOUT_S = 900.0  # the whole install from the index: index.json and the package
+CONNECT_TIMEOUT_S = 10.0
+READ_TIMEOUT_S = 30.0  # no byte for this long: the download stalled
+MAX_INDEX_BYTES = 20_000_000
+
+# To-English and from-English pairs the Argos index offers for the region (its index.json, checked
+# for issue 16): ru, uk, tr, az, ky -> en. No kk, uz, tg, hy, ka, be or tk package exists.
+ARGOS_INDEX_PAIRS = frozenset({("ru", "en"), ("uk", "en"), ("tr", "en"), ("az", "en"), ("ky", "en"),
+                               ("en", "ru"), ("en", "uk"), ("en", "tr"), ("en", "az")})
 
 _LOCK = threading.RLock()
 
@@ -49,6 +61,8 @@ class ModelInfo:
     size_bytes: int
     path: Path
     name: str  # the package's folder name, e.g. translate-ru_en-1_0
+    test_model: bool = False  # one of the toy packages shipped for tests and the demo
+    license: str | None = None
 
     @property
     def pair(self) -> tuple[str, str]:
@@ -110,15 +124,30 @@ def _settings(models_dir: Path, index_url: str | None = None) -> ModuleType:
     return settings
 
 
+SIDECAR = "news-monitor.json"  # what the install recorded: source, sha256, licence, test model
+
+
+def _sidecar(pkg_dir: Path) -> dict[str, object]:
+    try:
+        data = json.loads((pkg_dir / SIDECAR).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def _read_info(pkg_dir: Path) -> ModelInfo | None:
     meta_path = pkg_dir / "metadata.json"
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    if not isinstance(meta, dict):
+        return None
     if meta.get("type", "translate") != "translate" or not meta.get("from_code"):
         return None
     size = sum(p.stat().st_size for p in pkg_dir.rglob("*") if p.is_file())
+    side = _sidecar(pkg_dir)
+    licence = side.get("license") or meta.get("license")
     return ModelInfo(
         from_code=str(meta["from_code"]),
         to_code=str(meta.get("to_code", "")),
@@ -126,6 +155,8 @@ def _read_info(pkg_dir: Path) -> ModelInfo | None:
         size_bytes=size,
         path=pkg_dir,
         name=pkg_dir.name,
+        test_model=bool(side.get("test_model") or meta.get("test_model")),
+        license=str(licence) if licence else None,
     )
 
 
@@ -134,53 +165,77 @@ def list_models(models_dir: Path) -> list[ModelInfo]:
     models_dir = Path(models_dir)
     if not models_dir.is_dir():
         return []
-    found = [_read_info(p) for p in sorted(models_dir.iterdir()) if p.is_dir()]
+    found = [_read_info(p) for p in sorted(models_dir.iterdir())
+             if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")]
     return [m for m in found if m is not None]
 
 
-def _top_folder(path: Path) -> str:
-    """Validate an .argosmodel zip and return its single top-level folder name."""
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def _bundled_hashes() -> frozenset[str]:
+    return frozenset(sha256_file(p) for p in bundled_models())
+
+
+def is_bundled_test_model(path: Path) -> bool:
+    """Whether ``path`` is (a copy of) one of the toy packages shipped for tests and the demo."""
+    path = Path(path)
+    return path.is_file() and sha256_file(path) in _bundled_hashes()
+
+
+def install_from_file(path: Path, models_dir: Path,
+                      verify: Callable[[ModelInfo], str | None] | None = None) -> ModelInfo:
+    """Install an ``.argosmodel`` (a zip with one top folder holding metadata.json and model/).
+
+    The archive is unpacked into a fresh temporary folder, validated (see model_archive) and,
+    with ``verify`` (e.g. translate.verify_argos: load and self-check), checked while still
+    there; then it is moved to ``translate-FROM_TO-VERSION`` (``-2``, ``-3``... if that name is
+    taken), so a package never unpacks over an installed model. Only then are older packages of
+    the same language pair removed. A failed install leaves the models dir as it was. The models
+    lock (which model loading takes) is held only for the final move."""
+    path = Path(path).resolve()
     if not path.is_file():
         raise ModelError(f"{path}: no such file")
     if not zipfile.is_zipfile(path):
         raise ModelError(f"{path}: not an Argos model (must be a zip archive)")
-    with zipfile.ZipFile(path) as zf:
-        names = zf.namelist()
-    tops = {n.split("/", 1)[0] for n in names if n.strip("/")}
-    if len(tops) != 1:
-        raise ModelError(f"{path}: expected one top-level folder in the archive, found {len(tops)}")
-    top = tops.pop()
-    if f"{top}/metadata.json" not in names:
-        raise ModelError(f"{path}: no {top}/metadata.json in the archive")
-    if any(n.startswith("/") or ".." in n.split("/") for n in names):
-        raise ModelError(f"{path}: unsafe path in the archive")
-    return top
-
-
-def install_from_file(path: Path, models_dir: Path) -> ModelInfo:
-    """Install an ``.argosmodel`` with ``argostranslate.package.install_from_path``.
-
-    Older versions of the same language pair are removed afterwards."""
-    path = Path(path).resolve()
-    top = _top_folder(path)
-    with _LOCK:
-        _settings(models_dir)
-        import argostranslate.package as argos_package
-
-        try:
-            argos_package.install_from_path(path)
-        except Exception as exc:  # Argos raises bare Exception
-            raise ModelError(f"{path}: install failed: {exc}") from exc
-        installed = Path(models_dir).resolve() / top
-        info = _read_info(installed)
-        if info is None:
-            shutil.rmtree(installed, ignore_errors=True)
-            raise ModelError(f"{path}: not a translation package (metadata.json unusable)")
-        for other in list_models(models_dir):
-            if other.pair == info.pair and other.path != info.path:
-                shutil.rmtree(other.path, ignore_errors=True)
-        _clear_argos_caches()
-    return info
+    models_dir = Path(models_dir).resolve()
+    test_model = is_bundled_test_model(path)
+    digest = sha256_file(path)
+    try:
+        with unpacked(path, models_dir) as folder:
+            if not (folder / "metadata.json").is_file():
+                raise ModelError(f"{path}: no {folder.name}/metadata.json in the archive")
+            info = _read_info(folder)
+            if info is None:
+                raise ModelError(f"{path}: not a translation package (metadata.json unusable)")
+            if not (folder / "model" / "model.bin").is_file():
+                raise ModelError(f"{path}: no {folder.name}/model/model.bin in the archive")
+            if verify is not None:
+                problem = verify(info)
+                if problem is not None:
+                    raise ModelError(f"{path}: not installed: {problem}")
+            side = {"source": path.name, "sha256": digest, "test_model": test_model,
+                    "installed_at": time.time()}
+            (folder / SIDECAR).write_text(json.dumps(side), encoding="utf-8")
+            with _LOCK:
+                dest = free_name(models_dir, f"translate-{info.from_code}_{info.to_code}-"
+                                             f"{info.version.replace('.', '_')}")
+                os.rename(folder, dest)
+                installed = _read_info(dest)
+                assert installed is not None
+                for other in list_models(models_dir):
+                    if other.pair == installed.pair and other.path != installed.path:
+                        shutil.rmtree(other.path, ignore_errors=True)
+                _clear_argos_caches()
+    except ArchiveError as exc:
+        raise ModelError(str(exc)) from exc
+    return installed
 
 
 def _clear_argos_caches() -> None:
@@ -199,50 +254,106 @@ def _network_error(url: str, exc: BaseException) -> ModelError:
     )
 
 
+class _Deadline:
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.end = time.monotonic() + seconds
+
+    def left(self, url: str) -> float:
+        left = self.end - time.monotonic()
+        if left <= 0:
+            raise ModelError(f"download from {url} did not finish within {self.seconds:g} s "
+                             "(translation.download_timeout); nothing was installed")
+        return left
+
+
+def _download(url: str, deadline: _Deadline, out: BinaryIO | None = None) -> bytes:
+    """GET ``url`` (redirects followed) within the deadline; into ``out`` or returned."""
+    import httpx
+
+    left = deadline.left(url)
+    per_read = min(READ_TIMEOUT_S, left)
+    buf = bytearray()
+    try:
+        with httpx.stream("GET", url, follow_redirects=True,
+                          timeout=httpx.Timeout(per_read, connect=min(CONNECT_TIMEOUT_S, left))) as resp:
+            if resp.status_code != 200:
+                raise _network_error(url, OSError(f"HTTP {resp.status_code}"))
+            for chunk in resp.iter_bytes():
+                deadline.left(url)
+                if out is None:
+                    buf += chunk
+                    if len(buf) > MAX_INDEX_BYTES:
+                        raise ModelError(f"{url}: more than {MAX_INDEX_BYTES} bytes")
+                else:
+                    out.write(chunk)
+    except httpx.TimeoutException as exc:
+        deadline.left(url)
+        raise ModelError(f"download from {url} stalled (no data for {per_read:g} s); nothing was "
+                         "installed") from exc
+    except httpx.HTTPError as exc:
+        raise _network_error(url, exc) from exc
+    return bytes(buf)
+
+
 def install_from_index(
-    from_code: str, to_code: str, models_dir: Path, index_url: str | None = None
+    from_code: str, to_code: str, models_dir: Path, index_url: str | None = None,
+    *, timeout: float = DOWNLOAD_TIMEOUT_S, verify: Callable[[ModelInfo], str | None] | None = None,
 ) -> ModelInfo:
     """Download and install the package for one pair from the Argos package index.
 
     ``index_url`` is the index's base URL (``index.json`` is appended); default:
-    ``$ARGOS_PACKAGE_INDEX`` or Argos's own index.
+    ``$ARGOS_PACKAGE_INDEX`` or Argos's own index. The whole operation (index and package)
+    must finish within ``timeout`` seconds. No lock is held while downloading (model loading
+    takes the same lock), only for the final move into place.
     Raises ModelError naming the missing network when the index or download is unreachable."""
-    with _LOCK:
-        url = index_url or os.environ.get("ARGOS_PACKAGE_INDEX") or DEFAULT_INDEX_URL
-        settings = _settings(models_dir, url)
-        url = settings.remote_package_index
-        try:
-            with urllib.request.urlopen(url, timeout=INDEX_TIMEOUT_S) as resp:
-                data = resp.read()
-            index = json.loads(data)
-        except (urllib.error.URLError, OSError) as exc:
-            raise _network_error(url, exc) from exc
-        except ValueError as exc:
-            raise ModelError(f"package index at {url} is not valid JSON: {exc}") from exc
-        if not isinstance(index, list):
-            raise ModelError(f"package index at {url} is not a list of packages")
-        Path(settings.local_package_index).write_bytes(data)
-
-        import argostranslate.package as argos_package
-
-        # The local index.json now exists, so this never re-downloads (nor recurses offline).
-        available = argos_package.get_available_packages()
-        match = [p for p in available if p.from_code == from_code and p.to_code == to_code]
-        if not match:
-            pairs = sorted({f"{p.from_code}->{p.to_code}" for p in available if p.from_code})
-            raise ModelError(
-                f"the package index at {url} has no {from_code}->{to_code} model"
-                + (f" (it has: {', '.join(pairs)})" if pairs else "")
-            )
-        best = max(match, key=lambda p: _version_key(p.package_version))
-        try:
-            download = best.download()
-        except Exception as exc:  # Argos raises bare Exception("Download failed ...")
-            raise _network_error(", ".join(best.links) or url, exc) from exc
-        try:
-            return install_from_file(download, models_dir)
-        finally:
-            Path(download).unlink(missing_ok=True)
+    deadline = _Deadline(timeout)
+    base = index_url or os.environ.get("ARGOS_PACKAGE_INDEX") or DEFAULT_INDEX_URL
+    if not base.endswith("/"):
+        base += "/"
+    url = base + "index.json"
+    try:
+        data = _download(url, deadline)
+        index = json.loads(data)
+    except ValueError as exc:
+        raise ModelError(f"package index at {url} is not valid JSON: {exc}") from exc
+    if not isinstance(index, list):
+        raise ModelError(f"package index at {url} is not a list of packages")
+    entries = [p for p in index if isinstance(p, dict) and p.get("type", "translate") == "translate"]
+    match = [p for p in entries if p.get("from_code") == from_code and p.get("to_code") == to_code]
+    if not match:
+        pairs = sorted({f"{p.get('from_code')}->{p.get('to_code')}" for p in entries if p.get("from_code")})
+        raise ModelError(
+            f"the package index at {url} has no {from_code}->{to_code} model"
+            + (f" (it has: {', '.join(pairs)})" if pairs else "")
+        )
+    best = max(match, key=lambda p: _version_key(str(p.get("package_version", ""))))
+    links = [str(x) for x in best.get("links") or [] if isinstance(x, str)]
+    if not links:
+        raise ModelError(f"the package index at {url} lists no download for {from_code}->{to_code}")
+    downloads = argos_dirs(models_dir)["cache"] / "argos-translate" / "downloads"
+    downloads.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f"{from_code}_{to_code}-", suffix=".argosmodel", dir=downloads)
+    tmp = Path(tmp_name)
+    try:
+        errors = []
+        for link in links:
+            try:
+                with os.fdopen(os.dup(fd), "wb") as out:
+                    out.seek(0)
+                    out.truncate()
+                    _download(link, deadline, out)
+                break
+            except ModelError as exc:
+                if "did not finish" in str(exc):
+                    raise
+                errors.append(exc)
+        else:
+            raise errors[-1]
+        return install_from_file(tmp, models_dir, verify)
+    finally:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
 
 
 def _version_key(version: str) -> tuple[int, ...]:

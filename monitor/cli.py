@@ -98,6 +98,16 @@ def run_once(cfg: Config, *, quiet: bool = False, now: float | None = None) -> i
     svc = open_services(cfg)
     try:
         sync_seeds(svc)
+        from monitor.retranslate import translate_waiting
+
+        try:  # items stored before a model for their language was installed
+            waited = translate_waiting(svc)
+        except Exception as e:  # noqa: BLE001 - a broken model must not stop the cycle
+            log.error("translating waiting items failed: %s", e)
+            waited = None
+        if waited is not None and waited.translated and not quiet:
+            _out(f"Translated {waited.translated} stored item(s) with newly installed models "
+                 f"({waited.matched} now match a watchlist).")
         feeds = [f for f in cfg.feeds if f.enabled]
         if len(feeds) >= POOL_MIN_FEEDS and (os.cpu_count() or 1) > 1:
             svc.cpu_executor = cpu_pool()
@@ -166,6 +176,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         _out(f"\n{len(problems)} problem(s) found")
         return 1
     assert cfg is not None
+    from monitor.translate import coverage_warnings
+
+    for warning in coverage_warnings(cfg):  # a warning, not a problem: items are kept untranslated
+        _out(warning)
     _out(f"ok: {cfg.path.name}: {len(cfg.feeds)} feed(s), {n_wl} watchlist(s)")
     return 0
 
@@ -396,30 +410,116 @@ def cmd_watchlist_test(args: argparse.Namespace) -> int:
 # ---- models ----------------------------------------------------------------------------------------------
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from monitor import argos_models
+    from monitor import argos_models, multilingual_models
+    from monitor.translate import Translator, verify_argos, verify_multilingual
 
     cfg = _load(args, check_dirs=False)
     if args.models_cmd == "list":
-        models = argos_models.list_models(cfg.models)
-        if not models:
-            _out(f"no translation models installed in {cfg.models}")
-        rows = [[f"{m.from_code}->{m.to_code}", str(m.version), f"{m.size_bytes / 1e6:.1f} MB", str(m.path)]
-                for m in models]
-        if rows:
-            _out(_table(rows, ["pair", "version", "size", "path"]))
-        wanted = [p for p in cfg.translation.pairs if p not in {(m.from_code, m.to_code) for m in models}]
-        if wanted:
-            _out("\nwanted by config but not installed: " + ", ".join(f"{a}->{b}" for a, b in wanted))
-        return 0
-    if args.file:
-        info = argos_models.install_from_file(Path(args.file), cfg.models)
+        return _models_list(cfg)
+    from monitor.render import clean_line  # names and licences come from files the user was given
+
+    def say(text: str) -> None:
+        _out(clean_line(text))
+
+    def warn(text: str) -> None:
+        _err(clean_line(text))
+
+    if args.multilingual:
+        say(f"checking {args.multilingual} (load and self-check)...")
+        info_m = multilingual_models.install_multilingual(
+            Path(args.multilingual), cfg.models, accept_license=args.accept_license, name=args.name,
+            version=args.model_version, licence=args.license, verify=verify_multilingual)
+        say(f"installed multilingual model {info_m.label} ({len(info_m.languages)} languages: "
+             f"{', '.join(c for c, _ in info_m.languages)}) in {info_m.path}")
+        say(f"licence: {info_m.license or 'not stated'}" + (" (non-commercial use only)" if info_m.non_commercial else ""))
+        if info_m.non_commercial:
+            say(multilingual_models.LICENSE_TEXT.get(str(info_m.license).lower(), "non-commercial use only"))
+        if info_m.test_model:
+            warn(f"warning: {info_m.name} is a TEST MODEL: it knows only the project's test sentences and "
+                 "translates real news into nonsense. Install a real model for production (README 'Translation').")
+    elif args.file:
+        say(f"checking {args.file} (load and self-check)...")
+        info = argos_models.install_from_file(Path(args.file), cfg.models, verify=verify_argos)
+        say(f"installed {info.from_code}->{info.to_code} version {info.version} in {info.path}")
+        if info.test_model:
+            warn(f"warning: {info.name} is a TEST MODEL (the tiny package bundled for tests and the demo): it knows "
+                 "a few hundred sentences only. Install a real model for production (README 'Translation').")
     else:
         if not (args.source and args.target):
-            _err("usage: monitor models install FROM TO   or   monitor models install --file X.argosmodel")
+            warn("usage: monitor models install FROM TO   or   monitor models install --file X.argosmodel"
+                 "   or   monitor models install --multilingual DIR_OR_ARCHIVE [--accept-license ID]")
             return 2
-        _out(f"installing {args.source}->{args.target} from the Argos package index...")
-        info = argos_models.install_from_index(args.source, args.target, cfg.models)
-    _out(f"installed {info.from_code}->{info.to_code} version {info.version} in {info.path}")
+        say(f"installing {args.source}->{args.target} from the Argos package index...")
+        info = argos_models.install_from_index(args.source, args.target, cfg.models,
+                                               timeout=cfg.translation.download_timeout, verify=verify_argos)
+        say(f"installed {info.from_code}->{info.to_code} version {info.version} in {info.path}")
+    if cfg.database.exists():
+        from monitor.retranslate import servable
+
+        conn = store.connect(cfg.database)
+        try:
+            with Translator.from_settings(cfg.database, cfg.models, cfg.translation) as t:
+                waiting = servable(conn, t)
+        finally:
+            conn.close()
+        if waiting:
+            n = sum(waiting.values())
+            say(f"{n} stored item(s) wait for this model ({', '.join(f'{c}: {k}' for c, k in sorted(waiting.items()))}): "
+                 "the running service translates them within seconds (or run `monitor run --once`), "
+                 "then matches them against the watchlists like new items.")
+    return 0
+
+
+def _models_list(cfg: Config) -> int:
+    from monitor import argos_models, multilingual_models
+    from monitor.render import clean_line  # names and licences come from files the user was given
+    from monitor.translate import REGION_LANGUAGES, Translator
+
+    def table(rows: list[list[str]], headers: list[str]) -> str:
+        return _table([[clean_line(c) for c in r] for r in rows], headers)
+
+    argos = argos_models.list_models(cfg.models)
+    multi = multilingual_models.list_multilingual(cfg.models)
+    if not argos and not multi:
+        _out(f"no translation models installed in {cfg.models}")
+    if argos:
+        rows = [[f"{m.from_code}->{m.to_code}", str(m.version), f"{m.size_bytes / 1e6:.1f} MB", m.license or "-",
+                 "TEST MODEL" if m.test_model else "", str(m.path)] for m in argos]
+        _out("Argos packages:")
+        _out(table(rows, ["pair", "version", "size", "licence", "note", "path"]))
+    if multi:
+        rows = [[m.name, m.version, str(len(m.languages)), f"{m.size_bytes / 1e6:.1f} MB", m.license or "-",
+                 "TEST MODEL" if m.test_model else "", str(m.path)] for m in multi]
+        _out(("\n" if argos else "") + "Multilingual models:")
+        _out(table(rows, ["name", "version", "languages", "size", "licence", "note", "path"]))
+    wanted_codes = list(REGION_LANGUAGES)
+    for code in [a for a, _ in cfg.translation.pairs] + [f.language for f in cfg.feeds if f.language]:
+        if code and code not in wanted_codes and code != cfg.translation.target:
+            wanted_codes.append(code)
+    served, untranslated = [], []
+    with Translator.from_settings(None, cfg.models, cfg.translation) as t:  # routes only: no cache, no load
+        for code in wanted_codes:
+            if code == cfg.translation.target:
+                continue
+            route = t.route_for(code)
+            if isinstance(route, str):
+                untranslated.append([code, route])
+            else:
+                served.append([code, route.kind, route.label, route.license or "-",
+                               "TEST MODEL" if route.test_model else ""])
+    _out(f"\nRouting into {cfg.translation.target} (translation.prefer: {', '.join(cfg.translation.prefer)}):")
+    if served:
+        _out(table(served, ["language", "kind", "model", "licence", "note"]))
+    else:
+        _out("  no language is served by an installed model")
+    if untranslated:
+        _out("\nstay untranslated (matched on their original text):")
+        for code, reason in untranslated:
+            _out(f"  {clean_line(code)}: {clean_line(reason)}")
+    have = {(m.from_code, m.to_code) for m in argos}
+    wanted = [p for p in cfg.translation.pairs if p not in have]
+    if wanted:
+        _out("\nwanted by config but not installed: " + ", ".join(f"{a}->{b}" for a, b in wanted))
     return 0
 
 
@@ -520,10 +620,18 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("models", help="translation models")
     msub = s.add_subparsers(dest="models_cmd", required=True, metavar="ACTION")
     msub.add_parser("list", help="installed models").set_defaults(fn=cmd_models)
-    t = msub.add_parser("install", help="install FROM TO from the Argos index, or --file X.argosmodel")
+    t = msub.add_parser("install", help="install FROM TO from the Argos index, --file X.argosmodel, or "
+                                        "--multilingual DIR (a converted NLLB-200 model)")
     t.add_argument("source", nargs="?")
     t.add_argument("target", nargs="?")
     t.add_argument("--file", help="an .argosmodel file (offline install)")
+    t.add_argument("--multilingual", metavar="PATH",
+                   help="a multilingual CTranslate2 model folder or archive (NLLB-200 layout) you converted")
+    t.add_argument("--accept-license", metavar="ID",
+                   help="acknowledge a non-commercial licence, e.g. cc-by-nc-4.0 for NLLB-200")
+    t.add_argument("--license", metavar="ID", help="the licence of the weights, when the folder does not say")
+    t.add_argument("--name", help="name of the multilingual model (default: from its manifest or folder)")
+    t.add_argument("--model-version", metavar="V", help="version of the multilingual model (default: 1)")
     t.set_defaults(fn=cmd_models)
 
     s = sub.add_parser("seeds", help="the seed corpus (articles already read)")

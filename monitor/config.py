@@ -55,12 +55,20 @@ class FetchSettings:
     allow_private_networks: bool = False
 
 
+ROUTE_KINDS = ("argos", "multilingual", "pivot")  # monitor.translate.ROUTE_KINDS
+
+
 @dataclass(frozen=True)
 class TranslationSettings:
     enabled: bool = True
     target: str = "en"
     pairs: tuple[tuple[str, str], ...] = ()
     install_missing: bool = True
+    # model kinds tried in order for every source language; per-language overrides
+    prefer: tuple[str, ...] = ROUTE_KINDS
+    languages: tuple[tuple[str, tuple[str, ...]], ...] = ()  # ("kk", ("multilingual",)), ...
+    multilingual_model: str | None = None  # which installed multilingual model, when several
+    download_timeout: float = 900.0  # whole-operation deadline of an unattended model download
 
 
 @dataclass(frozen=True)
@@ -196,6 +204,20 @@ def _lang(v: Any) -> str:
     return s
 
 
+def _route_kinds(v: Any) -> tuple[str, ...]:
+    items = [v] if isinstance(v, str) else v
+    if not isinstance(items, list) or not items:
+        raise ValueError(f"expected a list of {', '.join(ROUTE_KINDS)}, got {v!r}")
+    out = []
+    for item in items:
+        kind = str(item).strip().lower()
+        if kind not in ROUTE_KINDS:
+            raise ValueError(f"unknown model kind {item!r}: expected {', '.join(ROUTE_KINDS)}")
+        if kind not in out:
+            out.append(kind)
+    return tuple(out)
+
+
 def _tz(v: Any) -> str:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -238,7 +260,9 @@ _TOP_KEYS = {"feeds", "database", "watchlists", "seeds", "digests", "models", "f
 _FEED_KEYS = {"url", "name", "interval", "language", "tags", "enabled", "fulltext"}
 _FETCH_KEYS = {"timeout", "connect_timeout", "max_bytes", "max_redirects", "concurrency", "per_host", "min_host_delay",
                "user_agent", "backoff_base", "backoff_max", "allow_private_networks"}
-_TRANSLATION_KEYS = {"enabled", "target", "pairs", "install_missing"}
+_TRANSLATION_KEYS = {"enabled", "target", "pairs", "install_missing", "prefer", "languages",
+                     "multilingual_model", "download_timeout"}
+_ROUTE_CODE = re.compile(r"^[a-z]{2,3}(?:-[A-Z][a-z]{3})?$")
 _DEDUP_KEYS = {"threshold"}
 _SMTP_KEYS = {"host", "port", "security", "username", "from", "password"}
 _DEFAULTS_KEYS = {"interval"}
@@ -315,11 +339,29 @@ def load_config(path: Path | str, *, check_dirs: bool = True) -> Config:
                     chk.add(raw_pairs, i, f"translation.pairs[{i}]", f"expected FROM-TO such as ru-en, got {p!r}")
                 else:
                     pairs.append((m.group(1), m.group(2)))
+        languages: list[tuple[str, tuple[str, ...]]] = []
+        raw_langs = tn.get("languages")
+        if raw_langs is not None and not isinstance(raw_langs, dict):
+            chk.add(tn, "languages", "translation.languages",
+                    "expected a mapping such as {kk: [multilingual], ru: [argos, multilingual]}")
+        elif raw_langs:
+            for code in raw_langs:
+                if not _ROUTE_CODE.match(str(code)):
+                    chk.add(raw_langs, code, f"translation.languages.{code}",
+                            "expected a language code such as kk or uz-Cyrl", value=False)
+                    continue
+                kinds = chk.get(raw_langs, code, f"translation.languages.{code}", _route_kinds, None)
+                if kinds is not None:
+                    languages.append((str(code), kinds))
         translation = TranslationSettings(
             enabled=chk.get(tn, "enabled", "translation.enabled", _bool, True),
             target=chk.get(tn, "target", "translation.target", _lang, "en"),
             pairs=tuple(pairs),
             install_missing=chk.get(tn, "install_missing", "translation.install_missing", _bool, True),
+            prefer=chk.get(tn, "prefer", "translation.prefer", _route_kinds, ROUTE_KINDS),
+            languages=tuple(languages),
+            multilingual_model=chk.get(tn, "multilingual_model", "translation.multilingual_model", _str, None),
+            download_timeout=chk.get(tn, "download_timeout", "translation.download_timeout", _duration, 900.0),
         )
 
     dedup = DedupSettings()

@@ -84,8 +84,8 @@ class Services:
         if self.translator is None and self.config.translation.enabled:
             from monitor.translate import Translator  # cheap: argostranslate itself loads on first use
 
-            self.translator = Translator(self.config.database, self.config.models,
-                                         target=self.config.translation.target)
+            self.translator = Translator.from_settings(self.config.database, self.config.models,
+                                                       self.config.translation)
         return self.translator
 
 
@@ -304,11 +304,14 @@ def _translate(svc: Services, pending: list[_Pending]) -> None:
             todo.append(p)
     if not todo:
         return
+    from monitor.translate import source_code
+
     translator = svc.get_translator()
     requests: list[tuple[str, str]] = []
     for p in todo:
-        requests.append((p.entry.title, p.language.language))
-        requests.append((_lead(p.entry.summary), p.language.language))
+        code = source_code(p.language.language, p.language.script) or p.language.language
+        requests.append((p.entry.title, code))
+        requests.append((_lead(p.entry.summary), code))
     try:
         results = translator.translate_many(requests)
     except Exception as e:  # noqa: BLE001 - a broken model must not lose items
@@ -328,11 +331,9 @@ def _translate(svc: Services, pending: list[_Pending]) -> None:
 
 
 def _lead(text: str) -> str:
-    if len(text) <= TRANSLATE_SUMMARY_CHARS:
-        return text
-    cut = text[:TRANSLATE_SUMMARY_CHARS]
-    end = max(cut.rfind(". "), cut.rfind("! "), cut.rfind("? "))
-    return cut[: end + 1] if end > 100 else cut.rsplit(" ", 1)[0] + "…"
+    from monitor.translate import cut_lead  # at sentence boundaries, every script's full stop
+
+    return cut_lead(text, TRANSLATE_SUMMARY_CHARS)
 
 
 def _store_one(svc: Services, feed_name: str, feed_id: int, p: _Pending, now: float, is_seed: bool,

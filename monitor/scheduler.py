@@ -17,6 +17,7 @@ transaction; exit code 0.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import random
@@ -43,6 +44,7 @@ from monitor.watchlist import Watchlist, load_watchlists
 log = logging.getLogger("monitor.daemon")
 
 WATCH_INTERVAL = 3.0  # seconds between checks of the watchlist directory
+WAITING_PER_ROUND = 20  # items stored untranslated that one watch tick translates (monitor.retranslate)
 RETRY_INTERVAL = 30.0
 RETENTION_INTERVAL = 6 * 3600.0
 HEARTBEAT_INTERVAL = 15.0
@@ -82,6 +84,8 @@ class Daemon:
     scheduler: AsyncIOScheduler | None = None
     inflight: set[asyncio.Task] = field(default_factory=set)
     fetcher: Fetcher | None = None
+    models_seen: tuple | None = None  # the installed models when waiting items were last translated
+    waiting_more: bool = False  # the last round of waiting items stopped at its limit
 
     # ---- jobs --------------------------------------------------------------------------------------
     def arm_feed(self, feed: FeedConfig, at: float) -> None:
@@ -200,6 +204,29 @@ class Daemon:
         if snap != self.watch_state:
             self.watch_state = snap
             await self.reload_watchlists()
+        await self.translate_waiting()
+
+    async def translate_waiting(self) -> None:
+        """Once at start and whenever the installed models change: translate the items stored
+        while no model served their language (monitor.retranslate)."""
+        from monitor.retranslate import models_fingerprint, translate_waiting
+
+        if not self.config.translation.enabled:
+            return
+        seen = models_fingerprint(self.config.models)  # a directory listing: cheap, takes no lock
+        if seen == self.models_seen and not self.waiting_more:
+            return
+        self.models_seen = seen
+        self.waiting_more = False
+        try:
+            # a small round per tick, so that storing polled items is never held up for long
+            out = await self.svc.db(functools.partial(translate_waiting, limit=WAITING_PER_ROUND), self.svc)
+            self.waiting_more = out.more
+        except Exception:  # noqa: BLE001 - a broken model must not stop the daemon
+            log.exception("translating waiting items failed")
+            return
+        if out.matched:
+            await self.immediate_alerts()
 
     async def reload_watchlists(self) -> None:
         """Load every watchlist file; a file that fails keeps its last good version active."""
@@ -280,7 +307,11 @@ class Daemon:
             if not cfg.install_missing:
                 break
             try:
-                info = argos_models.install_from_index(src, dst, self.config.models)
+                # a whole-operation deadline, and no lock held while downloading (issue 17)
+                from monitor.translate import verify_argos
+
+                info = argos_models.install_from_index(src, dst, self.config.models,
+                                                       timeout=cfg.download_timeout, verify=verify_argos)
             except argos_models.ModelError as e:
                 log.warning("translation model %s->%s not installed: %s", src, dst, e)
                 if "network" in str(e):

@@ -77,8 +77,9 @@ def test_install_from_file_lists_the_model(tmp_path: Path, bundled: Path) -> Non
     listed = list_models(models_dir)
     assert [m.pair for m in listed] == [("ru", "en")]
     assert listed[0].size_bytes == info.size_bytes > 1_000_000
-    # Argos's own index/cache/settings dirs live beside the models dir, not under ~
-    assert all(d.is_dir() for d in argos_dirs(models_dir).values())
+    # Argos's own index/cache/settings dirs live beside the models dir, not under ~ (installing
+    # needs no Argos code, so it creates none of them)
+    assert not any(d.exists() for d in argos_dirs(models_dir).values())
     assert argos_dirs(models_dir)["data"].parent == models_dir.resolve().parent / "argos"
 
 
@@ -141,3 +142,210 @@ def test_offline_index_is_a_clear_error(tmp_path: Path) -> None:
     assert f"http://127.0.0.1:{port}/index.json" in message
     assert "no network access" in message and "--file" in message
     assert list_models(tmp_path / "models") == []
+
+
+# ---- hostile archives (issue 19): unpacked into a fresh temp dir, validated, then moved ---------------
+
+def _zip(path: Path, members: dict[str, bytes], links: dict[str, str] | None = None) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+        for name, target in (links or {}).items():
+            info = zipfile.ZipInfo(name)
+            info.create_system = 3
+            info.external_attr = (0o120777 << 16)  # a symbolic link
+            zf.writestr(info, target)
+    return path
+
+
+def _state(models_dir: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(models_dir)): p.read_bytes() for p in sorted(models_dir.rglob("*")) if p.is_file()}
+
+
+META = json.dumps({"package_version": "1.0", "from_code": "kk", "to_code": "en"}).encode()
+
+
+@pytest.mark.parametrize(
+    ("members", "links", "message"),
+    [
+        ({"/tmp/evil/metadata.json": META}, None, "absolute path"),
+        ({"pkg/metadata.json": META, "pkg/../../evil.txt": b"x"}, None, r"'\.\.'"),
+        ({"./metadata.json": META, "./model/model.bin": b"\0"}, None, r"'\.'"),
+        ({"metadata.json": META, "model/model.bin": b"\0"}, None, "one top-level folder"),
+        ({"pkg\\..\\evil.txt": b"x", "pkg/metadata.json": META}, None, "unsafe member name"),
+        ({"pkg/metadata.json": META, "pkg/model/model.bin": b"\0"}, {"pkg/model/shared_vocabulary.json": "/etc/passwd"},
+         "link or special file"),
+        ({"pkg/metadata.json": META}, None, "model/model.bin"),
+    ],
+)
+def test_hostile_archives_are_refused_and_change_nothing(
+    tmp_path: Path, bundled: Path, members: dict[str, bytes], links: dict[str, str] | None, message: str
+) -> None:
+    models_dir = tmp_path / "models"
+    install_from_file(bundled, models_dir)
+    before = _state(models_dir)
+    hostile = _zip(tmp_path / "hostile.argosmodel", members, links)
+    with pytest.raises(ModelError, match=message):
+        install_from_file(hostile, models_dir)
+    assert _state(models_dir) == before  # nothing deleted, nothing written
+    assert [p.name for p in models_dir.iterdir()] == ["translate-ru_en-1_0"]  # no temp dir left
+    assert not (tmp_path / "evil.txt").exists() and not Path("/tmp/evil").exists()
+
+
+def test_a_package_named_like_an_installed_model_never_unpacks_over_it(tmp_path: Path, bundled: Path) -> None:
+    models_dir = tmp_path / "models"
+    ru = install_from_file(bundled, models_dir)
+    before = _state(ru.path)
+    # the archive's folder is named after the installed ru->en model, its metadata claims kk->en
+    kk = install_from_file(repack(bundled, tmp_path / "kk.argosmodel", ru.name, from_code="kk"), models_dir)
+    assert kk.path != ru.path and kk.name == "translate-kk_en-1_0"
+    assert sorted(m.pair for m in list_models(models_dir)) == [("kk", "en"), ("ru", "en")]
+    after = _state(ru.path)
+    assert after == before
+    # and a second copy of the same pair and version gets a fresh name, then replaces the first
+    again = install_from_file(repack(bundled, tmp_path / "ru2.argosmodel", "x"), models_dir)
+    assert again.path.name == "translate-ru_en-1_0-2"
+    assert sorted(m.name for m in list_models(models_dir)) == ["translate-kk_en-1_0", "translate-ru_en-1_0-2"]
+
+
+def test_hostile_tar_for_a_multilingual_model(tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    from monitor.multilingual_models import install_multilingual, list_multilingual
+
+    models_dir = tmp_path / "models"
+    for kind in ("sym", "hard", "dotdot", "dev"):
+        archive = tmp_path / f"{kind}.tar.gz"
+        with tarfile.open(archive, "w:gz") as tf:
+            data = b"{}"
+            info = tarfile.TarInfo("nllb/manifest.json")
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+            evil = tarfile.TarInfo("nllb/model.bin" if kind != "dotdot" else "nllb/../../model.bin")
+            if kind == "sym":
+                evil.type, evil.linkname = tarfile.SYMTYPE, "/etc/passwd"
+            elif kind == "hard":
+                evil.type, evil.linkname = tarfile.LNKTYPE, "/etc/passwd"
+            elif kind == "dev":
+                evil.type = tarfile.CHRTYPE
+            else:
+                evil.size = 1
+            tf.addfile(evil, io.BytesIO(b"x") if kind == "dotdot" else None)
+        with pytest.raises(ModelError, match="link or special file|'\\.\\.'"):
+            install_multilingual(archive, models_dir)
+    assert list_multilingual(models_dir) == []
+    assert list((models_dir / "multilingual").iterdir()) == []
+    assert not (tmp_path / "model.bin").exists()
+
+
+def test_bundled_toy_model_is_marked_as_a_test_model(tmp_path: Path, bundled: Path) -> None:
+    info = install_from_file(bundled, tmp_path / "models")
+    assert info.test_model and list_models(tmp_path / "models")[0].test_model
+    other = install_from_file(repack(bundled, tmp_path / "other.argosmodel", "x", package_version="2.0"),
+                              tmp_path / "models2")
+    assert not other.test_model
+
+
+# ---- unattended downloads (issue 17): a whole-operation deadline, no lock held while downloading ---------
+
+class _Staller(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    mode = "trickle"
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802
+        if self.path.endswith("index.json"):
+            body = json.dumps([{"type": "translate", "from_code": "ru", "to_code": "en",
+                                "package_version": "1.0", "links": [self.server.url + "ru_en.argosmodel"]}]).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", "10000000")
+        self.end_headers()
+        try:
+            for _ in range(200):  # one byte every 0.1 s: never a read timeout, never done
+                if self.mode == "trickle":
+                    self.wfile.write(b"P")
+                    self.wfile.flush()
+                threading.Event().wait(0.1)
+        except OSError:
+            pass
+
+
+@pytest.fixture(params=["trickle", "silent"])
+def stalling_index(request: pytest.FixtureRequest) -> Iterator[str]:
+    handler = type("H", (_Staller,), {"mode": request.param})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    server.url = f"http://127.0.0.1:{server.server_address[1]}/"  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.url  # type: ignore[attr-defined]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_stalled_download_hits_the_deadline_without_holding_the_models_lock(
+    tmp_path: Path, stalling_index: str
+) -> None:
+    import time
+
+    from monitor import argos_models
+
+    models_dir = tmp_path / "models"
+    errors: list[BaseException] = []
+
+    def install() -> None:
+        try:
+            install_from_index("ru", "en", models_dir, index_url=stalling_index, timeout=2.0)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    started = time.monotonic()
+    worker = threading.Thread(target=install)
+    worker.start()
+    time.sleep(0.8)  # the download is under way
+    # model loading takes this lock: it must be free while the download stalls
+    assert argos_models._LOCK.acquire(timeout=0.5), "the models lock is held during the download"
+    argos_models._LOCK.release()
+    worker.join(timeout=20)
+    elapsed = time.monotonic() - started
+    assert not worker.is_alive()
+    assert len(errors) == 1 and isinstance(errors[0], ModelError)
+    assert "2 s" in str(errors[0]) and "nothing was installed" in str(errors[0])
+    assert elapsed < 5.0, elapsed
+    assert list_models(models_dir) == []
+    downloads = argos_dirs(models_dir)["cache"] / "argos-translate" / "downloads"
+    assert list(downloads.iterdir()) == []
+
+
+def test_install_runs_the_self_check_before_anything_is_replaced(tmp_path: Path, bundled: Path) -> None:
+    """A package whose model translates garbage is refused; the installed one stays."""
+    from monitor.translate import verify_argos
+
+    models_dir = tmp_path / "models"
+    good = install_from_file(bundled, models_dir, verify=verify_argos)
+    before = _state(models_dir)
+    broken = tmp_path / "broken.argosmodel"
+    with zipfile.ZipFile(bundled) as zin, zipfile.ZipFile(broken, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item)
+            if item.filename.endswith("model/shared_vocabulary.json"):
+                vocab = json.loads(data)
+                data = json.dumps(vocab[:4] + vocab[4:][::-1]).encode()
+            if item.filename.endswith("metadata.json"):
+                meta = json.loads(data)
+                meta["package_version"] = "2.0"
+                data = json.dumps(meta).encode()
+            zout.writestr(item, data)
+    with pytest.raises(ModelError, match="not installed: self-check failed"):
+        install_from_file(broken, models_dir, verify=verify_argos)
+    assert _state(models_dir) == before and [m.name for m in list_models(models_dir)] == [good.name]
+    assert sorted(p.name for p in models_dir.iterdir()) == [good.name]

@@ -152,7 +152,7 @@ def test_cache_is_keyed_by_model_version(tmp_path: Path, models_dir: Path) -> No
     [a] = t.translate_many([(HEADLINE, "ru")])
     t.close()
     other_dir = tmp_path / "v2" / "models"
-    v2 = _relabel(_bundled("ru_en"), tmp_path / "v2.argosmodel", "ru", "en")
+    v2 = repack(_bundled("ru_en"), tmp_path / "v2.argosmodel", "whatever", package_version="1.0.1")
     install_from_file(v2, other_dir)
     t2 = Translator(db, other_dir)
     [b] = t2.translate_many([(HEADLINE, "ru")])
@@ -202,7 +202,7 @@ def test_pivot_through_english(tmp_path: Path) -> None:
     t = Translator(tmp_path / "m.db", d, target="ru")
     [res] = t.translate_many([(HEADLINE, "be")])
     assert res.status == TRANSLATED, res
-    assert res.model_version == "translate-be_en-relabelled@1.0+translate-en_ru-1_0@1.0"
+    assert res.model_version == "translate-be_en-1_0@1.0+translate-en_ru-1_0@1.0"
     assert "Токаев" in res.text and "Москв" in res.text
     assert t.translate_many([("Kremlin.", "en")])[0].status == TRANSLATED
     assert t.translate_many([("x", "kk")])[0].reason == "no model kk->ru"
