@@ -13,6 +13,7 @@ ledger rows in one durable transaction. So:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sqlite3
@@ -83,23 +84,30 @@ def dispatch_watchlist(config: Config, conn: sqlite3.Connection, wl: Watchlist, 
 async def dispatch_watchlist_async(config: Config, conn: sqlite3.Connection, wl: Watchlist,
                                    db: Callable[..., Awaitable[Any]], now: float | None = None, *,
                                    channels: tuple[str, ...] | None = None, heartbeat: bool | None = None,
-                                   force_retry: bool = False) -> list[DispatchResult]:
-    """The daemon's form: ledger work through ``db`` (the database thread), delivery (SMTP, webhook,
-    files) on a thread of its own, so a slow channel holds up neither storing nor a stop."""
-    now = now or time.time()
-    results = []
-    for channel in channels or tuple(c for c in wl.digest.formats if c in CHANNELS):
-        try:
-            c = await db(claim_channel, config, conn, wl, channel, now,
-                         wl.digest.heartbeat if heartbeat is None else heartbeat, force_retry)
-            if isinstance(c, Claimed):
-                err = await in_daemon_thread(deliver_claimed, config, c, name=f"deliver-{channel}")
-                c = await db(finish_channel, conn, c, err)
-            results.append(c)
-        except Exception as e:  # noqa: BLE001 - one channel must not stop the others
-            log.exception("%s/%s: digest failed", wl.name, channel)
-            results.append(DispatchResult(wl.name, channel, 0, 0, "failed", error=f"{type(e).__name__}: {e}"))
-    return results
+                                   force_retry: bool = False,
+                                   locks: dict[tuple[str, str], asyncio.Lock] | None = None) -> list[DispatchResult]:
+    """The daemon's form: ledger work through ``db`` (the database thread), each channel's delivery
+    (SMTP, webhook, files) on a thread of its own and all channels at once, so a slow channel holds
+    up neither storing, nor the other channels, nor a stop. ``locks`` (one per watchlist and
+    channel) keep one delivery per channel at a time within the process."""
+    hb = wl.digest.heartbeat if heartbeat is None else heartbeat
+    locks = {} if locks is None else locks
+
+    async def one(channel: str) -> DispatchResult:
+        async with locks.setdefault((wl.name, channel), asyncio.Lock()):
+            when = now or time.time()  # taken under the lock: a waiting delivery sees what came meanwhile
+            try:
+                c = await db(claim_channel, config, conn, wl, channel, when, hb, force_retry)
+                if isinstance(c, Claimed):
+                    err = await in_daemon_thread(deliver_claimed, config, c, name=f"deliver-{channel}")
+                    c = await db(finish_channel, conn, c, err)
+                return c
+            except Exception as e:  # noqa: BLE001 - one channel must not stop the others
+                log.exception("%s/%s: digest failed", wl.name, channel)
+                return DispatchResult(wl.name, channel, 0, 0, "failed", error=f"{type(e).__name__}: {e}")
+
+    chans = channels or tuple(c for c in wl.digest.formats if c in CHANNELS)
+    return list(await asyncio.gather(*(one(c) for c in chans)))
 
 
 @dataclass(frozen=True)

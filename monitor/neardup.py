@@ -631,8 +631,9 @@ class NearDupIndex:
         }
         have = dict(conn.execute("SELECT key, value FROM neardup_meta").fetchall())
         if not have:
-            with conn:
-                conn.executemany("INSERT INTO neardup_meta(key, value) VALUES (?, ?)", want.items())
+            with _writing(conn):  # OR IGNORE: a second process may create the index at the same moment
+                conn.executemany("INSERT OR IGNORE INTO neardup_meta(key, value) VALUES (?, ?)", want.items())
+            have = dict(conn.execute("SELECT key, value FROM neardup_meta").fetchall())
         elif have != want:
             diff = sorted(k for k in want if have.get(k) != want[k])
             raise ValueError(

@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -83,8 +84,9 @@ class Daemon:
     inflight: set[asyncio.Task] = field(default_factory=set)
     fetcher: Fetcher | None = None
     delivered_at: float | None = None  # last digest delivery (any outcome)
-    dispatch_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    dispatch_locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
     recheck: set[str] = field(default_factory=set)  # watchlists another process was delivering
+    background: set[asyncio.Future] = field(default_factory=set)  # deliveries started by polls
 
     # ---- jobs --------------------------------------------------------------------------------------
     def arm_feed(self, feed: FeedConfig, at: float) -> None:
@@ -115,7 +117,7 @@ class Daemon:
         if out is not None:
             self.items += out.new_items
             if out.matched:
-                await self.immediate_alerts()
+                self.in_background(self.immediate_alerts())  # the next poll of this feed never waits for a channel
         if not self.stopping:
             row = await self.svc.db(store.get_feed, self.svc.conn, self.svc.feed_ids[url])
             if not row.disabled_reason:
@@ -151,13 +153,17 @@ class Daemon:
         their own (with whole-operation deadlines), so storing goes on meanwhile."""
         from monitor.dispatch import dispatch_watchlist_async
 
-        lock = self.dispatch_locks.setdefault(wl.name, asyncio.Lock())
-        async with lock:  # one delivery per watchlist at a time within this process
-            results = await dispatch_watchlist_async(self.config, self.svc.conn, wl, self.svc.db,
-                                                     heartbeat=heartbeat)
+        results = await dispatch_watchlist_async(self.config, self.svc.conn, wl, self.svc.db,
+                                                 heartbeat=heartbeat, locks=self.dispatch_locks)
         self.delivered_at = time.time()
         if any(r.status == "skipped" for r in results):
             self.recheck.add(wl.name)  # another process was delivering: look again at the next retry round
+
+    def in_background(self, coro: Any) -> None:
+        """Run a delivery as its own task (kept referenced until done; cancelled at stop)."""
+        task = asyncio.ensure_future(coro)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
 
     async def immediate_alerts(self) -> None:
         for wl in self.svc.watchlists:
@@ -428,7 +434,7 @@ async def _serve(config_path: Path, cfg: Config, notifier: Notifier) -> int:
         log.info("stopping")
         watchdog.stop()
         sched.shutdown(wait=False)
-        for t in list(d.inflight):
+        for t in [*d.inflight, *d.background]:
             t.cancel()
         if d.inflight:
             await asyncio.wait(d.inflight, timeout=5)

@@ -193,6 +193,8 @@ def migrate(conn: sqlite3.Connection) -> int:
                          f"({len(MIGRATIONS)}); upgrade news-monitor")
     for i in range(version, len(MIGRATIONS)):
         with transaction(conn):
+            if conn.execute("PRAGMA user_version").fetchone()[0] > i:
+                continue  # another process (started at the same moment) applied it meanwhile
             for stmt in _split_sql(MIGRATIONS[i]):
                 conn.execute(stmt)
             conn.execute(f"PRAGMA user_version={i + 1}")
