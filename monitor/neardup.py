@@ -21,17 +21,22 @@ are all compared. Nothing but the connection and the (small) seed set is in memo
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
+import time
 import unicodedata
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import snowballstemmer
+
+from monitor.neardup_bands import SAVE_EVERY, BandIndex
 
 __all__ = [
     "NearDupSettings",
@@ -606,6 +611,14 @@ def _writing(conn: sqlite3.Connection) -> Iterator[None]:
     conn.execute("COMMIT")
 
 
+def _sidecar(conn: sqlite3.Connection) -> Path | None:
+    """``<database>.neardup.npz`` for a database file; None for an in-memory database."""
+    for _, name, file in conn.execute("PRAGMA database_list").fetchall():
+        if name == "main" and file:
+            return Path(file + ".neardup.npz")
+    return None
+
+
 class NearDupIndex:
     """Persistent LSH index of signatures in SQLite (tables ``neardup_*``).
 
@@ -630,11 +643,17 @@ class NearDupIndex:
             "seed": str(settings.seed),
         }
         have = dict(conn.execute("SELECT key, value FROM neardup_meta").fetchall())
-        if not have:
+        if not have or "uid" not in have:
             with _writing(conn):  # OR IGNORE: a second process may create the index at the same moment
-                conn.executemany("INSERT OR IGNORE INTO neardup_meta(key, value) VALUES (?, ?)", want.items())
+                if not have:
+                    conn.executemany("INSERT OR IGNORE INTO neardup_meta(key, value) VALUES (?, ?)", want.items())
+                conn.execute("INSERT OR IGNORE INTO neardup_meta(key, value) VALUES ('uid', ?)",
+                             (os.urandom(8).hex(),))
             have = dict(conn.execute("SELECT key, value FROM neardup_meta").fetchall())
-        elif have != want:
+        self._uid = have.pop("uid")
+        self._bands: BandIndex | None = None  # the LSH band keys, in memory (loaded on first use)
+        self._bands_path = _sidecar(conn)
+        if have != want:
             diff = sorted(k for k in want if have.get(k) != want[k])
             raise ValueError(
                 f"near-duplicate index was built with other settings ({', '.join(diff)}); "
@@ -651,6 +670,7 @@ class NearDupIndex:
 
     def add_many(self, docs: list[tuple[str, str, Signature, int | None]]) -> None:
         """Index several (doc_key, kind, signature, story_id) in one transaction."""
+        bands = self._band_index()
         with _writing(self.conn):
             for doc_key, kind, sig, story_id in docs:
                 if kind not in ("seed", "item"):
@@ -671,20 +691,23 @@ class NearDupIndex:
                 doc_id = cur.lastrowid
                 if kind == "seed":
                     self._seeds_loaded = False
-                self.conn.executemany(
-                    "INSERT OR IGNORE INTO neardup_bands(key, doc_id) VALUES (?, ?)",
-                    [(k, doc_id) for k in _band_keys(sig, self.settings)],
-                )
+                bands.add(int(doc_id or 0), _band_keys(sig, self.settings))
+        if bands.needs_merge():
+            bands.merge()
+            if self._bands_path is not None and time.monotonic() - bands.saved_at > SAVE_EVERY:
+                self.save()
 
     def _forget(self, doc_id: int) -> None:
         row = self.conn.execute(
             f"SELECT {_SIG_COLS} FROM neardup_docs WHERE id = ?", (doc_id,)
         ).fetchone()
         old = _band_keys(_row_signature(row), self.settings)
-        self.conn.executemany(
+        self.conn.executemany(  # rows written by versions that kept the bands in SQLite
             "DELETE FROM neardup_bands WHERE key = ? AND doc_id = ?", [(k, doc_id) for k in old]
         )
         self.conn.execute("DELETE FROM neardup_docs WHERE id = ?", (doc_id,))
+        if self._bands is not None:
+            self._bands.remove(doc_id)
 
     def get(self, doc_key: str) -> Signature | None:
         """The stored signature of a document, if indexed."""
@@ -706,18 +729,45 @@ class NearDupIndex:
         if seeds is not None:
             out += seeds.matches(sig, self.settings)
         keys = _band_keys(sig, self.settings)
-        if keys:
+        ids = self._band_index().candidates(keys, self.settings.max_candidates) if keys else []
+        if ids:
             rows = self.conn.execute(
-                f"SELECT {_COLS} FROM neardup_docs d JOIN ("
-                " SELECT doc_id, COUNT(*) AS hits FROM neardup_bands WHERE key IN (%s)"
-                " GROUP BY doc_id ORDER BY hits DESC LIMIT ?) c ON c.doc_id = d.id%s"
-                % (",".join("?" * len(keys)), " WHERE d.kind = 'item'" if seeds is not None else ""),
-                (*keys, self.settings.max_candidates),
+                f"SELECT {_COLS} FROM neardup_docs WHERE id IN (%s)%s"
+                % (",".join("?" * len(ids)), " AND kind = 'item'" if seeds is not None else ""), ids,
             ).fetchall()
             if rows:
                 out += _Batch(rows).matches(sig, self.settings)
         out.sort(key=lambda c: (-c.similarity, c.doc_key))
         return out[:limit]
+
+    def _band_index(self) -> BandIndex:
+        """The in-memory band index, loaded (or rebuilt) on first use and brought up to date
+        with documents stored since by anyone (a crash, another process)."""
+        if self._bands is None:
+            loaded = BandIndex.load(self._bands_path, self._uid) if self._bands_path is not None else None
+            top = self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM neardup_docs").fetchone()[0]
+            if loaded is None or loaded.watermark > top:  # absent, foreign or newer than the tables
+                loaded = BandIndex(self._uid)
+            self._bands = loaded
+        bands = self._bands
+        rows = self.conn.execute(
+            f"SELECT id, {_SIG_COLS} FROM neardup_docs WHERE id > ? ORDER BY id", (bands.watermark,)
+        ).fetchall()
+        for row in rows:
+            bands.add(int(row[0]), _band_keys(_row_signature(row[1:]), self.settings))
+        if rows:
+            bands.watermark = int(rows[-1][0])
+            if bands.needs_merge():
+                bands.merge()
+        return bands
+
+    def save(self) -> None:
+        """Write the band index beside the database (a restart then reads it instead of rebuilding)."""
+        if self._bands is not None and self._bands_path is not None:
+            try:
+                self._bands.save(self._bands_path)
+            except OSError:
+                pass  # a cache: the next open catches up from neardup_docs
 
     def _seed_batch(self) -> _Batch | None:
         """All seeds as arrays if there are at most seed_scan_limit of them (cached)."""

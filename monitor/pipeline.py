@@ -87,6 +87,7 @@ class Services:
     def close(self) -> None:
         self.db_executor.shutdown(wait=True)
         self.translate_lane.shutdown(wait=False)
+        self.neardup.save()  # the database thread has ended: nothing changes the index now
         if self.cpu_executor is not None:
             self.cpu_executor.shutdown(wait=True, cancel_futures=True)
         self.conn.close()

@@ -447,10 +447,6 @@ async def _serve(config_path: Path, cfg: Config, notifier: Notifier) -> int:
 STOP_DB_WAIT = 8.0  # seconds a stop waits for the database thread (TimeoutStopSec is 15 s)
 
 
-def _noop() -> None:
-    return None
-
-
 def db_stall_limit(watchdog_interval: float | None) -> float:
     """How long the database thread may stay in one job before watchdog pings stop."""
     return max(5.0, watchdog_interval or 0.0)
@@ -461,7 +457,7 @@ async def _stop_db(svc: Services) -> None:
     STOP_DB_WAIT: a wedged transaction is abandoned (SQLite rolls it back on the next open)."""
     svc.translate_lane.shutdown(wait=False)
     try:
-        await asyncio.wait_for(svc.db(_noop), STOP_DB_WAIT)
+        await asyncio.wait_for(svc.db(svc.neardup.save), STOP_DB_WAIT)  # after the last queued transaction
     except asyncio.TimeoutError:
         log.error("database thread busy for %.0f s; exiting without waiting for it (its open transaction "
                   "is rolled back)", svc.db_idle_for())
