@@ -1,4 +1,4 @@
-"""Near-duplicate detection across languages: MinHash signatures, LSH bands in SQLite.
+"""Near-duplicate detection across languages: MinHash signatures, LSH bands in memory.
 
 A document's :class:`Signature` carries three kinds of evidence, all computed from
 the English text (original or machine-translated) plus, for translated items, the
@@ -15,8 +15,9 @@ original text:
 The similarity of two signatures (:func:`similarity`) is the larger of the shingle
 overlap and the product of word, anchor and number overlap (cube-rooted when either
 side is a translation). Candidates come from LSH bands of the shingle MinHash and
-of a MinHash of the anchors, stored in an indexed SQLite table; seeds, being few,
-are all compared. Nothing but the connection and the (small) seed set is in memory.
+of a MinHash of the anchors, kept in memory as sorted numpy arrays
+(:mod:`monitor.neardup_bands`, persisted beside the database); signatures stay in
+SQLite; seeds, being few, are all compared.
 """
 
 from __future__ import annotations
@@ -620,7 +621,8 @@ def _sidecar(conn: sqlite3.Connection) -> Path | None:
 
 
 class NearDupIndex:
-    """Persistent LSH index of signatures in SQLite (tables ``neardup_*``).
+    """Persistent LSH index of signatures: signatures in SQLite (tables ``neardup_*``), band keys in
+    memory (:class:`monitor.neardup_bands.BandIndex`, saved to ``<database>.neardup.npz``).
 
     Rows are never removed when items are purged from the store: fingerprints
     outlive retention, so a purged story is still recognised.
@@ -653,6 +655,7 @@ class NearDupIndex:
         self._uid = have.pop("uid")
         self._bands: BandIndex | None = None  # the LSH band keys, in memory (loaded on first use)
         self._bands_path = _sidecar(conn)
+        self._last_keys: tuple[Signature, list[int]] | None = None
         if have != want:
             diff = sorted(k for k in want if have.get(k) != want[k])
             raise ValueError(
@@ -691,7 +694,7 @@ class NearDupIndex:
                 doc_id = cur.lastrowid
                 if kind == "seed":
                     self._seeds_loaded = False
-                bands.add(int(doc_id or 0), _band_keys(sig, self.settings))
+                bands.add(int(doc_id or 0), self._keys(sig))
         if bands.needs_merge():
             bands.merge()
             if self._bands_path is not None and time.monotonic() - bands.saved_at > SAVE_EVERY:
@@ -728,7 +731,7 @@ class NearDupIndex:
         out: list[Candidate] = []
         if seeds is not None:
             out += seeds.matches(sig, self.settings)
-        keys = _band_keys(sig, self.settings)
+        keys = self._keys(sig)
         ids = self._band_index().candidates(keys, self.settings.max_candidates) if keys else []
         if ids:
             rows = self.conn.execute(
@@ -750,16 +753,28 @@ class NearDupIndex:
                 loaded = BandIndex(self._uid)
             self._bands = loaded
         bands = self._bands
-        rows = self.conn.execute(
-            f"SELECT id, {_SIG_COLS} FROM neardup_docs WHERE id > ? ORDER BY id", (bands.watermark,)
-        ).fetchall()
-        for row in rows:
-            bands.add(int(row[0]), _band_keys(_row_signature(row[1:]), self.settings))
-        if rows:
-            bands.watermark = int(rows[-1][0])
+        new = [i for (i,) in self.conn.execute("SELECT id FROM neardup_docs WHERE id > ? ORDER BY id",
+                                                (bands.watermark,))]
+        if new:
+            bands.watermark = new[-1]
+            todo = [i for i in new if i not in bands.ids]  # not the ones this index added itself
+            for i in range(0, len(todo), 500):
+                chunk = todo[i:i + 500]
+                for row in self.conn.execute(f"SELECT id, {_SIG_COLS} FROM neardup_docs WHERE id IN "
+                                             f"({','.join('?' * len(chunk))})", chunk):
+                    bands.add(int(row[0]), _band_keys(_row_signature(row[1:]), self.settings))
             if bands.needs_merge():
                 bands.merge()
         return bands
+
+    def _keys(self, sig: Signature) -> list[int]:
+        """Band keys of ``sig`` (the last result is kept: a query is followed by the add of the same one)."""
+        last = self._last_keys
+        if last is not None and last[0] is sig:
+            return last[1]
+        keys = _band_keys(sig, self.settings)
+        self._last_keys = (sig, keys)
+        return keys
 
     def save(self) -> None:
         """Write the band index beside the database (a restart then reads it instead of rebuilding)."""

@@ -86,8 +86,14 @@ class BandIndex:
         parts: list[np.ndarray] = []
         for rk, rd in self.runs:
             lo = np.searchsorted(rk, q, "left")
-            hi = np.searchsorted(rk, q, "right")
-            parts.extend(rd[a:b] for a, b in zip(lo.tolist(), hi.tolist()) if b > a)
+            lens = np.searchsorted(rk, q, "right") - lo
+            hit = lens > 0
+            if hit.any():
+                lo, lens = lo[hit], lens[hit]
+                # every position in the ranges [lo, lo + lens), gathered in one step
+                ends = np.cumsum(lens)
+                pos = np.arange(ends[-1]) + np.repeat(lo - (ends - lens), lens)
+                parts.append(rd[pos])
         for k in uniq:
             ds = self.delta.get(k)
             if ds:
