@@ -9,6 +9,15 @@ ledger rows in one durable transaction. So:
 - a failing SMTP server or webhook leaves the items undelivered and the row
   pending with a backoff; the next attempt sends every undelivered item in one
   digest.
+
+Two processes on one database (the daemon and ``monitor run --once`` or
+``monitor digest``): what is undelivered is decided inside the write transaction
+(BEGIN IMMEDIATE) that also *claims* the digest row (``claim``: pid and a token,
+``claim_until``); the other process waits for that transaction, then sees the
+claim (skipped) or, once delivered, the ledger rows. A claim whose process is gone
+(killed mid-delivery) is stale at once. Delivery itself (:func:`deliver_claimed`)
+touches no database, so the daemon runs it on a thread of its own
+(:func:`dispatch_watchlist_async`).
 """
 
 from __future__ import annotations
@@ -19,8 +28,8 @@ import logging
 import sqlite3
 import time
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
 from datetime import datetime, timezone
+from typing import Any, Awaitable, Callable
 from pathlib import Path
 
 from monitor import store

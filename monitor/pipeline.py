@@ -5,7 +5,9 @@
 :class:`Services` holds what a running service shares (config, database,
 watchlists, translator, near-duplicate index). Database work runs on one
 dedicated thread so the event loop stays free for fetching and for the
-daemon's watchdog; parsing runs there too unless a process pool is given.
+daemon's watchdog; parsing and analysis run in a process pool or on worker
+threads, translation (CTranslate2) on a lane of its own: neither ever holds the
+database thread.
 """
 
 from __future__ import annotations

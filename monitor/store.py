@@ -9,9 +9,12 @@ at most the last transactions on power loss but never corrupts the file.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import sqlite3
 import time
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -439,16 +442,11 @@ def pending_digest(conn: sqlite3.Connection, watchlist: str, channel: str) -> Di
 
 def claim_token() -> str:
     """A token naming this process (pid) and this one delivery."""
-    import os
-    import uuid
-
     return f"{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
 
 def claim_holder(row: DigestRow, now: float) -> int | None:
     """The pid of a live process whose unexpired claim is on ``row``, else None (free or stale)."""
-    import os
-
     if not row.claim or not row.claim_until or row.claim_until <= now:
         return None
     try:
@@ -512,8 +510,6 @@ class DaemonLock:
     fd: int
 
     def release(self) -> None:
-        import os
-
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
@@ -525,9 +521,6 @@ def daemon_lock_path(database: Path) -> Path:
 
 def acquire_daemon_lock(database: Path) -> DaemonLock:
     """Take the daemon role for ``database``; StoreError naming the holder's pid if another has it."""
-    import fcntl
-    import os
-
     path = daemon_lock_path(database)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import signal
 import socket
-import socketserver
 import sqlite3
 import subprocess
 import sys
@@ -13,7 +12,6 @@ import threading
 import time
 from contextlib import contextmanager
 from email import message_from_bytes, policy
-from pathlib import Path
 from typing import Iterator
 
 import pytest
