@@ -301,3 +301,29 @@ def test_one_client_reuses_connections_across_feeds(project):
         assert second <= 4, f"{second} connections for 20 requests to one host"
     finally:
         srv.stop()
+
+
+def test_stalled_model_download_does_not_stop_polling(project, feed_server, tmp_path, monkeypatch):
+    index = DrippingWebhook(gap=3.0).start()  # the Argos package index answers a byte every 3 s
+    monkeypatch.setenv("ARGOS_PACKAGE_INDEX", f"http://127.0.0.1:{index.port}/")
+    write_watchlist(project, "markdown")
+    feed_server.routes["/f.xml"] = Route(rss([item(1)]), etag='"v1"')
+    project.write_config([{"name": "Wire", "url": feed_server.url("/f.xml"), "interval": "1s"}],
+                         translation={"enabled": True, "pairs": ["ru-en"], "install_missing": True})
+    notify = Notify(tmp_path / "notify.sock")
+    proc = start(project, notify)
+    try:
+        notify.wait_for("READY=1")
+        wait_until(lambda: index.connections >= 1)  # the download has started, and stalls
+        wait_until(lambda: "Story 1:" in digest_text(project))
+        feed_server.routes["/f.xml"] = Route(rss([item(1), item(2)]), etag='"v2"')
+        wait_until(lambda: "Story 2:" in digest_text(project), timeout=15)
+        proc.send_signal(signal.SIGTERM)
+        t0 = time.monotonic()
+        assert proc.wait(timeout=15) == 0
+        assert time.monotonic() - t0 < 10
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        notify.close()
+        index.stop()
