@@ -294,10 +294,13 @@ async def _drain(resp: httpx.Response) -> None:
     if declared.isdigit() and int(declared) > DRAIN_LIMIT:
         return
     total = 0
-    async for raw in resp.aiter_raw():
-        total += len(raw)
-        if total > DRAIN_LIMIT:
-            return
+    try:
+        async for raw in resp.aiter_raw():
+            total += len(raw)
+            if total > DRAIN_LIMIT:
+                return
+    except (httpx.HTTPError, OSError):
+        return  # the answer itself is complete: a broken unwanted body only costs the connection
 
 
 class _BoundedDecoder:
