@@ -359,6 +359,70 @@ class ChildRun:
     stdout: str
     stderr: str
     peak_tree_rss_mb: float = 0.0  # the child and its descendants (e.g. a process pool) together, sampled
+    tree_cpu_s: float = 0.0  # user + system CPU of the child and every descendant (pool workers included)
+
+
+def _become_subreaper() -> bool:
+    """Orphaned descendants of our children (a forkserver and its pool workers outlive the
+    child by a moment) are re-parented to us, so we reap them and RUSAGE_CHILDREN counts them."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        return False
+
+
+def _children_cpu() -> float:
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def _reap(pids: set[int], timeout: float = 15.0) -> None:
+    """Wait for the (re-parented) descendants in ``pids``; SIGKILL what is left after ``timeout``."""
+    end = time.monotonic() + timeout
+    left = set(pids)
+    while left:
+        for pid in list(left):
+            try:
+                done, _ = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                left.discard(pid)  # not ours (reaped by its own parent)
+                continue
+            if done:
+                left.discard(pid)
+        if left and time.monotonic() > end:
+            for pid in left:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            end = time.monotonic() + 5.0
+        if left:
+            time.sleep(0.05)
+
+
+def descendants(root: int) -> set[int]:
+    """Pids of every live descendant of ``root``, from /proc."""
+    parent: dict[int, int] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                stat = Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            parent[int(d)] = int(stat[1])
+    out: set[int] = set()
+    todo = [root]
+    while todo:
+        pid = todo.pop()
+        kids = [c for c, p in parent.items() if p == pid and c not in out]
+        out.update(kids)
+        todo.extend(kids)
+    return out
 
 
 def tree_rss_mb(root: int) -> float:
@@ -423,8 +487,11 @@ def run_child(argv: list[str], *, env: dict[str, str] | None = None, timeout: fl
     import tempfile
     import threading
 
+    subreaper = _become_subreaper()
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         t0 = time.perf_counter()
+        cpu0 = _children_cpu()
+        before = descendants(os.getpid()) if subreaper else set()
         proc = subprocess.Popen(argv, cwd=ROOT, stdout=out, stderr=err, text=True, env=env)
         term = threading.Timer(timeout, proc.send_signal, (signal.SIGTERM,))
         kill = threading.Timer(timeout + grace, proc.kill)
@@ -433,10 +500,13 @@ def run_child(argv: list[str], *, env: dict[str, str] | None = None, timeout: fl
         peak = [0.0]
         done = threading.Event()
 
+        seen: set[int] = set()
+
         def sample() -> None:
             while not done.wait(0.25):
                 try:
                     peak[0] = max(peak[0], tree_rss_mb(proc.pid))
+                    seen.update(descendants(proc.pid))
                 except (OSError, ValueError):
                     pass
 
@@ -450,11 +520,15 @@ def run_child(argv: list[str], *, env: dict[str, str] | None = None, timeout: fl
             kill.cancel()
         sampler.join()
         wall = time.perf_counter() - t0
+        if subreaper:
+            _reap((seen | descendants(os.getpid())) - before - {proc.pid})
+        tree_cpu = _children_cpu() - cpu0
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
         return ChildRun(wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, proc.returncode,
-                        out.read(), err.read(), max(peak[0], usage.ru_maxrss / 1024))
+                        out.read(), err.read(), max(peak[0], usage.ru_maxrss / 1024),
+                        max(tree_cpu, usage.ru_utime + usage.ru_stime))
 
 
 def main() -> None:

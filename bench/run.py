@@ -2,8 +2,8 @@
 
 Each ``bench/bench_*.py`` runs in its own process, one after another (so they do not
 compete for the cores), and prints one JSON object; the runner nests each under its name
-("poll", "pipeline", "startup", "language", "dedup", "translate", "watchlist"), lifts the
-figures that must stay comparable across releases to the top level, and collects every
+("poll", "pipeline", "startup", "language", "dedup", "translate", "watchlist", "peer"),
+lifts the figures that must stay comparable across releases to the top level, and collects every
 target next to its figure under "targets" / "met". A missing or failing benchmark leaves its
 figures null and says why under "errors"; the runner itself exits 0 unless ``--strict``.
 
@@ -50,6 +50,7 @@ BENCHES: tuple[Bench, ...] = (
     Bench("watchlist", "bench_watchlist.py", 60),
     Bench("translate", "bench_translate.py", 150),
     Bench("dedup", "bench_dedup.py", 200),
+    Bench("peer", "bench_peer.py", 180),
     Bench("poll", "bench_poll.py", TOTAL_BUDGET_S),
 )
 
@@ -72,6 +73,13 @@ LIFTED: dict[str, tuple[str, str, str | None]] = {
     "startup_ready_s": ("startup", "startup_ready_s", "< 2"),
     "idle_rss_mb": ("startup", "idle_rss_mb", None),
     "translation_loaded_at_idle": ("startup", "translation_loaded_at_idle", "false"),
+    # news-monitor / reader on the same feeds in one run (bench_peer.py); < 1 is better
+    "peer_cold_ratio": ("peer", "peer_cold_ratio", "<= 1.0"),
+    "peer_warm_ratio": ("peer", "peer_warm_ratio", "<= 1.0"),
+    "peer_cpu_per_item_ratio": ("peer", "peer_cpu_per_item_ratio", None),
+    "peer_rss_ratio": ("peer", "peer_rss_ratio", None),
+    "poll_cold_tree_cpu_s": ("poll", "poll_cold_tree_cpu_s", None),
+    "poll_warm_tree_cpu_s": ("poll", "poll_warm_tree_cpu_s", None),
 }
 REQUIRED = ("poll_cold_s", "feedparser_cycle_s", "poll_warm_s", "poll_peak_rss_mb", "pipeline_items_per_s",
             "feedparser_items_per_s", "dedup_query_ms", "translate_batch_speedup", "translate_cache_hit_ms",
@@ -169,6 +177,8 @@ def _met(key: str, value: Any, doc: dict[str, Any]) -> bool | None:
         "translate_batch_speedup": lambda v: v >= 3.0,
         "startup_ready_s": lambda v: v < 2.0,
         "translation_loaded_at_idle": lambda v: v is False,
+        "peer_cold_ratio": lambda v: v <= 1.0,
+        "peer_warm_ratio": lambda v: v <= 1.0,
     }
     fn = checks.get(key)
     return None if fn is None else bool(fn(value))
@@ -194,7 +204,7 @@ def assemble(results: dict[str, dict[str, Any] | None], errors: dict[str, str], 
     doc["targets"] = {k: t for k, (_, _, t) in LIFTED.items() if t}
     doc["met"] = {k: _met(k, doc.get(k), doc) for k in doc["targets"]}
     for name, res in results.items():  # other benchmarks' own verdicts, e.g. language accuracy
-        if name not in ("poll", "pipeline", "startup") and res and isinstance(res.get("met"), dict):
+        if name not in ("poll", "pipeline", "startup", "peer") and res and isinstance(res.get("met"), dict):
             for k, v in res["met"].items():
                 doc["met"].setdefault(f"{name}.{k}", v)
     doc["missing"] = [k for k in REQUIRED if doc.get(k) is None]
@@ -221,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--smoke", action="store_true", help="tiny sizes: checks the suite runs, in about a minute")
     ap.add_argument("--out", type=Path, help="also write the JSON here (default bench/out/latest.json)")
     ap.add_argument("--only", help="comma-separated benchmark names (poll,pipeline,startup,language,dedup,"
-                                   "translate,watchlist)")
+                                   "translate,watchlist,peer)")
     ap.add_argument("--strict", action="store_true", help="exit 1 when a benchmark fails or a figure is missing")
     args = ap.parse_args(argv)
     only = set(args.only.split(",")) if args.only else None

@@ -13,6 +13,7 @@ the email package of Python 3.11.7).
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import hashlib
 import logging
@@ -22,6 +23,7 @@ import smtplib
 import socket
 import ssl
 import tempfile
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -47,6 +49,8 @@ MAIL_POLICY = email_policy.SMTP.clone(max_line_length=78)
 SUBJECT_MAX = 160  # characters of the whole subject
 _TITLE_MAX = 110  # characters of the top story's title within the subject
 SECURITY_MODES = ("none", "starttls", "ssl")
+SMTP_DEADLINE = 120.0  # seconds for a whole SMTP session (connect to QUIT), however the server drips
+WEBHOOK_DEADLINE = 30.0  # seconds for a whole webhook call (connect to the last byte of the answer)
 
 
 class DeliveryError(MonitorError):
@@ -80,6 +84,7 @@ class SmtpSettings:
     password: str | None = None  # None: read with smtp_password() when a username is set
     timeout: float = 30.0
     ca_file: str | None = None  # extra CA bundle (e.g. a private relay's certificate)
+    deadline: float = SMTP_DEADLINE  # the whole session, not per read (a tarpit answers a byte at a time)
 
     @classmethod
     def from_config(cls, smtp: _SmtpBlock, password: str | None = None) -> SmtpSettings:
@@ -213,16 +218,19 @@ def send_email(msg: EmailMessage, settings: SmtpSettings) -> None:
                                 "provide $CREDENTIALS_DIRECTORY/smtp-password", transient=False)
     envelope_from = parseaddr(settings.from_addr)[1] or settings.from_addr
     where = f"{settings.host}:{settings.port}"
+    guard: _SessionDeadline | None = None
     try:
         context = ssl.create_default_context(cafile=settings.ca_file)
         helo = socket.gethostname() or "localhost"
         smtp: smtplib.SMTP
         if settings.security == "ssl":
-            smtp = smtplib.SMTP_SSL(settings.host, settings.port, local_hostname=helo,
-                                    timeout=settings.timeout, context=context)
+            smtp = smtplib.SMTP_SSL(local_hostname=helo, timeout=settings.timeout, context=context)
         else:
-            smtp = smtplib.SMTP(settings.host, settings.port, local_hostname=helo, timeout=settings.timeout)
-        with smtp:
+            smtp = smtplib.SMTP(local_hostname=helo, timeout=settings.timeout)
+        smtp._host = settings.host  # as SMTP(host) would set it: the TLS server name to verify
+        guard = _SessionDeadline(smtp, settings.deadline)  # started before connect: a tarpit delays the greeting
+        with guard, smtp:
+            smtp.connect(settings.host, settings.port)
             smtp.ehlo()
             if settings.security == "starttls":
                 smtp.starttls(context=context)
@@ -230,6 +238,47 @@ def send_email(msg: EmailMessage, settings: SmtpSettings) -> None:
             if settings.username:
                 smtp.login(settings.username, password or "")
             refused = smtp.send_message(msg, from_addr=envelope_from)
+    except Exception as exc:
+        if guard is not None and guard.expired:
+            raise DeliveryError(f"SMTP {where}: no complete session within {settings.deadline:.0f} s "
+                                "(the server answers too slowly)", transient=True) from exc
+        _raise_smtp_error(exc, where)
+    if refused:
+        log.warning("SMTP %s refused some recipients (the others got the digest): %s", where,
+                    "; ".join(f"{r}: {c}" for r, (c, _) in refused.items()))
+
+
+class _SessionDeadline:
+    """Ends an SMTP session that runs past ``deadline`` seconds in all (shuts its socket down
+    from a timer thread, which wakes the blocked read)."""
+
+    def __init__(self, smtp: smtplib.SMTP, deadline: float) -> None:
+        self.smtp = smtp
+        self.expired = False
+        self._timer = threading.Timer(deadline, self._expire)
+        self._timer.daemon = True
+
+    def _expire(self) -> None:
+        self.expired = True
+        sock = getattr(self.smtp, "sock", None)
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def __enter__(self) -> "_SessionDeadline":
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+
+def _raise_smtp_error(exc: BaseException, where: str) -> None:
+    """Map an smtplib/socket error to DeliveryError (re-raise anything else)."""
+    try:
+        raise exc
     except smtplib.SMTPRecipientsRefused as exc:
         codes = [code for code, _ in exc.recipients.values()]
         transient = all(400 <= c < 500 for c in codes)
@@ -249,15 +298,13 @@ def send_email(msg: EmailMessage, settings: SmtpSettings) -> None:
         raise DeliveryError(f"SMTP {where}: {exc}", transient=False) from exc
     except OSError as exc:  # refused, reset, timeout, DNS failure, TLS handshake errors
         raise DeliveryError(f"SMTP {where} unreachable: {exc or type(exc).__name__}", transient=True) from exc
-    if refused:
-        log.warning("SMTP %s refused some recipients (the others got the digest): %s", where,
-                    "; ".join(f"{r}: {c}" for r, (c, _) in refused.items()))
 
 
 # --- webhook -------------------------------------------------------------------
 
 
-def post_webhook(url: str, payload: dict[str, Any], timeout: float = 10.0) -> None:
+def post_webhook(url: str, payload: dict[str, Any], timeout: float = 10.0,
+                 deadline: float = WEBHOOK_DEADLINE) -> None:
     """POST ``payload`` as JSON; 2xx is success.
 
     Raises DeliveryError: transient for network errors, timeouts, 408, 425, 429 and 5xx
@@ -267,8 +314,9 @@ def post_webhook(url: str, payload: dict[str, Any], timeout: float = 10.0) -> No
     if target is None:
         raise DeliveryError(f"webhook URL must be http(s): {clean_line(url)!r}", transient=False)
     try:
-        response = httpx.post(target, json=payload, timeout=timeout, follow_redirects=False,
-                              headers={"User-Agent": f"news-monitor/{__version__}"})
+        response = _post_within(target, payload, timeout, deadline)
+    except TimeoutError as exc:
+        raise DeliveryError(f"webhook {target}: no complete answer within {deadline:.0f} s", transient=True) from exc
     except httpx.TransportError as exc:  # connect/read errors and timeouts
         raise DeliveryError(f"webhook {target} unreachable: {type(exc).__name__}: {exc}", transient=True) from exc
     status = response.status_code
@@ -278,6 +326,20 @@ def post_webhook(url: str, payload: dict[str, Any], timeout: float = 10.0) -> No
     transient = status in (408, 425, 429) or status >= 500
     raise DeliveryError(f"webhook {target} answered HTTP {status}: {body}", transient=transient, code=status,
                         retry_after=parse_retry_after(response.headers.get("Retry-After")) if transient else None)
+
+
+def _post_within(target: str, payload: dict[str, Any], timeout: float, deadline: float) -> httpx.Response:
+    """POST with a deadline on the whole call (httpx's timeouts are per read: a server that
+    drips its answer a byte at a time would hold the caller for ever). Raises TimeoutError."""
+    async def post() -> httpx.Response:
+        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
+            async with asyncio.timeout(deadline):
+                response = await client.post(target, json=payload,
+                                             headers={"User-Agent": f"news-monitor/{__version__}"})
+                await response.aread()
+                return response
+
+    return asyncio.run(post())
 
 
 # --- files -------------------------------------------------------------------

@@ -9,16 +9,27 @@ ledger rows in one durable transaction. So:
 - a failing SMTP server or webhook leaves the items undelivered and the row
   pending with a backoff; the next attempt sends every undelivered item in one
   digest.
+
+Two processes on one database (the daemon and ``monitor run --once`` or
+``monitor digest``): what is undelivered is decided inside the write transaction
+(BEGIN IMMEDIATE) that also *claims* the digest row (``claim``: pid and a token,
+``claim_until``); the other process waits for that transaction, then sees the
+claim (skipped) or, once delivered, the ledger rows. A claim whose process is gone
+(killed mid-delivery) is stale at once. Delivery itself (:func:`deliver_claimed`)
+touches no database, so the daemon runs it on a thread of its own
+(:func:`dispatch_watchlist_async`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sqlite3
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any, Awaitable, Callable
 from pathlib import Path
 
 from monitor import store
@@ -27,6 +38,7 @@ from monitor.deliver import DeliveryError, SmtpSettings, build_email, post_webho
 from monitor.digest import Digest, DigestPlan, build_digest
 from monitor.render import render_atom, render_markdown, render_webhook
 from monitor.watchlist import Watchlist
+from monitor.workers import in_daemon_thread
 
 log = logging.getLogger("monitor.dispatch")
 
@@ -35,6 +47,7 @@ RETRY_BASE = 60.0
 RETRY_MAX = 6 * 3600.0
 ATOM_HISTORY = 20
 HEARTBEAT_MIN_GAP = 20 * 3600.0
+CLAIM_TTL = 15 * 60.0  # a claim outlives any delivery deadline; a killed owner's claim is stale at once
 
 
 @dataclass
@@ -61,22 +74,64 @@ def digest_path(config: Config, watchlist: str, now: float) -> Path:
 def dispatch_watchlist(config: Config, conn: sqlite3.Connection, wl: Watchlist, now: float | None = None, *,
                        channels: tuple[str, ...] | None = None, heartbeat: bool | None = None,
                        force_retry: bool = False) -> list[DispatchResult]:
-    """Build and deliver ``wl``'s digest on each of its channels."""
+    """Build and deliver ``wl``'s digest on each of its channels (the CLI's synchronous form)."""
     now = now or time.time()
     results = []
     for channel in channels or tuple(c for c in wl.digest.formats if c in CHANNELS):
         try:
-            results.append(_dispatch(config, conn, wl, channel, now,
-                                     wl.digest.heartbeat if heartbeat is None else heartbeat, force_retry))
+            c = claim_channel(config, conn, wl, channel, now,
+                              wl.digest.heartbeat if heartbeat is None else heartbeat, force_retry)
+            if isinstance(c, Claimed):
+                c = finish_channel(conn, c, deliver_claimed(config, c))
+            results.append(c)
         except Exception as e:  # noqa: BLE001 - one channel must not stop the others
             log.exception("%s/%s: digest failed", wl.name, channel)
             results.append(DispatchResult(wl.name, channel, 0, 0, "failed", error=f"{type(e).__name__}: {e}"))
     return results
 
 
-def _pending_row(conn: sqlite3.Connection, watchlist: str, channel: str) -> sqlite3.Row | None:
-    return conn.execute("SELECT * FROM digests WHERE watchlist=? AND channel=? AND status='pending' "
-                        "ORDER BY id DESC LIMIT 1", (watchlist, channel)).fetchone()
+async def dispatch_watchlist_async(config: Config, conn: sqlite3.Connection, wl: Watchlist,
+                                   db: Callable[..., Awaitable[Any]], now: float | None = None, *,
+                                   channels: tuple[str, ...] | None = None, heartbeat: bool | None = None,
+                                   force_retry: bool = False,
+                                   locks: dict[tuple[str, str], asyncio.Lock] | None = None) -> list[DispatchResult]:
+    """The daemon's form: ledger work through ``db`` (the database thread), each channel's delivery
+    (SMTP, webhook, files) on a thread of its own and all channels at once, so a slow channel holds
+    up neither storing, nor the other channels, nor a stop. ``locks`` (one per watchlist and
+    channel) keep one delivery per channel at a time within the process."""
+    hb = wl.digest.heartbeat if heartbeat is None else heartbeat
+    locks = {} if locks is None else locks
+
+    async def one(channel: str) -> DispatchResult:
+        async with locks.setdefault((wl.name, channel), asyncio.Lock()):
+            when = now or time.time()  # taken under the lock: a waiting delivery sees what came meanwhile
+            try:
+                c = await db(claim_channel, config, conn, wl, channel, when, hb, force_retry)
+                if isinstance(c, Claimed):
+                    err = await in_daemon_thread(deliver_claimed, config, c, name=f"deliver-{channel}")
+                    c = await db(finish_channel, conn, c, err)
+                return c
+            except Exception as e:  # noqa: BLE001 - one channel must not stop the others
+                log.exception("%s/%s: digest failed", wl.name, channel)
+                return DispatchResult(wl.name, channel, 0, 0, "failed", error=f"{type(e).__name__}: {e}")
+
+    chans = channels or tuple(c for c in wl.digest.formats if c in CHANNELS)
+    return list(await asyncio.gather(*(one(c) for c in chans)))
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A digest this process claimed in the ledger and now delivers (nobody else sends it meanwhile)."""
+
+    watchlist: Watchlist
+    channel: str
+    digest: Digest
+    plan: DigestPlan
+    digest_id: int
+    location: str
+    attempts: int  # earlier failed attempts
+    now: float
+    history: tuple[Digest, ...] = ()  # atom: the digests before this one
 
 
 def _last_sent(conn: sqlite3.Connection, watchlist: str, channel: str) -> float | None:
@@ -85,58 +140,80 @@ def _last_sent(conn: sqlite3.Connection, watchlist: str, channel: str) -> float 
     return row[0] if row and row[0] else None
 
 
-def _dispatch(config: Config, conn: sqlite3.Connection, wl: Watchlist, channel: str, now: float,
-              heartbeat: bool, force_retry: bool) -> DispatchResult:
-    pending = _pending_row(conn, wl.name, channel)
-    if pending is not None and pending["next_attempt"] and pending["next_attempt"] > now and not force_retry:
-        return DispatchResult(wl.name, channel, 0, 0, "deferred",
-                              error=f"retrying after {datetime.fromtimestamp(pending['next_attempt'], timezone.utc)}")
-    since = _last_sent(conn, wl.name, channel)
-    digest, plan = build_digest(conn, wl.name, wl.title, wl.digest.timezone, channel, now, period_start=since)
-    if heartbeat and since is not None and now - since < HEARTBEAT_MIN_GAP:
-        heartbeat = False  # a "nothing matched" digest at most about once a day
-    if not digest.stories and not (heartbeat and channel != "atom"):
-        if plan.item_ids:  # only suppressed items: remember them as handled, write nothing
-            _mark(conn, wl.name, channel, None, plan, now)
-        if pending is not None:
-            with store.transaction(conn, durable=True):
-                conn.execute("UPDATE digests SET status='failed', error='superseded' WHERE id=?", (pending["id"],))
-        log.info("%s/%s: no new items, no digest written (%d suppressed)", wl.name, channel, len(digest.suppressed))
-        return DispatchResult(wl.name, channel, 0, len(digest.suppressed), "empty")
-    location = _location(config, wl, channel, now, pending)
+def claim_channel(config: Config, conn: sqlite3.Connection, wl: Watchlist, channel: str, now: float,
+                  heartbeat: bool, force_retry: bool) -> DispatchResult | Claimed:
+    """In one write transaction (BEGIN IMMEDIATE): what is still undelivered, and the claim on it.
+
+    Another process (the daemon, ``monitor run --once``, ``monitor digest``) that asks at the
+    same moment waits for this transaction, then sees the claim (or, once delivered, the
+    ledger rows), so a story reaches the channel once."""
     with store.transaction(conn, durable=True):
+        pending = store.pending_digest(conn, wl.name, channel)
+        if pending is not None:
+            holder = store.claim_holder(pending, now)
+            if holder is not None:
+                log.info("%s/%s: digest is being delivered by process %d; skipped here", wl.name, channel, holder)
+                return DispatchResult(wl.name, channel, 0, 0, "skipped",
+                                      error=f"being delivered by process {holder}")
+            if pending.next_attempt and pending.next_attempt > now and not force_retry:
+                return DispatchResult(wl.name, channel, 0, 0, "deferred",
+                                      error=f"retrying after {datetime.fromtimestamp(pending.next_attempt, timezone.utc)}")
+        since = _last_sent(conn, wl.name, channel)
+        digest, plan = build_digest(conn, wl.name, wl.title, wl.digest.timezone, channel, now, period_start=since)
+        if heartbeat and since is not None and now - since < HEARTBEAT_MIN_GAP:
+            heartbeat = False  # a "nothing matched" digest at most about once a day
+        if not digest.stories and not (heartbeat and channel != "atom"):
+            if plan.item_ids:  # only suppressed items: remember them as handled, write nothing
+                _mark_rows(conn, wl.name, channel, None, plan, now)
+            if pending is not None:
+                store.digest_superseded(conn, pending.id)
+            log.info("%s/%s: no new items, no digest written (%d suppressed)", wl.name, channel,
+                     len(digest.suppressed))
+            return DispatchResult(wl.name, channel, 0, len(digest.suppressed), "empty")
+        location = _location(config, wl, channel, now, pending)
+        token = store.claim_token()
+        until = now + CLAIM_TTL
         if pending is None:
-            cur = conn.execute(
-                "INSERT INTO digests(watchlist, channel, created, period_start, period_end, status, attempts, "
-                "location, item_ids) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
-                (wl.name, channel, now, digest.period_start.timestamp(), now, location, json.dumps(plan.item_ids)))
-            digest_id = int(cur.lastrowid or 0)
+            digest_id = store.create_pending_digest(conn, wl.name, channel, now, digest.period_start.timestamp(),
+                                                    location, plan.item_ids, token, until)
         else:
-            digest_id = pending["id"]
-            conn.execute("UPDATE digests SET period_end=?, item_ids=?, location=? WHERE id=?",
-                         (now, json.dumps(plan.item_ids), location, digest_id))
+            digest_id = pending.id
+            store.claim_pending_digest(conn, digest_id, now, location, plan.item_ids, token, until)
+        history = tuple(_recent_digests(conn, wl, "atom", ATOM_HISTORY - 1)) if channel == "atom" else ()
+    return Claimed(wl, channel, digest, plan, digest_id, location, pending.attempts if pending else 0, now, history)
+
+
+def deliver_claimed(config: Config, c: Claimed) -> DeliveryError | None:
+    """Deliver a claimed digest (no database access: runs on a delivery thread). Returns the error."""
     try:
-        _deliver(config, conn, wl, channel, digest, location)
+        _deliver(config, c.watchlist, c.channel, c.digest, c.location, c.history)
     except DeliveryError as e:
-        attempts = (pending["attempts"] if pending is not None else 0) + 1
-        delay = min(RETRY_MAX, RETRY_BASE * 2 ** (attempts - 1)) if e.transient else RETRY_MAX
-        delay = max(delay, min(RETRY_MAX, getattr(e, "retry_after", None) or 0.0))
+        return e
+    return None
+
+
+def finish_channel(conn: sqlite3.Connection, c: Claimed, err: DeliveryError | None) -> DispatchResult:
+    """Record the outcome: the ledger rows and 'sent', or the backoff of a failure; the claim ends."""
+    wl, channel, digest = c.watchlist, c.channel, c.digest
+    if err is not None:
+        attempts = c.attempts + 1
+        delay = min(RETRY_MAX, RETRY_BASE * 2 ** (attempts - 1)) if err.transient else RETRY_MAX
+        delay = max(delay, min(RETRY_MAX, getattr(err, "retry_after", None) or 0.0))
         with store.transaction(conn, durable=True):
-            conn.execute("UPDATE digests SET attempts=?, next_attempt=?, error=? WHERE id=?",
-                         (attempts, now + delay, str(e)[:500], digest_id))
+            store.digest_failed(conn, c.digest_id, attempts, c.now + delay, str(err))
         log.error("%s/%s: delivery failed (%s), %d item(s) stay pending, next attempt in %.0f s",
-                  wl.name, channel, e, len(digest.stories), delay)
-        return DispatchResult(wl.name, channel, digest.count, len(digest.suppressed), "failed", location, str(e))
-    _mark(conn, wl.name, channel, digest_id, plan, now)
+                  wl.name, channel, err, len(digest.stories), delay)
+        return DispatchResult(wl.name, channel, digest.count, len(digest.suppressed), "failed", c.location, str(err))
+    _mark(conn, wl.name, channel, c.digest_id, c.plan, c.now)
     log.info("%s/%s: digest with %d stor%s delivered to %s", wl.name, channel, digest.count,
-             "y" if digest.count == 1 else "ies", location)
-    return DispatchResult(wl.name, channel, digest.count, len(digest.suppressed), "sent", location)
+             "y" if digest.count == 1 else "ies", c.location)
+    return DispatchResult(wl.name, channel, digest.count, len(digest.suppressed), "sent", c.location)
 
 
-def _location(config: Config, wl: Watchlist, channel: str, now: float, pending: sqlite3.Row | None) -> str:
+def _location(config: Config, wl: Watchlist, channel: str, now: float, pending: store.DigestRow | None) -> str:
     if channel == "markdown":
-        if pending is not None and pending["location"]:
-            return pending["location"]  # a crash left it pending: reuse the same file name
+        if pending is not None and pending.location:
+            return pending.location  # a crash left it pending: reuse the same file name
         return str(digest_path(config, wl.name, now))
     if channel == "atom":
         return str(config.digests / wl.name / "digests.atom")
@@ -145,8 +222,8 @@ def _location(config: Config, wl: Watchlist, channel: str, now: float, pending: 
     return wl.digest.webhook or ""
 
 
-def _deliver(config: Config, conn: sqlite3.Connection, wl: Watchlist, channel: str, digest: Digest,
-             location: str) -> None:
+def _deliver(config: Config, wl: Watchlist, channel: str, digest: Digest, location: str,
+             history: tuple[Digest, ...] = ()) -> None:
     if channel in ("markdown", "atom"):
         try:
             Path(location).parent.mkdir(parents=True, exist_ok=True)
@@ -164,8 +241,7 @@ def _deliver(config: Config, conn: sqlite3.Connection, wl: Watchlist, channel: s
             raise DeliveryError("no webhook URL in the watchlist's digest settings", transient=False)
         post_webhook(wl.digest.webhook, render_webhook(digest))
     elif channel == "atom":
-        history = [digest] + _recent_digests(conn, wl, "atom", ATOM_HISTORY - 1)
-        write_file_atomic(Path(location), render_atom(wl.name, wl.title, history))
+        write_file_atomic(Path(location), render_atom(wl.name, wl.title, [digest, *history]))
     else:
         raise DeliveryError(f"unknown channel {channel!r}", transient=False)
 
@@ -184,16 +260,22 @@ def _recent_digests(conn: sqlite3.Connection, wl: Watchlist, channel: str, n: in
 def _mark(conn: sqlite3.Connection, watchlist: str, channel: str, digest_id: int | None, plan: DigestPlan,
           now: float) -> None:
     with store.transaction(conn, durable=True):
-        conn.executemany("INSERT OR IGNORE INTO deliveries(watchlist, channel, item_id, digest_id, delivered_at) "
-                         "VALUES (?, ?, ?, ?, ?)", [(watchlist, channel, i, digest_id, now) for i in plan.item_ids])
-        conn.executemany(
-            "INSERT INTO story_deliveries(watchlist, channel, story_id, languages, delivered_at) VALUES (?,?,?,?,?) "
-            "ON CONFLICT(watchlist, channel, story_id) DO UPDATE SET languages=excluded.languages",
-            [(watchlist, channel, sid, ",".join(sorted(langs)), now) for sid, langs in plan.stories.items()])
-        if digest_id is not None:
-            conn.execute("UPDATE digests SET status='sent', error=NULL, next_attempt=NULL WHERE id=?", (digest_id,))
-        conn.execute("INSERT INTO watchlist_state(name, last_digest) VALUES (?, ?) "
-                     "ON CONFLICT(name) DO UPDATE SET last_digest=excluded.last_digest", (watchlist, now))
+        _mark_rows(conn, watchlist, channel, digest_id, plan, now)
+
+
+def _mark_rows(conn: sqlite3.Connection, watchlist: str, channel: str, digest_id: int | None, plan: DigestPlan,
+               now: float) -> None:
+    """The ledger rows of a delivered (or wholly suppressed) digest; inside the caller's transaction."""
+    conn.executemany("INSERT OR IGNORE INTO deliveries(watchlist, channel, item_id, digest_id, delivered_at) "
+                     "VALUES (?, ?, ?, ?, ?)", [(watchlist, channel, i, digest_id, now) for i in plan.item_ids])
+    conn.executemany(
+        "INSERT INTO story_deliveries(watchlist, channel, story_id, languages, delivered_at) VALUES (?,?,?,?,?) "
+        "ON CONFLICT(watchlist, channel, story_id) DO UPDATE SET languages=excluded.languages",
+        [(watchlist, channel, sid, ",".join(sorted(langs)), now) for sid, langs in plan.stories.items()])
+    if digest_id is not None:
+        store.digest_sent(conn, digest_id)
+    conn.execute("INSERT INTO watchlist_state(name, last_digest) VALUES (?, ?) "
+                 "ON CONFLICT(name) DO UPDATE SET last_digest=excluded.last_digest", (watchlist, now))
 
 
 def smtp_settings(config: Config) -> SmtpSettings:

@@ -228,13 +228,16 @@ class Fetcher:
             async with self._client.stream("GET", target, headers=headers, extensions=extensions) as resp:
                 status = resp.status_code
                 if status in REDIRECT_CODES and "location" in resp.headers:
+                    await _drain(resp)
                     return status, resp.headers["location"].strip()
                 common = dict(content_type=resp.headers.get("content-type"), etag=resp.headers.get("etag"),
                               last_modified=resp.headers.get("last-modified"))
                 if status == 304:
+                    await _drain(resp)  # an empty body read to its end: the connection goes back to the pool
                     return FetchResult(url, current, status, not_modified=True,
                                        elapsed=time.monotonic() - start, **common)
                 if status >= 400 or status < 200:
+                    await _drain(resp)
                     retry = parse_retry_after(resp.headers.get("retry-after")) if status in (429, 503) else None
                     return FetchResult(url, current, status, error=f"HTTP {status} {resp.reason_phrase}".strip(),
                                        error_kind="http", retry_after=retry, elapsed=time.monotonic() - start,
@@ -278,6 +281,26 @@ class Fetcher:
                                elapsed=time.monotonic() - start)
         except (httpx.HTTPError, ssl.SSLError, OSError, ValueError) as e:
             return _network_failure(url, current, e, start)
+
+
+DRAIN_LIMIT = 16384  # bytes of an unwanted body (304, redirect, error page) read to keep the connection
+
+
+async def _drain(resp: httpx.Response) -> None:
+    """Read a short unwanted body to its end, so that httpx can reuse the connection for the
+    next feed on that host (a response closed unread closes its connection); a longer body
+    is abandoned (the connection is closed then, as before)."""
+    declared = resp.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > DRAIN_LIMIT:
+        return
+    total = 0
+    try:
+        async for raw in resp.aiter_raw():
+            total += len(raw)
+            if total > DRAIN_LIMIT:
+                return
+    except (httpx.HTTPError, OSError):
+        return  # the answer itself is complete: a broken unwanted body only costs the connection
 
 
 class _BoundedDecoder:

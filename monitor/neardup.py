@@ -1,4 +1,4 @@
-"""Near-duplicate detection across languages: MinHash signatures, LSH bands in SQLite.
+"""Near-duplicate detection across languages: MinHash signatures, LSH bands in memory.
 
 A document's :class:`Signature` carries three kinds of evidence, all computed from
 the English text (original or machine-translated) plus, for translated items, the
@@ -15,23 +15,29 @@ original text:
 The similarity of two signatures (:func:`similarity`) is the larger of the shingle
 overlap and the product of word, anchor and number overlap (cube-rooted when either
 side is a translation). Candidates come from LSH bands of the shingle MinHash and
-of a MinHash of the anchors, stored in an indexed SQLite table; seeds, being few,
-are all compared. Nothing but the connection and the (small) seed set is in memory.
+of a MinHash of the anchors, kept in memory as sorted numpy arrays
+(:mod:`monitor.neardup_bands`, persisted beside the database); signatures stay in
+SQLite; seeds, being few, are all compared.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
+import time
 import unicodedata
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import snowballstemmer
+
+from monitor.neardup_bands import SAVE_EVERY, BandIndex
 
 __all__ = [
     "NearDupSettings",
@@ -606,8 +612,17 @@ def _writing(conn: sqlite3.Connection) -> Iterator[None]:
     conn.execute("COMMIT")
 
 
+def _sidecar(conn: sqlite3.Connection) -> Path | None:
+    """``<database>.neardup.npz`` for a database file; None for an in-memory database."""
+    for _, name, file in conn.execute("PRAGMA database_list").fetchall():
+        if name == "main" and file:
+            return Path(file + ".neardup.npz")
+    return None
+
+
 class NearDupIndex:
-    """Persistent LSH index of signatures in SQLite (tables ``neardup_*``).
+    """Persistent LSH index of signatures: signatures in SQLite (tables ``neardup_*``), band keys in
+    memory (:class:`monitor.neardup_bands.BandIndex`, saved to ``<database>.neardup.npz``).
 
     Rows are never removed when items are purged from the store: fingerprints
     outlive retention, so a purged story is still recognised.
@@ -630,10 +645,18 @@ class NearDupIndex:
             "seed": str(settings.seed),
         }
         have = dict(conn.execute("SELECT key, value FROM neardup_meta").fetchall())
-        if not have:
-            with conn:
-                conn.executemany("INSERT INTO neardup_meta(key, value) VALUES (?, ?)", want.items())
-        elif have != want:
+        if not have or "uid" not in have:
+            with _writing(conn):  # OR IGNORE: a second process may create the index at the same moment
+                if not have:
+                    conn.executemany("INSERT OR IGNORE INTO neardup_meta(key, value) VALUES (?, ?)", want.items())
+                conn.execute("INSERT OR IGNORE INTO neardup_meta(key, value) VALUES ('uid', ?)",
+                             (os.urandom(8).hex(),))
+            have = dict(conn.execute("SELECT key, value FROM neardup_meta").fetchall())
+        self._uid = have.pop("uid")
+        self._bands: BandIndex | None = None  # the LSH band keys, in memory (loaded on first use)
+        self._bands_path = _sidecar(conn)
+        self._last_keys: tuple[Signature, list[int]] | None = None
+        if have != want:
             diff = sorted(k for k in want if have.get(k) != want[k])
             raise ValueError(
                 f"near-duplicate index was built with other settings ({', '.join(diff)}); "
@@ -650,6 +673,7 @@ class NearDupIndex:
 
     def add_many(self, docs: list[tuple[str, str, Signature, int | None]]) -> None:
         """Index several (doc_key, kind, signature, story_id) in one transaction."""
+        bands = self._band_index()
         with _writing(self.conn):
             for doc_key, kind, sig, story_id in docs:
                 if kind not in ("seed", "item"):
@@ -670,20 +694,23 @@ class NearDupIndex:
                 doc_id = cur.lastrowid
                 if kind == "seed":
                     self._seeds_loaded = False
-                self.conn.executemany(
-                    "INSERT OR IGNORE INTO neardup_bands(key, doc_id) VALUES (?, ?)",
-                    [(k, doc_id) for k in _band_keys(sig, self.settings)],
-                )
+                bands.add(int(doc_id or 0), self._keys(sig))
+        if bands.needs_merge():
+            bands.merge()
+            if self._bands_path is not None and time.monotonic() - bands.saved_at > SAVE_EVERY:
+                self.save()
 
     def _forget(self, doc_id: int) -> None:
         row = self.conn.execute(
             f"SELECT {_SIG_COLS} FROM neardup_docs WHERE id = ?", (doc_id,)
         ).fetchone()
         old = _band_keys(_row_signature(row), self.settings)
-        self.conn.executemany(
+        self.conn.executemany(  # rows written by versions that kept the bands in SQLite
             "DELETE FROM neardup_bands WHERE key = ? AND doc_id = ?", [(k, doc_id) for k in old]
         )
         self.conn.execute("DELETE FROM neardup_docs WHERE id = ?", (doc_id,))
+        if self._bands is not None:
+            self._bands.remove(doc_id)
 
     def get(self, doc_key: str) -> Signature | None:
         """The stored signature of a document, if indexed."""
@@ -704,19 +731,58 @@ class NearDupIndex:
         out: list[Candidate] = []
         if seeds is not None:
             out += seeds.matches(sig, self.settings)
-        keys = _band_keys(sig, self.settings)
-        if keys:
+        keys = self._keys(sig)
+        ids = self._band_index().candidates(keys, self.settings.max_candidates) if keys else []
+        if ids:
             rows = self.conn.execute(
-                f"SELECT {_COLS} FROM neardup_docs d JOIN ("
-                " SELECT doc_id, COUNT(*) AS hits FROM neardup_bands WHERE key IN (%s)"
-                " GROUP BY doc_id ORDER BY hits DESC LIMIT ?) c ON c.doc_id = d.id%s"
-                % (",".join("?" * len(keys)), " WHERE d.kind = 'item'" if seeds is not None else ""),
-                (*keys, self.settings.max_candidates),
+                f"SELECT {_COLS} FROM neardup_docs WHERE id IN (%s)%s"
+                % (",".join("?" * len(ids)), " AND kind = 'item'" if seeds is not None else ""), ids,
             ).fetchall()
             if rows:
                 out += _Batch(rows).matches(sig, self.settings)
         out.sort(key=lambda c: (-c.similarity, c.doc_key))
         return out[:limit]
+
+    def _band_index(self) -> BandIndex:
+        """The in-memory band index, loaded (or rebuilt) on first use and brought up to date
+        with documents stored since by anyone (a crash, another process)."""
+        if self._bands is None:
+            loaded = BandIndex.load(self._bands_path, self._uid) if self._bands_path is not None else None
+            top = self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM neardup_docs").fetchone()[0]
+            if loaded is None or loaded.watermark > top:  # absent, foreign or newer than the tables
+                loaded = BandIndex(self._uid)
+            self._bands = loaded
+        bands = self._bands
+        new = [i for (i,) in self.conn.execute("SELECT id FROM neardup_docs WHERE id > ? ORDER BY id",
+                                                (bands.watermark,))]
+        if new:
+            bands.watermark = new[-1]
+            todo = [i for i in new if i not in bands.ids]  # not the ones this index added itself
+            for i in range(0, len(todo), 500):
+                chunk = todo[i:i + 500]
+                for row in self.conn.execute(f"SELECT id, {_SIG_COLS} FROM neardup_docs WHERE id IN "
+                                             f"({','.join('?' * len(chunk))})", chunk):
+                    bands.add(int(row[0]), _band_keys(_row_signature(row[1:]), self.settings))
+            if bands.needs_merge():
+                bands.merge()
+        return bands
+
+    def _keys(self, sig: Signature) -> list[int]:
+        """Band keys of ``sig`` (the last result is kept: a query is followed by the add of the same one)."""
+        last = self._last_keys
+        if last is not None and last[0] is sig:
+            return last[1]
+        keys = _band_keys(sig, self.settings)
+        self._last_keys = (sig, keys)
+        return keys
+
+    def save(self) -> None:
+        """Write the band index beside the database (a restart then reads it instead of rebuilding)."""
+        if self._bands is not None and self._bands_path is not None:
+            try:
+                self._bands.save(self._bands_path)
+            except OSError:
+                pass  # a cache: the next open catches up from neardup_docs
 
     def _seed_batch(self) -> _Batch | None:
         """All seeds as arrays if there are at most seed_scan_limit of them (cached)."""

@@ -5,7 +5,9 @@
 :class:`Services` holds what a running service shares (config, database,
 watchlists, translator, near-duplicate index). Database work runs on one
 dedicated thread so the event loop stays free for fetching and for the
-daemon's watchdog; parsing runs there too unless a process pool is given.
+daemon's watchdog; parsing and analysis run in a process pool or on worker
+threads, translation (CTranslate2) on a lane of its own: neither ever holds the
+database thread.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import asyncio
 import logging
 import sqlite3
 import time
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
 
@@ -28,6 +30,7 @@ from monitor.neardup import NearDupIndex, NearDupSettings, Signature, decide, ma
 from monitor.parse import Entry, ParsedFeed, parse_feed
 from monitor.seeds import Seed, load_seeds
 from monitor.watchlist import MatchInput, Watchlist, load_watchlists, prepare
+from monitor.workers import Lane
 
 log = logging.getLogger("monitor.pipeline")
 T = TypeVar("T")
@@ -36,6 +39,7 @@ SEED_FEED_URL = "seeds:"
 SEED_FEED_NAME = "seeds"
 GONE_LIMIT = 3  # a feed answering 410 this many times in a row is disabled
 TRANSLATE_SUMMARY_CHARS = 600  # translate the lead of long summaries, not whole articles
+TRANSLATE_STUCK = 120.0  # a translation lane busy with one job this long: store items untranslated meanwhile
 
 
 @dataclass
@@ -59,13 +63,21 @@ class Services:
     watchlists: list[Watchlist]
     neardup: NearDupIndex
     feed_ids: dict[str, int] = field(default_factory=dict)
-    translator: Any = None  # monitor.translate.Translator, created on first need
-    db_executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, "monitor-db"))
+    translator: Any = None  # monitor.translate.Translator, created on first need (on the translation lane)
+    # the database thread: a daemon thread, so a stop can give up on a wedged transaction
+    db_executor: Lane = field(default_factory=lambda: Lane("monitor-db"))
     cpu_executor: Executor | None = None  # a process pool for parsing big cycles
+    # CTranslate2 calls: never on the database thread (a model load or a long batch would stop storing)
+    translate_lane: Lane = field(default_factory=lambda: Lane("monitor-translate"))
 
     async def db(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` on the database thread."""
         return await asyncio.get_running_loop().run_in_executor(self.db_executor, fn, *args)
+
+    def db_idle_for(self) -> float:
+        """Seconds since the database thread last finished a job, 0 while it is idle:
+        how long it has been stuck in one job."""
+        return self.db_executor.stuck_for()
 
     async def cpu(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a pure CPU-bound stage (parse, analyse) in the process pool when there is one,
@@ -76,6 +88,8 @@ class Services:
 
     def close(self) -> None:
         self.db_executor.shutdown(wait=True)
+        self.translate_lane.shutdown(wait=False)
+        self.neardup.save()  # the database thread has ended: nothing changes the index now
         if self.cpu_executor is not None:
             self.cpu_executor.shutdown(wait=True, cancel_futures=True)
         self.conn.close()
@@ -129,7 +143,47 @@ async def poll_feed(svc: Services, fetcher: Fetcher, feed: FeedConfig, row: stor
     if feed.fulltext and fresh:
         fresh, short = await _with_fulltext(svc, fetcher, fresh)
     analysed = await svc.cpu(analyse_entries, fresh, feed.language, svc.config.translation.target) if fresh else []
-    return await svc.db(_ingest_and_record, svc, feed, feed_id, res, parsed, started, analysed, short)
+    translations = await translate_off_thread(svc, analysed)
+    return await svc.db(_ingest_and_record, svc, feed, feed_id, res, parsed, started, analysed, short, translations)
+
+
+@dataclass(frozen=True)
+class Translated:
+    """What the translation stage decided for one entry (by guid)."""
+
+    title: str | None
+    summary: str | None
+    translated_to: str | None
+    status: str
+
+
+async def translate_off_thread(svc: Services, analysed: list[Analysed]) -> dict[str, Translated] | None:
+    """Translate what needs it on the translation lane (not the database thread). Items that are
+    exact duplicates of stored ones are not translated. A lane stuck in one job (a model load
+    waiting on a stalled download) does not hold up storing: the items go in untranslated."""
+    cfg = svc.config.translation
+    todo = [a for a in analysed if cfg.enabled and a.language.language not in (None, cfg.target)
+            and not a.language.uncertain]
+    if not todo:
+        return None
+    keys = [(k, v) for a in todo for k, v in (("url", a.canonical), ("content", a.content)) if v]
+    found = await svc.db(store.lookup_fingerprints, svc.conn, keys)
+    todo = [a for a in todo if not any(k in found for k in (("url", a.canonical), ("content", a.content)))]
+    if not todo:
+        return None
+    if svc.translate_lane.stuck_for() > TRANSLATE_STUCK:
+        log.warning("translation busy for %.0f s; %d item(s) stored untranslated", svc.translate_lane.stuck_for(),
+                    len(todo))
+        return {a.entry.guid: Translated(None, None, None, "unavailable: translator busy") for a in todo}
+    return await svc.translate_lane.run(translate_entries, svc, todo)
+
+
+def translate_entries(svc: Services, analysed: list[Analysed]) -> dict[str, Translated]:
+    """The translation stage for analysed entries (runs on the translation lane)."""
+    pending = [_Pending(a.entry, a.canonical, a.content, language=a.language, sig=a.sig) for a in analysed]
+    _translate(svc, pending)
+    return {p.entry.guid: Translated(p.title_tr, p.summary_tr, p.translated_to, p.translation_status)
+            for p in pending}
 
 
 async def _with_fulltext(svc: Services, fetcher: Fetcher, fresh: list[Entry]) -> tuple[list[Entry], dict[str, str]]:
@@ -144,10 +198,10 @@ async def _with_fulltext(svc: Services, fetcher: Fetcher, fresh: list[Entry]) ->
 
 
 def _ingest_and_record(svc: Services, feed: FeedConfig, feed_id: int, res: FetchResult, parsed: ParsedFeed,
-                       started: float, analysed: list[Analysed], short: dict[str, str] | None = None
-                       ) -> FeedOutcome:
+                       started: float, analysed: list[Analysed], short: dict[str, str] | None = None,
+                       translations: dict[str, Translated] | None = None) -> FeedOutcome:
     counts = ingest(svc, feed.name, feed_id, [a.entry for a in analysed], override=feed.language, now=started,
-                    short_summaries=short, analysed=analysed)
+                    short_summaries=short, analysed=analysed, translations=translations)
     out = _record_success(svc, feed, feed_id, res, parsed, started, counts[0])
     out.new_items, out.duplicates, out.matched = counts
     return out
@@ -237,12 +291,16 @@ class _Pending:
 def ingest(svc: Services, feed_name: str, feed_id: int, entries: list[Entry], *, override: str | None = None,
            now: float | None = None, is_seed: bool = False,
            short_summaries: dict[str, str] | None = None,
-           analysed: list[Analysed] | None = None) -> tuple[int, int, int]:
+           analysed: list[Analysed] | None = None,
+           translations: dict[str, Translated] | None = None) -> tuple[int, int, int]:
     """Store the entries not seen before. Returns (new items, duplicates among them, matched items).
 
     ``is_seed`` marks the entries as the seed corpus: fingerprinted and indexed, never matched.
     ``short_summaries`` (guid -> text) is what digests show when ``summary`` holds a whole article.
-    ``analysed`` carries the CPU-bound work already done off this thread (see analyse_entries).
+    ``analysed`` carries the CPU-bound work already done off this thread (see analyse_entries),
+    ``translations`` the translation stage's results (see translate_off_thread).
+    Uniqueness is re-checked inside the write transaction: another process (a second
+    ``monitor run --once``, the daemon) that stored some of the entries meanwhile wins them.
     """
     now = now or time.time()
     conn = svc.conn
@@ -256,10 +314,22 @@ def ingest(svc: Services, feed_name: str, feed_id: int, entries: list[Entry], *,
     for e in fresh:
         a = by_guid.get(e.guid) or analyse_entries([e], override, target)[0]
         pending.append(_Pending(a.entry, a.canonical, a.content, language=a.language, sig=a.sig))
-    _exact_duplicates(conn, pending)
-    _translate(svc, [p for p in pending if p.duplicate_of is None])
+    done = translations or {}
+    for p in pending:
+        t = done.get(p.entry.guid)
+        if t is not None:
+            p.title_tr, p.summary_tr, p.translated_to, p.translation_status = (t.title, t.summary, t.translated_to,
+                                                                               t.status)
+    untranslated = [p for p in pending if p.entry.guid not in done and _wants_translation(svc, p)]
+    if untranslated:  # the synchronous path (seeds, tools): translate here, except exact duplicates
+        _exact_duplicates(conn, untranslated)
+        _translate(svc, [p for p in untranslated if p.duplicate_of is None])
     dups = matched = 0
     with store.transaction(conn):
+        again = store.existing_guids(conn, feed_id, [p.entry.guid for p in pending])
+        if again:
+            pending = [p for p in pending if p.entry.guid not in again]  # stored meanwhile by another process
+        _exact_duplicates(conn, pending)
         first_id = store.reserve_item_ids(conn, len(pending))
         batch: dict[tuple[str, str], int] = {}  # keys stored by earlier entries of this batch
         for i, p in enumerate(pending):
@@ -276,6 +346,11 @@ def ingest(svc: Services, feed_name: str, feed_id: int, entries: list[Entry], *,
             dups += p.duplicate_of is not None
             matched += is_match
     return len(pending), dups, matched
+
+
+def _wants_translation(svc: Services, p: _Pending) -> bool:
+    lang = p.language
+    return lang.language != svc.config.translation.target
 
 
 def _exact_duplicates(conn: sqlite3.Connection, pending: list[_Pending]) -> None:

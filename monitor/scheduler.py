@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -86,6 +87,10 @@ class Daemon:
     fetcher: Fetcher | None = None
     models_seen: tuple | None = None  # the installed models when waiting items were last translated
     waiting_more: bool = False  # the last round of waiting items stopped at its limit
+    delivered_at: float | None = None  # last digest delivery (any outcome)
+    dispatch_locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
+    recheck: set[str] = field(default_factory=set)  # watchlists another process was delivering
+    background: set[asyncio.Future] = field(default_factory=set)  # deliveries started by polls
 
     # ---- jobs --------------------------------------------------------------------------------------
     def arm_feed(self, feed: FeedConfig, at: float) -> None:
@@ -116,7 +121,7 @@ class Daemon:
         if out is not None:
             self.items += out.new_items
             if out.matched:
-                await self.immediate_alerts()
+                self.in_background(self.immediate_alerts())  # the next poll of this feed never waits for a channel
         if not self.stopping:
             row = await self.svc.db(store.get_feed, self.svc.conn, self.svc.feed_ids[url])
             if not row.disabled_reason:
@@ -142,15 +147,27 @@ class Daemon:
             self.scheduler.add_job(self.digest_job, DateTrigger(resume), args=[name, scheduled],
                                    id=f"deferred:{name}", replace_existing=True, misfire_grace_time=None)
             return
-        await self.svc.db(self._dispatch, wl)
+        await self.dispatch(wl)
         if scheduled:
             await self.svc.db(store.set_meta, self.svc.conn, f"digest_run:{name}", str(time.time()))
         self.report_status()
 
-    def _dispatch(self, wl: Watchlist) -> None:
-        from monitor.dispatch import dispatch_watchlist
+    async def dispatch(self, wl: Watchlist, heartbeat: bool | None = None) -> None:
+        """Deliver ``wl``'s digest: the ledger on the database thread, the channels on threads of
+        their own (with whole-operation deadlines), so storing goes on meanwhile."""
+        from monitor.dispatch import dispatch_watchlist_async
 
-        dispatch_watchlist(self.config, self.svc.conn, wl)
+        results = await dispatch_watchlist_async(self.config, self.svc.conn, wl, self.svc.db,
+                                                 heartbeat=heartbeat, locks=self.dispatch_locks)
+        self.delivered_at = time.time()
+        if any(r.status == "skipped" for r in results):
+            self.recheck.add(wl.name)  # another process was delivering: look again at the next retry round
+
+    def in_background(self, coro: Any) -> None:
+        """Run a delivery as its own task (kept referenced until done; cancelled at stop)."""
+        task = asyncio.ensure_future(coro)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
 
     async def immediate_alerts(self) -> None:
         for wl in self.svc.watchlists:
@@ -158,18 +175,13 @@ class Daemon:
                 await self.digest_job(wl.name, scheduled=False)
 
     async def retry_job(self) -> None:
-        rows = await self.svc.db(lambda: self.svc.conn.execute(
-            "SELECT DISTINCT watchlist FROM digests WHERE status='pending' AND next_attempt <= ?",
-            (time.time(),)).fetchall())
-        for (name,) in rows:
+        names = await self.svc.db(store.due_digest_watchlists, self.svc.conn, time.time())
+        names = list(dict.fromkeys([*names, *sorted(self.recheck)]))
+        self.recheck.clear()
+        for name in names:
             wl = next((w for w in self.svc.watchlists if w.name == name), None)
             if wl is not None:
-                await self.svc.db(self._dispatch_quiet_ok, wl)
-
-    def _dispatch_quiet_ok(self, wl: Watchlist) -> None:
-        from monitor.dispatch import dispatch_watchlist
-
-        dispatch_watchlist(self.config, self.svc.conn, wl, heartbeat=False)
+                await self.dispatch(wl, heartbeat=False)
 
     async def retention_job(self) -> None:
         n = await self.svc.db(store.purge_items, self.svc.conn, time.time() - self.config.retention)
@@ -275,8 +287,7 @@ class Daemon:
         while self.polls < first_polls and time.monotonic() < end and not self.stopping:
             await asyncio.sleep(0.2)
         now = datetime.now(timezone.utc)
-        pending = {r[0] for r in await self.svc.db(lambda: self.svc.conn.execute(
-            "SELECT DISTINCT watchlist FROM digests WHERE status='pending'").fetchall())}
+        pending = set(await self.svc.db(store.due_digest_watchlists, self.svc.conn))
         for wl in list(self.svc.watchlists):
             if wl.digest.mode == "immediate" or wl.name in pending:
                 # alerts held back by a crash or a stop, and digests left pending: deliver them now
@@ -385,6 +396,14 @@ async def _main(config_path: Path) -> int:
     enable_crash_tracebacks()
     cfg = load_config(config_path)
     notifier = Notifier()
+    lock = store.acquire_daemon_lock(cfg.database)  # one daemon per state; raises naming the other pid
+    try:
+        return await _serve(config_path, cfg, notifier)
+    finally:
+        lock.release()
+
+
+async def _serve(config_path: Path, cfg: Config, notifier: Notifier) -> int:
     svc = open_services(cfg)
     d = Daemon(config_path, cfg, svc, notifier)
     d.good_watchlists = {w.name: w for w in svc.watchlists}
@@ -427,8 +446,12 @@ async def _main(config_path: Path) -> int:
         asyncio.ensure_future(d.catch_up_digests(armed))
         # a daemon thread, so that a slow or unreachable index never delays a stop
         threading.Thread(target=d.ensure_models, name="models", daemon=True).start()
+        stall = db_stall_limit(watchdog.interval)
         while not stop.is_set():
-            watchdog.tick()  # the loop is alive: a wedged loop stops ticking, so pings stop
+            # ping the watchdog only while the loop *and* the database thread make progress:
+            # a transaction wedged for longer than ``stall`` stops the pings, so systemd restarts us
+            if svc.db_idle_for() < stall:
+                watchdog.tick()
             try:
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
             except asyncio.TimeoutError:
@@ -442,15 +465,36 @@ async def _main(config_path: Path) -> int:
         log.info("stopping")
         watchdog.stop()
         sched.shutdown(wait=False)
-        for t in list(d.inflight):
+        for t in [*d.inflight, *d.background]:
             t.cancel()
         if d.inflight:
             await asyncio.wait(d.inflight, timeout=5)
         if d.fetcher is not None:
             await d.fetcher.aclose()
-        svc.db_executor.shutdown(wait=True)  # the current transaction finishes; nothing half-written
-        svc.conn.close()
+        await _stop_db(svc)
     return 0
+
+
+STOP_DB_WAIT = 8.0  # seconds a stop waits for the database thread (TimeoutStopSec is 15 s)
+
+
+def db_stall_limit(watchdog_interval: float | None) -> float:
+    """How long the database thread may stay in one job before watchdog pings stop."""
+    return max(5.0, watchdog_interval or 0.0)
+
+
+async def _stop_db(svc: Services) -> None:
+    """Let the current transaction finish (nothing half-written), but never wait past
+    STOP_DB_WAIT: a wedged transaction is abandoned (SQLite rolls it back on the next open)."""
+    svc.translate_lane.shutdown(wait=False)
+    try:
+        await asyncio.wait_for(svc.db(svc.neardup.save), STOP_DB_WAIT)  # after the last queued transaction
+    except asyncio.TimeoutError:
+        log.error("database thread busy for %.0f s; exiting without waiting for it (its open transaction "
+                  "is rolled back)", svc.db_idle_for())
+        return
+    svc.db_executor.shutdown(wait=True)
+    svc.conn.close()
 
 
 def run_daemon(config_path: Path) -> int:

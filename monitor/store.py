@@ -9,9 +9,12 @@ at most the last transactions on power loss but never corrupts the file.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import sqlite3
 import time
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,6 +133,12 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE items ADD COLUMN summary_short TEXT;
     """,
+    # 3: a digest being delivered is claimed by one process (two processes never send it twice)
+    """
+    ALTER TABLE digests ADD COLUMN claim TEXT;
+    ALTER TABLE digests ADD COLUMN claim_until REAL;
+    CREATE INDEX digests_channel ON digests(watchlist, channel, status);
+    """,
 ]
 
 
@@ -187,6 +196,8 @@ def migrate(conn: sqlite3.Connection) -> int:
                          f"({len(MIGRATIONS)}); upgrade news-monitor")
     for i in range(version, len(MIGRATIONS)):
         with transaction(conn):
+            if conn.execute("PRAGMA user_version").fetchone()[0] > i:
+                continue  # another process (started at the same moment) applied it meanwhile
             for stmt in _split_sql(MIGRATIONS[i]):
                 conn.execute(stmt)
             conn.execute(f"PRAGMA user_version={i + 1}")
@@ -263,10 +274,10 @@ def existing_guids(conn: sqlite3.Connection, feed_id: int, guids: list[str]) -> 
     found: set[str] = set()
     for i in range(0, len(guids), 500):
         chunk = guids[i:i + 500]
-        q = f"SELECT guid FROM items WHERE feed_id=? AND guid IN ({','.join('?' * len(chunk))})"
-        found.update(r[0] for r in conn.execute(q, (feed_id, *chunk)))
-        q = f"SELECT value FROM fingerprints WHERE kind='guid' AND value IN ({','.join('?' * len(chunk))})"
-        found.update(v.split(" ", 1)[1] for (v,) in conn.execute(q, [f"{feed_id} {g}" for g in chunk]))
+        marks = ",".join("?" * len(chunk))
+        found.update(r[0] for r in conn.execute(GUID_LOOKUP_SQL.format(marks=marks), (feed_id, *chunk)))
+        found.update(v.split(" ", 1)[1] for (v,) in conn.execute(GUID_FINGERPRINT_SQL.format(marks=marks),
+                                                                 [f"{feed_id} {g}" for g in chunk]))
     return found
 
 
@@ -291,16 +302,48 @@ def reserve_item_ids(conn: sqlite3.Connection, n: int) -> int:
 
 
 def lookup_fingerprints(conn: sqlite3.Connection, keys: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
-    """(kind, value) -> the first item that had it, for the keys already seen."""
+    """(kind, value) -> the first item that had it, for the keys already seen.
+
+    One ``kind = ? AND value IN (...)`` query per kind and chunk: a search of the primary key
+    (``(kind, value) IN (VALUES ...)`` is a full scan in SQLite 3.40)."""
     out: dict[tuple[str, str], int] = {}
-    keys = list(dict.fromkeys(keys))
-    for i in range(0, len(keys), 400):
-        chunk = keys[i:i + 400]
-        q = ("SELECT kind, value, item_id FROM fingerprints WHERE (kind, value) IN (VALUES "
-             + ",".join("(?, ?)" for _ in chunk) + ")")
-        for kind, value, item_id in conn.execute(q, [x for k in chunk for x in k]):
-            out[(kind, value)] = item_id
+    by_kind: dict[str, list[str]] = {}
+    for kind, value in dict.fromkeys(keys):
+        by_kind.setdefault(kind, []).append(value)
+    for kind, values in by_kind.items():
+        for i in range(0, len(values), 500):
+            chunk = values[i:i + 500]
+            for value, item_id in conn.execute(FINGERPRINT_LOOKUP_SQL.format(marks=",".join("?" * len(chunk))),
+                                               (kind, *chunk)):
+                out[(kind, value)] = item_id
     return out
+
+
+FINGERPRINT_LOOKUP_SQL = "SELECT value, item_id FROM fingerprints WHERE kind=? AND value IN ({marks})"
+GUID_LOOKUP_SQL = "SELECT guid FROM items WHERE feed_id=? AND guid IN ({marks})"
+GUID_FINGERPRINT_SQL = "SELECT value FROM fingerprints WHERE kind='guid' AND value IN ({marks})"
+STORY_OF_SQL = "SELECT id, story_id, guid FROM items WHERE id IN ({marks})"
+
+
+def stories_of(conn: sqlite3.Connection, item_ids: list[int]) -> dict[int, tuple[int | None, str]]:
+    """item id -> (story id, guid) for the stored ones (one indexed query per 500 ids)."""
+    out: dict[int, tuple[int | None, str]] = {}
+    ids = list(dict.fromkeys(item_ids))
+    for i in range(0, len(ids), 500):
+        chunk = ids[i:i + 500]
+        for item_id, story_id, guid in conn.execute(STORY_OF_SQL.format(marks=",".join("?" * len(chunk))), chunk):
+            out[item_id] = (story_id, guid)
+    return out
+
+
+def per_batch_queries() -> dict[str, str]:
+    """The queries ingest runs once per batch, with two placeholders in each IN list
+    (tests check their query plans: each must search an index, never scan a big table)."""
+    marks = "?,?"
+    return {"lookup_fingerprints": FINGERPRINT_LOOKUP_SQL.format(marks=marks),
+            "existing_guids/items": GUID_LOOKUP_SQL.format(marks=marks),
+            "existing_guids/fingerprints": GUID_FINGERPRINT_SQL.format(marks=marks),
+            "stories_of": STORY_OF_SQL.format(marks=marks)}
 
 
 def save_matches(conn: sqlite3.Connection, item_id: int, matches: list[tuple[str, float, list[str]]],
@@ -363,3 +406,136 @@ def get_meta(conn: sqlite3.Connection, key: str) -> str | None:
 def set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
     conn.execute("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
                  (key, value))
+
+
+# ---- digest ledger: claims ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DigestRow:
+    id: int
+    watchlist: str
+    channel: str
+    created: float
+    period_start: float
+    period_end: float
+    status: str
+    attempts: int
+    next_attempt: float | None
+    error: str | None
+    location: str | None
+    item_ids: tuple[int, ...]
+    claim: str | None
+    claim_until: float | None
+
+
+def _digest_row(r: sqlite3.Row) -> DigestRow:
+    d = dict(r)
+    d["item_ids"] = tuple(json.loads(d["item_ids"] or "[]"))
+    return DigestRow(**d)
+
+
+def pending_digest(conn: sqlite3.Connection, watchlist: str, channel: str) -> DigestRow | None:
+    r = conn.execute("SELECT * FROM digests WHERE watchlist=? AND channel=? AND status='pending' "
+                     "ORDER BY id DESC LIMIT 1", (watchlist, channel)).fetchone()
+    return _digest_row(r) if r is not None else None
+
+
+def claim_token() -> str:
+    """A token naming this process (pid) and this one delivery."""
+    return f"{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+def claim_holder(row: DigestRow, now: float) -> int | None:
+    """The pid of a live process whose unexpired claim is on ``row``, else None (free or stale)."""
+    if not row.claim or not row.claim_until or row.claim_until <= now:
+        return None
+    try:
+        pid = int(row.claim.split(":", 1)[0])
+        os.kill(pid, 0)
+    except (ValueError, ProcessLookupError):
+        return None  # its process is gone (killed mid-delivery): the claim is stale
+    except PermissionError:
+        return pid  # alive, under another user
+    return pid
+
+
+def create_pending_digest(conn: sqlite3.Connection, watchlist: str, channel: str, now: float, period_start: float,
+                          location: str, item_ids: list[int], claim: str, claim_until: float) -> int:
+    cur = conn.execute(
+        "INSERT INTO digests(watchlist, channel, created, period_start, period_end, status, attempts, location, "
+        "item_ids, claim, claim_until) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?)",
+        (watchlist, channel, now, period_start, now, location, json.dumps(item_ids), claim, claim_until))
+    return int(cur.lastrowid or 0)
+
+
+def claim_pending_digest(conn: sqlite3.Connection, digest_id: int, now: float, location: str, item_ids: list[int],
+                         claim: str, claim_until: float) -> None:
+    conn.execute("UPDATE digests SET period_end=?, item_ids=?, location=?, claim=?, claim_until=? WHERE id=?",
+                 (now, json.dumps(item_ids), location, claim, claim_until, digest_id))
+
+
+def digest_failed(conn: sqlite3.Connection, digest_id: int, attempts: int, next_attempt: float, error: str) -> None:
+    """Delivery failed: the digest stays pending, unclaimed, until ``next_attempt``."""
+    conn.execute("UPDATE digests SET attempts=?, next_attempt=?, error=?, claim=NULL, claim_until=NULL WHERE id=?",
+                 (attempts, next_attempt, error[:500], digest_id))
+
+
+def digest_superseded(conn: sqlite3.Connection, digest_id: int) -> None:
+    conn.execute("UPDATE digests SET status='failed', error='superseded', claim=NULL, claim_until=NULL WHERE id=?",
+                 (digest_id,))
+
+
+def digest_sent(conn: sqlite3.Connection, digest_id: int) -> None:
+    conn.execute("UPDATE digests SET status='sent', error=NULL, next_attempt=NULL, claim=NULL, claim_until=NULL "
+                 "WHERE id=?", (digest_id,))
+
+
+def due_digest_watchlists(conn: sqlite3.Connection, now: float | None = None) -> list[str]:
+    """Watchlists with a pending digest (due for a retry at ``now``, when given)."""
+    if now is None:
+        return [r[0] for r in conn.execute("SELECT DISTINCT watchlist FROM digests WHERE status='pending'")]
+    return [r[0] for r in conn.execute("SELECT DISTINCT watchlist FROM digests WHERE status='pending' "
+                                       "AND next_attempt <= ?", (now,))]
+
+
+# ---- the daemon role -----------------------------------------------------------------------------
+
+@dataclass
+class DaemonLock:
+    """An exclusive lock (flock) on ``<database>.daemon.lock`` held for the daemon's lifetime.
+    The kernel drops it when the process ends, however it ends: a killed daemon never leaves
+    a stale lock behind."""
+
+    path: Path
+    fd: int
+
+    def release(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def daemon_lock_path(database: Path) -> Path:
+    return database.with_name(database.name + ".daemon.lock")
+
+
+def acquire_daemon_lock(database: Path) -> DaemonLock:
+    """Take the daemon role for ``database``; StoreError naming the holder's pid if another has it."""
+    path = daemon_lock_path(database)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise StoreError(f"cannot open the daemon lock {path}: {e.strerror or e}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        try:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+        finally:
+            os.close(fd)
+        raise StoreError(f"another news-monitor daemon (pid {holder}) is already running on {database} "
+                         f"(lock {path}); stop it first, or give this one another state directory") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+    return DaemonLock(path, fd)

@@ -1365,3 +1365,71 @@ def delegated_mail_cases() -> list[CaseResult]:
     last = (proc.stdout.strip().splitlines() or [""])[-1]
     return [CaseResult("mail-headers (delegated)", "tests/test_deliver.py passes (CRLF, encoded words, 10 kB titles)",
                        last[:100], proc.returncode == 0, time.monotonic() - t0)]
+
+
+# ---- slow delivery endpoints (issue 17): a webhook that drips its answer, an SMTP tarpit ----------
+
+class _DripServer:
+    """A TCP server on 127.0.0.1 that answers every connection with ``reply`` one byte every
+    ``gap`` seconds (after reading what the client sends first, when ``read_first``)."""
+
+    def __init__(self, reply: bytes, gap: float = 2.0, read_first: bool = True) -> None:
+        self.reply, self.gap, self.read_first = reply, gap, read_first
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self.closing = False
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    def start(self) -> "_DripServer":
+        self._thread.start()
+        return self
+
+    def _accept(self) -> None:
+        while not self.closing:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
+
+    def _drip(self, conn: socket.socket) -> None:
+        with contextlib.suppress(OSError), conn:
+            if self.read_first:
+                conn.settimeout(5)
+                with contextlib.suppress(socket.timeout):
+                    conn.recv(65536)
+            for b in self.reply:
+                end = time.monotonic() + self.gap
+                while time.monotonic() < end:
+                    if self.closing:
+                        return
+                    time.sleep(0.05)
+                conn.sendall(bytes([b]))
+
+    def stop(self) -> None:
+        self.closing = True
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+
+class DrippingWebhook(_DripServer):
+    """An HTTP endpoint that takes the POST and answers ``200 OK`` a byte every ``gap`` seconds."""
+
+    def __init__(self, gap: float = 2.0) -> None:
+        super().__init__(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok", gap)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+
+class SmtpTarpit(_DripServer):
+    """An SMTP server that sends its greeting a byte every ``gap`` seconds (as tarpits do)."""
+
+    def __init__(self, gap: float = 2.0) -> None:
+        super().__init__(b"220 tarpit.example ESMTP slow down\r\n" * 4, gap, read_first=False)

@@ -1,0 +1,70 @@
+"""The in-memory LSH band index (monitor/neardup_bands.py) behind NearDupIndex: persisted beside the
+database, caught up with documents stored by another connection, rebuilt when its file is missing,
+and returning the same candidates as a plain count of shared band keys."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+
+from monitor.neardup import NearDupIndex, make_signature
+from monitor.neardup_bands import DELTA_MAX, BandIndex
+
+WORDS = [f"{a}{b}{c}" for a in "bcdfgklmnprstvz" for b in "aeiou" for c in ("ran", "tel", "mos", "dik", "vu")]
+
+
+def text(n: int) -> str:
+    r = random.Random(n)
+    return f"Report {n}: " + " ".join(r.choice(WORDS) for _ in range(40)) + f". Figures {n * 37} and {n * 11}."
+
+
+def test_persisted_beside_the_database_and_caught_up_across_connections(tmp_path: Path) -> None:
+    db = tmp_path / "state.sqlite"
+    a = NearDupIndex(sqlite3.connect(db, isolation_level=None))
+    for n in range(30):
+        a.add(f"item:{n}", "item", make_signature(text(n)), story_id=n)
+    # another connection (another process) adds documents; a sees them at its next query
+    b = NearDupIndex(sqlite3.connect(db, isolation_level=None))
+    assert b.query(make_signature(text(7)))[0].doc_key == "item:7"
+    b.add("item:100", "item", make_signature(text(100)), story_id=100)
+    assert a.query(make_signature(text(100)))[0].doc_key == "item:100"
+    a.save()
+    side = Path(str(db) + ".neardup.npz")
+    assert side.exists()
+    c = NearDupIndex(sqlite3.connect(db, isolation_level=None))
+    assert c.query(make_signature(text(12)))[0].doc_key == "item:12"
+    assert c._band_index().watermark == 31 and len(c._band_index().ids) == 31  # read from the file
+    # a file that belongs to other tables (the database was recreated) is ignored: rebuilt from them
+    db2 = tmp_path / "other.sqlite"
+    d = NearDupIndex(sqlite3.connect(db2, isolation_level=None))
+    d.add("item:1", "item", make_signature(text(1)), story_id=1)
+    side.replace(Path(str(db2) + ".neardup.npz"))
+    e = NearDupIndex(sqlite3.connect(db2, isolation_level=None))
+    assert [x.doc_key for x in e.query(make_signature(text(1)))] == ["item:1"]
+    assert e.query(make_signature(text(12))) == []
+
+
+def test_candidates_match_a_plain_count_through_merges_and_removals() -> None:
+    rng = random.Random(3)
+    idx = BandIndex("t")
+    docs = {}
+    for doc in range(1, 3001):
+        keys = [rng.randrange(-2000, 2000) for _ in range(48)]
+        docs[doc] = set(keys)
+        idx.add(doc, keys)
+        if idx.needs_merge():
+            idx.merge()
+    assert idx.pairs() >= DELTA_MAX  # at least one run besides the delta
+    for doc in (5, 50, 500):
+        idx.remove(doc)
+        del docs[doc]
+    for _ in range(20):
+        q = [rng.randrange(-2000, 2000) for _ in range(48)]
+        counts = {d: len(ks & set(q)) for d, ks in docs.items()}
+        want = sorted((d for d, c in counts.items() if c), key=lambda d: (-counts[d], d))[:32]
+        assert idx.candidates(q, 32) == want
+    idx.merge()
+    assert all(k.dtype == np.int32 for k, _ in idx.runs)
