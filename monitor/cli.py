@@ -21,17 +21,18 @@ from typing import Any, Sequence
 from monitor import __version__, store
 from monitor.config import Config, config_path_from, load_config
 from monitor.errors import ConfigError, MonitorError
+from monitor.scrub import scrub_lines
 from monitor.units import parse_duration
 
 log = logging.getLogger("monitor.cli")
 
 
 def _out(text: str = "") -> None:
-    print(text, flush=True)
+    print(scrub_lines(text), flush=True)  # feed titles, errors and URLs come from the network
 
 
 def _err(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+    print(scrub_lines(text), file=sys.stderr, flush=True)
 
 
 def _load(args: argparse.Namespace, *, check_dirs: bool = True) -> Config:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 import textwrap
-import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone, tzinfo
@@ -27,42 +26,11 @@ import nh3
 from markupsafe import Markup
 
 from monitor.digest import Digest, DigestStory, StorySource
+from monitor.scrub import clean_line, has_bad_char  # noqa: F401 - clean_line is re-exported
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 TITLE_MAX = 300  # characters of a title shown in a digest (the link leads to the rest)
 _NAMESPACE = uuid.UUID("5b0f1d4e-63a5-4c1e-9a43-6b1c2d9f8e10")  # news-monitor digests
-
-_KEEP_FORMAT = frozenset({"\u200c", "\u200d"})  # ZWNJ/ZWJ are part of Persian, Indic and emoji text
-
-
-def _char_class(ranges: list[tuple[int, int]], categories: set[str], keep: frozenset[str] = frozenset()) -> str:
-    """A regex character class body (as compact ranges) for the code points in ``categories``."""
-    points = [c for lo, hi in ranges for c in range(lo, hi + 1)
-              if unicodedata.category(chr(c)) in categories and chr(c) not in keep]
-    spans: list[list[int]] = []
-    for c in points:
-        if spans and spans[-1][1] == c - 1:
-            spans[-1][1] = c
-        else:
-            spans.append([c, c])
-    return "".join(re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in spans)
-
-
-_ASTRAL_FORMAT = [(0x110BD, 0x110CD), (0x13430, 0x1343F), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A), (0xE0000, 0xE007F)]
-# C0/C1 controls, line and paragraph separators: become spaces.
-_TO_SPACE = re.compile("[" + _char_class([(0, 0xFFFF)], {"Cc", "Zl", "Zp"}) + "]+")
-# Noncharacters (U+FDD0..U+FDEF, U+xFFFE/U+xFFFF; U+FFFE/U+FFFF are not even allowed in XML),
-# format characters (bidi overrides, zero-width spaces, BOM, ...) and lone surrogates: removed.
-_NONCHARS = "\ufdd0-\ufdef" + "".join(f"{chr(p * 0x10000 + 0xFFFE)}-{chr(p * 0x10000 + 0xFFFF)}" for p in range(17))
-_TO_DROP = re.compile("[" + _char_class([(0, 0xFFFF), *_ASTRAL_FORMAT], {"Cf", "Cs"}, _KEEP_FORMAT) + _NONCHARS + "]+")
-
-
-def clean_line(value: object) -> str:
-    """Untrusted text as one line: controls and line breaks become spaces, format characters go."""
-    if value is None:
-        return ""
-    text = _TO_DROP.sub("", _TO_SPACE.sub(" ", str(value)))
-    return " ".join(text.split())
 
 
 def truncate(text: str, max_len: int) -> str:
@@ -76,16 +44,12 @@ def truncate(text: str, max_len: int) -> str:
     return cut.rstrip(" ,;:-–—") + "…"
 
 
-def _has_bad_char(text: str) -> bool:
-    return bool(_TO_SPACE.search(text) or _TO_DROP.search(text))
-
-
 def safe_url(value: str | None) -> str | None:
     """The URL if it is an absolute http(s) URL without whitespace or controls, else None."""
     if not value:
         return None
     url = value.strip()
-    if _has_bad_char(url) or any(ch.isspace() for ch in url):
+    if has_bad_char(url) or any(ch.isspace() for ch in url):
         return None
     try:
         parts = urlsplit(url)
