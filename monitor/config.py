@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
 from monitor.errors import ConfigError, Problem, relpath
 from monitor.units import parse_duration, parse_size
+from monitor.yaml_load import AliasBudgetError, load_yaml
 
 DEFAULT_USER_AGENT = "news-monitor/0.1 (+https://github.com/news-monitor/news-monitor)"
 _LANG = re.compile(r"^[a-z]{2,3}$")
@@ -53,6 +53,10 @@ class FetchSettings:
     backoff_base: float = 300.0  # first retry delay after a failure
     backoff_max: float = 6 * 3600.0
     allow_private_networks: bool = False
+    fulltext_max_bytes: int = 2_000_000  # article pages: larger ones keep the feed's summary
+    fulltext_timeout: float = 10.0  # seconds of extraction per page (in a worker process)
+    fulltext_memory: int = 512 * 1024 * 1024  # address space the extraction worker may add (RLIMIT_AS)
+    fulltext_concurrency: int = 2  # extraction workers at once, over all feeds
 
 
 @dataclass(frozen=True)
@@ -237,7 +241,8 @@ _TOP_KEYS = {"feeds", "database", "watchlists", "seeds", "digests", "models", "f
              "dedup", "smtp", "retention", "rematch_window", "defaults", "timezone"}
 _FEED_KEYS = {"url", "name", "interval", "language", "tags", "enabled", "fulltext"}
 _FETCH_KEYS = {"timeout", "connect_timeout", "max_bytes", "max_redirects", "concurrency", "per_host", "min_host_delay",
-               "user_agent", "backoff_base", "backoff_max", "allow_private_networks"}
+               "user_agent", "backoff_base", "backoff_max", "allow_private_networks", "fulltext_max_bytes",
+               "fulltext_timeout", "fulltext_memory", "fulltext_concurrency"}
 _TRANSLATION_KEYS = {"enabled", "target", "pairs", "install_missing"}
 _DEDUP_KEYS = {"threshold"}
 _SMTP_KEYS = {"host", "port", "security", "username", "from", "password"}
@@ -255,15 +260,14 @@ def load_config(path: Path | str, *, check_dirs: bool = True) -> Config:
                                    "pass --config PATH or set MONITOR_CONFIG")]) from None
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError([Problem(relpath(path), None, None, "", f"cannot read: {e}")]) from None
-    yaml = YAML(typ="rt")
-    yaml.allow_duplicate_keys = False
     try:
-        root = yaml.load(text)
+        root = load_yaml(text)
     except MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         raise ConfigError([Problem(relpath(path), mark.line + 1 if mark else None,
                                    mark.column + 1 if mark else None, "", f"invalid YAML: {e.problem or e}",
-                                   "check indentation and quoting")]) from None
+                                   "" if isinstance(e, AliasBudgetError) else "check indentation and quoting")]
+                          ) from None
     except Exception as e:  # ruamel raises a few non-Marked errors (duplicate keys, ...)
         raise ConfigError([Problem(relpath(path), None, None, "", f"invalid YAML: {e}")]) from None
     if root is None:
@@ -298,6 +302,14 @@ def load_config(path: Path | str, *, check_dirs: bool = True) -> Config:
             backoff_max=chk.get(fn, "backoff_max", "fetch.backoff_max", _duration, fetch.backoff_max),
             allow_private_networks=chk.get(fn, "allow_private_networks", "fetch.allow_private_networks", _bool,
                                            fetch.allow_private_networks),
+            fulltext_max_bytes=chk.get(fn, "fulltext_max_bytes", "fetch.fulltext_max_bytes", parse_size,
+                                       fetch.fulltext_max_bytes),
+            fulltext_timeout=chk.get(fn, "fulltext_timeout", "fetch.fulltext_timeout", _duration,
+                                     fetch.fulltext_timeout),
+            fulltext_memory=chk.get(fn, "fulltext_memory", "fetch.fulltext_memory", parse_size,
+                                    fetch.fulltext_memory),
+            fulltext_concurrency=chk.get(fn, "fulltext_concurrency", "fetch.fulltext_concurrency", _int(1, 16),
+                                         fetch.fulltext_concurrency),
         )
 
     translation = TranslationSettings()
