@@ -82,6 +82,14 @@ class SmtpConfig:
 
 
 @dataclass(frozen=True)
+class EmailSettings:
+    """What one e-mail digest may carry (the ``email:`` block); the rest is named in the mail."""
+
+    max_stories: int = 50
+    max_bytes: int = 1_000_000  # the whole message as sent (both parts, encoded)
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     feeds: tuple[FeedConfig, ...]
@@ -94,6 +102,7 @@ class Config:
     translation: TranslationSettings = field(default_factory=TranslationSettings)
     dedup: DedupSettings = field(default_factory=DedupSettings)
     smtp: SmtpConfig | None = None
+    email: EmailSettings = field(default_factory=EmailSettings)
     retention: float = 90 * 86400.0  # seconds items are kept
     rematch_window: float = 7 * 86400.0  # watchlist edits re-apply to items this recent
     default_interval: float = 1800.0
@@ -238,7 +247,8 @@ def _path(base: Path) -> Callable[[Any], Path]:
 
 
 _TOP_KEYS = {"feeds", "database", "watchlists", "seeds", "digests", "models", "fetch", "translation",
-             "dedup", "smtp", "retention", "rematch_window", "defaults", "timezone"}
+             "dedup", "smtp", "email", "retention", "rematch_window", "defaults", "timezone"}
+_EMAIL_KEYS = {"max_stories", "max_bytes"}
 _FEED_KEYS = {"url", "name", "interval", "language", "tags", "enabled", "fulltext"}
 _FETCH_KEYS = {"timeout", "connect_timeout", "max_bytes", "max_redirects", "concurrency", "per_host", "min_host_delay",
                "user_agent", "backoff_base", "backoff_max", "allow_private_networks", "fulltext_max_bytes",
@@ -365,6 +375,17 @@ def load_config(path: Path | str, *, check_dirs: bool = True) -> Config:
             from_addr=from_addr,
         )
 
+    email_settings = EmailSettings()
+    en = chk.mapping(root.get("email"), "email", "email", root)
+    if en:
+        chk.unknown(en, _EMAIL_KEYS, "email.")
+        email_settings = EmailSettings(
+            max_stories=chk.get(en, "max_stories", "email.max_stories", _int(1, 10_000), email_settings.max_stories),
+            max_bytes=chk.get(en, "max_bytes", "email.max_bytes", parse_size, email_settings.max_bytes),
+        )
+        if email_settings.max_bytes < 20_000:
+            chk.add(en, "max_bytes", "email.max_bytes", "too small for a digest mail", "use at least 20kB")
+
     cfg = Config(
         path=path.resolve(),
         feeds=tuple(feeds),
@@ -377,6 +398,7 @@ def load_config(path: Path | str, *, check_dirs: bool = True) -> Config:
         translation=translation,
         dedup=dedup,
         smtp=smtp,
+        email=email_settings,
         retention=chk.get(root, "retention", "retention", _duration, 90 * 86400.0),
         rematch_window=chk.get(root, "rematch_window", "rematch_window", _duration, 7 * 86400.0),
         default_interval=default_interval,

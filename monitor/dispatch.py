@@ -8,7 +8,10 @@ ledger rows in one durable transaction. So:
   items again, once (for files, a file that already exists is reused);
 - a failing SMTP server or webhook leaves the items undelivered and the row
   pending with a backoff; the next attempt sends every undelivered item in one
-  digest.
+  digest (an e-mail carries at most ``email.max_stories`` / ``email.max_bytes``);
+- a permanent refusal of the message itself (SMTP 5xx such as 552, webhook 413)
+  marks the digest ``failed-permanent`` and records its items as not deliverable
+  on that channel, so it never holds back later digests.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from pathlib import Path
 
 from monitor import store
 from monitor.config import Config
-from monitor.deliver import DeliveryError, SmtpSettings, build_email, post_webhook, send_email, write_file_atomic
+from monitor.deliver import (DeliveryError, MailCaps, SmtpSettings, build_email, post_webhook, send_email,
+                             write_file_atomic)
 from monitor.digest import Digest, DigestPlan, build_digest
 from monitor.render import render_atom, render_markdown, render_webhook
 from monitor.watchlist import Watchlist
@@ -119,6 +123,13 @@ def _dispatch(config: Config, conn: sqlite3.Connection, wl: Watchlist, channel: 
         _deliver(config, conn, wl, channel, digest, location)
     except DeliveryError as e:
         attempts = (pending["attempts"] if pending is not None else 0) + 1
+        if refused_for_good(channel, e):
+            _give_up(conn, wl.name, channel, digest_id, plan, now, attempts, str(e))
+            log.error("%s/%s: the server refused the digest for good (%s); %d item(s) recorded as not "
+                      "deliverable on this channel (they stay in the Markdown digest and `monitor watchlist "
+                      "test`), later digests go out as usual", wl.name, channel, e, len(plan.item_ids))
+            return DispatchResult(wl.name, channel, digest.count, len(digest.suppressed), "failed", location,
+                                  str(e))
         delay = min(RETRY_MAX, RETRY_BASE * 2 ** (attempts - 1)) if e.transient else RETRY_MAX
         delay = max(delay, min(RETRY_MAX, getattr(e, "retry_after", None) or 0.0))
         with store.transaction(conn, durable=True):
@@ -157,8 +168,11 @@ def _deliver(config: Config, conn: sqlite3.Connection, wl: Watchlist, channel: s
     elif channel == "email":
         if not wl.digest.recipients:
             raise DeliveryError("no recipients in the watchlist's digest settings", transient=False)
+        elsewhere = (f"the Markdown digest under {config.digests / wl.name}" if "markdown" in wl.digest.formats
+                     else "`monitor items`")
+        caps = MailCaps(config.email.max_stories, config.email.max_bytes, elsewhere)
         send_email(build_email(digest, from_addr=smtp_settings(config).from_addr, to=list(wl.digest.recipients),
-                               list_id=f"{wl.name}.news-monitor"), smtp_settings(config))
+                               list_id=f"{wl.name}.news-monitor", caps=caps), smtp_settings(config))
     elif channel == "webhook":
         if not wl.digest.webhook:
             raise DeliveryError("no webhook URL in the watchlist's digest settings", transient=False)
@@ -179,6 +193,29 @@ def _recent_digests(conn: sqlite3.Connection, wl: Watchlist, channel: str, n: in
         d.generated_at = datetime.fromtimestamp(r["created"], timezone.utc)
         out.append(d)
     return out
+
+
+def refused_for_good(channel: str, e: DeliveryError) -> bool:
+    """A permanent refusal of this message by the server (SMTP 5xx such as 552 "message too large",
+    webhook 413): retrying the same items would fail the same way and hold back every later digest.
+    Configuration errors (no recipients, no password) are permanent too, but they are fixed by the
+    operator and then deliver what waited, so they do not count here."""
+    if e.transient or e.code is None:
+        return False
+    if channel == "email":
+        return 500 <= e.code < 600
+    return channel == "webhook" and e.code == 413
+
+
+def _give_up(conn: sqlite3.Connection, watchlist: str, channel: str, digest_id: int, plan: DigestPlan, now: float,
+             attempts: int, error: str) -> None:
+    """Mark the digest ``failed-permanent`` and its items handled on this channel (ledger rows
+    pointing at the failed digest), so the next digest carries only what is new."""
+    with store.transaction(conn, durable=True):
+        conn.executemany("INSERT OR IGNORE INTO deliveries(watchlist, channel, item_id, digest_id, delivered_at) "
+                         "VALUES (?, ?, ?, ?, ?)", [(watchlist, channel, i, digest_id, now) for i in plan.item_ids])
+        conn.execute("UPDATE digests SET status='failed-permanent', attempts=?, next_attempt=NULL, error=? "
+                     "WHERE id=?", (attempts, error[:500], digest_id))
 
 
 def _mark(conn: sqlite3.Connection, watchlist: str, channel: str, digest_id: int | None, plan: DigestPlan,

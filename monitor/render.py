@@ -298,6 +298,18 @@ def render_atom(watchlist: str, title: str, digests: list[Digest], feed_url: str
     )
 
 
+def chat_escape(text: str) -> str:
+    """Text for a Slack/Mattermost message: ``&``, ``<`` and ``>`` as entities, which is all those
+    services ask for, so ``<@U024BE7LH>``, ``<!channel>`` or ``<https://x|y>`` in a title stay text."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def chat_url(url: str) -> str:
+    """A safe URL inside a ``<...>`` link of a chat message: ``|`` (the label separator), ``<``, ``>``
+    percent-encoded so a link cannot carry a label or end the wrapper; ``&`` as Slack wants it."""
+    return url.replace("|", "%7C").replace("<", "%3C").replace(">", "%3E").replace("&", "&amp;")
+
+
 def render_webhook(d: Digest) -> dict[str, Any]:
     """A JSON-able payload for chat bridges; ``text`` is a short plain summary (Slack-compatible)."""
     tz = _zone(d.timezone)
@@ -324,9 +336,10 @@ def render_webhook(d: Digest) -> dict[str, Any]:
                 for a in s.also_reported_by
             ],
         })
-    lines = [f"{ctx['title']}: {ctx['count_text']} ({ctx['period_start']} – {ctx['period_end']})"]
+    lines = [chat_escape(f"{ctx['title']}: {ctx['count_text']} ({ctx['period_start']} – {ctx['period_end']})")]
     for sv in ctx["stories"][:10]:
-        lines.append(f"• {sv.title}" + (f" <{sv.link}>" if sv.link else "") + f" — {sv.feed}")
+        lines.append(f"• {chat_escape(sv.title)}" + (f" <{chat_url(sv.link)}>" if sv.link else "")
+                     + f" — {chat_escape(sv.feed)}")
     if len(ctx["stories"]) > 10:
         lines.append(f"… and {len(ctx['stories']) - 10} more")
     return {
