@@ -27,6 +27,8 @@ from urllib.parse import urljoin, urlsplit
 import feedparser
 import nh3
 
+from monitor.scrub import scrub
+
 log = logging.getLogger("monitor.parse")
 
 MAX_TITLE = 500
@@ -36,7 +38,6 @@ EARLIEST = datetime(1995, 1, 1, tzinfo=timezone.utc)  # older dates are treated 
 FUTURE_SLACK = timedelta(hours=24)  # clocks differ; further in the future is treated as "now"
 MAX_ENTRIES = 500  # entries kept from one document (the newest); real feeds carry 10-100
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 _SPACE = re.compile(r"\s+")
 _XML_DECL = re.compile(rb"^(\s*<\?xml[^>]*?encoding\s*=\s*[\"'])([A-Za-z0-9._-]+)([\"'])", re.IGNORECASE)
 _CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9._-]+)", re.IGNORECASE)
@@ -173,7 +174,7 @@ def clean_text(value: str, limit: int) -> str:
         value = html.unescape(nh3.clean(value, tags=set(), clean_content_tags={"script", "style"}))
         if "<" in value and re.search(r"<[a-zA-Z/!]", value):  # double-escaped markup, e.g. &lt;b&gt;
             value = html.unescape(nh3.clean(value, tags=set(), clean_content_tags={"script", "style"}))
-    value = _CONTROL.sub("", value)
+    value = scrub(value)  # controls become spaces, bidi overrides and zero-width characters go
     value = _SPACE.sub(" ", value).strip()
     if len(value) > limit:
         value = value[: limit - 1].rstrip() + "…"
@@ -183,7 +184,7 @@ def clean_text(value: str, limit: int) -> str:
 def _http_link(link: object, base: str | None) -> str | None:
     if not link or not isinstance(link, str):
         return None
-    link = _CONTROL.sub("", link).strip()
+    link = scrub(link).strip()  # a control character inside the link leaves a space: refused below
     if base:
         try:
             link = urljoin(base, link)
