@@ -278,6 +278,9 @@ def cmd_status(args: argparse.Namespace) -> int:
                                "SUM(status='pending') AS pending FROM digests GROUP BY watchlist, channel").fetchall()
         errors = conn.execute("SELECT watchlist, channel, error, next_attempt FROM digests WHERE status='pending' "
                               "AND error IS NOT NULL").fetchall()
+        refused = conn.execute("SELECT watchlist, channel, error, created FROM digests WHERE "
+                               "status='failed-permanent' AND created > ? ORDER BY id DESC LIMIT 5",
+                               (now - 7 * 86400,)).fetchall()
     finally:
         conn.close()
     alive = heartbeat and now - float(heartbeat) < 120
@@ -292,6 +295,9 @@ def cmd_status(args: argparse.Namespace) -> int:
              + (f", {d['pending']} pending" if d["pending"] else ""))
     for e in errors:
         _out(f"  delivery error {e['watchlist']} ({e['channel']}): {e['error']} (retry {_ts(e['next_attempt'])})")
+    for e in refused:
+        _out(f"  refused for good {e['watchlist']} ({e['channel']}), {_ago(e['created'], now)}: {e['error']} "
+             "(its items are in the Markdown digest and `monitor watchlist test`)")
     return 0
 
 

@@ -1892,6 +1892,7 @@ def mail_cases(tmp: Path) -> list[CaseResult]:
         relay.mode, relay.received = "refuse", []
         rc, so, se = cli(config, "run", "--once")
         first = _digest_rows(root, "email")
+        _, status_text, _ = cli(config, "status")
         srv.routes["/flood.xml"] = Route(_flood_feed(5, seed=2))
         relay.mode = "limit"
         rc2, so2, se2 = cli(config, "run", "--once")
@@ -1899,6 +1900,8 @@ def mail_cases(tmp: Path) -> list[CaseResult]:
         later = [email.message_from_bytes(m, policy=policy.default) for m in relay.received]
         text = later[0].get_body(("plain",)).get_content() if later else ""
         why = _all(_expect(first and first[0][0] == "failed-permanent", f"after the 552: {first}"),
+                   _expect("refused for good" in status_text and "552" in status_text,
+                           f"`monitor status` does not show it: {status_text[-300:]!r}"),
                    _expect(len(later) == 1, f"{len(later)} later message(s): {so2[-300:]}"),
                    _expect("Batch 2 report" in text and "Batch 1 report" not in text,
                            "the later digest does not carry (only) the new stories"),
