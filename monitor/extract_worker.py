@@ -7,7 +7,10 @@ MemoryMax. So each extraction runs in a child process:
 - started from a ``forkserver`` that imported trafilatura once (a fork of a clean,
   single-threaded process, not of the daemon with its threads; tens of ms each);
 - with ``RLIMIT_AS`` set in the child to its current size plus the memory budget,
-  so a page that needs more gets ``MemoryError`` (or dies) instead of the service;
+  so a page that needs more gets ``MemoryError`` (or dies) instead of the service,
+  and, because a seccomp sandbox may refuse setrlimit (the systemd unit's
+  ``SystemCallFilter=~@resources`` does, with EPERM), the parent also watches the
+  child's resident size and kills it past the same budget;
 - killed at the deadline;
 - at most ``concurrency`` at a time (one semaphore per event loop, all feeds together).
 
@@ -20,6 +23,7 @@ import asyncio
 import multiprocessing
 import resource
 import threading
+import time
 import weakref
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -59,12 +63,27 @@ def _vm_size() -> int:
     return 0
 
 
-def _child(conn: Connection, html: str, url: str | None, memory: int) -> None:
+def _rss(pid: int) -> int:
+    """Resident set size of process ``pid`` in bytes (0 when it is gone or /proc is not there)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _child(conn: Connection, html: str, url: str | None, memory: int, rlimit: bool) -> None:
     """Worker body: limit the address space, extract, send (status, text, error) back."""
     try:
-        if memory > 0:
+        if memory > 0 and rlimit:
             limit = _vm_size() + memory
-            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+            try:
+                resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+            except (OSError, ValueError):
+                pass  # a seccomp filter refusing setrlimit (the unit's ~@resources): the parent's watch holds
         text = extract_in_process(html, url)
         conn.send(("ok", text, None))
     except MemoryError:
@@ -85,17 +104,30 @@ def _context() -> Any:
         return ctx
 
 
-def _run(html: str, url: str | None, timeout: float, memory: int) -> Extraction:
-    """Blocking: one worker process, its deadline and its answer."""
+def _run(html: str, url: str | None, timeout: float, memory: int, *, rlimit: bool = True) -> Extraction:
+    """Blocking: one worker process, its deadline and its answer.
+
+    Memory is bounded twice: ``RLIMIT_AS`` in the child (``rlimit``; a sandbox may refuse
+    setrlimit) and, always, this side watching the child's resident size every 50 ms and
+    killing it past its starting size plus ``memory``."""
     ctx = _context()
     receiver, sender = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(sender, html, url, memory), daemon=True,
+    proc = ctx.Process(target=_child, args=(sender, html, url, memory, rlimit), daemon=True,
                        name="news-monitor-extract")
     try:
         proc.start()
         sender.close()
-        if not receiver.poll(timeout):
-            return Extraction("extract-timeout", error=f"extraction did not finish within {timeout:g} s")
+        deadline = time.monotonic() + timeout
+        base = 0
+        while not receiver.poll(min(0.05, max(0.0, deadline - time.monotonic()))):
+            rss = _rss(proc.pid or 0)
+            base = base or rss
+            if memory > 0 and base and rss > base + memory:
+                proc.kill()
+                return Extraction("extract-memory", error=f"extraction needed more than {memory >> 20} MiB "
+                                  f"(resident {rss >> 20} MiB); worker stopped")
+            if time.monotonic() >= deadline:
+                return Extraction("extract-timeout", error=f"extraction did not finish within {timeout:g} s")
         try:
             status, text, error = receiver.recv()
         except (EOFError, OSError):  # died without a word: killed by the kernel, crashed in C code

@@ -279,3 +279,15 @@ def test_article_bigger_than_the_fulltext_cap_is_not_fetched_whole(feed_server, 
     [got] = enrich(conn, [original], settings(fulltext_max_bytes=len(big) // 2))
     assert got == original
     assert conn.execute("SELECT status FROM fulltext_cache").fetchone()[0] == "too_large"
+
+
+def test_memory_budget_holds_without_setrlimit() -> None:
+    """Where a sandbox refuses setrlimit (the unit's SystemCallFilter=~@resources), the parent's
+    watch on the worker's resident size enforces the budget on its own."""
+    from monitor.extract_worker import _run
+
+    links = "".join(f'<li><a href="/s/{i}">Section {i} news and more news</a></li>' for i in range(40_000))
+    page = f"<html><body><ul>{links}</ul></body></html>"
+    done = _run(page, None, 60.0, 30 << 20, rlimit=False)
+    assert done.status == "extract-memory", done
+    assert "resident" in (done.error or "")
