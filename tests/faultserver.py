@@ -1098,12 +1098,16 @@ async def main():
         r = await f.fetch(srv.url("/bomb"))
     return before, r
 before, r = asyncio.run(main())
+hidden = fs.entity_behind_comment(amplify=33_000)  # 5 MB declaring 1.6 GB of text behind a comment
 after_fetch = rss_mb()
 p1 = parse_feed(fs.billion_laughs())
 p2 = parse_feed(fs.padded_quadratic_blowup())
 after_parse = rss_mb()
+p3 = parse_feed(hidden)
+after_hidden = rss_mb()
 srv.stop()
 print(json.dumps({"before": before, "after_fetch": after_fetch, "after_parse": after_parse,
+                  "after_hidden": after_hidden, "hidden_bytes": len(hidden), "hidden_error": p3.error,
                   "kind": r.error_kind, "error": r.error, "bomb_bytes": len(bomb),
                   "parse_errors": [p1.error, p2.error]}))
 """
@@ -1131,6 +1135,12 @@ def memory_cases(bomb_mib: int = 1024) -> list[CaseResult]:
         _result("entity-bombs-memory", "billion laughs + padded blow-up refused, peak RSS +<20 MB",
                 f"peak RSS +{grow_parse:.0f} MB, errors={[str(e)[:30] for e in d['parse_errors']]}",
                 _expect(all(d["parse_errors"]) and grow_parse < 20, f"grew {grow_parse:.0f} MB")),
+        _result("entity-behind-comment-memory", f"{d['hidden_bytes'] / 1e6:.1f} MB feed declaring entities behind "
+                "`<!-- <a> -->` (1.6 GB expanded): refused, peak RSS +<40 MB",
+                f"peak RSS +{d['after_hidden'] - d['after_parse']:.0f} MB, error={str(d['hidden_error'])[:40]!r}",
+                _expect(bool(d["hidden_error"]) and "entit" in d["hidden_error"]
+                        and d["after_hidden"] - d["after_parse"] < 40,
+                        f"grew {d['after_hidden'] - d['after_parse']:.0f} MB: {d['hidden_error']}")),
     ]
 
 
