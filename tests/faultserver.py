@@ -1759,20 +1759,30 @@ def terminal_cases(tmp: Path) -> list[CaseResult]:
         root.mkdir(parents=True)
         config = write_config(root, feeds)
         log_stream = io.StringIO()
-        handler = setup_logging("INFO", force_journal=False, stream=log_stream)
-        try:
-            logging.getLogger("monitor.test").warning("fetched %s", f"http://x/{C1_CSI}2J\u202e\r\nFAKE: line")
-            rc, so, se = run_cli_logged(config, "run", "--once")
-            _, table, _ = cli(config, "feeds")
-            _, js, _ = cli(config, "feeds", "--json")
-        finally:
+        for journal in (False, True):  # the handler setup_logging installs, on a logger of its own
+            handler = setup_logging("INFO", force_journal=journal, stream=log_stream)
             logging.getLogger().removeHandler(handler)
+            own = logging.getLogger("faultcase.terminal")
+            own.propagate, own.level = False, logging.INFO
+            own.addHandler(handler)
+            try:
+                own.warning("fetched %s", f"http://x/{C1_CSI}2J\u202e\r\nFAKE: line")
+                try:
+                    raise ValueError(f"server said {C1_CSI}31m\x1b]0;title\x07")
+                except ValueError:
+                    own.exception("with a traceback")
+            finally:
+                own.removeHandler(handler)
+        rc, so, se = run_cli_logged(config, "run", "--once")
+        _, table, _ = cli(config, "feeds")
+        _, js, _ = cli(config, "feeds", "--json")
         logged = log_stream.getvalue()
         for name, text in [("terminal-run-once", so + se), ("terminal-feeds-table", table),
                            ("terminal-feeds-json", js), ("terminal-log-lines", logged)]:
             bad = sorted({f"U+{ord(c):04X}" for c in text if c not in "\n" and not _no_controls(c)})
-            extra = _expect("FAKE: line" not in "\n".join(ln for ln in logged.splitlines() if ln.startswith("FAKE")),
-                            "a forged log line") if name == "terminal-log-lines" else None
+            extra = _all(_expect("FAKE: line" in logged, "the test line was not logged"),
+                         _expect(not [ln for ln in logged.splitlines() if ln.startswith("FAKE")], "a forged log line")
+                         ) if name == "terminal-log-lines" else None
             out.append(_result(name, "no C0/C1 control or bidi override characters in what the operator reads",
                                f"{len(text)} chars, bad={bad[:5]}", _all(_expect(not bad, f"found {bad}"), extra)))
     finally:
