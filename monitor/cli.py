@@ -328,7 +328,7 @@ def _watchlist(cfg: Config, name: str) -> Any:
 
 
 def cmd_digest(args: argparse.Namespace) -> int:
-    from monitor.deliver import build_email, send_email
+    from monitor.deliver import MailCaps, build_email, send_email
     from monitor.dispatch import dispatch_watchlist, preview, smtp_settings
     from monitor.render import render_markdown
 
@@ -340,8 +340,11 @@ def cmd_digest(args: argparse.Namespace) -> int:
             d = preview(cfg, conn, wl)
             if args.email:
                 s = smtp_settings(cfg)
-                send_email(build_email(d, from_addr=s.from_addr, to=[args.email], list_id=f"{wl.name}.news-monitor"),
-                           s)
+                # capped like a real digest; a Message-ID of its own, so the real digest of the same
+                # items is not taken for a copy of this test by the mailbox
+                caps = MailCaps(cfg.email.max_stories, cfg.email.max_bytes, "the Markdown digest")
+                send_email(build_email(d, from_addr=s.from_addr, to=[args.email], list_id=f"{wl.name}.news-monitor",
+                                       caps=caps, channel=f"test-email:{time.time():.3f}"), s)
                 _out(f"sent a test digest with {d.count} stor{'y' if d.count == 1 else 'ies'} to {args.email} "
                      "(nothing marked as delivered)")
             else:

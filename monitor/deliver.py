@@ -192,11 +192,12 @@ def _with_note(text: str, html_doc: str | None, note: str) -> tuple[str, str | N
 
 
 def build_email(d: Digest, *, from_addr: str, to: list[str], list_id: str, html: bool = True,
-                date: datetime | None = None, caps: MailCaps | None = None) -> EmailMessage:
+                date: datetime | None = None, caps: MailCaps | None = None, channel: str = "email") -> EmailMessage:
     """A multipart/alternative (text + HTML) digest message; header values are sanitised first.
 
     The Message-ID is derived from the digest's contents (watchlist, channel, item ids), so a
-    retried digest keeps its Message-ID. With ``caps`` the message carries at most
+    retried digest keeps its Message-ID (``channel`` tells apart messages about the same items
+    that are not retries, such as a test digest). With ``caps`` the message carries at most
     ``caps.max_stories`` stories (the highest-scoring) and ``caps.max_bytes`` bytes, and says
     at the top what was left out and where it is. Raises ValueError for malformed addresses.
     """
@@ -207,14 +208,14 @@ def build_email(d: Digest, *, from_addr: str, to: list[str], list_id: str, html:
     domain = re.sub(r"[^A-Za-z0-9.-]", "", sender.domain) or "news-monitor.localhost"
     when = date or datetime.now(timezone.utc)
     if caps is None:
-        return _compose(d, d, sender, recipients, list_id, html, when, domain, None)
+        return _compose(d, d, sender, recipients, list_id, html, when, domain, None, channel)
     stories = ordered_stories(d)
     n = min(len(stories), caps.max_stories)
     keep_html = html
     while True:
         shown = replace(d, stories=stories[:n], suppressed=d.suppressed[:SUPPRESSED_MAX])
         note = omitted_note(n, len(stories), caps, d.watchlist) if n < len(stories) else None
-        msg = _compose(d, shown, sender, recipients, list_id, keep_html, when, domain, note)
+        msg = _compose(d, shown, sender, recipients, list_id, keep_html, when, domain, note, channel)
         size = len(msg.as_bytes())
         if size <= caps.max_bytes:
             return msg
@@ -227,13 +228,13 @@ def build_email(d: Digest, *, from_addr: str, to: list[str], list_id: str, html:
 
 
 def _compose(full: Digest, shown: Digest, sender: Address, recipients: list[Address], list_id: str,
-             html_part: bool, when: datetime, domain: str, note: str | None) -> EmailMessage:
+             html_part: bool, when: datetime, domain: str, note: str | None, channel: str) -> EmailMessage:
     msg = EmailMessage(policy=MAIL_POLICY)
     msg["Subject"] = email_subject(full)
     msg["From"] = sender
     msg["To"] = recipients
     msg["Date"] = format_datetime(when)
-    msg["Message-ID"] = _message_id(full, domain)
+    msg["Message-ID"] = _message_id(full, domain, channel)
     title = header_text(full.title or full.watchlist, 60).replace('"', "'").replace("\\", "/")
     msg["List-Id"] = f'"{title}" <{_list_id(list_id)}>'
     msg["Auto-Submitted"] = "auto-generated"

@@ -618,3 +618,10 @@ def test_webhook_text_escapes_chat_markup(hook: tuple[HookState, str]) -> None:
     assert "<https://news.example/1%7CTASS%3Ex>" in text
     assert "<@" not in text and "<!" not in text and "|" not in text
     assert json.loads(state.bodies[0])["stories"][0]["title"].startswith("<@U024BE7LH>")  # data stays data
+
+
+def test_a_test_digest_does_not_share_the_real_digests_message_id() -> None:
+    d = digest("Parade", "Fireworks")
+    real = build_email(d, from_addr="m@example.org", to=["a@example.org"], list_id="x")
+    test = build_email(d, from_addr="m@example.org", to=["a@example.org"], list_id="x", channel="test-email:1")
+    assert real["Message-ID"] != test["Message-ID"]
