@@ -115,8 +115,12 @@ def _run(html: str, url: str | None, timeout: float, memory: int, *, rlimit: boo
     proc = ctx.Process(target=_child, args=(sender, html, url, memory, rlimit), daemon=True,
                        name="news-monitor-extract")
     try:
-        proc.start()
-        sender.close()
+        try:
+            proc.start()
+        except (OSError, RuntimeError, EOFError) as e:  # no forkserver (no writable temp dir, no fork)
+            return Extraction("extract-failed", error=f"cannot start an extraction worker: {e}"[:300])
+        finally:
+            sender.close()
         deadline = time.monotonic() + timeout
         base = 0
         while not receiver.poll(min(0.05, max(0.0, deadline - time.monotonic()))):
@@ -139,13 +143,14 @@ def _run(html: str, url: str | None, timeout: float, memory: int, *, rlimit: boo
         return Extraction(status, text, error)
     finally:
         receiver.close()
-        if proc.is_alive():
-            proc.kill()
-        proc.join(2.0)
-        try:
-            proc.close()
-        except ValueError:  # still running after kill and 2 s: leave it to the reaper
-            pass
+        if proc.pid is not None:
+            if proc.is_alive():
+                proc.kill()
+            proc.join(2.0)
+            try:
+                proc.close()
+            except ValueError:  # still running after kill and 2 s: leave it to the reaper
+                pass
 
 
 def _semaphore(concurrency: int) -> asyncio.Semaphore:

@@ -40,7 +40,8 @@ MIN_WORDS = 20  # fewer extracted words than this is not an article (paywall, in
 SHORT_SUMMARY = 300  # characters of the digest summary built from article text
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 TRANSIENT = {"timeout", "connect", "dns", "tls", "protocol", "robots-unavailable", "http-429", "http-500",
-             "http-502", "http-503", "http-504"}
+             "http-502", "http-503", "http-504",
+             "extract-failed"}  # a worker that could not start or crashed; a timeout or memory verdict stays
 
 
 @dataclass(frozen=True)
