@@ -4,6 +4,11 @@ The feed cases (tests/faultserver.py, FEED_CASES) run together in one deployment
 polling rounds of the real pipeline against one fault server, then `monitor feeds --json`
 and the stored items are checked per case. Other cases drive the Fetcher, the CLI and
 the digest writer directly. bench/fault_harness.py prints the same cases as a table.
+
+Issue 19 (second round) adds groups at the end: redirect hops of configured feeds and
+`monitor feeds add` against the address guard, bounded full-text extraction, YAML alias
+bombs, control characters on their way to the terminal, capped mail through hostile
+relays (552, lost acknowledgement) and chat markup in webhook text.
 """
 
 from __future__ import annotations
