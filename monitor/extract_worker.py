@@ -31,7 +31,11 @@ from typing import Any
 
 __all__ = ["Extraction", "extract_bounded", "extract_in_process"]
 
-_PRELOAD = ["monitor.extract_worker", "trafilatura", "lxml.html"]
+# "__main__": the forkserver imports the main script once (the `monitor` console script: one import
+# of monitor.cli), so each worker does not import it again as __mp_main__ (a package's __main__, as
+# in `python -m monitor`, is never imported). Like every forkserver user, a main script must be
+# importable without side effects (an `if __name__ == "__main__":` guard).
+_PRELOAD = ["__main__", "monitor.extract_worker", "trafilatura", "lxml.html"]
 _lock = threading.Lock()
 _semaphores: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[int, asyncio.Semaphore]]" = \
     weakref.WeakKeyDictionary()
