@@ -5,8 +5,8 @@
     .venv/bin/python bench/fault_harness.py --smoke    # a few fast cases, JSON (seconds)
 
 Peak memory is this process's peak RSS across the whole harness (feed cases run
-in-process with the real pipeline; the bomb probe also reports its own process),
-and the largest peak RSS of a child process (probes, extraction workers). Each
+in-process with the real pipeline; the bomb and YAML probes report their own
+process, the full-text cases the service's growth beside its workers). Each
 case's row carries ``peak_rss_mb``: the harness's peak when its group was done
 (groups run in order, so a group that grows memory shows as a step).
 """
@@ -38,11 +38,6 @@ def peak_rss_mb() -> float:
 
 T = TypeVar("T")
 _rss_after: dict[int, float] = {}  # id(CaseResult) -> the harness's peak RSS when its group was done
-
-
-def children_peak_rss_mb() -> float:
-    """The largest peak RSS of any finished child process (probes, CLI runs, extraction workers)."""
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
 def _stamp(results: T) -> T:
@@ -91,7 +86,6 @@ def run(smoke: bool, with_mail: bool) -> dict[str, object]:
         "passed": sum(r["pass"] for r in rows),
         "failed": [r["case"] for r in rows if not r["pass"]],
         "peak_rss_mb": round(peak_rss_mb(), 1),
-        "children_peak_rss_mb": round(children_peak_rss_mb(), 1),
         "feed_round_seconds": [round(s, 2) for s in feed_run.round_seconds],
         "seconds": round(time.monotonic() - started, 1),
         "rows": rows,
@@ -112,8 +106,7 @@ def table(result: dict[str, object]) -> str:
     lines.append("")
     lines.append(f"{result['passed']}/{result['cases']} cases passed"
                  + (f" (failed: {', '.join(result['failed'])})" if result["failed"] else "")
-                 + f"; peak RSS of the harness process {result['peak_rss_mb']} MB, of any child process "
-                 f"{result['children_peak_rss_mb']} MB; {result['seconds']} s")
+                 + f"; peak RSS of the harness process {result['peak_rss_mb']} MB; {result['seconds']} s")
     return "\n".join(lines)
 
 
