@@ -28,6 +28,8 @@ from markupsafe import Markup
 from monitor.digest import Digest, DigestStory, StorySource
 from monitor.scrub import clean_line, has_bad_char  # noqa: F401 - clean_line is re-exported
 
+_has_bad_char = has_bad_char  # its name here before the scrubber moved to monitor.scrub
+
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 TITLE_MAX = 300  # characters of a title shown in a digest (the link leads to the rest)
 _NAMESPACE = uuid.UUID("5b0f1d4e-63a5-4c1e-9a43-6b1c2d9f8e10")  # news-monitor digests
