@@ -5,7 +5,10 @@
     .venv/bin/python bench/fault_harness.py --smoke    # a few fast cases, JSON (seconds)
 
 Peak memory is this process's peak RSS across the whole harness (feed cases run
-in-process with the real pipeline; the bomb probe also reports its own process).
+in-process with the real pipeline; the bomb and YAML probes report their own
+process, the full-text cases the service's growth beside its workers). Each
+case's row carries ``peak_rss_mb``: the harness's peak when its group was done
+(groups run in order, so a group that grows memory shows as a step).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, TypeVar
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -30,6 +34,20 @@ SMOKE_FEED_CASES = {"connection-refused", "http-503", "gzip-bomb", "billion-laug
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+T = TypeVar("T")
+_rss_after: dict[int, float] = {}  # id(CaseResult) -> the harness's peak RSS when its group was done
+
+
+def _stamp(results: T) -> T:
+    """Record the harness's peak RSS now against every case in ``results`` (a list or a dict of lists)."""
+    peak = round(peak_rss_mb(), 1)
+    lists: Any = results.values() if isinstance(results, dict) else [results]
+    for rs in lists:
+        for r in rs:
+            _rss_after.setdefault(id(r), peak)
+    return results
 
 
 def run(smoke: bool, with_mail: bool) -> dict[str, object]:
@@ -47,15 +65,19 @@ def run(smoke: bool, with_mail: bool) -> dict[str, object]:
         groups["feeds"].append(fs.CaseResult(
             "nothing-lost-across-rounds", "stored item count never drops after bad polls",
             f"items after each round: {counts}", counts == sorted(counts), time.monotonic() - t0))
-        groups["ssrf"] = fs.ssrf_cases()
+        _stamp(groups)
+        groups["ssrf"] = _stamp(fs.ssrf_cases())
         if not smoke:
-            groups["deadline"] = fs.deadline_cases()
-            groups["memory"] = fs.memory_cases(bomb_mib=1024)
-            groups["local-input"] = fs.local_input_cases(root / "local")
-            groups["state-dir"] = fs.state_dir_cases(root / "state")
+            groups["deadline"] = _stamp(fs.deadline_cases())
+            groups["memory"] = _stamp(fs.memory_cases(bomb_mib=1024))
+            groups["local-input"] = _stamp(fs.local_input_cases(root / "local"))
+            groups["state-dir"] = _stamp(fs.state_dir_cases(root / "state"))
+            for name, fn in fs.issue19_groups().items():
+                groups[name] = _stamp(fn(root / "issue19" / name))
             if with_mail:
-                groups["mail"] = fs.delegated_mail_cases()
-    rows = [{"group": g, "case": r.name, "expected": r.expected, "observed": r.observed, "pass": r.passed}
+                groups["mail"] = _stamp(fs.delegated_mail_cases())
+    rows = [{"group": g, "case": r.name, "expected": r.expected, "observed": r.observed, "pass": r.passed,
+             "peak_rss_mb": _rss_after.get(id(r))}
             for g, rs in groups.items() for r in rs]
     return {
         "bench": "fault_harness",
@@ -75,10 +97,12 @@ def table(result: dict[str, object]) -> str:
     assert isinstance(rows, list)
     w_case = max(len(r["case"]) for r in rows)
     w_exp = min(max(len(r["expected"]) for r in rows), 70)
-    lines = [f"{'case':<{w_case}}  {'expected':<{w_exp}}  pass  observed", "-" * (w_case + w_exp + 30)]
+    lines = [f"{'case':<{w_case}}  {'expected':<{w_exp}}  pass  rss MB  observed", "-" * (w_case + w_exp + 38)]
     for r in rows:
         exp = r["expected"] if len(r["expected"]) <= w_exp else r["expected"][: w_exp - 1] + "…"
-        lines.append(f"{r['case']:<{w_case}}  {exp:<{w_exp}}  {'yes ' if r['pass'] else 'NO  '}  {r['observed'][:110]}")
+        rss = f"{r['peak_rss_mb']:>6.0f}" if r.get("peak_rss_mb") is not None else "     -"
+        lines.append(f"{r['case']:<{w_case}}  {exp:<{w_exp}}  {'yes ' if r['pass'] else 'NO  '}  {rss}  "
+                     f"{r['observed'][:110]}")
     lines.append("")
     lines.append(f"{result['passed']}/{result['cases']} cases passed"
                  + (f" (failed: {', '.join(result['failed'])})" if result["failed"] else "")

@@ -21,17 +21,18 @@ from typing import Any, Sequence
 from monitor import __version__, store
 from monitor.config import Config, config_path_from, load_config
 from monitor.errors import ConfigError, MonitorError
+from monitor.scrub import scrub_lines
 from monitor.units import parse_duration
 
 log = logging.getLogger("monitor.cli")
 
 
 def _out(text: str = "") -> None:
-    print(text, flush=True)
+    print(scrub_lines(text), flush=True)  # feed titles, errors and URLs come from the network
 
 
 def _err(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+    print(scrub_lines(text), file=sys.stderr, flush=True)
 
 
 def _load(args: argparse.Namespace, *, check_dirs: bool = True) -> Config:
@@ -291,6 +292,9 @@ def cmd_status(args: argparse.Namespace) -> int:
                                "SUM(status='pending') AS pending FROM digests GROUP BY watchlist, channel").fetchall()
         errors = conn.execute("SELECT watchlist, channel, error, next_attempt FROM digests WHERE status='pending' "
                               "AND error IS NOT NULL").fetchall()
+        refused = conn.execute("SELECT watchlist, channel, error, created FROM digests WHERE "
+                               "status='failed-permanent' AND created > ? ORDER BY id DESC LIMIT 5",
+                               (now - 7 * 86400,)).fetchall()
     finally:
         conn.close()
     alive = heartbeat and now - float(heartbeat) < 120
@@ -305,6 +309,9 @@ def cmd_status(args: argparse.Namespace) -> int:
              + (f", {d['pending']} pending" if d["pending"] else ""))
     for e in errors:
         _out(f"  delivery error {e['watchlist']} ({e['channel']}): {e['error']} (retry {_ts(e['next_attempt'])})")
+    for e in refused:
+        _out(f"  refused for good {e['watchlist']} ({e['channel']}), {_ago(e['created'], now)}: {e['error']} "
+             "(its items are in the Markdown digest and `monitor watchlist test`)")
     return 0
 
 
@@ -335,7 +342,7 @@ def _watchlist(cfg: Config, name: str) -> Any:
 
 
 def cmd_digest(args: argparse.Namespace) -> int:
-    from monitor.deliver import build_email, send_email
+    from monitor.deliver import MailCaps, build_email, send_email
     from monitor.dispatch import dispatch_watchlist, preview, smtp_settings
     from monitor.render import render_markdown
 
@@ -347,8 +354,11 @@ def cmd_digest(args: argparse.Namespace) -> int:
             d = preview(cfg, conn, wl)
             if args.email:
                 s = smtp_settings(cfg)
-                send_email(build_email(d, from_addr=s.from_addr, to=[args.email], list_id=f"{wl.name}.news-monitor"),
-                           s)
+                # capped like a real digest; a Message-ID of its own, so the real digest of the same
+                # items is not taken for a copy of this test by the mailbox
+                caps = MailCaps(cfg.email.max_stories, cfg.email.max_bytes, "the Markdown digest")
+                send_email(build_email(d, from_addr=s.from_addr, to=[args.email], list_id=f"{wl.name}.news-monitor",
+                                       caps=caps, channel=f"test-email:{time.time():.3f}"), s)
                 _out(f"sent a test digest with {d.count} stor{'y' if d.count == 1 else 'ies'} to {args.email} "
                      "(nothing marked as delivered)")
             else:

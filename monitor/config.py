@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
 from monitor.errors import ConfigError, Problem, relpath
 from monitor.units import parse_duration, parse_size
+from monitor.yaml_load import AliasBudgetError, load_yaml
 
 DEFAULT_USER_AGENT = "news-monitor/0.1 (+https://github.com/news-monitor/news-monitor)"
 _LANG = re.compile(r"^[a-z]{2,3}$")
@@ -53,6 +53,10 @@ class FetchSettings:
     backoff_base: float = 300.0  # first retry delay after a failure
     backoff_max: float = 6 * 3600.0
     allow_private_networks: bool = False
+    fulltext_max_bytes: int = 2_000_000  # article pages: larger ones keep the feed's summary
+    fulltext_timeout: float = 10.0  # seconds of extraction per page (in a worker process)
+    fulltext_memory: int = 512 * 1024 * 1024  # address space the extraction worker may add (RLIMIT_AS)
+    fulltext_concurrency: int = 2  # extraction workers at once, over all feeds
 
 
 ROUTE_KINDS = ("argos", "multilingual", "pivot")  # monitor.translate.ROUTE_KINDS
@@ -86,6 +90,14 @@ class SmtpConfig:
 
 
 @dataclass(frozen=True)
+class EmailSettings:
+    """What one e-mail digest may carry (the ``email:`` block); the rest is named in the mail."""
+
+    max_stories: int = 50
+    max_bytes: int = 1_000_000  # the whole message as sent (both parts, encoded)
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     feeds: tuple[FeedConfig, ...]
@@ -98,6 +110,7 @@ class Config:
     translation: TranslationSettings = field(default_factory=TranslationSettings)
     dedup: DedupSettings = field(default_factory=DedupSettings)
     smtp: SmtpConfig | None = None
+    email: EmailSettings = field(default_factory=EmailSettings)
     retention: float = 90 * 86400.0  # seconds items are kept
     rematch_window: float = 7 * 86400.0  # watchlist edits re-apply to items this recent
     default_interval: float = 1800.0
@@ -256,10 +269,12 @@ def _path(base: Path) -> Callable[[Any], Path]:
 
 
 _TOP_KEYS = {"feeds", "database", "watchlists", "seeds", "digests", "models", "fetch", "translation",
-             "dedup", "smtp", "retention", "rematch_window", "defaults", "timezone"}
+             "dedup", "smtp", "email", "retention", "rematch_window", "defaults", "timezone"}
+_EMAIL_KEYS = {"max_stories", "max_bytes"}
 _FEED_KEYS = {"url", "name", "interval", "language", "tags", "enabled", "fulltext"}
 _FETCH_KEYS = {"timeout", "connect_timeout", "max_bytes", "max_redirects", "concurrency", "per_host", "min_host_delay",
-               "user_agent", "backoff_base", "backoff_max", "allow_private_networks"}
+               "user_agent", "backoff_base", "backoff_max", "allow_private_networks", "fulltext_max_bytes",
+               "fulltext_timeout", "fulltext_memory", "fulltext_concurrency"}
 _TRANSLATION_KEYS = {"enabled", "target", "pairs", "install_missing", "prefer", "languages",
                      "multilingual_model", "download_timeout"}
 _ROUTE_CODE = re.compile(r"^[a-z]{2,3}(?:-[A-Z][a-z]{3})?$")
@@ -279,15 +294,14 @@ def load_config(path: Path | str, *, check_dirs: bool = True) -> Config:
                                    "pass --config PATH or set MONITOR_CONFIG")]) from None
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError([Problem(relpath(path), None, None, "", f"cannot read: {e}")]) from None
-    yaml = YAML(typ="rt")
-    yaml.allow_duplicate_keys = False
     try:
-        root = yaml.load(text)
+        root = load_yaml(text)
     except MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         raise ConfigError([Problem(relpath(path), mark.line + 1 if mark else None,
                                    mark.column + 1 if mark else None, "", f"invalid YAML: {e.problem or e}",
-                                   "check indentation and quoting")]) from None
+                                   "" if isinstance(e, AliasBudgetError) else "check indentation and quoting")]
+                          ) from None
     except Exception as e:  # ruamel raises a few non-Marked errors (duplicate keys, ...)
         raise ConfigError([Problem(relpath(path), None, None, "", f"invalid YAML: {e}")]) from None
     if root is None:
@@ -322,6 +336,14 @@ def load_config(path: Path | str, *, check_dirs: bool = True) -> Config:
             backoff_max=chk.get(fn, "backoff_max", "fetch.backoff_max", _duration, fetch.backoff_max),
             allow_private_networks=chk.get(fn, "allow_private_networks", "fetch.allow_private_networks", _bool,
                                            fetch.allow_private_networks),
+            fulltext_max_bytes=chk.get(fn, "fulltext_max_bytes", "fetch.fulltext_max_bytes", parse_size,
+                                       fetch.fulltext_max_bytes),
+            fulltext_timeout=chk.get(fn, "fulltext_timeout", "fetch.fulltext_timeout", _duration,
+                                     fetch.fulltext_timeout),
+            fulltext_memory=chk.get(fn, "fulltext_memory", "fetch.fulltext_memory", parse_size,
+                                    fetch.fulltext_memory),
+            fulltext_concurrency=chk.get(fn, "fulltext_concurrency", "fetch.fulltext_concurrency", _int(1, 16),
+                                         fetch.fulltext_concurrency),
         )
 
     translation = TranslationSettings()
@@ -395,6 +417,17 @@ def load_config(path: Path | str, *, check_dirs: bool = True) -> Config:
             from_addr=from_addr,
         )
 
+    email_settings = EmailSettings()
+    en = chk.mapping(root.get("email"), "email", "email", root)
+    if en:
+        chk.unknown(en, _EMAIL_KEYS, "email.")
+        email_settings = EmailSettings(
+            max_stories=chk.get(en, "max_stories", "email.max_stories", _int(1, 10_000), email_settings.max_stories),
+            max_bytes=chk.get(en, "max_bytes", "email.max_bytes", parse_size, email_settings.max_bytes),
+        )
+        if email_settings.max_bytes < 20_000:
+            chk.add(en, "max_bytes", "email.max_bytes", "too small for a digest mail", "use at least 20kB")
+
     cfg = Config(
         path=path.resolve(),
         feeds=tuple(feeds),
@@ -407,6 +440,7 @@ def load_config(path: Path | str, *, check_dirs: bool = True) -> Config:
         translation=translation,
         dedup=dedup,
         smtp=smtp,
+        email=email_settings,
         retention=chk.get(root, "retention", "retention", _duration, 90 * 86400.0),
         rematch_window=chk.get(root, "rematch_window", "rematch_window", _duration, 7 * 86400.0),
         default_interval=default_interval,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import hashlib
+import html as html_escaping
 import logging
 import os
 import re
@@ -25,7 +26,7 @@ import ssl
 import tempfile
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from email import policy as email_policy
 from email.headerregistry import Address
@@ -156,40 +157,100 @@ def email_subject(d: Digest) -> str:
     return header_text(f"[{name}] {count}: {top}{more}", SUBJECT_MAX)
 
 
-def _message_id(d: Digest, domain: str) -> str:
-    key = "\0".join([d.watchlist, d.period_start.isoformat(), d.period_end.isoformat(),
-                     d.generated_at.isoformat(), ",".join(str(s.item_id) for s in d.stories)])
+def _message_id(d: Digest, domain: str, channel: str = "email") -> str:
+    """From what the digest carries (watchlist, channel, item ids), never from the time it was made:
+    a digest retried after a lost acknowledgement goes out under the same Message-ID."""
+    ids = ",".join(str(i) for i in sorted(s.item_id for s in d.stories))
+    key = "\0".join([d.watchlist, channel, ids])
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:24]
     return f"<digest.{digest}@{domain}>"
 
 
+SUPPRESSED_MAX = 50  # suppressed entries listed in one mail
+
+
+@dataclass(frozen=True)
+class MailCaps:
+    """What one digest mail may carry; ``elsewhere`` says where the rest can be read."""
+
+    max_stories: int = 50
+    max_bytes: int = 1_000_000
+    elsewhere: str = ""
+
+
+def omitted_note(shown: int, total: int, caps: MailCaps, watchlist: str) -> str:
+    """The line that opens a capped mail: what was left out and where to find it."""
+    where = caps.elsewhere or "the Markdown digest"
+    return (f"This mail carries the {shown} highest-scoring of {total} stories (limits: email.max_stories "
+            f"{caps.max_stories}, email.max_bytes {caps.max_bytes}). The other {total - shown} are in {where}; "
+            f"`monitor watchlist test {watchlist}` lists every match.")
+
+
+def _with_note(text: str, html_doc: str | None, note: str) -> tuple[str, str | None]:
+    text = note + "\n\n" + text
+    if html_doc is not None:
+        para = ('<p style="margin:12px;padding:8px;background:#fff3cd;font-family:sans-serif;">'
+                + html_escaping.escape(note) + "</p>")
+        m = re.search(r"<body[^>]*>", html_doc)
+        html_doc = html_doc[:m.end()] + para + html_doc[m.end():] if m else para + html_doc
+    return text, html_doc
+
+
 def build_email(d: Digest, *, from_addr: str, to: list[str], list_id: str, html: bool = True,
-                date: datetime | None = None) -> EmailMessage:
+                date: datetime | None = None, caps: MailCaps | None = None, channel: str = "email") -> EmailMessage:
     """A multipart/alternative (text + HTML) digest message; header values are sanitised first.
 
-    The Message-ID is derived from the digest (watchlist, period, generation time, items),
-    so a retried digest keeps its Message-ID.  Raises ValueError for malformed addresses.
+    The Message-ID is derived from the digest's contents (watchlist, channel, item ids), so a
+    retried digest keeps its Message-ID (``channel`` tells apart messages about the same items
+    that are not retries, such as a test digest). With ``caps`` the message carries at most
+    ``caps.max_stories`` stories (the highest-scoring) and ``caps.max_bytes`` bytes, and says
+    at the top what was left out and where it is. Raises ValueError for malformed addresses.
     """
     if not to:
         raise ValueError("no recipients")
     sender = _address(from_addr)
     recipients = [_address(a) for a in to]
     domain = re.sub(r"[^A-Za-z0-9.-]", "", sender.domain) or "news-monitor.localhost"
+    when = date or datetime.now(timezone.utc)
+    if caps is None:
+        return _compose(d, d, sender, recipients, list_id, html, when, domain, None, channel)
+    stories = ordered_stories(d)
+    n = min(len(stories), caps.max_stories)
+    keep_html = html
+    while True:
+        shown = replace(d, stories=stories[:n], suppressed=d.suppressed[:SUPPRESSED_MAX])
+        note = omitted_note(n, len(stories), caps, d.watchlist) if n < len(stories) else None
+        msg = _compose(d, shown, sender, recipients, list_id, keep_html, when, domain, note, channel)
+        size = len(msg.as_bytes())
+        if size <= caps.max_bytes:
+            return msg
+        if n == 0:
+            if keep_html:
+                keep_html = False  # last resort: the plain-text part alone
+                continue
+            return msg  # only headers and the note are left; the relay decides
+        n = max(0, min(n - 1, int(n * caps.max_bytes / size * 0.95)))
 
+
+def _compose(full: Digest, shown: Digest, sender: Address, recipients: list[Address], list_id: str,
+             html_part: bool, when: datetime, domain: str, note: str | None, channel: str) -> EmailMessage:
     msg = EmailMessage(policy=MAIL_POLICY)
-    msg["Subject"] = email_subject(d)
+    msg["Subject"] = email_subject(full)
     msg["From"] = sender
     msg["To"] = recipients
-    msg["Date"] = format_datetime(date or datetime.now(timezone.utc))
-    msg["Message-ID"] = _message_id(d, domain)
-    title = header_text(d.title or d.watchlist, 60).replace('"', "'").replace("\\", "/")
+    msg["Date"] = format_datetime(when)
+    msg["Message-ID"] = _message_id(full, domain, channel)
+    title = header_text(full.title or full.watchlist, 60).replace('"', "'").replace("\\", "/")
     msg["List-Id"] = f'"{title}" <{_list_id(list_id)}>'
     msg["Auto-Submitted"] = "auto-generated"
     msg["X-Auto-Response-Suppress"] = "All"
     msg["X-Mailer"] = f"news-monitor {__version__}"
-    msg.set_content(render_text(d), subtype="plain", charset="utf-8", cte="quoted-printable")
-    if html:
-        msg.add_alternative(render_html(d), subtype="html", charset="utf-8", cte="quoted-printable")
+    text, html_doc = render_text(shown), (render_html(shown) if html_part else None)
+    if note:
+        text, html_doc = _with_note(text, html_doc, note)
+    msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
+    if html_doc is not None:
+        msg.add_alternative(html_doc, subtype="html", charset="utf-8", cte="quoted-printable")
     return msg
 
 

@@ -8,7 +8,10 @@ ledger rows in one durable transaction. So:
   items again, once (for files, a file that already exists is reused);
 - a failing SMTP server or webhook leaves the items undelivered and the row
   pending with a backoff; the next attempt sends every undelivered item in one
-  digest.
+  digest (an e-mail carries at most ``email.max_stories`` / ``email.max_bytes``);
+- a permanent refusal of the message itself (SMTP 5xx such as 552, webhook 413)
+  marks the digest ``failed-permanent`` and records its items as not deliverable
+  on that channel, so it never holds back later digests.
 
 Two processes on one database (the daemon and ``monitor run --once`` or
 ``monitor digest``): what is undelivered is decided inside the write transaction
@@ -34,7 +37,8 @@ from pathlib import Path
 
 from monitor import store
 from monitor.config import Config
-from monitor.deliver import DeliveryError, SmtpSettings, build_email, post_webhook, send_email, write_file_atomic
+from monitor.deliver import (DeliveryError, MailCaps, SmtpSettings, build_email, post_webhook, send_email,
+                             write_file_atomic)
 from monitor.digest import Digest, DigestPlan, build_digest
 from monitor.render import render_atom, render_markdown, render_webhook
 from monitor.watchlist import Watchlist
@@ -197,6 +201,13 @@ def finish_channel(conn: sqlite3.Connection, c: Claimed, err: DeliveryError | No
     wl, channel, digest = c.watchlist, c.channel, c.digest
     if err is not None:
         attempts = c.attempts + 1
+        if refused_for_good(channel, err):
+            _give_up(conn, wl.name, channel, c.digest_id, c.plan, c.now, attempts, str(err))
+            log.error("%s/%s: the server refused the digest for good (%s); %d item(s) recorded as not "
+                      "deliverable on this channel (they stay in the Markdown digest and `monitor watchlist "
+                      "test`), later digests go out as usual", wl.name, channel, err, len(c.plan.item_ids))
+            return DispatchResult(wl.name, channel, digest.count, len(digest.suppressed), "failed", c.location,
+                                  str(err))
         delay = min(RETRY_MAX, RETRY_BASE * 2 ** (attempts - 1)) if err.transient else RETRY_MAX
         delay = max(delay, min(RETRY_MAX, getattr(err, "retry_after", None) or 0.0))
         with store.transaction(conn, durable=True):
@@ -234,8 +245,11 @@ def _deliver(config: Config, wl: Watchlist, channel: str, digest: Digest, locati
     elif channel == "email":
         if not wl.digest.recipients:
             raise DeliveryError("no recipients in the watchlist's digest settings", transient=False)
+        elsewhere = (f"the Markdown digest under {config.digests / wl.name}" if "markdown" in wl.digest.formats
+                     else "`monitor items`")
+        caps = MailCaps(config.email.max_stories, config.email.max_bytes, elsewhere)
         send_email(build_email(digest, from_addr=smtp_settings(config).from_addr, to=list(wl.digest.recipients),
-                               list_id=f"{wl.name}.news-monitor"), smtp_settings(config))
+                               list_id=f"{wl.name}.news-monitor", caps=caps), smtp_settings(config))
     elif channel == "webhook":
         if not wl.digest.webhook:
             raise DeliveryError("no webhook URL in the watchlist's digest settings", transient=False)
@@ -255,6 +269,26 @@ def _recent_digests(conn: sqlite3.Connection, wl: Watchlist, channel: str, n: in
         d.generated_at = datetime.fromtimestamp(r["created"], timezone.utc)
         out.append(d)
     return out
+
+
+def refused_for_good(channel: str, e: DeliveryError) -> bool:
+    """A permanent refusal of this message by the server (SMTP 5xx such as 552 "message too large",
+    webhook 413): retrying the same items would fail the same way and hold back every later digest.
+    Configuration errors (no recipients, no password) are permanent too, but they are fixed by the
+    operator and then deliver what waited, so they do not count here."""
+    if e.transient or e.code is None:
+        return False
+    if channel == "email":
+        return 500 <= e.code < 600
+    return channel == "webhook" and e.code == 413
+
+
+def _give_up(conn: sqlite3.Connection, watchlist: str, channel: str, digest_id: int, plan: DigestPlan, now: float,
+             attempts: int, error: str) -> None:
+    """Mark the digest ``failed-permanent`` and its items handled on this channel (ledger rows
+    pointing at the failed digest), so the next digest carries only what is new."""
+    with store.transaction(conn, durable=True):
+        store.digest_refused(conn, watchlist, channel, digest_id, plan.item_ids, now, attempts, error)
 
 
 def _mark(conn: sqlite3.Connection, watchlist: str, channel: str, digest_id: int | None, plan: DigestPlan,

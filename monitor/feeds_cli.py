@@ -2,7 +2,10 @@
 
 ``add`` accepts a feed URL or a web page: a page's advertised feeds
 (``<link rel="alternate">``) are tried first, then the usual paths (/feed, /rss,
-/rss.xml, /atom.xml, /feed.xml, /index.xml). Each candidate is fetched and parsed
+/rss.xml, /atom.xml, /feed.xml, /index.xml). Only the host the user named is
+trusted: advertised feeds and redirect hops on any other host pass the address
+guard (:func:`monitor.fetch.address_blocked`) before they are fetched, so a
+page cannot have an internal address written into config.yaml. Each candidate is fetched and parsed
 once so the user sees its title, item count and language before choosing.
 Every edit of config.yaml is a round-trip edit (:mod:`monitor.config_edit`).
 """
@@ -24,6 +27,7 @@ from monitor.errors import MonitorError
 from monitor.fetch import Fetcher
 from monitor.opml import plan_import, read_opml, url_key, write_opml
 from monitor.parse import ParsedFeed, parse_feed
+from monitor.scrub import scrub, scrub_lines
 
 COMMON_PATHS = ("/feed", "/rss", "/rss.xml", "/atom.xml", "/feed.xml", "/index.xml")
 FORMATS = {"rss20": "RSS 2.0", "rss10": "RSS 1.0", "rss090": "RSS 0.90", "rss091u": "RSS 0.91",
@@ -50,11 +54,11 @@ class Candidate:
 
 
 def _out(text: str = "") -> None:
-    print(text, flush=True)
+    print(scrub_lines(text), flush=True)  # titles and URLs come from the network
 
 
 def _err(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+    print(scrub_lines(text), file=sys.stderr, flush=True)
 
 
 # ---- discovery -----------------------------------------------------------------------------------------
@@ -82,8 +86,13 @@ def _candidate(parsed: ParsedFeed, url: str, how: str) -> Candidate:
                      sample=tuple(e.title for e in parsed.entries[:3]))
 
 
-async def _try_feed(fetcher: Fetcher, url: str, how: str) -> tuple[Candidate | None, str | None, tuple[str, ...]]:
-    res = await fetcher.fetch(url)
+async def _try_feed(fetcher: Fetcher, url: str, how: str, trusted_host: str | None
+                    ) -> tuple[Candidate | None, str | None, tuple[str, ...]]:
+    # a candidate the page advertises is the page's word, not the operator's: only the host the
+    # operator named is trusted, anything else goes through the address guard before it is fetched
+    res = await fetcher.fetch(url, trusted_host=trusted_host)
+    if res.error_kind == "blocked":
+        _err(f"  skipped {scrub(url)}: {res.error}")
     if not res.ok or res.body is None:
         return None, None, ()
     parsed = await asyncio.to_thread(parse_feed, res.body, res.content_type, res.final_url)
@@ -95,15 +104,16 @@ async def _try_feed(fetcher: Fetcher, url: str, how: str) -> tuple[Candidate | N
 
 async def discover(fetcher: Fetcher, url: str) -> list[Candidate]:
     """Feeds for ``url``: the URL itself if it is a feed, else those its page advertises, else common paths."""
-    res = await fetcher.fetch(url)
+    given_host = urlsplit(url).hostname
+    res = await fetcher.fetch(url)  # redirect hops that leave the given host pass the address guard
     if not res.ok or res.body is None:
-        raise MonitorError(f"cannot fetch {url}: {res.error}")
+        raise MonitorError(f"cannot fetch {scrub(url)}: {res.error}")
     parsed = await asyncio.to_thread(parse_feed, res.body, res.content_type, res.final_url)
     if not parsed.error and parsed.version:
         return [_candidate(parsed, res.moved_to or url, "given")]
     page = res.final_url
     tries: list[tuple[str, str]] = [(u, "advertised") for u in parsed.advertised_feeds]
-    found = await _validate(fetcher, tries)
+    found = await _validate(fetcher, tries, given_host)
     if found:
         return found
     base = f"{urlsplit(page).scheme}://{urlsplit(page).netloc}"
@@ -111,11 +121,11 @@ async def discover(fetcher: Fetcher, url: str) -> list[Candidate]:
     directory = urljoin(page, ".")
     if directory.rstrip("/") != base:
         paths = [urljoin(directory, p.lstrip("/")) for p in COMMON_PATHS] + paths
-    return await _validate(fetcher, [(u, "common path") for u in dict.fromkeys(paths)])
+    return await _validate(fetcher, [(u, "common path") for u in dict.fromkeys(paths)], given_host)
 
 
-async def _validate(fetcher: Fetcher, tries: list[tuple[str, str]]) -> list[Candidate]:
-    got = await asyncio.gather(*(_try_feed(fetcher, u, how) for u, how in tries))
+async def _validate(fetcher: Fetcher, tries: list[tuple[str, str]], trusted_host: str | None) -> list[Candidate]:
+    got = await asyncio.gather(*(_try_feed(fetcher, u, how, trusted_host) for u, how in tries))
     out: list[Candidate] = []
     seen_final: set[str] = set()
     seen_guids: set[tuple[str, ...]] = set()

@@ -4,9 +4,11 @@ One :class:`Fetcher` wraps an ``httpx.AsyncClient`` and enforces what httpx
 alone does not: a deadline for the *whole* request (httpx timeouts are per
 read, so a server dripping one byte a second would never time out), a size
 cap counted on decompressed bytes (a gzip bomb stops at the cap), a redirect
-cap with every hop checked, ``Retry-After`` parsing and, for untrusted URLs
-(article links, seeds), a refusal to reach loopback, private, link-local or
-multicast addresses after DNS resolution.
+cap with every hop checked, ``Retry-After`` parsing and the address guard:
+untrusted URLs (article links, seeds, robots.txt) and every redirect hop that
+leaves the host the operator listed may reach only globally routable
+addresses (``ipaddress`` ``is_global``, never a cloud metadata address), checked
+after DNS resolution and pinned for the connection.
 
 Nothing here raises for a network problem: every outcome is a FetchResult.
 """
@@ -32,6 +34,7 @@ from urllib.parse import SplitResult, unquote, urljoin, urlsplit, urlunsplit
 import httpx
 
 from monitor.config import FetchSettings
+from monitor.scrub import has_bad_char, scrub
 
 log = logging.getLogger("monitor.fetch")
 
@@ -54,6 +57,13 @@ class FetchResult:
     retry_after: float | None = None  # seconds, from Retry-After
     moved_to: str | None = None  # new URL when every redirect hop was permanent (301/308)
     elapsed: float = 0.0
+
+    def __post_init__(self) -> None:
+        # error text carries server messages, reason phrases and URLs: scrubbed where it is made
+        for name in ("error", "content_type", "etag", "last_modified"):
+            value = getattr(self, name)
+            if value is not None and has_bad_char(value):
+                object.__setattr__(self, name, scrub(value))
 
     @property
     def ok(self) -> bool:
@@ -123,8 +133,14 @@ class Fetcher:
         await self._client.aclose()
 
     async def fetch(self, url: str, *, etag: str | None = None, last_modified: str | None = None,
-                    untrusted: bool = False) -> FetchResult:
-        """Fetch ``url`` within the whole-request deadline. ``untrusted`` applies the address guard.
+                    untrusted: bool = False, trusted_host: str | None = None,
+                    max_bytes: int | None = None) -> FetchResult:
+        """Fetch ``url`` within the whole-request deadline.
+
+        Trust belongs to a host the operator listed: with ``untrusted`` every hop goes through
+        the address guard; otherwise only hops on ``trusted_host`` (default: the host of ``url``)
+        skip it, so a configured feed redirecting elsewhere is checked at that hop.
+        ``max_bytes`` lowers the body cap for this request (article pages).
 
         The deadline counts time spent talking to servers (every hop together), not time
         queued behind other requests to the same host or the politeness delay."""
@@ -134,12 +150,18 @@ class Fetcher:
                 return FetchResult(url, url, None, error="file: URLs are not fetched from untrusted input",
                                    error_kind="blocked", elapsed=0.0)
             return _fetch_file(url, self.settings.max_bytes, start)
+        if trusted_host is None and not untrusted:
+            try:
+                trusted_host = urlsplit(url).hostname
+            except ValueError:
+                trusted_host = None
+        settings = self.settings if max_bytes is None else replace(self.settings,
+                                                                   max_bytes=min(max_bytes, self.settings.max_bytes))
         async with self._global:
-            return await self._fetch(url, etag, last_modified, untrusted, start)
+            return await self._fetch(url, etag, last_modified, None if untrusted else trusted_host, start, settings)
 
-    async def _fetch(self, url: str, etag: str | None, last_modified: str | None, untrusted: bool,
-                     start: float) -> FetchResult:
-        s = self.settings
+    async def _fetch(self, url: str, etag: str | None, last_modified: str | None, trusted_host: str | None,
+                     start: float, s: FetchSettings) -> FetchResult:
         current = url
         all_permanent = True
         seen: set[str] = set()
@@ -163,17 +185,20 @@ class Fetcher:
                 if last_modified:
                     headers["If-Modified-Since"] = last_modified
             addrs: list[str | None] = [None]  # None: let httpx resolve (trusted URLs)
-            if untrusted and not s.allow_private_networks:
+            if trusted_host is None or host.lower() != trusted_host.lower():
+                # untrusted input, or a hop that left the host the operator listed: the address guard
+                # (allow_private_networks narrows it to the metadata deny list), DNS-pinned
+                policy = metadata_blocked if s.allow_private_networks else self.address_policy
                 t0 = time.monotonic()
                 try:
                     async with asyncio.timeout(max(budget, 0.001)):
-                        checked, reason = await _resolve_checked(host, port, self.address_policy)
+                        checked, reason, dns_error = await _resolve_checked(host, port, policy)
                 except TimeoutError:
-                    checked, reason = [], f"cannot resolve {host} within {s.timeout:g} s"
+                    checked, reason, dns_error = [], None, f"cannot resolve {host} within {s.timeout:g} s"
                 budget -= time.monotonic() - t0
-                if reason or not checked:
-                    return FetchResult(url, current, None, error=reason or f"cannot resolve {host}",
-                                       error_kind="blocked", elapsed=time.monotonic() - start)
+                if reason or not checked:  # refused by the guard, or no address at all (a DNS failure)
+                    return FetchResult(url, current, None, error=reason or dns_error or f"cannot resolve {host}",
+                                       error_kind="blocked" if reason else "dns", elapsed=time.monotonic() - start)
                 addrs = list(checked)
             if budget <= 0:
                 return _timeout(url, current, s.timeout, start)
@@ -192,7 +217,7 @@ class Fetcher:
                     t0 = time.monotonic()
                     try:
                         async with asyncio.timeout(max(budget, 0.001)):
-                            outcome = await self._one(url, current, target, req_headers, extensions, start)
+                            outcome = await self._one(url, current, target, req_headers, extensions, start, s)
                     except TimeoutError:
                         return _timeout(url, current, s.timeout, start)
                     finally:
@@ -208,9 +233,11 @@ class Fetcher:
             if status not in PERMANENT_REDIRECTS:
                 all_permanent = False
             try:
+                if has_bad_char(location) or any(ch.isspace() for ch in location):
+                    raise ValueError("control or space characters")
                 nxt = urljoin(current, location)
             except ValueError:
-                return FetchResult(url, current, status, error=f"invalid redirect target {location[:200]!r}",
+                return FetchResult(url, current, status, error=f"invalid redirect target {ascii(location[:200])}",
                                    error_kind="redirects", elapsed=time.monotonic() - start)
             seen.add(current)
             if nxt in seen:
@@ -221,9 +248,8 @@ class Fetcher:
                            error_kind="redirects", elapsed=time.monotonic() - start)
 
     async def _one(self, url: str, current: str, target: str, headers: dict[str, str],
-                   extensions: dict[str, object], start: float) -> FetchResult | tuple[int, str]:
+                   extensions: dict[str, object], start: float, s: FetchSettings) -> FetchResult | tuple[int, str]:
         """One request: a final FetchResult, or (status, Location) for a redirect to follow."""
-        s = self.settings
         try:
             async with self._client.stream("GET", target, headers=headers, extensions=extensions) as resp:
                 status = resp.status_code
@@ -435,23 +461,63 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     return max(0.0, (when - now).total_seconds())
 
 
-def address_blocked(ip: str) -> str | None:
-    """Why an address must not be fetched from untrusted input, or None if it may."""
+#: Instance-metadata services (AWS/GCP/Azure/OpenStack, ECS task credentials, Alibaba, Oracle, AWS IPv6):
+#: refused for untrusted URLs and foreign redirect hops even with ``fetch.allow_private_networks``.
+METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in (
+    "169.254.169.254", "169.254.170.2", "169.254.169.253", "100.100.100.200", "192.0.0.192",
+    "fd00:ec2::254", "fd00:ec2::23"))
+_SHARED = ipaddress.ip_network("100.64.0.0/10")  # RFC 6598: CGNAT, Tailscale; not "private" in Python 3.11
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def _unwrap(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """The IPv4 address an IPv6 one carries (v4-mapped, 6to4, Teredo client), else itself."""
+    if isinstance(addr, ipaddress.IPv6Address):
+        if addr.ipv4_mapped is not None:
+            return addr.ipv4_mapped
+        if addr.sixtofour is not None:
+            return addr.sixtofour
+        if addr.teredo is not None:
+            return addr.teredo[1]
+        if addr in _NAT64:
+            return ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF)
+    return addr
+
+
+def metadata_blocked(ip: str) -> str | None:
+    """Why ``ip`` is refused even where private networks are allowed: a cloud metadata service."""
     addr = ipaddress.ip_address(ip)
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
-        addr = addr.ipv4_mapped
-    for test, label in ((addr.is_loopback, "loopback"), (addr.is_link_local, "link-local"),
-                        (addr.is_multicast, "multicast"), (addr.is_private, "private"),
-                        (addr.is_reserved, "reserved"), (addr.is_unspecified, "unspecified")):
-        if test:
-            return f"refusing to fetch a {label} address ({ip}); set fetch.allow_private_networks to allow it"
+    if addr in METADATA_ADDRESSES or _unwrap(addr) in METADATA_ADDRESSES:
+        return f"refusing to fetch a cloud metadata address ({ip})"
     return None
 
 
+def address_blocked(ip: str) -> str | None:
+    """Why an address must not be fetched from untrusted input, or None if it may.
+
+    The decision is ``is_global`` (what is routable on the public Internet), not a list of
+    what is local: shared address space (100.64.0.0/10), documentation and benchmark nets,
+    6to4/Teredo wrappers of such addresses are all refused, plus the metadata deny list."""
+    reason = metadata_blocked(ip)
+    if reason:
+        return reason
+    raw = ipaddress.ip_address(ip)
+    addr = _unwrap(raw)
+    if addr.is_global and not (addr.is_multicast or addr.is_reserved):  # embedded IPv4 when there is one
+        return None
+    for test, label in ((addr.is_loopback, "loopback"), (addr.is_link_local, "link-local"),
+                        (addr.is_multicast, "multicast"), (addr.is_unspecified, "unspecified"),
+                        (isinstance(addr, ipaddress.IPv4Address) and addr in _SHARED, "shared (RFC 6598)"),
+                        (addr.is_private, "private"), (addr.is_reserved, "reserved")):
+        if test:
+            return f"refusing to fetch a {label} address ({ip}); set fetch.allow_private_networks to allow it"
+    return f"refusing to fetch a non-global address ({ip}); set fetch.allow_private_networks to allow it"
+
+
 async def _resolve_checked(host: str, port: int, policy: Callable[[str], str | None]
-                            ) -> tuple[list[str], str | None]:
-    """(addresses to connect to, IPv4 first; None) when every address ``host`` resolves to
-    passes ``policy``, else ([], reason)."""
+                            ) -> tuple[list[str], str | None, str | None]:
+    """(addresses to connect to, IPv4 first, None, None) when every address ``host`` resolves to
+    passes ``policy``; ([], reason, None) when one does not; ([], None, error) when it does not resolve."""
     try:
         ipaddress.ip_address(host)
         addrs = [host]
@@ -460,18 +526,18 @@ async def _resolve_checked(host: str, port: int, policy: Callable[[str], str | N
         try:
             infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError) as e:
-            return [], f"cannot resolve {host}: {getattr(e, 'strerror', None) or e}"
+            return [], None, f"cannot resolve {host}: {getattr(e, 'strerror', None) or e}"
         addrs = sorted(dict.fromkeys(str(info[4][0]) for info in infos), key=lambda a: ":" in a)
     if not addrs:
-        return [], f"cannot resolve {host}: no address"
+        return [], None, f"cannot resolve {host}: no address"
     for a in addrs:
         try:
             reason = policy(a)
         except ValueError:
             reason = f"refusing to fetch an unparsable address ({a!r})"
         if reason:
-            return [], reason if host == a else f"{host} resolves to a blocked address: {reason}"
-    return addrs, None
+            return [], reason if host == a else f"{host} resolves to a blocked address: {reason}", None
+    return addrs, None, None
 
 
 def next_poll_delay(interval: float, failures: int, retry_after: float | None, settings: FetchSettings,

@@ -3,9 +3,12 @@
 For each new entry the article page (``entry.link``, untrusted input) is fetched
 through the shared :class:`~monitor.fetch.Fetcher` with ``untrusted=True`` (so the
 address guard, per-host concurrency and the per-host politeness delay apply),
-after robots.txt allows it. trafilatura extracts the main text (navigation,
-comments and related links left out) and the entry's ``summary`` becomes that
-text, so language detection, translation, dedup and matching see the article.
+after robots.txt allows it, with a body cap fit for an article
+(``fetch.fulltext_max_bytes``, 2 MB). trafilatura extracts the main text
+(navigation, comments and related links left out) in a worker process with a
+deadline, a memory limit and bounded concurrency (:mod:`monitor.extract_worker`),
+and the entry's ``summary`` becomes that text, so language detection,
+translation, dedup and matching see the article.
 
 Every URL is fetched at most once: the outcome is cached in ``fulltext_cache``
 (text on success, a status otherwise). Only transient failures (timeouts,
@@ -24,6 +27,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from monitor.config import FetchSettings
+from monitor.extract_worker import extract_bounded, extract_in_process
 from monitor.fetch import Fetcher
 from monitor.parse import MAX_SUMMARY, Entry, clean_text, normalise_encoding
 from monitor.robots import DbRunner, RobotsCache, run_inline
@@ -36,7 +40,8 @@ MIN_WORDS = 20  # fewer extracted words than this is not an article (paywall, in
 SHORT_SUMMARY = 300  # characters of the digest summary built from article text
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 TRANSIENT = {"timeout", "connect", "dns", "tls", "protocol", "robots-unavailable", "http-429", "http-500",
-             "http-502", "http-503", "http-504"}
+             "http-502", "http-503", "http-504",
+             "extract-failed"}  # a worker that could not start or crashed; a timeout or memory verdict stays
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,7 @@ class FulltextResult:
 
     url: str
     status: str  # ok | robots | blocked | not-html | short | http-NNN | timeout | connect | ... | too_large
+    #              | extract-timeout | extract-memory | extract-failed (the worker's verdict, cached)
     text: str | None = None
     cached: bool = False
     error: str | None = None
@@ -109,7 +115,7 @@ async def _fetch_and_extract(fetcher: Fetcher, robots: RobotsCache, url: str) ->
             return FulltextResult(url, "blocked", error=decision.reason)
         status = "robots-unavailable" if "unavailable" in (decision.reason or "") else "robots"
         return FulltextResult(url, status, error=decision.reason)
-    res = await fetcher.fetch(url, untrusted=True)
+    res = await fetcher.fetch(url, untrusted=True, max_bytes=fetcher.settings.fulltext_max_bytes)
     if not res.ok or res.body is None:
         kind = res.error_kind or "error"
         status = f"http-{res.status}" if kind == "http" and res.status else kind
@@ -118,17 +124,21 @@ async def _fetch_and_extract(fetcher: Fetcher, robots: RobotsCache, url: str) ->
     if ctype and ctype not in HTML_TYPES:
         return FulltextResult(url, "not-html", error=f"the page is {ctype}, not HTML")
     html = normalise_encoding(res.body, res.content_type)[0].decode("utf-8", "replace")
-    text = await asyncio.to_thread(extract_text, html, res.final_url)
+    s = fetcher.settings
+    done = await extract_bounded(html, res.final_url, timeout=s.fulltext_timeout, memory=s.fulltext_memory,
+                                 concurrency=s.fulltext_concurrency)
+    if done.status != "ok" or done.text is None:
+        return FulltextResult(url, done.status, error=done.error)
+    text = done.text
     if len(text.split()) < MIN_WORDS:
         return FulltextResult(url, "short", error=f"only {len(text.split())} words of article text found")
     return FulltextResult(url, "ok", text)
 
 
 def extract_text(html: str, url: str | None = None) -> str:
-    """The main text of an article page (trafilatura; comments, navigation and tables left out)."""
-    from monitor.seeds import extract_article
-
-    return extract_article(html, url)[0]
+    """The main text of an article page, in this process (trafilatura; comments, navigation and
+    tables left out). The pipeline uses :func:`monitor.extract_worker.extract_bounded` instead."""
+    return extract_in_process(html, url)
 
 
 def short_summary(original: Entry, enriched: Entry, limit: int = SHORT_SUMMARY) -> str:

@@ -17,12 +17,15 @@ import os
 import signal
 import sys
 from collections.abc import Mapping
-from typing import TextIO
+from typing import Any, TextIO
+
+from monitor.scrub import clean_line, scrub_lines
 
 __all__ = [
     "HUMAN_FORMAT",
     "enable_crash_tracebacks",
     "JournalFormatter",
+    "ScrubbingFormatter",
     "parse_level",
     "setup_logging",
     "syslog_priority",
@@ -51,7 +54,24 @@ def syslog_priority(levelno: int) -> int:
     return 7
 
 
-class JournalFormatter(logging.Formatter):
+class ScrubbingFormatter(logging.Formatter):
+    """A Formatter that scrubs what it formats (:mod:`monitor.scrub`): log messages carry URLs,
+    headers, feed titles and server replies, which must not reach a terminal or the journal as
+    control sequences, forged lines or bidi tricks. The message becomes one line; traceback
+    text keeps its line breaks and loses every other control character."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = clean_line(record.message)
+        return super().formatMessage(record)
+
+    def formatException(self, ei: Any) -> str:
+        return scrub_lines(super().formatException(ei))
+
+    def formatStack(self, stack_info: str) -> str:
+        return scrub_lines(super().formatStack(stack_info))
+
+
+class JournalFormatter(ScrubbingFormatter):
     """``<N>logger: message``; every line of a multi-line record (tracebacks) gets the prefix."""
 
     def __init__(self) -> None:
@@ -115,7 +135,7 @@ def setup_logging(
     journal = under_systemd(env, stream) if force_journal is None else force_journal
 
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(JournalFormatter() if journal else logging.Formatter(HUMAN_FORMAT, HUMAN_DATEFMT))
+    handler.setFormatter(JournalFormatter() if journal else ScrubbingFormatter(HUMAN_FORMAT, HUMAN_DATEFMT))
     setattr(handler, _HANDLER_MARK, True)
 
     root = logging.getLogger()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 import textwrap
-import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone, tzinfo
@@ -27,42 +26,13 @@ import nh3
 from markupsafe import Markup
 
 from monitor.digest import Digest, DigestStory, StorySource
+from monitor.scrub import clean_line, has_bad_char  # noqa: F401 - clean_line is re-exported
+
+_has_bad_char = has_bad_char  # its name here before the scrubber moved to monitor.scrub
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 TITLE_MAX = 300  # characters of a title shown in a digest (the link leads to the rest)
 _NAMESPACE = uuid.UUID("5b0f1d4e-63a5-4c1e-9a43-6b1c2d9f8e10")  # news-monitor digests
-
-_KEEP_FORMAT = frozenset({"\u200c", "\u200d"})  # ZWNJ/ZWJ are part of Persian, Indic and emoji text
-
-
-def _char_class(ranges: list[tuple[int, int]], categories: set[str], keep: frozenset[str] = frozenset()) -> str:
-    """A regex character class body (as compact ranges) for the code points in ``categories``."""
-    points = [c for lo, hi in ranges for c in range(lo, hi + 1)
-              if unicodedata.category(chr(c)) in categories and chr(c) not in keep]
-    spans: list[list[int]] = []
-    for c in points:
-        if spans and spans[-1][1] == c - 1:
-            spans[-1][1] = c
-        else:
-            spans.append([c, c])
-    return "".join(re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in spans)
-
-
-_ASTRAL_FORMAT = [(0x110BD, 0x110CD), (0x13430, 0x1343F), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A), (0xE0000, 0xE007F)]
-# C0/C1 controls, line and paragraph separators: become spaces.
-_TO_SPACE = re.compile("[" + _char_class([(0, 0xFFFF)], {"Cc", "Zl", "Zp"}) + "]+")
-# Noncharacters (U+FDD0..U+FDEF, U+xFFFE/U+xFFFF; U+FFFE/U+FFFF are not even allowed in XML),
-# format characters (bidi overrides, zero-width spaces, BOM, ...) and lone surrogates: removed.
-_NONCHARS = "\ufdd0-\ufdef" + "".join(f"{chr(p * 0x10000 + 0xFFFE)}-{chr(p * 0x10000 + 0xFFFF)}" for p in range(17))
-_TO_DROP = re.compile("[" + _char_class([(0, 0xFFFF), *_ASTRAL_FORMAT], {"Cf", "Cs"}, _KEEP_FORMAT) + _NONCHARS + "]+")
-
-
-def clean_line(value: object) -> str:
-    """Untrusted text as one line: controls and line breaks become spaces, format characters go."""
-    if value is None:
-        return ""
-    text = _TO_DROP.sub("", _TO_SPACE.sub(" ", str(value)))
-    return " ".join(text.split())
 
 
 def truncate(text: str, max_len: int) -> str:
@@ -76,16 +46,12 @@ def truncate(text: str, max_len: int) -> str:
     return cut.rstrip(" ,;:-–—") + "…"
 
 
-def _has_bad_char(text: str) -> bool:
-    return bool(_TO_SPACE.search(text) or _TO_DROP.search(text))
-
-
 def safe_url(value: str | None) -> str | None:
     """The URL if it is an absolute http(s) URL without whitespace or controls, else None."""
     if not value:
         return None
     url = value.strip()
-    if _has_bad_char(url) or any(ch.isspace() for ch in url):
+    if has_bad_char(url) or any(ch.isspace() for ch in url):
         return None
     try:
         parts = urlsplit(url)
@@ -334,6 +300,18 @@ def render_atom(watchlist: str, title: str, digests: list[Digest], feed_url: str
     )
 
 
+def chat_escape(text: str) -> str:
+    """Text for a Slack/Mattermost message: ``&``, ``<`` and ``>`` as entities, which is all those
+    services ask for, so ``<@U024BE7LH>``, ``<!channel>`` or ``<https://x|y>`` in a title stay text."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def chat_url(url: str) -> str:
+    """A safe URL inside a ``<...>`` link of a chat message: ``|`` (the label separator), ``<``, ``>``
+    percent-encoded so a link cannot carry a label or end the wrapper; ``&`` as Slack wants it."""
+    return url.replace("|", "%7C").replace("<", "%3C").replace(">", "%3E").replace("&", "&amp;")
+
+
 def render_webhook(d: Digest) -> dict[str, Any]:
     """A JSON-able payload for chat bridges; ``text`` is a short plain summary (Slack-compatible)."""
     tz = _zone(d.timezone)
@@ -360,9 +338,10 @@ def render_webhook(d: Digest) -> dict[str, Any]:
                 for a in s.also_reported_by
             ],
         })
-    lines = [f"{ctx['title']}: {ctx['count_text']} ({ctx['period_start']} – {ctx['period_end']})"]
+    lines = [chat_escape(f"{ctx['title']}: {ctx['count_text']} ({ctx['period_start']} – {ctx['period_end']})")]
     for sv in ctx["stories"][:10]:
-        lines.append(f"• {sv.title}" + (f" <{sv.link}>" if sv.link else "") + f" — {sv.feed}")
+        lines.append(f"• {chat_escape(sv.title)}" + (f" <{chat_url(sv.link)}>" if sv.link else "")
+                     + f" — {chat_escape(sv.feed)}")
     if len(ctx["stories"]) > 10:
         lines.append(f"… and {len(ctx['stories']) - 10} more")
     return {

@@ -474,6 +474,16 @@ def claim_pending_digest(conn: sqlite3.Connection, digest_id: int, now: float, l
                  (now, json.dumps(item_ids), location, claim, claim_until, digest_id))
 
 
+def digest_refused(conn: sqlite3.Connection, watchlist: str, channel: str, digest_id: int, item_ids: list[int],
+                   now: float, attempts: int, error: str) -> None:
+    """The server refused the digest for good: ``failed-permanent``, its items recorded as handled on
+    this channel (ledger rows pointing at the failed digest), the claim ended."""
+    conn.executemany("INSERT OR IGNORE INTO deliveries(watchlist, channel, item_id, digest_id, delivered_at) "
+                     "VALUES (?, ?, ?, ?, ?)", [(watchlist, channel, i, digest_id, now) for i in item_ids])
+    conn.execute("UPDATE digests SET status='failed-permanent', attempts=?, next_attempt=NULL, error=?, claim=NULL, "
+                 "claim_until=NULL WHERE id=?", (attempts, error[:500], digest_id))
+
+
 def digest_failed(conn: sqlite3.Connection, digest_id: int, attempts: int, next_attempt: float, error: str) -> None:
     """Delivery failed: the digest stays pending, unclaimed, until ``next_attempt``."""
     conn.execute("UPDATE digests SET attempts=?, next_attempt=?, error=?, claim=NULL, claim_until=NULL WHERE id=?",

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from monitor.errors import ConfigError, Problem, relpath
@@ -44,6 +43,7 @@ from monitor.watchlist_text import (
     script_of,
     words_of,
 )
+from monitor.yaml_load import load_yaml
 
 __all__ = [
     "DigestSettings", "Explanation", "Hit", "Match", "MatchInput", "PreparedItem", "Watchlist",
@@ -858,9 +858,8 @@ def _kind(v: Any) -> str:
 
 
 def _parse(text: str, file: str) -> tuple[Any, list[Problem]]:
-    yaml = YAML(typ="rt")
     try:
-        return yaml.load(text), []
+        return load_yaml(text), []
     except MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
@@ -964,7 +963,7 @@ def _resolve_rel(path: Path, files: set[Path]) -> bool:
 
 def _name_pos(path: Path) -> tuple[int | None, int | None]:
     try:
-        doc = YAML(typ="rt").load(path.read_text(encoding="utf-8"))
+        doc = load_yaml(path.read_text(encoding="utf-8"))
         return _pos(doc, "name")
     except (OSError, YAMLError):
         return None, None

@@ -18,6 +18,7 @@ import contextlib
 import email.utils
 import io
 import json
+import re
 import shutil
 import socket
 import sqlite3
@@ -989,6 +990,10 @@ async def _ssrf_async() -> list[CaseResult]:
                               ("ssrf-v4-mapped-v6", f"http://[::ffff:127.0.0.1]:{port}/secret"),
                               ("ssrf-unspecified-0.0.0.0", f"http://0.0.0.0:{port}/secret"),
                               ("ssrf-decimal-ip", f"http://2130706433:{port}/secret"),
+                              ("ssrf-shared-100.64/10", "http://100.64.0.1/"),
+                              ("ssrf-metadata-100.100.100.200", "http://100.100.100.200/latest/meta-data/"),
+                              ("ssrf-metadata-ipv6-fd00:ec2::254", "http://[fd00:ec2::254]/latest/meta-data/"),
+                              ("ssrf-nat64-loopback", f"http://[64:ff9b::7f00:1]:{port}/secret"),
                               ("ssrf-file-scheme", "file:///etc/passwd")]:
                 before = len(srv.hits)
                 r = await f.fetch(url, untrusted=True)
@@ -1093,12 +1098,16 @@ async def main():
         r = await f.fetch(srv.url("/bomb"))
     return before, r
 before, r = asyncio.run(main())
+hidden = fs.entity_behind_comment(amplify=33_000)  # 5 MB declaring 1.6 GB of text behind a comment
 after_fetch = rss_mb()
 p1 = parse_feed(fs.billion_laughs())
 p2 = parse_feed(fs.padded_quadratic_blowup())
 after_parse = rss_mb()
+p3 = parse_feed(hidden)
+after_hidden = rss_mb()
 srv.stop()
 print(json.dumps({"before": before, "after_fetch": after_fetch, "after_parse": after_parse,
+                  "after_hidden": after_hidden, "hidden_bytes": len(hidden), "hidden_error": p3.error,
                   "kind": r.error_kind, "error": r.error, "bomb_bytes": len(bomb),
                   "parse_errors": [p1.error, p2.error]}))
 """
@@ -1126,6 +1135,12 @@ def memory_cases(bomb_mib: int = 1024) -> list[CaseResult]:
         _result("entity-bombs-memory", "billion laughs + padded blow-up refused, peak RSS +<20 MB",
                 f"peak RSS +{grow_parse:.0f} MB, errors={[str(e)[:30] for e in d['parse_errors']]}",
                 _expect(all(d["parse_errors"]) and grow_parse < 20, f"grew {grow_parse:.0f} MB")),
+        _result("entity-behind-comment-memory", f"{d['hidden_bytes'] / 1e6:.1f} MB feed declaring entities behind "
+                "`<!-- <a> -->` (1.6 GB expanded): refused, peak RSS +<40 MB",
+                f"peak RSS +{d['after_hidden'] - d['after_parse']:.0f} MB, error={str(d['hidden_error'])[:40]!r}",
+                _expect(bool(d["hidden_error"]) and "entit" in d["hidden_error"]
+                        and d["after_hidden"] - d["after_parse"] < 40,
+                        f"grew {d['after_hidden'] - d['after_parse']:.0f} MB: {d['hidden_error']}")),
     ]
 
 
@@ -1433,3 +1448,636 @@ class SmtpTarpit(_DripServer):
 
     def __init__(self, gap: float = 2.0) -> None:
         super().__init__(b"220 tarpit.example ESMTP slow down\r\n" * 4, gap, read_first=False)
+# ---- issue 19: hostile content, second round ---------------------------------------------------------
+# Internal addresses, memory and time, the mailbox and chat channel, the operator's terminal.
+
+C1_CSI = "\x9b"  # one byte that terminals read as ESC [
+
+
+def _no_controls(text: str | None) -> bool:
+    from monitor.scrub import has_bad_char
+
+    return not has_bad_char(text or "")
+
+
+def entity_behind_comment(amplify: int = 200) -> bytes:
+    """Entity declarations behind a comment that holds ``<a``: a check stopping at the first ``<\\w`` misses them."""
+    refs = "&a;" * amplify
+    items = "".join(f"<item><title>Laughs {i} {refs}</title><guid>e{i}</guid></item>" for i in range(50))
+    return (f'<?xml version="1.0"?>\n<!-- see <a href="x">the guide</a> -->\n'
+            f'<!DOCTYPE rss [<!ENTITY a "{"A" * 1000}">]>\n'
+            f'<rss version="2.0"><channel><title>t</title>{items}</channel></rss>').encode()
+
+
+def entity_behind_pi() -> bytes:
+    return (b'<?xml version="1.0"?><?xml-stylesheet href="<b>"?>\n'
+            b'<!DOCTYPE rss [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>\n'
+            b'<rss version="2.0"><channel><title>t</title><item><title>&lol2;</title><guid>p1</guid></item>'
+            b'</channel></rss>')
+
+
+@_case("entity-behind-comment", "entities declared after a comment holding <a: refused", _refused)
+def _(e: Env) -> str:
+    return _rounds_route(e, Route(_good(e.case)), Route(entity_behind_comment()))
+
+
+@_case("entity-behind-pi", "entities declared after a processing instruction holding <b: refused", _refused)
+def _(e: Env) -> str:
+    return _rounds_route(e, Route(_good(e.case)), Route(entity_behind_pi()))
+
+
+def _scrubbed_check(o: Observed) -> str | None:
+    h = o.health
+    return _all(failed("redirects")(o),
+                _expect(_no_controls(h["error"]) and _no_controls(h["moved_to"]),
+                        f"control characters reached the health row: {ascii(h['error'])} {ascii(h['moved_to'])}"))
+
+
+@_case("c1-control-in-location", "Location with a raw C1 CSI byte: refused, no control character stored",
+       _scrubbed_check)
+def _(e: Env) -> str:
+    return _rounds_route(e, Route(_good(e.case)),
+                         Route(status=301, headers={"Location": f"/x{C1_CSI}31mowned{C1_CSI}0m.xml"}))
+
+
+def _metadata_check(o: Observed) -> str | None:
+    return _all(failed("blocked", contains="metadata")(o),
+                _expect(not o.health["moved_to"], f"moved_to stored: {o.health['moved_to']}"))
+
+
+@_case("redirect-to-metadata", "a configured feed 301-redirecting to 169.254.169.254: blocked even with "
+       "allow_private_networks, no moved_to", _metadata_check)
+def _(e: Env) -> str:
+    return _rounds_route(e, Route(_good(e.case)),
+                         Route(status=301, headers={"Location": "http://169.254.169.254/latest/meta-data/"}))
+
+
+def _strict_fetch(**kw: Any) -> dict[str, Any]:
+    fetch = {"timeout": f"{TIMEOUT:g}s", "connect_timeout": "1s", "max_redirects": 5, "concurrency": 8,
+             "allow_private_networks": False}
+    fetch.update(kw)
+    return fetch
+
+
+def redirect_guard_cases(tmp: Path) -> list[CaseResult]:
+    """Configured feeds whose redirects leave the configured host, polled by `monitor run --once`
+    with the real pipeline: refused at the hop (nothing stored, no moved_to) unless
+    fetch.allow_private_networks; a LAN feed and same-host redirects keep working."""
+    out: list[CaseResult] = []
+    srv = FaultServer().start()
+    other = LoopbackServer().start()
+    try:
+        good = _parade_feed(2)
+        other.routes["/internal.xml"] = Route(good)
+        srv.routes["/lan.xml"] = Route(good)
+        srv.routes["/same-host.xml"] = Route(status=301, headers={"Location": "/lan.xml"})
+        srv.routes["/to-127.0.0.2.xml"] = Route(status=301, headers={"Location": other.url("/internal.xml")})
+        srv.routes["/to-ipv6-loopback.xml"] = Route(status=301, headers={
+            "Location": f"http://[::1]:{srv.server_address[1]}/lan.xml"})
+        srv.routes["/to-cgnat.xml"] = Route(status=302, headers={"Location": "http://100.100.100.200/latest/"})
+        names = {"lan": "/lan.xml", "same-host": "/same-host.xml", "to-127-0-0-2": "/to-127.0.0.2.xml",
+                 "to-ipv6-loopback": "/to-ipv6-loopback.xml", "to-cgnat-metadata": "/to-cgnat.xml"}
+        for allow in (False, True):
+            root = tmp / f"guard-{'open' if allow else 'strict'}"
+            root.mkdir(parents=True)
+            other.hits.clear()
+            config = write_config(root, [{"name": n, "url": srv.url(p)} for n, p in names.items()],
+                                  fetch=_strict_fetch(allow_private_networks=allow))
+            t0 = time.monotonic()
+            rc, so, se = cli(config, "run", "--once")
+            seconds = time.monotonic() - t0
+            _, js, _ = cli(config, "feeds", "--json")
+            health = {h["name"]: h for h in json.loads(js)}
+            items = stored_items(root / "state" / "monitor.db")
+            label = "allow_private_networks" if allow else "strict"
+            for name in names:
+                h, got = health[name], items.get(name, [])
+                if allow and name == "to-ipv6-loopback":  # allowed, so attempted: nothing listens on [::1]
+                    why = _all(_expect(h["error_kind"] not in (None, "blocked"), f"kind {h['error_kind']}"),
+                               _expect(not got, f"{len(got)} items stored"))
+                    expected = "private networks allowed: the hop is attempted (nothing listens there)"
+                elif name in ("lan", "same-host") or (allow and name != "to-cgnat-metadata"):
+                    why = _all(_expect(h["error"] is None, f"error {h['error']!r}"),
+                               _expect(len(got) == 2, f"{len(got)} items stored"))
+                    expected = "polled and stored (trusted host, or private networks allowed)"
+                else:
+                    why = _all(_expect(h["error_kind"] == "blocked", f"kind {h['error_kind']} {h['error']!r}"),
+                               _expect(not h["moved_to"], f"moved_to stored: {h['moved_to']}"),
+                               _expect(not got, f"{len(got)} items stored"),
+                               _expect(name != "to-127-0-0-2" or not other.hits, "the internal host was reached"))
+                    expected = "the hop leaving the configured host is refused; nothing stored, no moved_to"
+                out.append(_result(f"redirect-guard-{label}-{name}", expected,
+                                   f"kind={h['error_kind']} items={len(got)} moved_to={bool(h['moved_to'])}",
+                                   why, seconds))
+            if not allow:
+                _, table, _ = cli(config, "feeds")
+                out.append(_result("redirect-guard-exit-code", "`monitor run --once` exits 0 with refused hops",
+                                   f"exit={rc}", _expect(rc == 0 and "Traceback" not in so + se, se[-200:])))
+                out.append(_result("redirect-guard-table", "`monitor feeds` names the refusal",
+                                   f"{sum('refusing' in ln for ln in table.splitlines())} line(s) say 'refusing'",
+                                   _expect("refusing" in table, table[-300:])))
+    finally:
+        srv.stop()
+        other.stop()
+    return out
+
+
+def feeds_add_guard_cases(tmp: Path) -> list[CaseResult]:
+    """`monitor feeds add PAGE`: what the page advertises, and where it redirects, passes the guard
+    before it is fetched or written to config.yaml; the host the operator named stays trusted."""
+    out: list[CaseResult] = []
+    srv = FaultServer().start()
+    other = LoopbackServer().start()
+    try:
+        other.routes["/feed.xml"] = Route(_parade_feed(2))
+        srv.routes["/own.xml"] = Route(_parade_feed(2))
+        link = '<link rel="alternate" type="application/rss+xml" href="{}">'
+        page = "<html><head><title>p</title>{}</head><body>news</body></html>"
+        srv.routes["/advertises-internal"] = Route(page.format(link.format(other.url("/feed.xml"))).encode(),
+                                                   content_type="text/html")
+        srv.routes["/advertises-metadata"] = Route(page.format(link.format("http://169.254.169.254/feed")).encode(),
+                                                   content_type="text/html")
+        srv.routes["/advertises-own"] = Route(page.format(link.format("/own.xml")).encode(), content_type="text/html")
+        srv.routes["/page-redirects"] = Route(status=302, headers={"Location": other.url("/feed.xml")})
+        for name, path, want_added in [("feeds-add-advertised-internal", "/advertises-internal", False),
+                                       ("feeds-add-advertised-metadata", "/advertises-metadata", False),
+                                       ("feeds-add-page-redirects-internal", "/page-redirects", False),
+                                       ("feeds-add-advertised-same-host", "/advertises-own", True)]:
+            root = tmp / name
+            root.mkdir(parents=True)
+            config = write_config(root, [], fetch=_strict_fetch())
+            other.hits.clear()
+            rc, so, se = cli(config, "feeds", "add", srv.url(path), "--yes")
+            text = config.read_text(encoding="utf-8")
+            internal_written = other.base in text or "169.254" in text
+            if want_added:
+                why = _all(_expect(rc == 0, f"exit {rc}: {se[-200:]}"),
+                           _expect(srv.url("/own.xml") in text, "the same-host feed was not added"))
+                expected = "a feed on the host the operator named is added"
+            else:
+                why = _all(_expect(rc != 0, f"exit {rc}"), _expect(not internal_written, "internal URL written"),
+                           _expect(not other.hits, f"the internal host was fetched ({len(other.hits)} request(s))"))
+                expected = "refused by the guard: not fetched, not written to config.yaml"
+            out.append(_result(name, expected, f"exit={rc} internal_hits={len(other.hits)} "
+                               f"written={internal_written}", why))
+    finally:
+        srv.stop()
+        other.stop()
+    return out
+
+
+def _links_page(n_bytes: int) -> bytes:
+    """A page of nothing but links: costly for trafilatura (seconds and hundreds of MB per MB)."""
+    row = '<li><a href="/section/{0}">Section {0} news and more news</a></li>'
+    parts, size, i = ["<html><head><title>links</title></head><body><ul>"], 0, 0
+    while size < n_bytes:
+        piece = row.format(i)
+        parts.append(piece)
+        size += len(piece)
+        i += 1
+    parts.append("</ul></body></html>")
+    return "".join(parts).encode()
+
+
+async def _fulltext_async(tmp: Path) -> list[CaseResult]:
+    import multiprocessing
+
+    from monitor.config import FetchSettings
+    from monitor.fetch import Fetcher
+    from monitor.fulltext import enrich_entries
+    from monitor.parse import Entry
+
+    out: list[CaseResult] = []
+    srv = FaultServer().start()
+    try:
+        srv.routes["/robots.txt"] = Route(b"User-agent: *\nAllow: /\n", content_type="text/plain")
+        links = _links_page(1_500_000)
+        srv.routes["/huge.html"] = Route(_links_page(2_600_000), content_type="text/html")
+        for i in range(3):
+            srv.routes[f"/links-{i}.html"] = Route(links, content_type="text/html")
+            srv.routes[f"/links-mem-{i}.html"] = Route(links, content_type="text/html")
+
+        def entry(path: str) -> Entry:
+            return Entry(path, srv.url(path), f"Story {path}", f"The feed's own summary of {path}.", None, None, "en")
+
+        async def run(paths: list[str], **kw: Any) -> tuple[list[Entry], list[Entry], list[str], int, float]:
+            settings = FetchSettings(timeout=10.0, connect_timeout=1.0, **kw)
+            conn = sqlite3.connect(tmp / f"ft-{paths[0].strip('/').replace('.', '-')}.db")
+            peak = 0
+            stop = False
+
+            def watch() -> None:  # live extraction workers, sampled
+                nonlocal peak
+                while not stop:
+                    peak = max(peak, sum(p.name == "news-monitor-extract" for p in multiprocessing.active_children()))
+                    time.sleep(0.02)
+            watcher = threading.Thread(target=watch, daemon=True)
+            watcher.start()
+            t0 = time.monotonic()
+            try:
+                async with Fetcher(settings, address_policy=only_127_0_0_1) as f:
+                    entries = [entry(p) for p in paths]
+                    got = await enrich_entries(f, conn, entries, settings=settings)
+                statuses = [r[0] for r in conn.execute("SELECT status FROM fulltext_cache ORDER BY url")]
+            finally:
+                stop = True
+                watcher.join()
+                conn.close()
+            return entries, got, statuses, peak, time.monotonic() - t0
+
+        def kept(entries: list[Entry], got: list[Entry]) -> str | None:
+            return _expect([e.summary for e in got] == [e.summary for e in entries], "a summary was replaced")
+
+        before = _vm_hwm_mb()
+        entries, got, st, peak, secs = await run(["/huge.html"])
+        out.append(_result("fulltext-page-over-cap", "a 2.6 MB page (cap fetch.fulltext_max_bytes 2 MB): too_large, "
+                           "feed summary kept", f"status={st} {secs:.1f}s",
+                           _all(_expect(st == ["too_large"], f"{st}"), kept(entries, got)), secs))
+        paths = [f"/links-{i}.html" for i in range(3)]
+        entries, got, st, peak, secs = await run(paths, fulltext_timeout=1.0, fulltext_concurrency=1)
+        out.append(_result("fulltext-extraction-deadline", "3 pages of links that take trafilatura seconds each, "
+                           "deadline 1 s, concurrency 1: each extract-timeout, summaries kept, <=1 worker at a time",
+                           f"statuses={st} workers_at_once={peak} {secs:.1f}s",
+                           _all(_expect(st == ["extract-timeout"] * 3, f"{st}"), kept(entries, got),
+                                _expect(peak <= 1, f"{peak} workers at once")), secs))
+        paths = [f"/links-mem-{i}.html" for i in range(3)]
+        entries, got, st, peak, secs = await run(paths, fulltext_timeout=60.0, fulltext_memory=40 << 20,
+                                                 fulltext_concurrency=2)
+        grew = _vm_hwm_mb() - before
+        out.append(_result("fulltext-extraction-memory", "the same pages with a 40 MiB worker budget: the worker "
+                           "fails (extract-memory/extract-failed), summaries kept, <=2 workers, parent peak +<100 MB",
+                           f"statuses={st} workers_at_once={peak} parent_peak_growth={grew:.0f}MB {secs:.1f}s",
+                           _all(_expect(all(s in ("extract-memory", "extract-failed") for s in st) and len(st) == 3,
+                                        f"{st}"), kept(entries, got), _expect(peak <= 2, f"{peak} workers at once"),
+                                _expect(grew < 100, f"parent grew {grew:.0f} MB")), secs))
+    finally:
+        srv.stop()
+    return out
+
+
+def _vm_hwm_mb() -> float:
+    import resource
+
+    try:
+        with open("/proc/self/status") as fh:
+            return next(int(ln.split()[1]) for ln in fh if ln.startswith("VmHWM")) / 1024
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def fulltext_cases(tmp: Path) -> list[CaseResult]:
+    """Hostile article pages for a fulltext feed: over the size cap, slow to extract, too big to extract."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    return run_in_thread(lambda: asyncio.run(_fulltext_async(tmp)))
+
+
+YAML_PROBE = r"""
+import contextlib, io, json, sys, time
+sys.path.insert(0, sys.argv[1])
+from monitor.cli import main
+def hwm():
+    with open("/proc/self/status") as fh:
+        return next(int(l.split()[1]) for l in fh if l.startswith("VmHWM")) / 1024
+before = hwm()
+out, err = io.StringIO(), io.StringIO()
+t0 = time.monotonic()
+with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    try:
+        rc = main(["--config", sys.argv[2], "check"])
+    except SystemExit as e:
+        rc = int(e.code or 0)
+print(json.dumps({"rc": rc, "seconds": time.monotonic() - t0, "grew": hwm() - before,
+                  "text": out.getvalue() + err.getvalue()}))
+"""
+
+
+def alias_bomb(indent: str, levels: int = 9, width: int = 9) -> str:
+    """YAML list items (under ``indent``) whose aliases expand to ``width ** levels`` strings, ~600 bytes."""
+    lines = [f"{indent}- &l0 [" + ", ".join(['"lol"'] * width) + "]"]
+    for i in range(1, levels):
+        lines.append(f"{indent}- &l{i} [" + ", ".join([f"*l{i - 1}"] * width) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def _probe_limits() -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))  # a runaway probe stops at 2 GiB
+
+
+def yaml_bomb_cases(tmp: Path) -> list[CaseResult]:
+    """Alias bombs where the loaders walk them (config.yaml's translation.pairs, a watchlist's
+    aliases): `monitor check` refuses each quickly with file:line instead of expanding it."""
+    import sys
+
+    out: list[CaseResult] = []
+    for name, where in [("yaml-alias-bomb-config", "config"), ("yaml-alias-bomb-watchlist", "watchlist")]:
+        root = tmp / name
+        root.mkdir(parents=True)
+        config = write_config(root, [], translation={"enabled": False, "pairs": []})
+        if where == "config":
+            text = config.read_text(encoding="utf-8")
+            assert "  pairs: []\n" in text
+            config.write_text(text.replace("  pairs: []\n", "  pairs:\n" + alias_bomb("    ")), encoding="utf-8")
+            needle = "config.yaml:"
+        else:  # the same anchors as watchlist aliases: l0 .. l8, the query uses l8
+            aliases = "".join(f"  l{i}: {ln.strip()[2:]}\n" for i, ln in enumerate(alias_bomb("").splitlines()))
+            (root / "watchlists" / "bomb.yaml").write_text(
+                "name: bomb\naliases:\n" + aliases + "query: {any: [{alias: l8}]}\n", encoding="utf-8")
+            needle = "bomb.yaml:"
+        size = len((config if where == "config" else root / "watchlists" / "bomb.yaml").read_bytes())
+        t0 = time.monotonic()
+        expected = (f"a {size}-byte file whose aliases expand to {9 ** 9:,} strings: `monitor check` exits 1 "
+                    "with file:line in < 5 s, peak RSS +<50 MB")
+        try:
+            proc = subprocess.run([sys.executable, "-c", YAML_PROBE, str(ROOT), str(config)], capture_output=True,
+                                  text=True, timeout=30, cwd=root, preexec_fn=_probe_limits)
+        except subprocess.TimeoutExpired:
+            out.append(_result(name, expected, "still expanding after 30 s", "not refused", time.monotonic() - t0))
+            continue
+        secs = time.monotonic() - t0
+        if proc.returncode != 0 and not proc.stdout.strip():
+            out.append(_result(name, expected, f"probe exited {proc.returncode}", proc.stderr[-300:], secs))
+            continue
+        d = json.loads(proc.stdout.strip().splitlines()[-1])
+        line = next((ln for ln in d["text"].splitlines() if "alias" in ln), "")
+        out.append(_result(name, expected,
+                           f"exit={d['rc']} {d['seconds']:.2f}s peak RSS +{d['grew']:.0f} MB {line.strip()[:60]!r}",
+                           _all(_expect(d["rc"] == 1, f"exit {d['rc']}"),
+                                _expect(needle in line, f"no {needle}LINE message: {d['text'][-300:]!r}"),
+                                _expect(d["seconds"] < 5, f"took {d['seconds']:.1f} s"),
+                                _expect(d["grew"] < 50, f"grew {d['grew']:.0f} MB")), secs))
+    return out
+
+
+def terminal_cases(tmp: Path) -> list[CaseResult]:
+    """Control characters from the network (Location, reason phrase, feed title) never reach the
+    operator's terminal or log: `monitor run --once`, `monitor feeds` and the log are scrubbed."""
+    import logging
+
+    from monitor.logs import setup_logging
+
+    out: list[CaseResult] = []
+    srv = FaultServer().start()
+    try:
+        srv.routes["/c1-location.xml"] = Route(status=302, headers={"Location": f"/next{C1_CSI}2J.xml"})
+        srv.routes["/bidi-location.xml"] = Route(status=302, headers={"Location": "/\u202eLMX.sser\u202c"})
+
+        def reason_route(h: Handler) -> None:
+            h.send_response(503, f"Busy{C1_CSI}31m\x1b]0;owned\x07 now")
+            h.send_header("Content-Length", "0")
+            h.end_headers()
+        srv.routes["/c1-reason.xml"] = Route(handler=reason_route)
+        srv.routes["/c1-title.xml"] = Route(rss([{"title": f"Parade {C1_CSI}2J\u202eevil\u202c story", "guid": "t1",
+                                                  "link": "https://ok.example.org/1"}],
+                                                title=f"Feed{C1_CSI}31m \u202etitle"))
+        feeds = [{"name": "c1-location", "url": srv.url("/c1-location.xml")},
+                 {"name": "bidi-location", "url": srv.url("/bidi-location.xml")},
+                 {"name": "c1-reason", "url": srv.url("/c1-reason.xml")},
+                 {"name": "c1-title", "url": srv.url("/c1-title.xml")}]
+        root = tmp / "terminal"
+        root.mkdir(parents=True)
+        config = write_config(root, feeds)
+        log_stream = io.StringIO()
+        for journal in (False, True):  # the handler setup_logging installs, on a logger of its own
+            handler = setup_logging("INFO", force_journal=journal, stream=log_stream)
+            logging.getLogger().removeHandler(handler)
+            own = logging.getLogger("faultcase.terminal")
+            own.propagate, own.level = False, logging.INFO
+            own.addHandler(handler)
+            try:
+                own.warning("fetched %s", f"http://x/{C1_CSI}2J\u202e\r\nFAKE: line")
+                try:
+                    raise ValueError(f"server said {C1_CSI}31m\x1b]0;title\x07")
+                except ValueError:
+                    own.exception("with a traceback")
+            finally:
+                own.removeHandler(handler)
+        rc, so, se = run_cli_logged(config, "run", "--once")
+        _, table, _ = cli(config, "feeds")
+        _, js, _ = cli(config, "feeds", "--json")
+        logged = log_stream.getvalue()
+        for name, text in [("terminal-run-once", so + se), ("terminal-feeds-table", table),
+                           ("terminal-feeds-json", js), ("terminal-log-lines", logged)]:
+            bad = sorted({f"U+{ord(c):04X}" for c in text if c not in "\n" and not _no_controls(c)})
+            extra = _all(_expect("FAKE: line" in logged, "the test line was not logged"),
+                         _expect(not [ln for ln in logged.splitlines() if ln.startswith("FAKE")], "a forged log line")
+                         ) if name == "terminal-log-lines" else None
+            out.append(_result(name, "no C0/C1 control or bidi override characters in what the operator reads",
+                               f"{len(text)} chars, bad={bad[:5]}", _all(_expect(not bad, f"found {bad}"), extra)))
+    finally:
+        srv.stop()
+    return out
+
+
+def run_cli_logged(config: Path, *args: str) -> tuple[int, str, str]:
+    """Like :func:`cli`, but at log level info so that the log formatter is exercised too."""
+    from monitor.cli import main
+
+    o, e = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(o), contextlib.redirect_stderr(e):
+        try:
+            rc = main(["--config", str(config), *args])
+        except SystemExit as ex:
+            rc = int(ex.code or 0)
+    return rc, o.getvalue(), e.getvalue()
+
+
+@dataclass
+class HostileRelay:
+    """An aiosmtpd handler playing a relay with a size limit (552 above it), one that refuses
+    everything for good (552), or one that stores a message and then fails the reply (a lost
+    acknowledgement: the client sees 451 although the message was kept)."""
+
+    limit: int = 10_000_000
+    mode: str = "limit"  # limit | refuse | lost-ack-once
+    received: list[bytes] = field(default_factory=list)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        data = bytes(envelope.original_content or envelope.content)
+        if self.mode == "refuse" or len(data) > self.limit:
+            return "552 5.3.4 Message size exceeds fixed maximum message size"
+        self.received.append(data)
+        if self.mode == "lost-ack-once":
+            self.mode = "limit"
+            return "451 4.4.2 connection dropped before the acknowledgement"
+        return "250 OK"
+
+
+def _flood_feed(n: int, seed: int = 0, words: int = 60) -> bytes:
+    """``n`` stories the shipped victory-day-parade watchlist matches, distinct enough (made-up
+    vocabulary in title and text) that near-duplicate clustering keeps them apart."""
+    import random
+
+    rng = random.Random(seed)
+    vocab = ["".join(rng.choice("bcdfghklmnprstvz") + rng.choice("aeiou") for _ in range(rng.randint(2, 4)))
+             for _ in range(3000)]
+    leaders = ["Tokayev", "Japarov", "Rahmon", "Mirziyoyev", "Berdimuhamedov"]
+    return rss([{"title": f"{leaders[i % 5]} at the Victory Day parade: " + " ".join(rng.sample(vocab, 6)),
+                 "guid": f"flood-{seed}-{i}", "link": f"https://flood.example.org/{seed}/{i}",
+                 "description": f"Batch {seed} report {i} from Red Square. " + " ".join(rng.sample(vocab, words))}
+                for i in range(n)])
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _mail_deployment(root: Path, srv: FaultServer, port: int, formats: str, **extra: Any) -> Path:
+    config = write_config(root, [{"name": "flood", "url": srv.url("/flood.xml")}],
+                          smtp={"host": "127.0.0.1", "port": port, "security": "none", "from": "monitor@example.org"},
+                          **extra)
+    wl = root / "watchlists" / "victory-day-parade.yaml"
+    text = wl.read_text(encoding="utf-8").replace("formats: [markdown]", f"formats: {formats}")
+    text = text.replace("recipients: []", "recipients: [desk@example.org]")
+    wl.write_text(text, encoding="utf-8")
+    (root / "watchlists" / "central-asia-sanctions.yaml").unlink()
+    return config
+
+
+def _digest_rows(root: Path, channel: str) -> list[tuple[str, str | None]]:
+    conn = sqlite3.connect(root / "state" / "monitor.db")
+    try:
+        return [(r[0], r[1]) for r in conn.execute("SELECT status, error FROM digests WHERE channel=? ORDER BY id",
+                                                   (channel,))]
+    finally:
+        conn.close()
+
+
+def mail_cases(tmp: Path) -> list[CaseResult]:
+    """A feed flooding a watchlist (300 items, which cluster into some 80 stories), delivered by
+    `monitor run --once` to relays on 127.0.0.1."""
+    import email
+    from email import policy
+
+    try:
+        from aiosmtpd.controller import Controller
+    except ImportError:
+        return [CaseResult("mail-caps", "aiosmtpd installed", "aiosmtpd missing: not run", False)]
+    out: list[CaseResult] = []
+    srv = FaultServer().start()
+    srv.routes["/flood.xml"] = Route(_flood_feed(300))
+    relay = HostileRelay(limit=200_000)
+    port = _free_port()
+    ctl = Controller(relay, hostname="127.0.0.1", port=port)
+    ctl.start()
+    try:
+        # 1. capped: 300 matching stories, max 40 stories / 150 kB; the relay takes 200 kB at most
+        root = tmp / "mail-capped"
+        root.mkdir(parents=True)
+        config = _mail_deployment(root, srv, port, "[markdown, email]",
+                                  email={"max_stories": 40, "max_bytes": "150kB"})
+        rc, so, se = cli(config, "run", "--once")
+        msgs = [email.message_from_bytes(m, policy=policy.default) for m in relay.received]
+        body = msgs[0].get_body(("plain",)).get_content() if msgs else ""
+        sizes = [len(m) for m in relay.received]
+        why = _all(_expect(len(msgs) == 1, f"{len(msgs)} message(s) received; {so[-200:]}"),
+                   _expect(all(s <= 150_000 for s in sizes), f"sizes {sizes}"),
+                   _expect(int((re.search(r"carries the 40 highest-scoring of (\d+) stories", body) or [0, 0])[1])
+                           > 40, f"the mail does not say what was left out: {body[:200]!r}"),
+                   _expect("monitor watchlist test victory-day-parade" in body, "no pointer to `watchlist test`"),
+                   _expect("Markdown digest" in body, "no pointer to the Markdown digest"),
+                   _expect(_digest_rows(root, "email") == [("sent", None)], f"{_digest_rows(root, 'email')}"))
+        out.append(_result("mail-flood-capped", "300 matching items, caps 40 stories / 150 kB: one mail under "
+                           "the cap naming what was left out and where", f"messages={len(msgs)} sizes={sizes} "
+                           f"stories_in_mail={body.count('Why:')}", why))
+
+        # 2. a permanent refusal: marked failed-permanent, the next digest goes out
+        root = tmp / "mail-refused"
+        root.mkdir(parents=True)
+        srv.routes["/flood.xml"] = Route(_flood_feed(5, seed=1))
+        config = _mail_deployment(root, srv, port, "[markdown, email]")
+        relay.mode, relay.received = "refuse", []
+        rc, so, se = cli(config, "run", "--once")
+        first = _digest_rows(root, "email")
+        _, status_text, _ = cli(config, "status")
+        srv.routes["/flood.xml"] = Route(_flood_feed(5, seed=2))
+        relay.mode = "limit"
+        rc2, so2, se2 = cli(config, "run", "--once")
+        rows = _digest_rows(root, "email")
+        later = [email.message_from_bytes(m, policy=policy.default) for m in relay.received]
+        text = later[0].get_body(("plain",)).get_content() if later else ""
+        why = _all(_expect(first and first[0][0] == "failed-permanent", f"after the 552: {first}"),
+                   _expect("refused for good" in status_text and "552" in status_text,
+                           f"`monitor status` does not show it: {status_text[-300:]!r}"),
+                   _expect(len(later) == 1, f"{len(later)} later message(s): {so2[-300:]}"),
+                   _expect("Batch 2 report" in text and "Batch 1 report" not in text,
+                           "the later digest does not carry (only) the new stories"),
+                   _expect([r[0] for r in rows] == ["failed-permanent", "sent"], f"{rows}"))
+        out.append(_result("mail-552-does-not-block", "552 on every message: digest failed-permanent, the next "
+                           "digest (new items) is delivered on the next run", f"digests={[r[0] for r in rows]}", why))
+
+        # 3. a lost acknowledgement: the retry carries the same Message-ID
+        root = tmp / "mail-lost-ack"
+        root.mkdir(parents=True)
+        srv.routes["/flood.xml"] = Route(_flood_feed(4, seed=3))
+        config = _mail_deployment(root, srv, port, "[email]")
+        relay.mode, relay.received = "lost-ack-once", []
+        cli(config, "run", "--once")
+        time.sleep(1.1)  # the retry is generated at another time
+        cli(config, "run", "--once")
+        ids = [email.message_from_bytes(m, policy=policy.default)["Message-ID"] for m in relay.received]
+        why = _all(_expect(len(ids) == 2, f"{len(ids)} copies stored"),
+                   _expect(len(set(ids)) == 1, f"Message-IDs differ: {ids}"),
+                   _expect([r[0] for r in _digest_rows(root, "email")] == ["sent"], f"{_digest_rows(root, 'email')}"))
+        out.append(_result("mail-retry-same-message-id", "stored but not acknowledged, retried a second later: both "
+                           "copies carry one Message-ID (the client can deduplicate)", f"ids={len(set(ids))}", why))
+    finally:
+        ctl.stop()
+        srv.stop()
+    return out
+
+
+def webhook_cases(tmp: Path) -> list[CaseResult]:
+    """Chat markup in a title and a `|label` in a link: the Slack/Mattermost `text` carries them as text."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    got: list[dict[str, Any]] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            pass
+
+        def do_POST(self) -> None:  # noqa: N802
+            got.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    hook = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    srv = FaultServer().start()
+    try:
+        srv.routes["/flood.xml"] = Route(rss([
+            {"title": "<@U024BE7LH> <!channel> Tokayev joins Putin at the Victory Day parade & more", "guid": "h1",
+             "link": "https://news.example.org/story|TASS", "description": "Report from Red Square parade."},
+        ]))
+        root = tmp / "webhook"
+        root.mkdir(parents=True)
+        config = _mail_deployment(root, srv, 25, "[webhook]")
+        wl = root / "watchlists" / "victory-day-parade.yaml"
+        wl.write_text(wl.read_text(encoding="utf-8").replace(
+            "  formats: [webhook]", f"  formats: [webhook]\n  webhook: http://127.0.0.1:{hook.server_address[1]}/hook"),
+            encoding="utf-8")
+        rc, so, se = cli(config, "run", "--once")
+        text = got[0]["text"] if got else ""
+        why = _all(_expect(len(got) == 1, f"{len(got)} payload(s): {so[-300:]} {se[-300:]}"),
+                   _expect("<@" not in text and "<!channel>" not in text, f"chat markup survived: {text!r}"),
+                   _expect("&lt;@U024BE7LH&gt;" in text and "&amp; more" in text, f"not escaped: {text!r}"),
+                   _expect("|" not in text and "story%7CTASS" in text, f"the link can carry a label: {text!r}"))
+        out = [_result("webhook-chat-markup", "title `<@U024BE7LH> <!channel>`, link `...|TASS`: escaped as "
+                       "&lt; &gt; &amp;, `|` percent-encoded", f"text={text[-90:]!r}", why)]
+    finally:
+        srv.stop()
+        hook.shutdown()
+        hook.server_close()
+    return out
+
+
+def issue19_groups() -> dict[str, Callable[[Path], list[CaseResult]]]:
+    """Every issue-19 group outside the feed batch: name -> function of a scratch directory."""
+    return {"redirect-guard": redirect_guard_cases, "feeds-add-guard": feeds_add_guard_cases,
+            "fulltext-bounds": fulltext_cases, "yaml-aliases": yaml_bomb_cases, "terminal": terminal_cases,
+            "mail-caps": mail_cases, "webhook-text": webhook_cases}

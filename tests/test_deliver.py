@@ -27,6 +27,7 @@ from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session, SMTP
 
 from monitor.deliver import (
     DeliveryError,
+    MailCaps,
     SmtpSettings,
     build_email,
     header_text,
@@ -559,3 +560,68 @@ def test_settings_from_the_config_smtp_block() -> None:
                                             from_addr="nm@example.org"))
     assert (s.host, s.port, s.security, s.username, s.from_addr, s.password) == (
         "mail.example.org", 465, "ssl", "nm", "nm@example.org", None)
+
+
+# --- issue 19: caps, a Message-ID from the contents, chat escaping ---------------------------------
+
+
+def test_message_id_ignores_generation_time_and_follows_the_items() -> None:
+    d = digest("Parade", "Fireworks")
+    later = replace(d, generated_at=datetime(2024, 5, 9, 23, 59, tzinfo=UTC),
+                    period_end=datetime(2024, 5, 9, 23, 59, tzinfo=UTC))
+    ids = [build_email(x, from_addr="m@example.org", to=["a@example.org"], list_id="x")["Message-ID"]
+           for x in (d, later, replace(d, stories=d.stories[:1]), replace(d, watchlist="other"))]
+    assert ids[0] == ids[1]  # a retry generated later: the same message
+    assert len(set(ids[1:])) == 3  # other items, other watchlist: other messages
+
+
+def test_capped_mail_says_what_was_left_out_in_both_parts() -> None:
+    d = digest(*[f"Parade story number {n}" for n in range(12)])
+    caps = MailCaps(max_stories=5, max_bytes=1_000_000, elsewhere="the Markdown digest under /srv/digests/x")
+    msg = build_email(d, from_addr="m@example.org", to=["a@example.org"], list_id="x", caps=caps)
+    text = msg.get_body(("plain",)).get_content()
+    html_part = msg.get_body(("html",)).get_content()
+    assert text.startswith("This mail carries the 5 highest-scoring of 12 stories")
+    assert "The other 7 are in the Markdown digest under /srv/digests/x" in text
+    assert "monitor watchlist test victory-day" in text and "highest-scoring of 12" in html_part
+    assert text.count("Why:") == 5 and "Parade story number 0" in text and "Parade story number 11" not in text
+    assert "12 stories" in str(msg["Subject"])  # the subject counts every story
+
+
+def test_byte_cap_drops_stories_until_the_message_fits() -> None:
+    d = digest(*[f"Story {n} " + "long words " * 300 for n in range(30)])
+    uncapped = len(build_email(d, from_addr="m@example.org", to=["a@example.org"], list_id="x").as_bytes())
+    msg = build_email(d, from_addr="m@example.org", to=["a@example.org"], list_id="x",
+                      caps=MailCaps(max_stories=50, max_bytes=60_000))
+    size = len(msg.as_bytes())
+    assert uncapped > 60_000 >= size
+    text = msg.get_body(("plain",)).get_content()
+    assert "highest-scoring of 30 stories" in text and 0 < text.count("Why:") < 30
+
+
+def test_permanent_refusals_are_told_apart_from_config_errors() -> None:
+    from monitor.dispatch import refused_for_good
+
+    assert refused_for_good("email", DeliveryError("552 too big", transient=False, code=552))
+    assert refused_for_good("webhook", DeliveryError("413", transient=False, code=413))
+    assert not refused_for_good("email", DeliveryError("451 later", transient=True, code=451))
+    assert not refused_for_good("email", DeliveryError("no recipients", transient=False))
+    assert not refused_for_good("webhook", DeliveryError("404", transient=False, code=404))
+
+
+def test_webhook_text_escapes_chat_markup(hook: tuple[HookState, str]) -> None:
+    state, url = hook
+    d = digest("<@U024BE7LH> <!here> parade & fireworks", link="https://news.example/{n}|TASS>x")
+    post_webhook(url, render_webhook(d))
+    text = json.loads(state.bodies[0])["text"]
+    assert "&lt;@U024BE7LH&gt; &lt;!here&gt; parade &amp; fireworks" in text
+    assert "<https://news.example/1%7CTASS%3Ex>" in text
+    assert "<@" not in text and "<!" not in text and "|" not in text
+    assert json.loads(state.bodies[0])["stories"][0]["title"].startswith("<@U024BE7LH>")  # data stays data
+
+
+def test_a_test_digest_does_not_share_the_real_digests_message_id() -> None:
+    d = digest("Parade", "Fireworks")
+    real = build_email(d, from_addr="m@example.org", to=["a@example.org"], list_id="x")
+    test = build_email(d, from_addr="m@example.org", to=["a@example.org"], list_id="x", channel="test-email:1")
+    assert real["Message-ID"] != test["Message-ID"]

@@ -4,6 +4,11 @@ The feed cases (tests/faultserver.py, FEED_CASES) run together in one deployment
 polling rounds of the real pipeline against one fault server, then `monitor feeds --json`
 and the stored items are checked per case. Other cases drive the Fetcher, the CLI and
 the digest writer directly. bench/fault_harness.py prints the same cases as a table.
+
+Issue 19 (second round) adds groups at the end: redirect hops of configured feeds and
+`monitor feeds add` against the address guard, bounded full-text extraction, YAML alias
+bombs, control characters on their way to the terminal, capped mail through hostile
+relays (552, lost acknowledgement) and chat markup in webhook text.
 """
 
 from __future__ import annotations
@@ -83,3 +88,39 @@ def test_unwritable_state_is_reported_without_partial_files(tmp_path: Path) -> N
                                          "database-dir-blocked"}
     for r in results:
         assert r.passed, f"{r.name}: expected {r.expected}; observed {r.observed}"
+
+
+# ---- issue 19: hostile content, second round (each group against hostile servers on 127.0.0.1) --------
+
+def _assert_all(results: list[fs.CaseResult], at_least: int) -> None:
+    assert len(results) >= at_least, [r.name for r in results]
+    bad = [f"{r.name}: expected {r.expected}; observed {r.observed}" for r in results if not r.passed]
+    assert not bad, "\n".join(bad)
+
+
+def test_redirect_hops_leaving_the_configured_host_are_guarded(tmp_path: Path) -> None:
+    _assert_all(fs.redirect_guard_cases(tmp_path), 12)
+
+
+def test_feeds_add_guards_what_the_page_advertises(tmp_path: Path) -> None:
+    _assert_all(fs.feeds_add_guard_cases(tmp_path), 4)
+
+
+def test_fulltext_extraction_is_bounded(tmp_path: Path) -> None:
+    _assert_all(fs.fulltext_cases(tmp_path), 3)
+
+
+def test_yaml_alias_bombs_are_refused_with_file_and_line(tmp_path: Path) -> None:
+    _assert_all(fs.yaml_bomb_cases(tmp_path), 2)
+
+
+def test_network_text_never_reaches_the_terminal_raw(tmp_path: Path) -> None:
+    _assert_all(fs.terminal_cases(tmp_path), 4)
+
+
+def test_mail_caps_permanent_refusal_and_stable_message_id(tmp_path: Path) -> None:
+    _assert_all(fs.mail_cases(tmp_path), 3)
+
+
+def test_webhook_text_carries_no_chat_markup(tmp_path: Path) -> None:
+    _assert_all(fs.webhook_cases(tmp_path), 1)

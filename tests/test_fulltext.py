@@ -243,3 +243,51 @@ def test_e2e_fulltext_feed_matches_on_article_body(project, feed_server) -> None
     assert full and "central-asia-sanctions" in full[0]["matches"]
     digest = project.digests("central-asia-sanctions")[-1].read_text(encoding="utf-8")
     assert "The customs service held a briefing on Tuesday." in digest
+
+
+# ---- issue 19: extraction in a bounded worker process -----------------------------------------------
+
+def test_worker_extracts_what_the_in_process_extractor_does() -> None:
+    from monitor.extract_worker import extract_bounded
+    from monitor.fulltext import extract_text
+
+    page = news_page("Customs open inquiry into re-exports", ARTICLE).decode()
+    done = asyncio.run(extract_bounded(page, "https://kabar.example/a", timeout=30.0, memory=512 << 20,
+                                       concurrency=1))
+    assert done.status == "ok" and done.text == extract_text(page, "https://kabar.example/a")
+    assert "secondary sanctions" in done.text
+
+
+def test_worker_past_its_deadline_is_killed_and_the_summary_kept(feed_server, conn) -> None:
+    import multiprocessing
+
+    links = "".join(f'<li><a href="/s/{i}">Section {i} news and more news</a></li>' for i in range(25_000))
+    feed_server.routes["/links.html"] = Route(f"<html><body><ul>{links}</ul></body></html>".encode(),
+                                              content_type=HTML)
+    original = entry(feed_server.url("/links.html"))
+    [got] = enrich(conn, [original], settings(fulltext_timeout=0.5))
+    assert got == original
+    status = conn.execute("SELECT status FROM fulltext_cache").fetchone()[0]
+    assert status == "extract-timeout"
+    assert not [p for p in multiprocessing.active_children() if p.name == "news-monitor-extract"]
+
+
+def test_article_bigger_than_the_fulltext_cap_is_not_fetched_whole(feed_server, conn) -> None:
+    big = news_page("Customs open inquiry into re-exports", ARTICLE * 2000)
+    feed_server.routes["/big.html"] = Route(big, content_type=HTML)
+    original = entry(feed_server.url("/big.html"))
+    [got] = enrich(conn, [original], settings(fulltext_max_bytes=len(big) // 2))
+    assert got == original
+    assert conn.execute("SELECT status FROM fulltext_cache").fetchone()[0] == "too_large"
+
+
+def test_memory_budget_holds_without_setrlimit() -> None:
+    """Where a sandbox refuses setrlimit (the unit's SystemCallFilter=~@resources), the parent's
+    watch on the worker's resident size enforces the budget on its own."""
+    from monitor.extract_worker import _run
+
+    links = "".join(f'<li><a href="/s/{i}">Section {i} news and more news</a></li>' for i in range(40_000))
+    page = f"<html><body><ul>{links}</ul></body></html>"
+    done = _run(page, None, 60.0, 30 << 20, rlimit=False)
+    assert done.status == "extract-memory", done
+    assert "resident" in (done.error or "")
