@@ -25,7 +25,7 @@ from monitor import store
 from monitor.config import Config
 from monitor.deliver import DeliveryError, SmtpSettings, build_email, post_webhook, send_email, write_file_atomic
 from monitor.digest import Digest, DigestPlan, build_digest
-from monitor.render import render_atom, render_markdown, render_webhook
+from monitor.render import atom_self_url, render_atom, render_markdown, render_webhook
 from monitor.watchlist import Watchlist
 
 log = logging.getLogger("monitor.dispatch")
@@ -165,7 +165,8 @@ def _deliver(config: Config, conn: sqlite3.Connection, wl: Watchlist, channel: s
         post_webhook(wl.digest.webhook, render_webhook(digest))
     elif channel == "atom":
         history = [digest] + _recent_digests(conn, wl, "atom", ATOM_HISTORY - 1)
-        write_file_atomic(Path(location), render_atom(wl.name, wl.title, history))
+        write_file_atomic(Path(location), render_atom(wl.name, wl.title, history, feed_url=atom_self_url(
+            config.digests_url, wl.name, Path(location))))
     else:
         raise DeliveryError(f"unknown channel {channel!r}", transient=False)
 
