@@ -376,14 +376,14 @@ def cmd_status(args: argparse.Namespace) -> int:
             _out(f"  {p}")
     for c in channels:
         key = (c["watchlist"], c["channel"])
-        line = f"digest {c['watchlist']} ({c['channel']}): last sent {_ago(c['last_sent'], now)}"
+        _out(f"digest {c['watchlist']} ({c['channel']}): last sent {_ago(c['last_sent'], now)}"
+             + ("; delivery FAILED" if key in failed else ""))
         if key in failed:
             f = failed[key]
             nxt = f["next_attempt"]
-            line += (f"; delivery FAILED {_ago(f['created'], now)}: {f['error']} ({f['attempts']} attempt(s)"
-                     + (f", next in {duration_words(nxt - now)}" if nxt and nxt > now else ", retry due")
-                     + ")")
-        _out(line)
+            _out(f"  delivery error {c['watchlist']} ({c['channel']}): {f['error']} (failed {_ago(f['created'], now)}, "
+                 f"{f['attempts']} attempt(s), "
+                 + (f"next in {duration_words(nxt - now)}" if nxt and nxt > now else "retry due") + ")")
     return 0
 
 
@@ -407,10 +407,14 @@ def _watchlist(cfg: Config, name: str) -> Any:
     for wl in wls:
         if wl.name == name:
             return wl
+    import difflib
+
     known = ", ".join(w.name for w in wls) or "none"
     for p in problems:
         _err(str(p))
-    raise MonitorError(f"no valid watchlist named {name!r} (known: {known})")
+    close = difflib.get_close_matches(name, [w.name for w in wls], n=1, cutoff=0.5)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise MonitorError(f"no valid watchlist named {name!r} ({hint}known: {known})")
 
 
 def cmd_digest(args: argparse.Namespace) -> int:
@@ -542,6 +546,9 @@ def cmd_seeds(args: argparse.Namespace) -> int:
 
     path = add_seed(cfg, args.source, title=args.title, language=args.language)
     _out(f"added {path}")
+    if args.no_index:
+        _out("not indexed yet: the daemon indexes it when it starts or reloads")
+        return 0
     from monitor.pipeline import open_services, sync_seeds
 
     svc = open_services(cfg)
@@ -729,6 +736,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("source", help="PATH or URL")
     t.add_argument("--title", help="title (default: from the file's front matter or the page)")
     t.add_argument("--language", help="language code, e.g. ru (default: detected)")
+    t.add_argument("--no-index", action="store_true", help="only copy the file into the seed directory; the "
+                   "daemon indexes it at its next start or reload (systemd/monitorctl uses this)")
     t.set_defaults(fn=cmd_seeds)
 
     s = command("demo", "run one cycle on bundled sample feeds served on 127.0.0.1",

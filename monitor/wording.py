@@ -61,4 +61,6 @@ def error_words(kind: str | None, error: str | None, url: str | None = None, sta
                  "timeout": f"{host} timed out", "tls": f"TLS handshake with {host} failed"}[kind]
     if kind in ("too_large", "redirects", "blocked", "file", "parse") and error:
         return error
+    if kind == "timeout" and error and not error.startswith("timed out"):
+        return f"{words}: {error}"  # "x.org timed out: no complete response within 20 s"
     return words
