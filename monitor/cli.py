@@ -58,12 +58,16 @@ def _ago(value: float | None, now: float) -> str:
 
 
 def _table(rows: list[list[str]], headers: list[str]) -> str:
+    """Columns padded to their widest cell (at most 60 characters; the last column is never cut)."""
     widths = [len(h) for h in headers]
+    last = len(headers) - 1
     for r in rows:
         for i, c in enumerate(r):
-            widths[i] = min(max(widths[i], len(c)), 60)
+            widths[i] = max(widths[i], len(c)) if i == last else min(max(widths[i], len(c)), 60)
+
     def fmt(r: list[str]) -> str:
-        return "  ".join((c if len(c) <= 60 else c[:59] + "…").ljust(widths[i]) for i, c in enumerate(r)).rstrip()
+        return "  ".join((c if len(c) <= 60 or i == last else c[:59] + "…").ljust(widths[i])
+                         for i, c in enumerate(r)).rstrip()
     return "\n".join([fmt(headers), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])
 
 
