@@ -126,6 +126,13 @@ def _outcome_words(o: Any, now: float) -> str:
     return text
 
 
+def _names_by_stored_name(conn: Any, cfg: Config) -> dict[str, str]:
+    """Stored feed name -> the name shown (see :func:`display_names`)."""
+    from monitor.config import feed_display_name
+
+    return {r.name: feed_display_name(r.url, r.name, r.title) for r in store.all_feeds(conn)}
+
+
 def display_names(conn: Any, cfg: Config) -> dict[str, str]:
     """Feed URL -> the name shown in tables and digests (a feed's own title when config gives no name)."""
     from monitor.config import feed_display_name
@@ -225,9 +232,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 # ---- items / feeds / status -----------------------------------------------------------------------
 
-def item_json(r: Any, matches: list[Any]) -> dict[str, Any]:
+def item_json(r: Any, matches: list[Any], names: dict[str, str] | None = None) -> dict[str, Any]:
     return {
-        "id": r["id"], "feed": r["feed_name"], "title": r["title"], "link": r["link"],
+        "id": r["id"], "feed": (names or {}).get(r["feed_name"], r["feed_name"]), "title": r["title"], "link": r["link"],
         "published": _ts(r["published"]), "fetched": _ts(r["fetched"]),
         "language": r["language"], "language_confidence": r["language_confidence"],
         "language_script": r["language_script"], "language_uncertain": bool(r["language_uncertain"]),
@@ -270,7 +277,8 @@ def cmd_items(args: argparse.Namespace) -> int:
         if args.limit:
             rows = rows[-args.limit:]
         matches = store.matches_for(conn, [r["id"] for r in rows])
-        items = [item_json(r, matches.get(r["id"], [])) for r in rows]
+        shown = _names_by_stored_name(conn, cfg)
+        items = [item_json(r, matches.get(r["id"], []), shown) for r in rows]
     finally:
         conn.close()
     if args.json:
@@ -291,8 +299,10 @@ def feed_health(conn: Any, cfg: Config, now: float) -> list[dict[str, Any]]:
         if r.url == "seeds:" or r.url not in configured:
             continue
         f = configured[r.url]
+        from monitor.config import feed_display_name
+
         out.append({
-            "name": r.name, "url": r.url, "enabled": f.enabled and not r.disabled_reason,
+            "name": feed_display_name(r.url, r.name, r.title), "url": r.url, "enabled": f.enabled and not r.disabled_reason,
             "last_fetch": _ts(r.last_fetch), "last_success": _ts(r.last_success), "status": r.last_status,
             "error": r.last_error, "error_kind": r.error_kind, "consecutive_failures": r.consecutive_failures,
             "items": r.items_total, "last_new_item": _ts(r.last_new_item), "next_poll": _ts(r.next_poll),

@@ -278,6 +278,8 @@ def test_feed_without_name_shows_its_own_title_and_links_lose_tracking(project, 
     assert "**Source:** Steppe Wire" in text
     assert "https://news.example.org/parade?id=7" in text and "utm_source" not in text
     assert "period_start: 2026-11-30T09:00:00Z" in text  # the oldest item, not the minute of the run
+    assert project.items()[0]["feed"] == "Steppe Wire"
+    assert "Steppe Wire" in project.cli("feeds").stdout and "Steppe Wire" in project.cli("items").stdout
     atom = (project.root / "state" / "digests" / "victory-day-parade").glob("*.atom")
     for a in atom:
         body = a.read_text(encoding="utf-8")

@@ -206,3 +206,21 @@ def test_readme_list_id_and_subject_are_what_a_mail_carries() -> None:
     msg = build_email(d, from_addr="monitor@example.org", to=["desk@example.org"], list_id=f"{wl.name}.news-monitor")
     assert f"`List-Id` (`{msg['List-Id']}`" in README.replace("\n", " ").replace("handy for", "handy\nfor").replace(
         "\n", "") or str(msg["List-Id"]).replace(" ", "") in README.replace("\n", "").replace(" ", "")
+
+
+def test_watchlist_test_example_is_what_the_demo_state_gives() -> None:
+    """The Watchlists section's `monitor watchlist test` block (up to its "...") is a real run on the demo."""
+    m = re.search(r"```console\n\$ monitor watchlist test victory-day-parade --since 1d\n(.*?)\n\.\.\.\n```", README,
+                  re.S)
+    assert m, "README.md lost its `monitor watchlist test` example"
+    demo = readme_examples.demo()
+    real = subprocess.run([sys.executable, "-m", "monitor", "--config", str(demo / "config.yaml"), "watchlist", "test",
+                           "victory-day-parade", "--since", "1d"], capture_output=True, text=True, cwd=demo,
+                          timeout=120).stdout
+    # the README shows the head line and one story; with equal scores either English report may come
+    # first (polls finish in any order), so the story must be one of the real ones
+    head, _, story = readme_examples.normalise(m.group(1)).partition("\n\n")
+    real_head, _, real_stories = readme_examples.normalise(real).partition("\n\n")
+    assert head == real_head
+    assert story.strip() in [s.strip() for s in real_stories.split("\n\n")], \
+        f"README watchlist test example differs from a real run:\n{real}"
