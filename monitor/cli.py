@@ -434,7 +434,7 @@ def _watchlist(cfg: Config, name: str) -> Any:
 def cmd_digest(args: argparse.Namespace) -> int:
     from monitor.deliver import build_email, send_email
     from monitor.dispatch import dispatch_watchlist, preview, smtp_settings
-    from monitor.render import render_markdown
+    from monitor.render import render_markdown, render_text
 
     cfg = _load(args)
     wl = _watchlist(cfg, args.watchlist)
@@ -457,7 +457,8 @@ def cmd_digest(args: argparse.Namespace) -> int:
                 _out(f"sent a test digest with {d.count} stor{'y' if d.count == 1 else 'ies'} to {args.email} "
                      "(marked as a test; nothing marked as delivered)")
             else:
-                sys.stdout.write(render_markdown(d))
+                fmt = args.format or ("text" if sys.stdout.isatty() else "markdown")
+                sys.stdout.write(render_text(d) if fmt == "text" else render_markdown(d))
             return 0
         results = dispatch_watchlist(cfg, conn, wl, heartbeat=False, force_retry=True)
     finally:
@@ -711,7 +712,9 @@ def build_parser() -> argparse.ArgumentParser:
                 "When everything was already delivered, the test mail shows the latest stories and is marked "
                 "as a test.")
     s.add_argument("--watchlist", required=True, metavar="NAME", help="the watchlist's name: field")
-    s.add_argument("--dry-run", action="store_true", help="print the Markdown digest; deliver and mark nothing")
+    s.add_argument("--dry-run", action="store_true", help="print the digest; deliver and mark nothing")
+    s.add_argument("--format", choices=("markdown", "text"), help="with --dry-run: Markdown (the default when "
+                   "piped or redirected, e.g. > digest.md) or plain text (the default on a terminal)")
     s.add_argument("--email", metavar="ADDRESS", help="send a test mail to ADDRESS (tests mail set-up; marks "
                    "nothing)")
     s.set_defaults(fn=cmd_digest)

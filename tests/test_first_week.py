@@ -337,3 +337,41 @@ def test_demo_prints_plain_text_without_markdown_escapes(tmp_path: Path):
     tail = proc.stdout.split("as the plain-text part of its e-mail")[1]
     assert "\\_" not in tail and "\\>" not in tail and "\\~" not in tail
     assert "Why:" in tail
+
+
+def test_a_shorter_interval_takes_effect_at_the_reload(project, feed_server):
+    import yaml
+
+    feed_server.routes["/f.xml"] = Route(rss(VICTORY))
+    _offline_project(project, [{"name": "Wire", "url": feed_server.url("/f.xml"), "interval": "6h"}])
+    proc = subprocess.Popen([sys.executable, "-m", "monitor", "--config", str(project.config), "run"],
+                            cwd=project.root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and not feed_server.hits_for("/f.xml"):
+            time.sleep(0.3)
+        assert len(feed_server.hits_for("/f.xml")) == 1
+        time.sleep(1.0)  # polled once; the next poll is 6 hours away
+        doc = yaml.safe_load(project.config.read_text(encoding="utf-8"))
+        doc["feeds"][0]["interval"] = "1s"
+        project.config.write_text(yaml.safe_dump(doc), encoding="utf-8")
+        proc.send_signal(signal.SIGHUP)
+        deadline = time.time() + 30
+        while time.time() < deadline and len(feed_server.hits_for("/f.xml")) < 2:
+            time.sleep(0.3)
+        assert len(feed_server.hits_for("/f.xml")) >= 2, "the reload did not move the 6-hour schedule"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def test_dry_run_is_markdown_when_redirected_and_text_on_request(project, feed_server):
+    feed_server.routes["/f.xml"] = Route(rss([{**VICTORY[0], "title": "Tokayev at the Victory Day parade: 9 May *live*"}]))
+    _offline_project(project, [{"name": "Wire_desk", "url": feed_server.url("/f.xml")}])
+    wl = project.root / "watchlists" / "victory-day-parade.yaml"  # deliver only Atom: Markdown stays to preview
+    wl.write_text(wl.read_text(encoding="utf-8").replace("formats: [markdown]", "formats: [atom]"), encoding="utf-8")
+    project.cli("run", "--once", "--quiet")
+    md = project.cli("digest", "--watchlist", "victory-day-parade", "--dry-run").stdout
+    assert md.startswith("---\nwatchlist:") and "Wire\\_desk" in md
+    text = project.cli("digest", "--watchlist", "victory-day-parade", "--dry-run", "--format", "text").stdout
+    assert "Wire_desk" in text and "\\" not in text
