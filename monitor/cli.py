@@ -140,7 +140,9 @@ def display_names(conn: Any, cfg: Config) -> dict[str, str]:
     return {r.url: feed_display_name(r.url, r.name, r.title) for r in store.all_feeds(conn)}
 
 
-def run_once(cfg: Config, *, quiet: bool = False, now: float | None = None) -> int:
+def run_once(cfg: Config, *, quiet: bool = False, now: float | None = None, in_order: bool = False) -> int:
+    """One poll-and-digest cycle. ``in_order`` polls one feed after the other in config order (the demo:
+    the same stories and clusters every time); otherwise feeds are polled concurrently."""
     from monitor.dispatch import dispatch_watchlist
     from monitor.pipeline import open_services, poll_all, sync_seeds
 
@@ -160,8 +162,11 @@ def run_once(cfg: Config, *, quiet: bool = False, now: float | None = None) -> i
                 state = "failed" if o.error else ("not modified" if o.not_modified else f"{o.new_items} new")
                 _out(f"  [{done[0]}/{len(feeds)}] {o.feed}: {state}")
 
+        async def poll_in_order() -> list[Any]:
+            return [o for f in feeds for o in await poll_all(svc, [f], progress=progress)]
+
         with _feed_failures_reported_here():
-            outcomes = asyncio.run(poll_all(svc, feeds, progress=progress))
+            outcomes = asyncio.run(poll_in_order() if in_order else poll_all(svc, feeds, progress=progress))
         names = display_names(svc.conn, cfg)
         now_ts = time.time()
         rows = [[names.get(o.url, o.feed), str(o.status or "-"), str(o.new_items), str(o.matched),

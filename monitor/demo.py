@@ -128,7 +128,7 @@ def run_demo(workdir: Path | None = None) -> int:
             print(f"installed the bundled {info.from_code}->{info.to_code} test model "
                   "(a tiny model trained on the project's own corpus: fine for the demo, not for real news)")
         print()
-        rc = run_once(cfg)
+        rc = run_once(cfg, in_order=True)  # the same demo every time
         digests = sorted(cfg.digests.rglob("*.md"))
         print()
         if digests:
