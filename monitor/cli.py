@@ -257,17 +257,22 @@ def item_json(r: Any, matches: list[Any], names: dict[str, str] | None = None) -
 
 def _known_watchlist(cfg: Config, conn: Any, name: str) -> None:
     """An unknown ``--watchlist NAME`` is bad usage (exit 2), with a "did you mean"."""
-    import difflib
-
     from monitor.watchlist import load_watchlists
 
     known = {w.name for w in load_watchlists(cfg.watchlists)[0]}
     known |= {r[0] for r in conn.execute("SELECT DISTINCT watchlist FROM matches")}
     if name in known:
         return
-    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.5)
-    hint = f"did you mean {close[0]!r}? " if close else ""
-    raise UsageError(f"no watchlist named {name!r} ({hint}known: {', '.join(sorted(known)) or 'none'})")
+    raise UsageError(f"no watchlist named {name!r} ({_did_you_mean(name, known)}known: "
+                     f"{', '.join(sorted(known)) or 'none'})")
+
+
+def _did_you_mean(name: str, options: set[str] | list[str]) -> str:
+    """``"did you mean 'x'? "`` for the closest of ``options``, or ``""``."""
+    import difflib
+
+    close = difflib.get_close_matches(name, sorted(options), n=1, cutoff=0.5)
+    return f"did you mean {close[0]!r}? " if close else ""
 
 
 def cmd_items(args: argparse.Namespace) -> int:
@@ -426,14 +431,11 @@ def _watchlist(cfg: Config, name: str) -> Any:
     for wl in wls:
         if wl.name == name:
             return wl
-    import difflib
-
     known = ", ".join(w.name for w in wls) or "none"
     for p in problems:
         _err(str(p))
-    close = difflib.get_close_matches(name, [w.name for w in wls], n=1, cutoff=0.5)
-    hint = f"did you mean {close[0]!r}? " if close else ""
-    raise MonitorError(f"no valid watchlist named {name!r} ({hint}known: {known})")
+    raise MonitorError(f"no valid watchlist named {name!r} ({_did_you_mean(name, [w.name for w in wls])}"
+                       f"known: {known})")
 
 
 def cmd_digest(args: argparse.Namespace) -> int:
