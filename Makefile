@@ -1,6 +1,7 @@
 # news-monitor: `make run` (one poll-and-digest cycle on config.yaml), `make test`, `make bench`, `make demo`.
 # torch must be the CPU build and must be installed before argostranslate: on these machines
 # `pip install torch==2.13.0` is a CPU wheel; elsewhere pass TORCH_INDEX=https://download.pytorch.org/whl/cpu
+# (systemd/install.sh takes the same TORCH_INDEX knob, with the same empty default)
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python

@@ -59,12 +59,16 @@ def _ago(value: float | None, now: float) -> str:
 
 
 def _table(rows: list[list[str]], headers: list[str]) -> str:
+    """Columns padded to their widest cell (at most 60 characters; the last column is never cut)."""
     widths = [len(h) for h in headers]
+    last = len(headers) - 1
     for r in rows:
         for i, c in enumerate(r):
-            widths[i] = min(max(widths[i], len(c)), 60)
+            widths[i] = max(widths[i], len(c)) if i == last else min(max(widths[i], len(c)), 60)
+
     def fmt(r: list[str]) -> str:
-        return "  ".join((c if len(c) <= 60 else c[:59] + "…").ljust(widths[i]) for i, c in enumerate(r)).rstrip()
+        return "  ".join((c if len(c) <= 60 or i == last else c[:59] + "…").ljust(widths[i])
+                         for i, c in enumerate(r)).rstrip()
     return "\n".join([fmt(headers), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])
 
 
@@ -92,7 +96,54 @@ def cpu_pool() -> Any:
     return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver"))
 
 
-def run_once(cfg: Config, *, quiet: bool = False, now: float | None = None) -> int:
+class _DropFeedFailureLogs(logging.Filter):
+    """`run --once` reports each failing feed in its table: its per-feed warning would say it again."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.name == "monitor.pipeline" and record.levelno == logging.WARNING
+                    and "in a row" in str(record.msg))
+
+
+class _feed_failures_reported_here:
+    def __enter__(self) -> None:
+        self.filter = _DropFeedFailureLogs()
+        self.handlers = list(logging.getLogger().handlers)
+        for h in self.handlers:
+            h.addFilter(self.filter)
+
+    def __exit__(self, *exc: object) -> None:
+        for h in self.handlers:
+            h.removeFilter(self.filter)
+
+
+def _outcome_words(o: Any, now: float) -> str:
+    from monitor.wording import duration_words, error_words
+
+    if not o.error:
+        return "not modified" if o.not_modified else "ok"
+    text = error_words(o.error_kind, o.error, o.url, o.status)
+    if o.next_poll and o.next_poll > now:
+        text += f"; next try in {duration_words(o.next_poll - now)}"
+    return text
+
+
+def _names_by_stored_name(conn: Any, cfg: Config) -> dict[str, str]:
+    """Stored feed name -> the name shown (see :func:`display_names`)."""
+    from monitor.config import feed_display_name
+
+    return {r.name: feed_display_name(r.url, r.name, r.title) for r in store.all_feeds(conn)}
+
+
+def display_names(conn: Any, cfg: Config) -> dict[str, str]:
+    """Feed URL -> the name shown in tables and digests (a feed's own title when config gives no name)."""
+    from monitor.config import feed_display_name
+
+    return {r.url: feed_display_name(r.url, r.name, r.title) for r in store.all_feeds(conn)}
+
+
+def run_once(cfg: Config, *, quiet: bool = False, now: float | None = None, in_order: bool = False) -> int:
+    """One poll-and-digest cycle. ``in_order`` polls one feed after the other in config order (the demo:
+    the same stories and clusters every time); otherwise feeds are polled concurrently."""
     from monitor.dispatch import dispatch_watchlist
     from monitor.pipeline import open_services, poll_all, sync_seeds
 
@@ -119,12 +170,18 @@ def run_once(cfg: Config, *, quiet: bool = False, now: float | None = None) -> i
         def progress(o: Any) -> None:
             done[0] += 1
             if not quiet:
-                state = o.error or ("not modified" if o.not_modified else f"{o.new_items} new")
+                state = "failed" if o.error else ("not modified" if o.not_modified else f"{o.new_items} new")
                 _out(f"  [{done[0]}/{len(feeds)}] {o.feed}: {state}")
 
-        outcomes = asyncio.run(poll_all(svc, feeds, progress=progress))
-        rows = [[o.feed, str(o.status or "-"), str(o.new_items), str(o.matched), (o.error or "ok")[:80]]
-                for o in outcomes]
+        async def poll_in_order() -> list[Any]:
+            return [o for f in feeds for o in await poll_all(svc, [f], progress=progress)]
+
+        with _feed_failures_reported_here():
+            outcomes = asyncio.run(poll_in_order() if in_order else poll_all(svc, feeds, progress=progress))
+        names = display_names(svc.conn, cfg)
+        now_ts = time.time()
+        rows = [[names.get(o.url, o.feed), str(o.status or "-"), str(o.new_items), str(o.matched),
+                 _outcome_words(o, now_ts)] for o in outcomes]
         _out()
         _out(_table(rows, ["feed", "http", "new", "matched", "result"]))
         failed = [o for o in outcomes if o.error]
@@ -155,10 +212,12 @@ def run_once(cfg: Config, *, quiet: bool = False, now: float | None = None) -> i
 # ---- check -------------------------------------------------------------------------------------------
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from monitor.seeds import load_seeds
+    from monitor.seeds import load_seeds, missing_seeds_note
+    from monitor.setup_check import watchlist_setup_problems
     from monitor.watchlist import load_watchlists
 
     problems: list[str] = []
+    notes: list[str] = []
     cfg = None
     try:
         cfg = _load(args)
@@ -169,10 +228,16 @@ def cmd_check(args: argparse.Namespace) -> int:
         wls, wl_problems = load_watchlists(cfg.watchlists)
         n_wl = len(wls)
         problems.extend(str(p) for p in wl_problems)
+        problems.extend(str(p) for p in watchlist_setup_problems(cfg, wls))
         _, seed_problems = load_seeds(cfg.seeds)
         problems.extend(str(p) for p in seed_problems)
+        note = missing_seeds_note(cfg.seeds)
+        if note:
+            notes.append(note)
     for p in problems:
         _out(p)
+    for n in notes:
+        _out(n)
     if problems:
         _out(f"\n{len(problems)} problem(s) found")
         return 1
@@ -187,9 +252,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 # ---- items / feeds / status -----------------------------------------------------------------------
 
-def item_json(r: Any, matches: list[Any]) -> dict[str, Any]:
+def item_json(r: Any, matches: list[Any], names: dict[str, str] | None = None) -> dict[str, Any]:
     return {
-        "id": r["id"], "feed": r["feed_name"], "title": r["title"], "link": r["link"],
+        "id": r["id"], "feed": (names or {}).get(r["feed_name"], r["feed_name"]), "title": r["title"], "link": r["link"],
         "published": _ts(r["published"]), "fetched": _ts(r["fetched"]),
         "language": r["language"], "language_confidence": r["language_confidence"],
         "language_script": r["language_script"], "language_uncertain": bool(r["language_uncertain"]),
@@ -205,17 +270,40 @@ def item_json(r: Any, matches: list[Any]) -> dict[str, Any]:
     }
 
 
+def _known_watchlist(cfg: Config, conn: Any, name: str) -> None:
+    """An unknown ``--watchlist NAME`` is bad usage (exit 2), with a "did you mean"."""
+    from monitor.watchlist import load_watchlists
+
+    known = {w.name for w in load_watchlists(cfg.watchlists)[0]}
+    known |= {r[0] for r in conn.execute("SELECT DISTINCT watchlist FROM matches")}
+    if name in known:
+        return
+    raise UsageError(f"no watchlist named {name!r} ({_did_you_mean(name, known)}known: "
+                     f"{', '.join(sorted(known)) or 'none'})")
+
+
+def _did_you_mean(name: str, options: set[str] | list[str]) -> str:
+    """``"did you mean 'x'? "`` for the closest of ``options``, or ``""``."""
+    import difflib
+
+    close = difflib.get_close_matches(name, sorted(options), n=1, cutoff=0.5)
+    return f"did you mean {close[0]!r}? " if close else ""
+
+
 def cmd_items(args: argparse.Namespace) -> int:
     cfg = _load(args, check_dirs=False)
     conn = store.connect(cfg.database)
     try:
+        if args.watchlist:
+            _known_watchlist(cfg, conn, args.watchlist)
         since = time.time() - parse_duration(args.since) if args.since else None
         rows = [r for r in store.item_rows(conn, since=since, watchlist=args.watchlist)
                 if args.seeds or r["feed_name"] != "seeds"]
         if args.limit:
             rows = rows[-args.limit:]
         matches = store.matches_for(conn, [r["id"] for r in rows])
-        items = [item_json(r, matches.get(r["id"], [])) for r in rows]
+        shown = _names_by_stored_name(conn, cfg)
+        items = [item_json(r, matches.get(r["id"], []), shown) for r in rows]
     finally:
         conn.close()
     if args.json:
@@ -236,8 +324,10 @@ def feed_health(conn: Any, cfg: Config, now: float) -> list[dict[str, Any]]:
         if r.url == "seeds:" or r.url not in configured:
             continue
         f = configured[r.url]
+        from monitor.config import feed_display_name
+
         out.append({
-            "name": r.name, "url": r.url, "enabled": f.enabled and not r.disabled_reason,
+            "name": feed_display_name(r.url, r.name, r.title), "url": r.url, "enabled": f.enabled and not r.disabled_reason,
             "last_fetch": _ts(r.last_fetch), "last_success": _ts(r.last_success), "status": r.last_status,
             "error": r.last_error, "error_kind": r.error_kind, "consecutive_failures": r.consecutive_failures,
             "items": r.items_total, "last_new_item": _ts(r.last_new_item), "next_poll": _ts(r.next_poll),
@@ -273,42 +363,69 @@ def cmd_feeds(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from monitor.daemon_state import read_state, rejected_reload
+    from monitor.wording import duration_words, error_words
+
     cfg = _load(args, check_dirs=False)
     if not cfg.database.exists():
-        _out(f"no database yet at {cfg.database}: the service has not run")
+        _out(f"daemon: not running (no database yet at {cfg.database}: the service has not run)")
+        _out(f"feeds: {len(cfg.feeds)} configured, none polled yet")
         return 0
     conn = store.connect(cfg.database)
     now = time.time()
     try:
+        state = read_state(conn, now)
         health = feed_health(conn, cfg, now)
-        due = sum(1 for h in health if h["enabled"] and (not h["next_poll"] or
-                                                          datetime.fromisoformat(h["next_poll"]).timestamp() <= now))
-        failing = [h for h in health if h["consecutive_failures"]]
         n_items = conn.execute("SELECT COUNT(*) FROM items WHERE feed_id != (SELECT id FROM feeds WHERE url='seeds:')"
                                ).fetchone()[0]
-        heartbeat = store.get_meta(conn, "daemon_heartbeat")
-        pid = store.get_meta(conn, "daemon_pid")
-        digests = conn.execute("SELECT watchlist, channel, MAX(created) AS last, "
-                               "SUM(status='pending') AS pending FROM digests GROUP BY watchlist, channel").fetchall()
-        errors = conn.execute("SELECT watchlist, channel, error, next_attempt FROM digests WHERE status='pending' "
-                              "AND error IS NOT NULL").fetchall()
+        channels = conn.execute(
+            "SELECT watchlist, channel, MAX(CASE WHEN status='sent' THEN created END) AS last_sent "
+            "FROM digests GROUP BY watchlist, channel ORDER BY watchlist, channel").fetchall()
+        failed = {(r["watchlist"], r["channel"]): r for r in conn.execute(
+            "SELECT watchlist, channel, error, attempts, next_attempt, MAX(created) AS created FROM digests "
+            "WHERE status='pending' AND error IS NOT NULL GROUP BY watchlist, channel")}
+        reload = rejected_reload(conn)
         refused = conn.execute("SELECT watchlist, channel, error, created FROM digests WHERE "
                                "status='failed-permanent' AND created > ? ORDER BY id DESC LIMIT 5",
                                (now - 7 * 86400,)).fetchall()
     finally:
         conn.close()
-    alive = heartbeat and now - float(heartbeat) < 120
-    _out(f"daemon: {'running (pid ' + str(pid) + ')' if alive else 'not running'}"
-         f"{', last heartbeat ' + _ago(float(heartbeat), now) if heartbeat else ''}")
-    _out(f"feeds: {len(health)} configured, {due} due now, {len(failing)} failing")
+    hb = f", last heartbeat {_ago(state.heartbeat, now)}" if state.heartbeat else ""
+    if state.running:
+        _out(f"daemon: running (pid {state.pid}){hb}")
+    elif state.stopped and state.detail == "stopped cleanly":
+        _out(f"daemon: not running (stopped cleanly {_ago(state.stopped, now)})")
+    else:
+        _out(f"daemon: not running ({state.detail}){hb}")
+    enabled = [f for f in cfg.feeds if f.enabled]
+    polled = {h["url"] for h in health if h["last_fetch"]}
+    due = sum(1 for h in health if h["enabled"] and h["next_poll"] and
+              datetime.fromisoformat(h["next_poll"]).timestamp() <= now)
+    due += sum(1 for f in enabled if f.url not in polled)
+    failing = [h for h in health if h["consecutive_failures"] and not h["disabled_reason"]]
+    disabled = len(cfg.feeds) - len(enabled) + sum(1 for h in health if h["disabled_reason"])
+    _out(f"feeds: {len(cfg.feeds)} configured, {len(cfg.feeds) - len(polled)} never polled, {due} due now, "
+         f"{len(failing)} failing" + (f", {disabled} disabled" if disabled else ""))
     _out(f"items stored: {n_items}")
     for h in failing:
-        _out(f"  failing: {h['name']}: {h['error']} ({h['consecutive_failures']} in a row, next {h['next_poll']})")
-    for d in digests:
-        _out(f"last digest {d['watchlist']} ({d['channel']}): {_ago(d['last'], now)}"
-             + (f", {d['pending']} pending" if d["pending"] else ""))
-    for e in errors:
-        _out(f"  delivery error {e['watchlist']} ({e['channel']}): {e['error']} (retry {_ts(e['next_attempt'])})")
+        nxt = datetime.fromisoformat(h["next_poll"]).timestamp() if h["next_poll"] else None
+        _out(f"  failing: {h['name']}: {error_words(h['error_kind'], h['error'], h['url'], h['status'])} "
+             f"({h['consecutive_failures']} in a row"
+             + (f", next try in {duration_words(nxt - now)}" if nxt and nxt > now else "") + ")")
+    if reload is not None:
+        _out(f"last reload REJECTED {_ago(reload.at, now)} ({reload.what}); running with the previous version:")
+        for p in reload.problems:
+            _out(f"  {p}")
+    for c in channels:
+        key = (c["watchlist"], c["channel"])
+        _out(f"digest {c['watchlist']} ({c['channel']}): last sent {_ago(c['last_sent'], now)}"
+             + ("; delivery FAILED" if key in failed else ""))
+        if key in failed:
+            f = failed[key]
+            nxt = f["next_attempt"]
+            _out(f"  delivery error {c['watchlist']} ({c['channel']}): {f['error']} (failed {_ago(f['created'], now)}, "
+                 f"{f['attempts']} attempt(s), "
+                 + (f"next in {duration_words(nxt - now)}" if nxt and nxt > now else "retry due") + ")")
     for e in refused:
         _out(f"  refused for good {e['watchlist']} ({e['channel']}), {_ago(e['created'], now)}: {e['error']} "
              "(its items are in the Markdown digest and `monitor watchlist test`)")
@@ -338,21 +455,30 @@ def _watchlist(cfg: Config, name: str) -> Any:
     known = ", ".join(w.name for w in wls) or "none"
     for p in problems:
         _err(str(p))
-    raise MonitorError(f"no valid watchlist named {name!r} (known: {known})")
+    raise MonitorError(f"no valid watchlist named {name!r} ({_did_you_mean(name, [w.name for w in wls])}"
+                       f"known: {known})")
 
 
 def cmd_digest(args: argparse.Namespace) -> int:
     from monitor.deliver import MailCaps, build_email, send_email
     from monitor.dispatch import dispatch_watchlist, preview, smtp_settings
-    from monitor.render import render_markdown
+    from monitor.render import render_markdown, render_text
 
     cfg = _load(args)
     wl = _watchlist(cfg, args.watchlist)
+    if args.email and cfg.smtp is None:
+        raise UsageError(f"--email needs an smtp: block in {cfg.path} (see the README, 'Mail server')")
     conn = store.connect(cfg.database)
     try:
         if args.dry_run or args.email:
             d = preview(cfg, conn, wl)
             if args.email:
+                from monitor.digest import TEST_NOTE, latest_digest
+
+                if d.stories:
+                    d.title, d.note = f"TEST: {d.title}", TEST_NOTE
+                else:  # everything was delivered already: show what recipients get, the latest stories
+                    d = latest_digest(conn, wl.name, wl.title, wl.digest.timezone, time.time())
                 s = smtp_settings(cfg)
                 # capped like a real digest; a Message-ID of its own, so the real digest of the same
                 # items is not taken for a copy of this test by the mailbox
@@ -360,9 +486,10 @@ def cmd_digest(args: argparse.Namespace) -> int:
                 send_email(build_email(d, from_addr=s.from_addr, to=[args.email], list_id=f"{wl.name}.news-monitor",
                                        caps=caps, channel=f"test-email:{time.time():.3f}"), s)
                 _out(f"sent a test digest with {d.count} stor{'y' if d.count == 1 else 'ies'} to {args.email} "
-                     "(nothing marked as delivered)")
+                     "(marked as a test; nothing marked as delivered)")
             else:
-                sys.stdout.write(render_markdown(d))
+                fmt = args.format or ("text" if sys.stdout.isatty() else "markdown")
+                sys.stdout.write(render_text(d) if fmt == "text" else render_markdown(d))
             return 0
         results = dispatch_watchlist(cfg, conn, wl, heartbeat=False, force_retry=True)
     finally:
@@ -551,6 +678,9 @@ def cmd_seeds(args: argparse.Namespace) -> int:
 
     path = add_seed(cfg, args.source, title=args.title, language=args.language)
     _out(f"added {path}")
+    if args.no_index:
+        _out("not indexed yet: the daemon indexes it when it starts or reloads")
+        return 0
     from monitor.pipeline import open_services, sync_seeds
 
     svc = open_services(cfg)
@@ -571,32 +701,107 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 # ---- main ---------------------------------------------------------------------------------------------------
 
+class UsageError(MonitorError):
+    """Bad usage found after parsing (an unknown watchlist name, ...): exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line ``error: ...`` (and exit 2) instead of the usage block."""
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _duration_arg(value: str) -> str:
+    try:
+        parse_duration(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return value
+
+
+def _level_arg(value: str) -> str:
+    from monitor.logs import parse_level
+
+    try:
+        parse_level(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return value
+
+
+def _positive_int(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {n}")
+    return n
+
+
+_CONFIG_HELP = "config file (default: $MONITOR_CONFIG, else ./config.yaml)"
+_LEVEL_HELP = "log level: DEBUG, INFO, WARNING (default; or $MONITOR_LOG_LEVEL) or ERROR"
+_SINCE_HELP = "only items fetched within this long before now: a number and a unit s, m, h, d or w (e.g. 24h, 7d)"
+
+
+def _add_common_options(parser: argparse.ArgumentParser) -> None:
+    """--config and --log-level also after the subcommand (``monitor check --config X``), at every level.
+    SUPPRESS keeps a value given before the subcommand when the option is not repeated after it."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                if not any("--config" in a.option_strings for a in sub._actions):
+                    sub.add_argument("--config", default=argparse.SUPPRESS, metavar="PATH", help=_CONFIG_HELP)
+                    sub.add_argument("--log-level", default=argparse.SUPPRESS, type=_level_arg, metavar="LEVEL",
+                                     help=_LEVEL_HELP)
+                _add_common_options(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="monitor", description="Multilingual news monitoring with offline translation.")
-    p.add_argument("--config", help="config file (default: $MONITOR_CONFIG or ./config.yaml)")
-    p.add_argument("--log-level", default=os.environ.get("MONITOR_LOG_LEVEL", "WARNING"),
-                   help="DEBUG, INFO, WARNING (default) or ERROR")
+    p = _Parser(prog="monitor", description="Multilingual news monitoring with offline translation.",
+                epilog="`monitor COMMAND --help` explains each command. Exit codes: 0 success (also when some "
+                       "feeds fail), 1 a check found problems or a command failed, 2 unusable config or bad usage.")
+    p.add_argument("--config", metavar="PATH", help=_CONFIG_HELP)
+    p.add_argument("--log-level", default=os.environ.get("MONITOR_LOG_LEVEL", "WARNING"), type=_level_arg,
+                   metavar="LEVEL", help=_LEVEL_HELP)
     p.add_argument("--version", action="version", version=f"news-monitor {__version__}")
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
-    s = sub.add_parser("run", help="run the service (foreground daemon), or one cycle with --once")
+    def command(name: str, help: str, description: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, description=description)
+
+    s = command("run", "run the service (foreground daemon), or one cycle with --once",
+                "Without --once: the daemon (foreground; systemd Type=notify). It polls each feed on its "
+                "interval, sends digests on each watchlist's schedule and reloads on SIGHUP. In a terminal it "
+                "prints a ready line, one line per poll and one per digest. With --once: poll every feed once, "
+                "build and deliver the digests, print a per-feed table, exit.")
     s.add_argument("--once", action="store_true", help="poll every feed once, write digests, exit")
-    s.add_argument("--quiet", action="store_true", help="no progress lines")
+    s.add_argument("--quiet", action="store_true", help="with --once: no progress lines")
     s.set_defaults(fn=cmd_run)
 
-    s = sub.add_parser("check", help="validate config.yaml, watchlists and seeds; exit 1 on any problem")
+    s = command("check", "validate config.yaml, watchlists and seeds; exit 1 on any problem",
+                "Validate config.yaml, every watchlist and the seed corpus, and the set-up as a whole (an e-mail "
+                "digest needs an smtp: block, language codes must be known). Every problem is printed as "
+                "file:line:column: key: message (hint); notes (things that work but may surprise) are printed "
+                "too. Exit 1 if there is any problem.")
     s.set_defaults(fn=cmd_check)
 
-    s = sub.add_parser("items", help="stored items")
-    s.add_argument("--json", action="store_true", help="a JSON array")
-    s.add_argument("--watchlist", help="only items matched by this watchlist")
-    s.add_argument("--since", help="only items fetched within this duration, e.g. 24h or 7d")
-    s.add_argument("--limit", type=int, default=0, help="only the newest N")
-    s.add_argument("--seeds", action="store_true", help="include the seed corpus")
+    s = command("items", "stored items",
+                "The stored items, oldest first: a table, or a JSON array with --json (fields in the README).")
+    s.add_argument("--json", action="store_true", help="print a JSON array of objects instead of a table")
+    s.add_argument("--watchlist", metavar="NAME", help="only items matched by this watchlist (an unknown name is "
+                   "an error)")
+    s.add_argument("--since", type=_duration_arg, metavar="DURATION", help=_SINCE_HELP + " (default: all)")
+    s.add_argument("--limit", type=_positive_int, default=0, metavar="N",
+                   help="only the newest N items (default: 0, no limit)")
+    s.add_argument("--seeds", action="store_true", help="include the seed corpus (pseudo-feed 'seeds')")
     s.set_defaults(fn=cmd_items)
 
-    s = sub.add_parser("feeds", help="per-feed health; import/export/add feeds")
-    s.add_argument("--json", action="store_true")
+    s = command("feeds", "per-feed health; import/export/add feeds",
+                "Per-feed health: state, last HTTP status, items, last fetch, next poll, error. "
+                "Actions: import FILE.opml, export, add URL.")
+    s.add_argument("--json", action="store_true", help="print a JSON array instead of a table")
     fsub = s.add_subparsers(dest="feeds_cmd", metavar="ACTION")
     s.set_defaults(fn=cmd_feeds)
     try:
@@ -606,34 +811,53 @@ def build_parser() -> argparse.ArgumentParser:
     else:
         register_feed_commands(fsub)
 
-    s = sub.add_parser("status", help="what the running service is doing")
+    s = command("status", "what the running service is doing",
+                "Whether the daemon is running (its process is alive and its heartbeat recent; a clean stop is "
+                "recorded), configured feeds, feeds due and failing, a rejected reload, the last digest per "
+                "watchlist and channel, and failed deliveries.")
     s.set_defaults(fn=cmd_status)
 
-    s = sub.add_parser("detect", help="detect the language of texts (args, or one per line on stdin)")
-    s.add_argument("text", nargs="*")
+    s = command("detect", "detect the language of texts (args, or one per line on stdin)",
+                "Print the detected language, confidence and script of each argument (or of each line of "
+                "standard input) as one JSON object per line.")
+    s.add_argument("text", nargs="*", help="texts to detect (default: read lines from standard input)")
     s.set_defaults(fn=cmd_detect)
 
-    s = sub.add_parser("digest", help="build a watchlist's digest now")
-    s.add_argument("--watchlist", required=True)
-    s.add_argument("--dry-run", action="store_true", help="print it; deliver and mark nothing")
-    s.add_argument("--email", metavar="ADDRESS", help="send it to ADDRESS (tests mail set-up; marks nothing)")
+    s = command("digest", "build a watchlist's digest now",
+                "Build the watchlist's digest now and deliver it on its channels (marking what was delivered). "
+                "--dry-run prints it instead; --email sends a test mail to one address. Neither marks anything. "
+                "When everything was already delivered, the test mail shows the latest stories and is marked "
+                "as a test.")
+    s.add_argument("--watchlist", required=True, metavar="NAME", help="the watchlist's name: field")
+    s.add_argument("--dry-run", action="store_true", help="print the digest; deliver and mark nothing")
+    s.add_argument("--format", choices=("markdown", "text"), help="with --dry-run: Markdown (the default when "
+                   "piped or redirected, e.g. > digest.md) or plain text (the default on a terminal)")
+    s.add_argument("--email", metavar="ADDRESS", help="send a test mail to ADDRESS (tests mail set-up; marks "
+                   "nothing)")
     s.set_defaults(fn=cmd_digest)
 
-    s = sub.add_parser("watchlist", help="watchlist tools")
+    s = command("watchlist", "watchlist tools", "Watchlist tools: `monitor watchlist test NAME`.")
     wsub = s.add_subparsers(dest="watchlist_cmd", required=True, metavar="ACTION")
-    t = wsub.add_parser("test", help="what a watchlist would match among stored items (changes nothing)")
-    t.add_argument("name")
-    t.add_argument("--since", default="7d")
-    t.add_argument("--limit", type=int, default=20)
+    t = wsub.add_parser("test", help="what a watchlist would match among stored items (changes nothing)",
+                        description="Run a watchlist over the stored items without changing anything: the "
+                                    "matches with their terms highlighted, then what nearly matched and why not.")
+    t.add_argument("name", help="the watchlist's name: field")
+    t.add_argument("--since", default="7d", type=_duration_arg, metavar="DURATION", help=_SINCE_HELP + " (default: 7d)")
+    t.add_argument("--limit", type=_positive_int, default=20, metavar="N",
+                   help="show at most N matches and N near misses (default: 20)")
     t.set_defaults(fn=cmd_watchlist_test)
 
-    s = sub.add_parser("models", help="translation models")
+    s = command("models", "translation models", "Translation models in the models directory of config.yaml.")
     msub = s.add_subparsers(dest="models_cmd", required=True, metavar="ACTION")
-    msub.add_parser("list", help="installed models").set_defaults(fn=cmd_models)
+    msub.add_parser("list", help="installed models", description="The installed translation models, the "
+                    "language -> model routing, and the languages that stay untranslated.").set_defaults(fn=cmd_models)
     t = msub.add_parser("install", help="install FROM TO from the Argos index, --file X.argosmodel, or "
-                                        "--multilingual DIR (a converted NLLB-200 model)")
-    t.add_argument("source", nargs="?")
-    t.add_argument("target", nargs="?")
+                                        "--multilingual DIR (a converted NLLB-200 model)",
+                        description="Install a pair from the Argos package index (needs network access), an "
+                                    ".argosmodel file (offline), or a converted multilingual CTranslate2 model "
+                                    "(--multilingual DIR).")
+    t.add_argument("source", nargs="?", metavar="FROM", help="source language, e.g. ru")
+    t.add_argument("target", nargs="?", metavar="TO", help="target language, e.g. en")
     t.add_argument("--file", help="an .argosmodel file (offline install)")
     t.add_argument("--multilingual", metavar="PATH",
                    help="a multilingual CTranslate2 model folder or archive (NLLB-200 layout) you converted")
@@ -644,19 +868,37 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--model-version", metavar="V", help="version of the multilingual model (default: 1)")
     t.set_defaults(fn=cmd_models)
 
-    s = sub.add_parser("seeds", help="the seed corpus (articles already read)")
+    s = command("seeds", "the seed corpus (articles already read)",
+                "The seed corpus: articles already read; items repeating them are suppressed from digests.")
     ssub = s.add_subparsers(dest="seeds_cmd", required=True, metavar="ACTION")
-    ssub.add_parser("list", help="list seed documents").set_defaults(fn=cmd_seeds)
-    t = ssub.add_parser("add", help="add a file, or an article URL (its text is extracted)")
+    ssub.add_parser("list", help="list seed documents", description="List the seed documents.").set_defaults(
+        fn=cmd_seeds)
+    t = ssub.add_parser("add", help="add a file, or an article URL (its text is extracted)",
+                        description="Add a local text/Markdown file (validated, copied) or an article URL (fetched, "
+                                    "its main text extracted) to the seed corpus, and index it.")
     t.add_argument("source", help="PATH or URL")
-    t.add_argument("--title")
-    t.add_argument("--language")
+    t.add_argument("--title", help="title (default: from the file's front matter or the page)")
+    t.add_argument("--language", help="language code, e.g. ru (default: detected)")
+    t.add_argument("--no-index", action="store_true", help="only copy the file into the seed directory; the "
+                   "daemon indexes it at its next start or reload (systemd/monitorctl uses this)")
     t.set_defaults(fn=cmd_seeds)
 
-    s = sub.add_parser("demo", help="run one cycle on bundled sample feeds served on 127.0.0.1")
+    s = command("demo", "run one cycle on bundled sample feeds served on 127.0.0.1",
+                "Serve the bundled sample feeds on 127.0.0.1 and run one full cycle on them (poll, translate, "
+                "de-duplicate, match, digests); prints the digests as plain text.")
     s.add_argument("--dir", help="run in this directory instead of a new temporary one")
     s.set_defaults(fn=cmd_demo)
+    _add_common_options(p)
     return p
+
+
+def _silence_stdout() -> None:
+    """After a closed pipe (``monitor items | head``): send what is left to /dev/null, quietly."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -670,10 +912,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args.fn(args) or 0)
+    except BrokenPipeError:
+        _silence_stdout()
+        return 0
     except ConfigError as e:
         for p in e.problems:
             _err(str(p))
         _err(f"{len(e.problems)} problem(s); the config is unusable")
+        return 2
+    except UsageError as e:
+        _err(f"monitor: error: {e}")
         return 2
     except MonitorError as e:
         _err(f"error: {e}")

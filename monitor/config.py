@@ -115,6 +115,7 @@ class Config:
     rematch_window: float = 7 * 86400.0  # watchlist edits re-apply to items this recent
     default_interval: float = 1800.0
     timezone: str = "UTC"
+    digests_url: str | None = None  # where the digests directory is served (Atom rel="self")
 
     @property
     def base_dir(self) -> Path:
@@ -214,6 +215,11 @@ def _lang(v: Any) -> str:
     s = _str(v).lower()
     if not _LANG.match(s):
         raise ValueError(f"expected an ISO 639-1 language code such as 'ru', got {v!r}")
+    from monitor.language_codes import code_problem
+
+    bad = code_problem(s)
+    if bad is not None:
+        raise ValueError(f"{bad.message} (hint: {bad.hint})")
     return s
 
 
@@ -256,6 +262,14 @@ def _feed_url(v: Any) -> str:
     return s
 
 
+def _http_url(v: Any) -> str:
+    s = _str(v)
+    parts = urlsplit(s)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"expected an http(s):// URL, got {s!r}")
+    return s
+
+
 def _path(base: Path) -> Callable[[Any], Path]:
     def conv(v: Any) -> Path:
         s = _str(v)
@@ -269,7 +283,7 @@ def _path(base: Path) -> Callable[[Any], Path]:
 
 
 _TOP_KEYS = {"feeds", "database", "watchlists", "seeds", "digests", "models", "fetch", "translation",
-             "dedup", "smtp", "email", "retention", "rematch_window", "defaults", "timezone"}
+             "dedup", "smtp", "email", "retention", "rematch_window", "defaults", "timezone", "digests_url"}
 _EMAIL_KEYS = {"max_stories", "max_bytes"}
 _FEED_KEYS = {"url", "name", "interval", "language", "tags", "enabled", "fulltext"}
 _FETCH_KEYS = {"timeout", "connect_timeout", "max_bytes", "max_redirects", "concurrency", "per_host", "min_host_delay",
@@ -360,7 +374,10 @@ def load_config(path: Path | str, *, check_dirs: bool = True) -> Config:
                 if not m:
                     chk.add(raw_pairs, i, f"translation.pairs[{i}]", f"expected FROM-TO such as ru-en, got {p!r}")
                 else:
-                    pairs.append((m.group(1), m.group(2)))
+                    try:
+                        pairs.append((_lang(m.group(1)), _lang(m.group(2))))
+                    except ValueError as e:
+                        chk.add(raw_pairs, i, f"translation.pairs[{i}]", str(e))
         languages: list[tuple[str, tuple[str, ...]]] = []
         raw_langs = tn.get("languages")
         if raw_langs is not None and not isinstance(raw_langs, dict):
@@ -445,9 +462,10 @@ def load_config(path: Path | str, *, check_dirs: bool = True) -> Config:
         rematch_window=chk.get(root, "rematch_window", "rematch_window", _duration, 7 * 86400.0),
         default_interval=default_interval,
         timezone=chk.get(root, "timezone", "timezone", _tz, "UTC"),
+        digests_url=chk.get(root, "digests_url", "digests_url", _http_url, None),
     )
     if check_dirs:
-        for key in ("watchlists", "seeds"):
+        for key in ("watchlists",):  # a missing seeds directory is only a note (see monitor.seeds)
             d = getattr(cfg, key)
             if key in root and not d.is_dir():
                 chk.add(root, key, key, f"directory not found: {d}", "create it or fix the path")
@@ -520,6 +538,14 @@ def _default_name(url: str) -> str:
         return Path(parts.path).stem or url
     host = (parts.hostname or url).removeprefix("www.")
     return host + (parts.path.rstrip("/") if parts.path not in ("", "/") else "")
+
+
+def feed_display_name(url: str, name: str, title: str | None) -> str:
+    """The name shown for a feed: its configured ``name:``, else the title its own document gives,
+    else the URL-derived default (``example.org/rss``)."""
+    if title and name == _default_name(url):
+        return " ".join(title.split())[:120] or name
+    return name
 
 
 def config_path_from(arg: str | None) -> Path:

@@ -58,3 +58,22 @@ def content_fingerprint(title: str, summary: str) -> str | None:
     if len(words) - 1 < MIN_FINGERPRINT_WORDS:
         return None
     return hashlib.blake2b(" ".join(words).encode("utf-8"), digest_size=16).hexdigest()
+
+
+def without_tracking(url: str | None) -> str | None:
+    """The link as published, minus the tracking parameters :func:`canonical_url` ignores
+    (``?utm_source=rss``); scheme, host, path, other parameters and fragment stay as they are.
+    Digests show this form."""
+    if not url:
+        return url
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return url
+    if not parts.query:
+        return url
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    kept = [(k, v) for k, v in pairs if not _TRACKING.match(k)]
+    if len(kept) == len(pairs):
+        return url
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(kept), parts.fragment))

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 DATA = Path(__file__).parent / "data" / "demo" / "feeds.json"
@@ -76,6 +77,27 @@ def _shipped(name: str) -> Path:
     raise FileNotFoundError(f"cannot find the shipped {name}/ directory (run from the news-monitor checkout)")
 
 
+def _digest_as_text(cfg: Any, md_path: Path) -> str:
+    """The digest written to ``md_path``, rendered as plain text for the terminal (no Markdown escapes)."""
+    from monitor import store
+    from monitor.digest import build_digest
+    from monitor.render import render_text
+    from monitor.watchlist import load_watchlists
+
+    wl = next(w for w in load_watchlists(cfg.watchlists)[0] if w.name == md_path.parent.name)
+    conn = store.connect(cfg.database)
+    try:
+        row = conn.execute("SELECT * FROM digests WHERE watchlist=? AND channel='markdown' AND location=?",
+                           (wl.name, str(md_path))).fetchone()
+        if row is None:
+            return md_path.read_text(encoding="utf-8")
+        d, _ = build_digest(conn, wl.name, wl.title, wl.digest.timezone, "markdown", row["period_end"],
+                            item_ids=json.loads(row["item_ids"]), period_start=row["period_start"])
+    finally:
+        conn.close()
+    return render_text(d)
+
+
 def run_demo(workdir: Path | None = None) -> int:
     from monitor import argos_models
     from monitor.cli import run_once
@@ -106,15 +128,16 @@ def run_demo(workdir: Path | None = None) -> int:
             print(f"installed the bundled {info.from_code}->{info.to_code} test model "
                   "(a tiny model trained on the project's own corpus: fine for the demo, not for real news)")
         print()
-        rc = run_once(cfg)
+        rc = run_once(cfg, in_order=True)  # the same demo every time
         digests = sorted(cfg.digests.rglob("*.md"))
         print()
         if digests:
             print("Digests written:")
             for d in digests:
                 print(f"  {d}")
-            print(f"\n--- {digests[0].name} ({digests[0].parent.name}) ---")
-            print(digests[0].read_text(encoding="utf-8"))
+            print(f"\n--- {digests[0].parent.name}, as the plain-text part of its e-mail (the .md file is "
+                  "Markdown) ---")
+            print(_digest_as_text(cfg, digests[0]))
         print(f"Explore: monitor --config {root / 'config.yaml'} items --json | feeds | watchlist test NAME")
         return rc
     finally:

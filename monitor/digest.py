@@ -8,9 +8,13 @@ plain text, HTML, Atom) and the channels in :mod:`monitor.deliver`.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+
+from monitor.config import feed_display_name
+from monitor.dedup import without_tracking
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,7 @@ class Digest:
     stories: list[DigestStory] = field(default_factory=list)
     suppressed: list[SuppressedEntry] = field(default_factory=list)
     feed_notes: list[FeedNote] = field(default_factory=list)
+    note: str | None = None  # shown above the stories, e.g. what makes a test mail a test
 
     @property
     def count(self) -> int:
@@ -92,6 +97,22 @@ def _utc(ts: float | None) -> datetime | None:
     return datetime.fromtimestamp(ts, tz=timezone.utc) if ts else None
 
 
+_WHY = re.compile(r'^"(?P<term>[^"]*)" in (?P<places>.+?)(?: \((?P<forms>".*")\))?$')
+
+
+def readable_why(line: str) -> str:
+    """A reason as the analyst reads it: the words that matched, not the term or alias that found them.
+    ``"victory_day" in title ("Victory Day")`` -> ``"Victory Day" in title``."""
+    m = _WHY.match(line)
+    if not m or not m.group("forms"):
+        return line
+    return f"{m.group('forms')} in {m.group('places')}"
+
+
+def _feed(r: sqlite3.Row) -> str:
+    return feed_display_name(r["feed_url"], r["feed_name"], r["feed_title"])
+
+
 def _short(text: str, limit: int = SUMMARY_CHARS) -> str:
     text = text.strip()
     if len(text) <= limit:
@@ -107,7 +128,8 @@ def build_digest(conn: sqlite3.Connection, watchlist: str, title: str, tz: str, 
     (for Atom history), ignoring the ledger."""
     if item_ids is None:
         rows = conn.execute(
-            """SELECT items.*, feeds.name AS feed_name, m.score, m.why FROM matches m
+            """SELECT items.*, feeds.name AS feed_name, feeds.url AS feed_url, feeds.title AS feed_title,
+                      m.score, m.why FROM matches m
                JOIN items ON items.id = m.item_id JOIN feeds ON feeds.id = items.feed_id
                WHERE m.watchlist = ? AND NOT EXISTS (
                    SELECT 1 FROM deliveries d WHERE d.watchlist = m.watchlist AND d.channel = ?
@@ -116,7 +138,8 @@ def build_digest(conn: sqlite3.Connection, watchlist: str, title: str, tz: str, 
     else:
         marks = ",".join("?" * len(item_ids)) or "NULL"
         rows = conn.execute(
-            f"""SELECT items.*, feeds.name AS feed_name, m.score, m.why FROM matches m
+            f"""SELECT items.*, feeds.name AS feed_name, feeds.url AS feed_url, feeds.title AS feed_title,
+                      m.score, m.why FROM matches m
                JOIN items ON items.id = m.item_id JOIN feeds ON feeds.id = items.feed_id
                WHERE m.watchlist = ? AND m.item_id IN ({marks}) ORDER BY m.score DESC, items.id""",
             (watchlist, *item_ids)).fetchall()
@@ -133,7 +156,7 @@ def build_digest(conn: sqlite3.Connection, watchlist: str, title: str, tz: str, 
     for r in rows:
         plan.item_ids.append(r["id"])
         if r["duplicate_kind"] == "seed":
-            suppressed.append(SuppressedEntry(r["title"], r["feed_name"], r["link"],
+            suppressed.append(SuppressedEntry(r["title"], _feed(r), without_tracking(r["link"]),
                                               f"duplicate of seed {r['duplicate_seed'] or '?'} "
                                               f"(similarity {r['duplicate_similarity'] or 0:.2f})"))
             continue
@@ -151,14 +174,14 @@ def build_digest(conn: sqlite3.Connection, watchlist: str, title: str, tz: str, 
             if not new_langs:
                 for g in group:
                     suppressed.append(SuppressedEntry(
-                        g["title"], g["feed_name"], g["link"],
+                        g["title"], _feed(g), without_tracking(g["link"]),
                         f"same story already sent {datetime.fromtimestamp(when, timezone.utc):%Y-%m-%d %H:%M} UTC"))
                 plan.stories[sid] = before | languages
                 continue
         lead = group[0]
-        others = [StorySource(g["feed_name"], g["title_translated"] or g["title"], g["link"], g["language"],
+        others = [StorySource(_feed(g), g["title_translated"] or g["title"], without_tracking(g["link"]), g["language"],
                               _utc(g["published"] or g["fetched"])) for g in group[1:]]
-        why = json.loads(lead["why"])
+        why = [readable_why(w) for w in json.loads(lead["why"])]
         if sid in sent_stories:
             why = why + [f"story already sent; first report in {', '.join(sorted(languages - sent_stories[sid][0]))}"]
         translated = bool(lead["title_translated"])
@@ -170,12 +193,14 @@ def build_digest(conn: sqlite3.Connection, watchlist: str, title: str, tz: str, 
             translation_status=lead["translation_status"] or "not_needed",
             summary=_short(lead["summary_translated"] if translated and lead["summary_translated"] is not None
                            else (lead["summary_short"] or lead["summary"])),
-            link=lead["link"], feed=lead["feed_name"], published=_utc(lead["published"] or lead["fetched"]),
+            link=without_tracking(lead["link"]), feed=_feed(lead), published=_utc(lead["published"] or lead["fetched"]),
             score=lead["score"], why=why, also_reported_by=others))
         if sid > 0:
             plan.stories[sid] = sent_stories.get(sid, (set(), 0.0))[0] | languages
-    fetched = [r["fetched"] for r in rows]
-    start = period_start if period_start is not None else (min(fetched) if fetched else now)
+    # the first digest starts at the oldest item it carries (published, else fetched), later ones
+    # where the previous one ended
+    carried = [min(r["published"] or r["fetched"], r["fetched"], now) for r in rows]
+    start = period_start if period_start is not None else (min(carried) if carried else now)
     d = Digest(watchlist=watchlist, title=title, timezone=tz, period_start=_utc(start) or _utc(now),
                period_end=_utc(now), generated_at=_utc(now), stories=stories, suppressed=suppressed,
                feed_notes=feed_notes(conn, now))
@@ -188,14 +213,37 @@ def feed_notes(conn: sqlite3.Connection, now: float) -> list[FeedNote]:
     rows = conn.execute("""SELECT f.*, (SELECT MIN(fetched) FROM items WHERE feed_id=f.id) AS first_item
                            FROM feeds f WHERE f.url != 'seeds:' ORDER BY f.name""").fetchall()
     for f in rows:
+        name = feed_display_name(f["url"], f["name"], f["title"])
+        failures = f["consecutive_failures"]
         if f["disabled_reason"]:
-            notes.append(FeedNote(f["name"], f"disabled: {f['disabled_reason']}"))
-        elif f["consecutive_failures"] >= 2:
-            notes.append(FeedNote(f["name"], f"failing for {f['consecutive_failures']} polls: {f['last_error']}"))
+            notes.append(FeedNote(name, f"disabled: {f['disabled_reason']}"))
+        elif failures and f["last_success"] is None:  # never worked: say so from the first failure
+            notes.append(FeedNote(name, f"failing for {failures} poll{'' if failures == 1 else 's'}: "
+                                        f"{f['last_error']} (it has never worked)"))
+        elif failures >= 2:
+            notes.append(FeedNote(name, f"failing for {failures} polls: {f['last_error']}"))
         elif f["last_new_item"] and f["first_item"] and f["items_total"] > 5:
             usual_gap = max(1.0, (f["last_new_item"] - f["first_item"]) / f["items_total"])
             silent = now - f["last_new_item"]
             if silent > max(QUIET_MIN_SECONDS, QUIET_FACTOR * usual_gap):
-                notes.append(FeedNote(f["name"], f"quiet: no new item for {silent / 86400:.1f} days "
+                notes.append(FeedNote(name, f"quiet: no new item for {silent / 86400:.1f} days "
                                                  f"(usually one every {usual_gap / 3600:.1f} h)"))
     return notes
+
+
+TEST_NOTE = ("This is a test mail sent with `monitor digest --email`: it shows the latest stories of this "
+             "watchlist, whether or not they were delivered already. Nothing was marked as delivered.")
+
+
+def latest_digest(conn: sqlite3.Connection, watchlist: str, title: str, tz: str, now: float,
+                  limit: int = 10) -> Digest:
+    """What recipients would get, for a test mail: the latest ``limit`` stories the watchlist matched,
+    delivered or not, marked as a test. Marks nothing."""
+    ids = [r[0] for r in conn.execute(
+        "SELECT m.item_id FROM matches m JOIN items ON items.id = m.item_id WHERE m.watchlist = ? "
+        "AND (items.duplicate_kind IS NULL OR items.duplicate_kind != 'seed') "
+        "ORDER BY COALESCE(items.published, items.fetched) DESC, items.id DESC LIMIT ?", (watchlist, limit * 3))]
+    d, _ = build_digest(conn, watchlist, f"TEST: {title}", tz, "test", now, item_ids=ids)
+    d.stories = d.stories[:limit]
+    d.note = TEST_NOTE
+    return d

@@ -40,7 +40,7 @@ from monitor.config import Config
 from monitor.deliver import (DeliveryError, MailCaps, SmtpSettings, build_email, post_webhook, send_email,
                              write_file_atomic)
 from monitor.digest import Digest, DigestPlan, build_digest
-from monitor.render import render_atom, render_markdown, render_webhook
+from monitor.render import atom_self_url, render_atom, render_markdown, render_webhook
 from monitor.watchlist import Watchlist
 from monitor.workers import in_daemon_thread
 
@@ -255,7 +255,8 @@ def _deliver(config: Config, wl: Watchlist, channel: str, digest: Digest, locati
             raise DeliveryError("no webhook URL in the watchlist's digest settings", transient=False)
         post_webhook(wl.digest.webhook, render_webhook(digest))
     elif channel == "atom":
-        write_file_atomic(Path(location), render_atom(wl.name, wl.title, [digest, *history]))
+        write_file_atomic(Path(location), render_atom(wl.name, wl.title, [digest, *history], feed_url=atom_self_url(
+            config.digests_url, wl.name, Path(location))))
     else:
         raise DeliveryError(f"unknown channel {channel!r}", transient=False)
 

@@ -218,6 +218,7 @@ def _context(d: Digest) -> dict[str, Any]:
         ],
         "suppressed_text": f"{len(d.suppressed)} suppressed",
         "feed_notes": [{"feed": clean_line(f.feed), "problem": clean_line(f.problem)} for f in d.feed_notes],
+        "note": clean_line(d.note) or None,
     }
 
 
@@ -228,6 +229,12 @@ def _yaml_str(value: str) -> str:
 
 def _wrap(text: str, indent: str = "", width: int = 76) -> str:
     return textwrap.fill(text, width=width, initial_indent=indent, subsequent_indent=indent,
+                         break_long_words=False, break_on_hyphens=False) if text else ""
+
+
+def _wrap_hanging(text: str, first: str = "", rest: str = "", width: int = 76) -> str:
+    """Wrap with a hanging indent (``Why:`` lines of the plain-text digest)."""
+    return textwrap.fill(text, width=width, initial_indent=first, subsequent_indent=rest,
                          break_long_words=False, break_on_hyphens=False) if text else ""
 
 
@@ -246,7 +253,8 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(md=md_escape, md_block=md_block, md_url=md_url, h=html_text, yaml_str=_yaml_str, wrap=_wrap)
+    env.filters.update(md=md_escape, md_block=md_block, md_url=md_url, h=html_text, yaml_str=_yaml_str, wrap=_wrap,
+                       wrap_hanging=_wrap_hanging)
     return env
 
 
@@ -287,6 +295,8 @@ def render_atom(watchlist: str, title: str, digests: list[Digest], feed_url: str
             "updated": _iso(d.generated_at),
             "published": _iso(d.generated_at),
             "summary": ", ".join(s.title for s in ctx["stories"][:5]) or "Nothing matched in this period.",
+            "link": next((s.link for s in ctx["stories"] if s.link), None),
+            "related": [s.link for s in ctx["stories"][1:] if s.link][:20],
             "content": environment().get_template("_digest_body.html.j2").render(**ctx),
         })
     updated = max((d.generated_at for d in digests), default=datetime.now(timezone.utc))
@@ -295,7 +305,7 @@ def render_atom(watchlist: str, title: str, digests: list[Digest], feed_url: str
         title=clean_line(title) or clean_line(watchlist),
         watchlist=clean_line(watchlist),
         updated=_iso(updated),
-        self_url=safe_url(feed_url),
+        self_url=_self_url(feed_url),
         entries=entries,
     )
 
@@ -310,6 +320,22 @@ def chat_url(url: str) -> str:
     """A safe URL inside a ``<...>`` link of a chat message: ``|`` (the label separator), ``<``, ``>``
     percent-encoded so a link cannot carry a label or end the wrapper; ``&`` as Slack wants it."""
     return url.replace("|", "%7C").replace("<", "%3C").replace(">", "%3E").replace("&", "&amp;")
+
+
+def _self_url(url: str | None) -> str | None:
+    """The Atom feed's own address: http(s) where it is served, else its file:// URI."""
+    if url and url.startswith("file:///") and not _has_bad_char(url) and not any(c.isspace() for c in url):
+        return url
+    return safe_url(url)
+
+
+def atom_self_url(base_url: str | None, watchlist: str, path: Path) -> str:
+    """``<digests_url>/<watchlist>/digests.atom`` when config says where digests are served, else file://."""
+    if base_url:
+        from urllib.parse import quote
+
+        return f"{base_url.rstrip('/')}/{quote(watchlist)}/{quote(path.name)}"
+    return path.resolve().as_uri()
 
 
 def render_webhook(d: Digest) -> dict[str, Any]:

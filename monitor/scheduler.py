@@ -22,6 +22,7 @@ import logging
 import os
 import random
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -118,6 +119,7 @@ class Daemon:
                 self.inflight.discard(task)
         self.polls += 1
         nxt = out.next_poll if out and out.next_poll else time.time() + feed.interval
+        terminal_poll_line(feed, out, nxt)
         if out is not None:
             self.items += out.new_items
             if out.matched:
@@ -160,6 +162,7 @@ class Daemon:
         results = await dispatch_watchlist_async(self.config, self.svc.conn, wl, self.svc.db,
                                                  heartbeat=heartbeat, locks=self.dispatch_locks)
         self.delivered_at = time.time()
+        terminal_digest_lines(results)
         if any(r.status == "skipped" for r in results):
             self.recheck.add(wl.name)  # another process was delivering: look again at the next retry round
 
@@ -245,6 +248,7 @@ class Daemon:
         wls, problems = load_watchlists(self.config.watchlists)
         for p in problems:
             log.error("watchlist not reloaded: %s", p)
+        await self.record_reload("watchlists", [str(p) for p in problems])
         broken_files = {Path(p.file).name for p in problems}
         new: dict[str, Watchlist] = {w.name: w for w in wls}
         for name, old in self.good_watchlists.items():
@@ -338,6 +342,15 @@ class Daemon:
             self.svc.translator.refresh()
 
     # ---- reload / status ---------------------------------------------------------------------------
+    async def record_reload(self, what: str, problems: list[str]) -> None:
+        """Keep a rejected reload where `monitor status` shows it (a good one clears it)."""
+        from monitor.daemon_state import record_reload
+
+        try:
+            await self.svc.db(record_reload, self.svc.conn, what, problems)
+        except Exception:  # noqa: BLE001 - reporting must never break a reload
+            log.exception("cannot record the reload outcome")
+
     async def reload(self) -> None:
         self.notifier.reloading()
         try:
@@ -345,8 +358,10 @@ class Daemon:
         except ConfigError as e:
             for p in e.problems:
                 log.error("config not reloaded: %s", p)
+            await self.record_reload("config", [str(p) for p in e.problems])
             self.notifier.ready(status="config reload failed; running with the previous config")
             return
+        await self.record_reload("config", [])
         old = {f.url: f for f in self.config.feeds}
         self.config = cfg
         self.svc.config = cfg
@@ -357,9 +372,14 @@ class Daemon:
         for job in self.scheduler.get_jobs():
             if job.id.startswith("poll:") and job.id[5:] not in wanted:
                 job.remove()
+        current = {j.id[5:]: j.next_run_time.timestamp() for j in self.scheduler.get_jobs()
+                   if j.id.startswith("poll:") and j.next_run_time}
+        rows = {r.url: r for r in await self.svc.db(store.all_feeds, self.svc.conn)}
+        plan = reschedule_feeds(old, cfg.feeds, current, {u: r.last_fetch for u, r in rows.items()},
+                                {u for u, r in rows.items() if r.disabled_reason}, time.time())
         for f in cfg.feeds:
-            if f.enabled and (f.url not in old or old[f.url] != f):
-                self.arm_feed(f, time.time() + random.uniform(0, 2))
+            if f.url in plan:
+                self.arm_feed(f, plan[f.url])
         self.watch_state = self._watch_snapshot()
         await self.reload_watchlists()
         await self.svc.db(sync_seeds, self.svc)
@@ -380,6 +400,30 @@ class Daemon:
         self.notifier.status(self.status_line())
 
 
+def reschedule_feeds(old: dict[str, FeedConfig], new: tuple[FeedConfig, ...] | list[FeedConfig],
+                     next_runs: dict[str, float], last_fetch: dict[str, float | None], disabled: set[str],
+                     now: float, jitter: float = 2.0) -> dict[str, float]:
+    """When each feed's next poll should be after a reload (only feeds whose poll must move).
+
+    A new (or re-enabled) feed is polled within ``jitter`` seconds. A changed interval takes
+    effect at once: the next poll is the last fetch plus the new interval (now, if that has
+    passed), so a shorter interval does not wait for the old schedule to run out. Other edits
+    (name, tags, a moved line) keep the schedule; a feed that lost its poll job gets one.
+    """
+    plan: dict[str, float] = {}
+    for f in new:
+        if not f.enabled or f.url in disabled:
+            continue
+        soon = now + random.uniform(0, jitter)
+        before = old.get(f.url)
+        if before is None or not before.enabled or f.url not in next_runs:
+            plan[f.url] = soon
+        elif before.interval != f.interval:
+            last = last_fetch.get(f.url)
+            plan[f.url] = max(soon, last + f.interval) if last else soon
+    return plan
+
+
 def _wl_fingerprint(wl: Watchlist) -> str:
     """Hash of the watchlist file as loaded (taken right after loading it)."""
     import hashlib
@@ -388,6 +432,67 @@ def _wl_fingerprint(wl: Watchlist) -> str:
         return hashlib.sha256(wl.path.read_bytes()).hexdigest()
     except OSError:
         return repr(wl)
+
+
+# ---- what `monitor run` prints in a terminal --------------------------------------------------------
+# The journal gets log records only; a person who runs the daemon in a terminal also sees one line
+# when it is ready, one per poll and one per digest, whatever the log level (below INFO the log
+# lines say the same, so these stay quiet then).
+
+def _on_terminal() -> bool:
+    from monitor.logs import under_systemd
+
+    try:
+        tty = sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+    return tty and not under_systemd() and not logging.getLogger().isEnabledFor(logging.INFO)
+
+
+def terminal_line(text: str) -> None:
+    if _on_terminal():
+        try:
+            print(f"{datetime.now():%H:%M:%S} {text}", file=sys.stderr, flush=True)
+        except (OSError, ValueError):
+            pass
+
+
+def terminal_poll_line(feed: FeedConfig, out: object, next_poll: float) -> None:
+    if not _on_terminal():
+        return
+    from monitor.wording import duration_words, error_words
+
+    wait = duration_words(max(0.0, next_poll - time.time()))
+    if out is None:
+        terminal_line(f"{feed.name}: poll failed (see the log); next poll in {wait}")
+    elif getattr(out, "error", None):
+        terminal_line(f"{feed.name}: {error_words(out.error_kind, out.error, feed.url, out.status)}; "  # type: ignore[attr-defined]
+                      f"next try in {wait}")
+    elif getattr(out, "not_modified", False):
+        terminal_line(f"{feed.name}: not modified; next poll in {wait}")
+    else:
+        terminal_line(f"{feed.name}: {out.new_items} new, {out.matched} matched; next poll in {wait}")  # type: ignore[attr-defined]
+
+
+def terminal_digest_lines(results: list | None) -> None:
+    for r in results or []:
+        if r.status == "sent":
+            terminal_line(f"digest {r.watchlist} ({r.channel}): {r.stories} stor{'y' if r.stories == 1 else 'ies'}"
+                          f" -> {r.location}")
+        elif r.status == "failed":
+            terminal_line(f"digest {r.watchlist} ({r.channel}): FAILED: {r.error}")
+        elif r.status == "empty":
+            terminal_line(f"digest {r.watchlist} ({r.channel}): nothing new")
+
+
+def _record_clean_stop(svc: Services) -> None:
+    """`monitor status` says "not running (stopped cleanly)" at once, not when the heartbeat ages."""
+    from monitor.daemon_state import record_stop
+
+    try:
+        record_stop(svc.conn)
+    except Exception:  # noqa: BLE001 - a stop must finish even when the database is unwritable
+        log.warning("cannot record the clean stop", exc_info=True)
 
 
 async def _main(config_path: Path) -> int:
@@ -442,6 +547,8 @@ async def _serve(config_path: Path, cfg: Config, notifier: Notifier) -> int:
         sched.start()
         notifier.ready(status=f"{len(cfg.feeds)} feed(s), {len(svc.watchlists)} watchlist(s)")
         log.info("ready: %d feed(s), %d watchlist(s)", len(cfg.feeds), len(svc.watchlists))
+        terminal_line(f"ready: {len(cfg.feeds)} feed(s), {len(svc.watchlists)} watchlist(s); "
+                      f"database {cfg.database}; Ctrl-C stops")
         watchdog.start()
         asyncio.ensure_future(d.catch_up_digests(armed))
         # a daemon thread, so that a slow or unreachable index never delays a stop
@@ -489,6 +596,7 @@ async def _stop_db(svc: Services) -> None:
     svc.translate_lane.shutdown(wait=False)
     try:
         await asyncio.wait_for(svc.db(svc.neardup.save), STOP_DB_WAIT)  # after the last queued transaction
+        await asyncio.wait_for(svc.db(_record_clean_stop, svc), STOP_DB_WAIT)
     except asyncio.TimeoutError:
         log.error("database thread busy for %.0f s; exiting without waiting for it (its open transaction "
                   "is rolled back)", svc.db_idle_for())

@@ -81,11 +81,21 @@ def load_seed(path: Path) -> Seed:
     )
 
 
+def missing_seeds_note(directory: Path) -> str | None:
+    """A note (not a problem) when there is no seed directory: everything works, nothing counts as read."""
+    if directory.is_dir():
+        return None
+    return (f"note: {relpath(directory)}: no seed directory, so no item is suppressed as already read "
+            f"(create it and add articles with `monitor seeds add PATH|URL`)")
+
+
 def load_seeds(directory: Path) -> tuple[list[Seed], list[Problem]]:
+    """Every seed document of ``directory`` and the problems of the broken ones.
+    A missing directory is an empty corpus (see :func:`missing_seeds_note`), not a problem."""
     seeds: list[Seed] = []
     problems: list[Problem] = []
     if not directory.is_dir():
-        return [], [Problem(relpath(directory), None, None, "seeds", "seed directory not found")]
+        return [], []
     for path in sorted(directory.iterdir()):
         if path.suffix.lower() not in SEED_SUFFIXES or path.name.startswith("."):
             continue

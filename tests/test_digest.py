@@ -29,3 +29,22 @@ def test_footer_lists_failing_disabled_and_quiet_feeds(tmp_path: Path) -> None:
     assert notes["Gone"].startswith("disabled: HTTP 410")
     assert notes["Quiet"].startswith("quiet: no new item for 6.0 days")
     assert "Healthy" not in notes
+
+
+def test_why_lines_name_the_matched_words_not_the_alias():
+    from monitor.digest import readable_why
+
+    assert readable_why('"victory_day" in title, summary ("Victory Day")') == '"Victory Day" in title, summary'
+    assert readable_why('"central_asia" in title (original), summary (translation) ("Центральной Азии", '
+                        '"Central Asia")') == \
+        '"Центральной Азии", "Central Asia" in title (original), summary (translation)'
+    assert readable_why('"parade" in title') == '"parade" in title'  # the word itself matched
+    assert readable_why("story already sent; first report in ru") == "story already sent; first report in ru"
+
+
+def test_digest_links_drop_tracking_parameters_only():
+    from monitor.dedup import without_tracking
+
+    assert without_tracking("http://www.x.org/a?utm_source=rss&id=7&fbclid=1#p") == "http://www.x.org/a?id=7#p"
+    assert without_tracking("https://x.org/a?id=7") == "https://x.org/a?id=7"
+    assert without_tracking(None) is None

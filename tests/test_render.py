@@ -369,3 +369,43 @@ def test_huge_titles_are_shortened_in_every_format() -> None:
     d.stories[1] = replace(d.stories[1], title="word " * 2000)
     for out in (render_markdown(d), render_text(d), render_html(d), json.dumps(render_webhook(d), ensure_ascii=False)):
         assert "word " * 70 not in out and "word word word…" in out
+
+
+def test_plain_text_why_lines_are_wrapped_with_a_hanging_indent() -> None:
+    long_why = [f'"term number {n}" in title (original), summary (translation)' for n in range(6)]
+    d = replace(sample_digest(), stories=[story(1, "Parade", 7.5, why=long_why)])
+    text = render_text(d)
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("   Why:    "))
+    why = [lines[start]]
+    for line in lines[start + 1:]:
+        if not line.startswith("           "):
+            break
+        why.append(line)
+    assert len(why) > 2 and all(len(line) <= 76 for line in why)
+    assert why[-1].endswith("(score 7.50)")
+
+
+def test_a_test_mail_says_so_in_every_format() -> None:
+    d = replace(sample_digest(), title="TEST: Victory Day", note="This is a test mail; nothing was marked.")
+    assert "TEST MAIL. This is a test mail" in render_text(d)
+    assert "> **Test mail.** This is a test mail" in render_markdown(d)
+    assert "<strong>Test mail.</strong> This is a test mail" in render_html(d)
+    assert "Test mail" not in render_text(sample_digest())
+
+
+def test_atom_has_a_self_link_and_entries_link_their_stories(tmp_path: Path) -> None:
+    from monitor.render import atom_self_url
+
+    path = tmp_path / "victory-day" / "digests.atom"
+    doc = render_atom("victory-day", "Victory Day", [sample_digest()], feed_url=atom_self_url(None, "victory-day", path))
+    root = ET.fromstring(doc)
+    [self_link] = [x for x in root.findall(f"{ATOM}link") if x.get("rel") == "self"]
+    assert self_link.get("href") == path.resolve().as_uri()
+    entry = root.find(f"{ATOM}entry")
+    rels = [(x.get("rel"), x.get("href")) for x in entry.findall(f"{ATOM}link")]
+    assert rels[0] == ("alternate", "https://news.example/42")  # the top story
+    assert ("related", "https://news.example/7") in rels
+    served = atom_self_url("https://desk.example.org/digests/", "victory-day", path)
+    assert served == "https://desk.example.org/digests/victory-day/digests.atom"
+    assert feedparser.parse(render_atom("victory-day", "V", [sample_digest()], feed_url=served)).feed.links
