@@ -2,7 +2,7 @@
 
 Each ``bench/bench_*.py`` runs in its own process, one after another (so they do not
 compete for the cores), and prints one JSON object; the runner nests each under its name
-("poll", "pipeline", "startup", "language", "dedup", "translate", "watchlist"), lifts the
+("poll", "pipeline", "startup", "language", "dedup", "stories", "translate", "watchlist"), lifts the
 figures that must stay comparable across releases to the top level, and collects every
 target next to its figure under "targets" / "met". A missing or failing benchmark leaves its
 figures null and says why under "errors"; the runner itself exits 0 unless ``--strict``.
@@ -50,6 +50,7 @@ BENCHES: tuple[Bench, ...] = (
     Bench("watchlist", "bench_watchlist.py", 60),
     Bench("translate", "bench_translate.py", 150),
     Bench("dedup", "bench_dedup.py", 200),
+    Bench("stories", "bench_stories.py", 60),
     Bench("poll", "bench_poll.py", TOTAL_BUDGET_S),
 )
 
@@ -72,6 +73,10 @@ LIFTED: dict[str, tuple[str, str, str | None]] = {
     "startup_ready_s": ("startup", "startup_ready_s", "< 2"),
     "idle_rss_mb": ("startup", "idle_rss_mb", None),
     "translation_loaded_at_idle": ("startup", "translation_loaded_at_idle", "false"),
+    "story_wrong_merge_rate": ("stories", "story_wrong_merge_rate", "<= 0.02"),
+    "story_missed_merge_same_lang": ("stories", "story_missed_merge_same_lang", "<= 0.25"),
+    "story_missed_merge_cross_lang": ("stories", "story_missed_merge_cross_lang", None),
+    "story_updates_suppressed": ("stories", "story_updates_suppressed", "0"),
 }
 REQUIRED = ("poll_cold_s", "feedparser_cycle_s", "poll_warm_s", "poll_peak_rss_mb", "pipeline_items_per_s",
             "feedparser_items_per_s", "dedup_query_ms", "translate_batch_speedup", "translate_cache_hit_ms",
@@ -169,6 +174,9 @@ def _met(key: str, value: Any, doc: dict[str, Any]) -> bool | None:
         "translate_batch_speedup": lambda v: v >= 3.0,
         "startup_ready_s": lambda v: v < 2.0,
         "translation_loaded_at_idle": lambda v: v is False,
+        "story_wrong_merge_rate": lambda v: v <= 0.02,
+        "story_missed_merge_same_lang": lambda v: v <= 0.25,
+        "story_updates_suppressed": lambda v: v == 0,
     }
     fn = checks.get(key)
     return None if fn is None else bool(fn(value))
