@@ -66,6 +66,7 @@ class TranslationSettings:
 @dataclass(frozen=True)
 class DedupSettings:
     threshold: float = 0.45
+    story_window: float = 3 * 86400.0  # reports further apart join a story only as near-copies
 
 
 @dataclass(frozen=True)
@@ -239,7 +240,7 @@ _FEED_KEYS = {"url", "name", "interval", "language", "tags", "enabled", "fulltex
 _FETCH_KEYS = {"timeout", "connect_timeout", "max_bytes", "max_redirects", "concurrency", "per_host", "min_host_delay",
                "user_agent", "backoff_base", "backoff_max", "allow_private_networks"}
 _TRANSLATION_KEYS = {"enabled", "target", "pairs", "install_missing"}
-_DEDUP_KEYS = {"threshold"}
+_DEDUP_KEYS = {"threshold", "story_window"}
 _SMTP_KEYS = {"host", "port", "security", "username", "from", "password"}
 _DEFAULTS_KEYS = {"interval"}
 
@@ -328,6 +329,7 @@ def load_config(path: Path | str, *, check_dirs: bool = True) -> Config:
         chk.unknown(dn, _DEDUP_KEYS, "dedup.")
         dedup = DedupSettings(
             threshold=chk.get(dn, "threshold", "dedup.threshold", _float(0.05, 1.0), dedup.threshold),
+            story_window=chk.get(dn, "story_window", "dedup.story_window", _duration, dedup.story_window),
         )
 
     smtp = None

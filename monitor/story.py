@@ -1,0 +1,192 @@
+"""Story decisions: does a new report belong to an earlier item's story, and does it change it?
+
+Two reports are one story only on evidence of the same **event**, not of the same actors
+(:func:`compare`): enough shared terms of the event in a common language (see
+:mod:`monitor.story_text`), helped by shared dates and numbers; names and country words
+alone never merge two items. Time counts: beyond the story window (``dedup.story_window``,
+default 3 days) only a near-copy joins an old story, and reports naming different years are
+never one story. A report that joins a story but carries a change the earlier one does not
+(a negation, "cancelled", "postponed", "refused" in its language, or another date) is an
+**update**: it is delivered under its story, never suppressed.
+
+Candidates come from :class:`StoryIndex`, two SQLite tables (``story_docs``: each item's
+evidence and story; ``story_terms``: its terms, names and numbers with its time, indexed by
+term then time), so only the items of the window that share something are read.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+
+from monitor.story_text import StoryText
+
+__all__ = ["StorySettings", "StoryVerdict", "StoryDecision", "compare", "StoryIndex"]
+
+DAY = 86400.0
+
+
+@dataclass(frozen=True)
+class StorySettings:
+    """Thresholds of the story decision; measured by bench/bench_stories.py."""
+
+    window: float = 3 * DAY  # reports further apart need a near-copy to be one story
+    threshold: float = 0.3  # evidence at/above which two reports within the window are one story
+    far_threshold: float = 0.7  # ... and beyond the window
+    min_shared_terms: int = 2  # shared event terms needed at least (names never count)
+    min_names: int = 2  # shared names (countries never count) that, with a shared date or two
+    names_max_gap: float = 2 * DAY  # numbers, within this time, make one story without common words
+    date_bridge: float = 45 * DAY  # a shared event date keeps reports this far apart in the window
+    max_candidates: int = 24
+
+    def __post_init__(self) -> None:
+        if self.window < 0:
+            raise ValueError("story window must not be negative")
+
+
+@dataclass(frozen=True)
+class StoryVerdict:
+    """How a new report relates to one earlier report."""
+
+    outcome: str  # "same" | "update" | "different"
+    score: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class StoryDecision:
+    """The decision for a new report against every candidate."""
+
+    outcome: str  # "story" (joins an earlier item's story) | "update" (joins it as a change) | "new_story"
+    item_id: int | None  # the earlier item it joined
+    story_id: int | None
+    score: float = 0.0
+    reason: str = ""
+
+
+def _overlap(a: frozenset[str], b: frozenset[str]) -> tuple[int, float]:
+    """Shared members and their share of the smaller set, capped at twice the Jaccard similarity."""
+    if not a or not b:
+        return 0, 0.0
+    k = len(a & b)
+    j = k / (len(a) + len(b) - k)
+    return k, min(k / min(len(a), len(b)), 2 * j)
+
+
+def compare(new: StoryText, old: StoryText, gap: float, s: StorySettings = StorySettings()) -> StoryVerdict:
+    """The verdict for ``new`` against ``old``, published ``gap`` seconds apart."""
+    gap = abs(gap)
+    if new.years and old.years and not new.years & old.years:
+        return StoryVerdict("different", 0.0, "different years")
+    k, c = _overlap(new.terms, old.terms)
+    shared_dates = new.dates & old.dates
+    shared_numbers = new.numbers & old.numbers
+    shared_names = new.names & old.names
+    date_conflict = bool(new.dates and old.dates and not shared_dates)
+    # A date both name (the day of the event) bridges the time between announcement and event.
+    # A change to a scheduled event names its date: that bridges announcement and update.
+    changes = bool(new.cues - old.cues) and not old.cues
+    near = gap <= s.window or (bool(shared_dates) and changes and gap <= s.date_bridge)
+    # names, a date or numbers in common, close in time: enough even without common words
+    specific = bool(shared_dates) or len(shared_numbers) >= 2
+    if len(shared_names) >= s.min_names and specific and gap <= s.names_max_gap and not date_conflict:
+        score = 0.3 + 0.05 * min(len(shared_names), 4) + 0.1 * bool(shared_dates) + 0.1 * min(k, 2)
+        return _same_or_update(new, old, score, date_conflict, "names, dates and numbers")
+    if k < s.min_shared_terms:
+        return StoryVerdict("different", c, f"{k} shared term(s)")
+    score = c + 0.1 * min(len(shared_numbers), 2) + 0.1 * bool(shared_dates) + 0.05 * bool(shared_names)
+    if date_conflict:
+        score -= 0.1
+    # other actors on both sides (a leader's talks with one counterpart, then another)
+    score -= 0.08 * min(len(new.names - old.names), len(old.names - new.names), 3)
+    strangers = len(new.names) >= 2 and len(old.names) >= 2 and not shared_names
+    if not near or strangers:  # far apart in time, or no actor in common: only a near-copy
+        if c < s.far_threshold:
+            return StoryVerdict("different", score, "no actor in common" if near else "beyond the story window")
+    elif score < s.threshold:
+        return StoryVerdict("different", score, "too little shared")
+    return _same_or_update(new, old, score, date_conflict, f"{k} shared terms")
+
+
+def _same_or_update(new: StoryText, old: StoryText, score: float, date_conflict: bool, why: str) -> StoryVerdict:
+    changed = new.cues - old.cues
+    if changed and not old.cues:
+        return StoryVerdict("update", round(score, 3), f"{why}; change: {', '.join(sorted(changed))[:80]}")
+    if date_conflict:
+        return StoryVerdict("update", round(score, 3), f"{why}; another date")
+    return StoryVerdict("same", round(score, 3), why)
+
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS story_docs (
+    item_id  INTEGER PRIMARY KEY,
+    story_id INTEGER NOT NULL,
+    at       REAL NOT NULL,          -- publication time (fetch time when unknown)
+    evidence TEXT NOT NULL           -- StoryText as JSON
+);
+CREATE TABLE IF NOT EXISTS story_terms (
+    term    TEXT NOT NULL,
+    at      REAL NOT NULL,
+    item_id INTEGER NOT NULL,
+    PRIMARY KEY (term, at, item_id)
+) WITHOUT ROWID;
+"""
+
+
+def _keys(t: StoryText) -> list[str]:
+    return sorted(t.terms) + ["n:" + n for n in t.names] + ["#:" + n for n in t.numbers] + \
+        ["d:" + d for d in t.dates]
+
+
+class StoryIndex:
+    """Items' story evidence in SQLite, looked up by shared terms within a time range."""
+
+    def __init__(self, conn: sqlite3.Connection, settings: StorySettings = StorySettings()) -> None:
+        self.conn = conn
+        self.settings = settings
+        conn.executescript(_DDL)
+
+    def add(self, item_id: int, story_id: int, at: float, text: StoryText) -> None:
+        """Record an item's evidence (joins the caller's transaction when one is open)."""
+        self.conn.execute("INSERT OR REPLACE INTO story_docs(item_id, story_id, at, evidence) VALUES (?, ?, ?, ?)",
+                          (item_id, story_id, at, json.dumps(text.to_json(), ensure_ascii=False)))
+        self.conn.executemany("INSERT OR IGNORE INTO story_terms(term, at, item_id) VALUES (?, ?, ?)",
+                              [(k, at, item_id) for k in _keys(text)])
+
+    def candidates(self, text: StoryText, at: float, span: float) -> list[tuple[int, int, float, StoryText]]:
+        """Items within ``span`` seconds of ``at`` sharing most terms: (item, story, at, evidence)."""
+        keys = _keys(text)
+        if not keys:
+            return []
+        marks = ",".join("?" * len(keys))
+        rows = self.conn.execute(
+            f"SELECT d.item_id, d.story_id, d.at, d.evidence FROM story_docs d JOIN ("
+            f" SELECT item_id, COUNT(*) AS hits FROM story_terms WHERE term IN ({marks}) AND at BETWEEN ? AND ?"
+            f" GROUP BY item_id ORDER BY hits DESC, item_id DESC LIMIT ?) c ON c.item_id = d.item_id",
+            (*keys, at - span, at + span, self.settings.max_candidates)).fetchall()
+        return [(int(i), int(s), float(t), StoryText.from_json(json.loads(e))) for i, s, t, e in rows]
+
+    def decide(self, text: StoryText, at: float, also: list[tuple[int, int, float, StoryText]] | None = None
+               ) -> StoryDecision:
+        """The best story for a new report published at ``at``: candidates of the window, plus
+        ``also`` (older items the caller found by other means, e.g. near-copies)."""
+        s = self.settings
+        cands = self.candidates(text, at, s.window)
+        seen = {c[0] for c in cands}
+        cands += [c for c in also or () if c[0] not in seen]
+        best: tuple[float, int, int, StoryVerdict] | None = None
+        for item_id, story_id, when, old in cands:
+            v = compare(text, old, at - when, s)
+            if v.outcome != "different" and (best is None or v.score > best[0]):
+                best = (v.score, item_id, story_id, v)
+        if best is None:
+            return StoryDecision("new_story", None, None)
+        _, item_id, story_id, v = best
+        return StoryDecision("update" if v.outcome == "update" else "story", item_id, story_id, v.score, v.reason)
+
+    def evidence_of(self, item_id: int) -> tuple[int, float, StoryText] | None:
+        """(story, at, evidence) of an indexed item."""
+        row = self.conn.execute("SELECT story_id, at, evidence FROM story_docs WHERE item_id = ?",
+                                (item_id,)).fetchone()
+        return None if row is None else (int(row[0]), float(row[1]), StoryText.from_json(json.loads(row[2])))
