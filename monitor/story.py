@@ -32,12 +32,14 @@ class StorySettings:
     """Thresholds of the story decision; measured by bench/bench_stories.py."""
 
     window: float = 3 * DAY  # reports further apart need a near-copy to be one story
-    threshold: float = 0.3  # evidence at/above which two reports within the window are one story
-    far_threshold: float = 0.7  # ... and beyond the window
+    threshold: float = 0.25  # evidence at/above which two reports within the window are one story
+    far_threshold: float = 0.5  # Jaccard similarity of terms of a near-copy (joins whatever the gap)
+    far_min_terms: int = 5  # ... sharing at least this many terms
     min_shared_terms: int = 2  # shared event terms needed at least (names never count)
-    min_names: int = 2  # shared names (countries never count) that, with a shared date or two
+    min_names: int = 2  # shared actors (not countries, not places) that, with a shared date or two
     names_max_gap: float = 2 * DAY  # numbers, within this time, make one story without common words
     date_bridge: float = 45 * DAY  # a shared event date keeps reports this far apart in the window
+    other_actors_penalty: float = 0.08  # per actor each side names and the other does not (up to 3)
     max_candidates: int = 24
 
     def __post_init__(self) -> None:
@@ -84,13 +86,14 @@ def compare(new: StoryText, old: StoryText, gap: float, s: StorySettings = Story
     shared_numbers = new.numbers & old.numbers
     shared_names = new.names & old.names
     date_conflict = bool(new.dates and old.dates and not shared_dates)
+    number_conflict = bool(new.numbers and old.numbers and not shared_numbers)
     # A date both name (the day of the event) bridges the time between announcement and event.
     # A change to a scheduled event names its date: that bridges announcement and update.
     changes = bool(new.cues - old.cues) and not old.cues
     near = gap <= s.window or (bool(shared_dates) and changes and gap <= s.date_bridge)
     # names, a date or numbers in common, close in time: enough even without common words
     specific = bool(shared_dates) or len(shared_numbers) >= 2
-    if len(shared_names) >= s.min_names and specific and gap <= s.names_max_gap and not date_conflict:
+    if len(new.actors & old.actors) >= s.min_names and specific and gap <= s.names_max_gap and not date_conflict:
         score = 0.3 + 0.05 * min(len(shared_names), 4) + 0.1 * bool(shared_dates) + 0.1 * min(k, 2)
         return _same_or_update(new, old, score, date_conflict, "names, dates and numbers")
     if k < s.min_shared_terms:
@@ -99,14 +102,15 @@ def compare(new: StoryText, old: StoryText, gap: float, s: StorySettings = Story
     if date_conflict:
         score -= 0.1
     # other actors on both sides (a leader's talks with one counterpart, then another)
-    score -= 0.08 * min(len(new.names - old.names), len(old.names - new.names), 3)
-    strangers = len(new.names) >= 2 and len(old.names) >= 2 and not shared_names
+    score -= s.other_actors_penalty * min(len(new.actors - old.actors), len(old.actors - new.actors), 3)
+    strangers = len(new.actors) >= 2 and len(old.actors) >= 2 and not new.actors & old.actors
     if not near or strangers:  # far apart in time, or no actor in common: only a near-copy
-        if c < s.far_threshold:
+        jaccard = k / (len(new.terms) + len(old.terms) - k)
+        if jaccard < s.far_threshold or k < s.far_min_terms or number_conflict or date_conflict:
             return StoryVerdict("different", score, "no actor in common" if near else "beyond the story window")
     elif score < s.threshold:
         return StoryVerdict("different", score, "too little shared")
-    return _same_or_update(new, old, score, date_conflict, f"{k} shared terms")
+    return _same_or_update(new, old, score, date_conflict or number_conflict, f"{k} shared terms")
 
 
 def _same_or_update(new: StoryText, old: StoryText, score: float, date_conflict: bool, why: str) -> StoryVerdict:
@@ -114,7 +118,7 @@ def _same_or_update(new: StoryText, old: StoryText, score: float, date_conflict:
     if changed and not old.cues:
         return StoryVerdict("update", round(score, 3), f"{why}; change: {', '.join(sorted(changed))[:80]}")
     if date_conflict:
-        return StoryVerdict("update", round(score, 3), f"{why}; another date")
+        return StoryVerdict("update", round(score, 3), f"{why}; another date or number")
     return StoryVerdict("same", round(score, 3), why)
 
 

@@ -30,9 +30,10 @@ import snowballstemmer
 
 from monitor.neardup import _norm_number, _skeleton
 
-__all__ = ["PREFIX", "StoryText", "story_text", "base_language"]
+__all__ = ["PREFIX", "PLACE", "StoryText", "story_text", "base_language"]
 
 PREFIX = 5  # letters kept of a word in languages without a stemmer
+PLACE = "@"  # marks a name that is a capital or big city
 
 _TOKEN_RE = re.compile(r"[^\W\d_]+(?:['’‘ʻʼ`][^\W\d_]+)*|\d+(?:[.,]\d+)*", re.UNICODE)
 _SENTENCE_RE = re.compile(r"(?<=[.!?。։])\s+|\n+")
@@ -146,8 +147,18 @@ _COUNTRY_PREFIXES = tuple(sorted(set("""
     ukrai украи україн ukray
     azerb азерб озарб azərb
     china китай қытай xitoy hytay çin кітай хитой chines
+    soviet совет савец nazi нацист фашист
     europ европ еўроп yevrop ýewrop avrop
     """.split()), key=len, reverse=True))
+# Capitals and big cities: the place of an event (evidence), but never an actor in common.
+_PLACE_PREFIXES = tuple(sorted(set("""
+    moscow moskv москв маскав мәскеу moskw maskav astan астан остона bishk бишкек bişk
+    tashk ташкен тошкен toshk daşke daşkə dushanb душанб düşənb dushanbe ashgab ашхаб ашгаб aşgab
+    yerev ереван тбилис tbilis minsk минск мінск kyiv kiev киев київ baku баку бакі bakı bakü
+    beijing пекин бээжин pekin brussel брюссел washingt вашингт vaşinqt
+    """.split()), key=len, reverse=True))
+_PLACE_NATIVE = ("մոսկվ", "երևան", "մինսկ", "բրյուսել", "վաշինգտ", "ბაქ", "მოსკოვ", "თბილის", "ერევან")
+
 _COUNTRY_NATIVE = ("հայաստ", "հայկ", "ադրբեջ", "ռուսաստ", "საქართველ", "ქართ", "აზერბაიჯ", "რუსეთ", "სომხეთ")
 
 
@@ -223,7 +234,12 @@ class StoryText:
 
     language: str  # base language of the terms
     terms: frozenset[str]  # "<lang>:<stem>"
-    names: frozenset[str]  # consonant skeletons
+    names: frozenset[str]  # consonant skeletons; places (capitals, big cities) marked with PLACE
+
+    @property
+    def actors(self) -> frozenset[str]:
+        """Names that are not places."""
+        return frozenset(n for n in self.names if not n.startswith(PLACE))
     numbers: frozenset[str]  # normalised numbers, years and small day numbers excluded
     years: frozenset[str]
     dates: frozenset[str]  # "<month>-<day>"
@@ -334,8 +350,7 @@ def story_text(title: str, summary: str, language: str | None) -> StoryText:
     """The evidence of a report (title and lead) in its own language."""
     lang = base_language(language) or "und"
     stop = _STOP.get(lang, frozenset())
-    text = _norm(f"{title}\n{summary}", lang)
-    sentences = _strip_boilerplate(text)
+    sentences = [_norm(title, lang).strip()] + _strip_boilerplate(_norm(summary, lang))
     terms: set[str] = set()
     names: set[str] = set()
     numbers: set[str] = set()
@@ -345,6 +360,8 @@ def story_text(title: str, summary: str, language: str | None) -> StoryText:
     cues: set[str] = set()
     toks_by_sentence = [_TOKEN_RE.findall(s) for s in sentences]
     mid_capitals = {t.lower() for toks in toks_by_sentence for t in toks[1:] if t[:1].isupper()}
+    # a capitalised word also written in lower case ("Victory Day" ... "the victory") is no name
+    lower_seen = {t for toks in toks_by_sentence for t in toks if t[:1].islower()}
     for toks in toks_by_sentence:
         lows = [t.lower() for t in toks]
         for i, tok in enumerate(toks):
@@ -377,12 +394,11 @@ def story_text(title: str, summary: str, language: str | None) -> StoryText:
             if _is_country(low):
                 continue
             capital = tok[0].isupper() and not tok.isupper() or (tok.isupper() and len(tok) <= 6)
-            if capital and (i > 0 or low in mid_capitals):
-                sk = _skeleton(low)
+            follows = i + 1 < len(toks) and toks[i + 1][:1].isupper()  # "Vladimir Putin watched"
+            if capital and (i > 0 or low in mid_capitals or follows) and low not in lower_seen:
+                sk = _skeleton(low) or (f"{lang}:{low[:PREFIX]}" if len(low) >= 3 else "")
                 if len(sk) >= 2:
-                    names.add(sk)
-                elif lang in ("hy",):
-                    names.add("hy:" + low[:PREFIX])
+                    names.add(PLACE + sk if low.startswith(_PLACE_PREFIXES + _PLACE_NATIVE) else sk)
                 continue
             if _is_country(low):
                 continue
