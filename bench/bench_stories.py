@@ -16,7 +16,8 @@ Figures:
   one event (same language / different languages) that ended in different stories, over all
   such pairs (target same language <= 0.25);
 * ``story_updates_suppressed``: reports labelled as an update (a reversal, a postponement)
-  stored as a plain story member, which digests would hide (target 0);
+  stored as a plain story member, which digests would hide (target 0), unless the report it
+  joined is an earlier report of the same change;
 * ``story_update_recall``: labelled updates stored with ``duplicate_kind: update``.
 
 Usage: python bench/bench_stories.py [--smoke] [--errors]. Prints one JSON object.
@@ -79,8 +80,8 @@ def _slug(name: str) -> str:
     return "".join(c if c.isascii() and c.isalnum() else "-" for c in name.lower()).strip("-") or "outlet"
 
 
-def run(reports: list[Report], tmp: Path) -> dict[str, tuple[int, int, str | None]]:
-    """Ingest the reports one by one; report id -> (item id, story id, duplicate_kind)."""
+def run(reports: list[Report], tmp: Path) -> dict[str, tuple[int, int, str | None, int | None]]:
+    """Ingest the reports one by one; report id -> (item id, story id, duplicate_kind, duplicate_of)."""
     outlets = sorted({(r.outlet, r.lang) for r in reports})
     feeds = {o: f"https://feeds.example/{i}-{_slug(o[0])}.xml" for i, o in enumerate(outlets)}
     for d in ("watchlists", "seeds"):
@@ -97,20 +98,20 @@ def run(reports: list[Report], tmp: Path) -> dict[str, tuple[int, int, str | Non
                           published=r.published, author=None, language_hint=r.lang)
             ingest(svc, f"{r.outlet} ({r.lang})", svc.feed_ids[url], [entry], override=r.lang,
                    now=r.published.timestamp() + 60)
-        rows = svc.conn.execute("SELECT guid, id, story_id, duplicate_kind FROM items").fetchall()
+        rows = svc.conn.execute("SELECT guid, id, story_id, duplicate_kind, duplicate_of FROM items").fetchall()
     finally:
         svc.close()
-    return {g: (int(i), int(s), k) for g, i, s, k in rows}
+    return {g: (int(i), int(s), k, o) for g, i, s, k, o in rows}
 
 
-def score(reports: list[Report], stored: dict[str, tuple[int, int, str | None]]) -> dict[str, object]:
+def score(reports: list[Report], stored: dict[str, tuple[int, int, str | None, int | None]]) -> dict[str, object]:
     by_item = {stored[r.id][0]: r for r in reports}
     merges = wrong = 0
     errors: list[dict[str, object]] = []
     updates = {"labelled": 0, "as_update": 0, "suppressed": 0}
     false_updates = 0
     for r in reports:
-        item, story, kind = stored[r.id]
+        item, story, kind, of = stored[r.id]
         if kind in ("story", "update"):
             merges += 1
             root = by_item.get(story)
@@ -121,7 +122,10 @@ def score(reports: list[Report], stored: dict[str, tuple[int, int, str | None]])
         if r.update:
             updates["labelled"] += 1
             updates["as_update"] += kind == "update"
-            if kind == "story":
+            joined = by_item.get(of) if of is not None else None
+            if kind == "story" and not (joined is not None and joined.update and joined.event == r.event):
+                # a plain member of the story (hidden once the story is sent), unless it repeats
+                # an earlier report of the same change, which was delivered
                 updates["suppressed"] += 1
                 errors.append({"update_suppressed": r.id})
         elif kind == "update":

@@ -37,6 +37,7 @@ class StorySettings:
     far_min_terms: int = 5  # ... sharing at least this many terms
     min_shared_terms: int = 2  # shared event terms needed at least (names never count)
     min_names: int = 2  # shared actors (not countries, not places) that, with a shared date or two
+    scene_min_names: int = 3  # shared names, a place among them, that let one shared term suffice
     names_max_gap: float = 2 * DAY  # numbers, within this time, make one story without common words
     date_bridge: float = 45 * DAY  # a shared event date keeps reports this far apart in the window
     other_actors_penalty: float = 0.08  # per actor each side names and the other does not (up to 3)
@@ -96,13 +97,18 @@ def compare(new: StoryText, old: StoryText, gap: float, s: StorySettings = Story
     if len(new.actors & old.actors) >= s.min_names and specific and gap <= s.names_max_gap and not date_conflict:
         score = 0.3 + 0.05 * min(len(shared_names), 4) + 0.1 * bool(shared_dates) + 0.1 * min(k, 2)
         return _same_or_update(new, old, score, date_conflict, "names, dates and numbers")
-    if k < s.min_shared_terms:
+    # short reports of one scene: one common word, the same place and two more names, close in time
+    shared_places = shared_names - new.actors
+    scene = (k >= 1 and bool(shared_places) and len(shared_names) >= s.scene_min_names
+             and gap <= s.names_max_gap)
+    if k < s.min_shared_terms and not scene:
         return StoryVerdict("different", c, f"{k} shared term(s)")
     score = c + 0.1 * min(len(shared_numbers), 2) + 0.1 * bool(shared_dates) + 0.05 * bool(shared_names)
     if date_conflict:
         score -= 0.1
     # other actors on both sides (a leader's talks with one counterpart, then another)
-    score -= s.other_actors_penalty * min(len(new.actors - old.actors), len(old.actors - new.actors), 3)
+    if len(new.actors & old.actors) <= 1:
+        score -= s.other_actors_penalty * min(len(new.actors - old.actors), len(old.actors - new.actors), 3)
     strangers = len(new.actors) >= 2 and len(old.actors) >= 2 and not new.actors & old.actors
     if not near or strangers:  # far apart in time, or no actor in common: only a near-copy
         jaccard = k / (len(new.terms) + len(old.terms) - k)
