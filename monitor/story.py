@@ -182,7 +182,9 @@ class StoryIndex:
         """The best story for a new report published at ``at``: candidates of the window, plus
         ``also`` (older items the caller found by other means, e.g. near-copies)."""
         s = self.settings
-        cands = self.candidates(text, at, s.window)
+        # a report that changes a scheduled event may come long after its announcement
+        span = max(s.window, s.date_bridge) if text.cues and text.dates else s.window
+        cands = self.candidates(text, at, span)
         seen = {c[0] for c in cands}
         cands += [c for c in also or () if c[0] not in seen]
         best: tuple[float, int, int, StoryVerdict] | None = None
