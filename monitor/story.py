@@ -88,19 +88,20 @@ def compare(new: StoryText, old: StoryText, gap: float, s: StorySettings = Story
     shared_names = new.names & old.names
     date_conflict = bool(new.dates and old.dates and not shared_dates)
     number_conflict = bool(new.numbers and old.numbers and not shared_numbers)
-    # A date both name (the day of the event) bridges the time between announcement and event.
     # A change to a scheduled event names its date: that bridges announcement and update.
     changes = bool(new.cues - old.cues) and not old.cues
-    near = gap <= s.window or (bool(shared_dates) and changes and gap <= s.date_bridge)
+    bridged = bool(shared_dates) and changes and gap <= s.date_bridge
+    near = gap <= s.window or bridged
     # names, a date or numbers in common, close in time: enough even without common words
     specific = bool(shared_dates) or len(shared_numbers) >= 2
-    if len(new.actors & old.actors) >= s.min_names and specific and gap <= s.names_max_gap and not date_conflict:
+    close = gap <= s.names_max_gap or bridged
+    if len(new.actors & old.actors) >= s.min_names and specific and close and not date_conflict:
         score = 0.3 + 0.05 * min(len(shared_names), 4) + 0.1 * bool(shared_dates) + 0.1 * min(k, 2)
         return _same_or_update(new, old, score, date_conflict, "names, dates and numbers")
     # short reports of one scene: one common word, the same place and two more names, close in time
     shared_places = shared_names - new.actors
     scene = (k >= 1 and bool(shared_places) and len(shared_names) >= s.scene_min_names
-             and gap <= s.names_max_gap)
+             and close)
     if k < s.min_shared_terms and not scene:
         return StoryVerdict("different", c, f"{k} shared term(s)")
     score = c + 0.1 * min(len(shared_numbers), 2) + 0.1 * bool(shared_dates) + 0.05 * bool(shared_names)
