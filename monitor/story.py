@@ -17,7 +17,9 @@ term then time), so only the items of the window that share something are read.
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from monitor.story_text import StoryText
@@ -42,6 +44,12 @@ class StorySettings:
     date_bridge: float = 45 * DAY  # a shared event date keeps reports this far apart in the window
     other_actors_penalty: float = 0.08  # per actor each side names and the other does not (up to 3)
     max_candidates: int = 24
+    # Terms most reports of the window carry are weak evidence (the desk's everyday vocabulary):
+    # a term in at most rare_share of the window's reports counts fully, in common_share or more
+    # not at all, in between on a log scale; only once the window holds min_docs reports.
+    rare_share: float = 0.02
+    common_share: float = 0.2
+    min_docs: int = 50
 
     def __post_init__(self) -> None:
         if self.window < 0:
@@ -68,21 +76,27 @@ class StoryDecision:
     reason: str = ""
 
 
-def _overlap(a: frozenset[str], b: frozenset[str]) -> tuple[int, float]:
-    """Shared members and their share of the smaller set, capped at twice the Jaccard similarity."""
+def _overlap(a: frozenset[str], b: frozenset[str], weights: Mapping[str, float] | None = None
+             ) -> tuple[int, float]:
+    """Shared members (weighted) and their share of the smaller set, capped at twice the Jaccard
+    similarity."""
     if not a or not b:
         return 0, 0.0
-    k = len(a & b)
-    j = k / (len(a) + len(b) - k)
-    return k, min(k / min(len(a), len(b)), 2 * j)
+    shared = a & b
+    k = len(shared)
+    w = sum(weights.get(t, 1.0) for t in shared) if weights else float(k)
+    j = w / (len(a) + len(b) - k)
+    return k, min(w / min(len(a), len(b)), 2 * j)
 
 
-def compare(new: StoryText, old: StoryText, gap: float, s: StorySettings = StorySettings()) -> StoryVerdict:
-    """The verdict for ``new`` against ``old``, published ``gap`` seconds apart."""
+def compare(new: StoryText, old: StoryText, gap: float, s: StorySettings = StorySettings(),
+            weights: Mapping[str, float] | None = None) -> StoryVerdict:
+    """The verdict for ``new`` against ``old``, published ``gap`` seconds apart; ``weights``
+    (term -> 0..1, default 1) discount the window's everyday vocabulary."""
     gap = abs(gap)
     if new.years and old.years and not new.years & old.years:
         return StoryVerdict("different", 0.0, "different years")
-    k, c = _overlap(new.terms, old.terms)
+    k, c = _overlap(new.terms, old.terms, weights)
     shared_dates = new.dates & old.dates
     shared_numbers = new.numbers & old.numbers
     shared_names = new.names & old.names
@@ -136,6 +150,7 @@ CREATE TABLE IF NOT EXISTS story_docs (
     at       REAL NOT NULL,          -- publication time (fetch time when unknown)
     evidence TEXT NOT NULL           -- StoryText as JSON
 );
+CREATE INDEX IF NOT EXISTS story_docs_at ON story_docs(at);
 CREATE TABLE IF NOT EXISTS story_terms (
     term    TEXT NOT NULL,
     at      REAL NOT NULL,
@@ -165,9 +180,30 @@ class StoryIndex:
         self.conn.executemany("INSERT OR IGNORE INTO story_terms(term, at, item_id) VALUES (?, ?, ?)",
                               [(k, at, item_id) for k in _keys(text)])
 
-    def candidates(self, text: StoryText, at: float, span: float) -> list[tuple[int, int, float, StoryText]]:
-        """Items within ``span`` seconds of ``at`` sharing most terms: (item, story, at, evidence)."""
-        keys = _keys(text)
+    def weights(self, text: StoryText, at: float) -> dict[str, float]:
+        """Weight of each of the text's terms by its share of the reports of the window around ``at``."""
+        s = self.settings
+        lo, hi = at - s.window, at + s.window
+        n = int(self.conn.execute("SELECT COUNT(*) FROM story_docs WHERE at BETWEEN ? AND ?", (lo, hi)).fetchone()[0])
+        if n < s.min_docs or not text.terms:
+            return {}
+        terms = sorted(text.terms)
+        marks = ",".join("?" * len(terms))
+        df = dict(self.conn.execute(
+            f"SELECT term, COUNT(*) FROM story_terms WHERE term IN ({marks}) AND at BETWEEN ? AND ? GROUP BY term",
+            (*terms, lo, hi)).fetchall())
+        span = math.log(s.common_share / s.rare_share)
+        out = {}
+        for t in terms:
+            share = max(df.get(t, 0), 1) / n
+            out[t] = min(1.0, max(0.0, math.log(s.common_share / share) / span))
+        return out
+
+    def candidates(self, text: StoryText, at: float, span: float, skip: set[str] | frozenset[str] = frozenset()
+                   ) -> list[tuple[int, int, float, StoryText]]:
+        """Items within ``span`` seconds of ``at`` sharing most terms (but ``skip``):
+        (item, story, at, evidence)."""
+        keys = [k for k in _keys(text) if k not in skip]
         if not keys:
             return []
         marks = ",".join("?" * len(keys))
@@ -185,12 +221,13 @@ class StoryIndex:
         s = self.settings
         # a report that changes a scheduled event may come long after its announcement
         span = max(s.window, s.date_bridge) if text.cues and text.dates else s.window
-        cands = self.candidates(text, at, span)
+        weights = self.weights(text, at)
+        cands = self.candidates(text, at, span, {t for t, w in weights.items() if w == 0.0})
         seen = {c[0] for c in cands}
         cands += [c for c in also or () if c[0] not in seen]
         best: tuple[float, int, int, StoryVerdict] | None = None
         for item_id, story_id, when, old in cands:
-            v = compare(text, old, at - when, s)
+            v = compare(text, old, at - when, s, weights)
             if v.outcome != "different" and (best is None or v.score > best[0]):
                 best = (v.score, item_id, story_id, v)
         if best is None:

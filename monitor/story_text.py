@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import snowballstemmer
 
@@ -236,7 +236,7 @@ class StoryText:
     terms: frozenset[str]  # "<lang>:<stem>"
     names: frozenset[str]  # consonant skeletons; places (capitals, big cities) marked with PLACE
 
-    @property
+    @cached_property
     def actors(self) -> frozenset[str]:
         """Names that are not places."""
         return frozenset(n for n in self.names if not n.startswith(PLACE))
@@ -276,7 +276,8 @@ def _strip_boilerplate(text: str) -> list[str]:
     out = []
     for s in _SENTENCE_RE.split(text):
         s = s.strip()
-        if not s or any(b in s.casefold() for b in _BOILERPLATE):
+        folded = s.casefold()
+        if not s or any(b in folded for b in _BOILERPLATE):
             continue
         out.append(s)
     if out:
@@ -315,15 +316,37 @@ def _stem(word: str, lang: str) -> str:
     return w[:PREFIX]
 
 
+@lru_cache(maxsize=100_000)
+def _name_of(low: str, lang: str) -> str | None:
+    """Skeleton of a name (a place marked with PLACE), or None."""
+    sk = _skeleton(low) or (f"{lang}:{low[:PREFIX]}" if len(low) >= 3 else "")
+    if len(sk) < 2:
+        return None
+    return PLACE + sk if low.startswith(_PLACE_PREFIXES) or low.startswith(_PLACE_NATIVE) else sk
+
+
+@lru_cache(maxsize=100_000)
+def _term_of(low: str, lang: str) -> str | None:
+    """"<lang>:<stem>" of a lower-case content word, or None for stop, generic and country words."""
+    stop = _STOP.get(lang, frozenset())
+    stem = _stem(low, lang)
+    if stem in stop or len(stem) < 3 or _is_generic(stem, lang):
+        return None
+    return f"{lang}:{stem}"
+
+
+@lru_cache(maxsize=100_000)
 def _is_generic(stem: str, lang: str) -> bool:
     generic = _GENERIC.get(lang)
     return bool(generic) and any(stem.startswith(g) or g.startswith(stem) for g in generic if len(g) >= 3)
 
 
+@lru_cache(maxsize=100_000)
 def _is_country(low: str) -> bool:
     return low.startswith(_COUNTRY_PREFIXES) or low.startswith(_COUNTRY_NATIVE)
 
 
+@lru_cache(maxsize=100_000)
 def _month_of(low: str) -> int | None:
     for stem, month in _MONTHS:
         if low.startswith(stem) and len(low) - len(stem) <= _MONTH_SUFFIX_MAX:
@@ -331,6 +354,7 @@ def _month_of(low: str) -> int | None:
     return None
 
 
+@lru_cache(maxsize=100_000)
 def _is_cue(low: str, prev: str, lang: str) -> bool:
     prefixes = _CUE_PREFIXES.get(lang, ())
     pair = f"{prev} {low}"
@@ -396,15 +420,12 @@ def story_text(title: str, summary: str, language: str | None) -> StoryText:
             capital = tok[0].isupper() and not tok.isupper() or (tok.isupper() and len(tok) <= 6)
             follows = i + 1 < len(toks) and toks[i + 1][:1].isupper()  # "Vladimir Putin watched"
             if capital and (i > 0 or low in mid_capitals or follows) and low not in lower_seen:
-                sk = _skeleton(low) or (f"{lang}:{low[:PREFIX]}" if len(low) >= 3 else "")
-                if len(sk) >= 2:
-                    names.add(PLACE + sk if low.startswith(_PLACE_PREFIXES + _PLACE_NATIVE) else sk)
+                name = _name_of(low, lang)
+                if name:
+                    names.add(name)
                 continue
-            if _is_country(low):
-                continue
-            stem = _stem(low, lang)
-            if stem in stop or len(stem) < 3 or _is_generic(stem, lang):
-                continue
-            terms.add(f"{lang}:{stem}")
+            term = _term_of(low, lang)
+            if term:
+                terms.add(term)
     return StoryText(lang, frozenset(terms), frozenset(names), frozenset(numbers), frozenset(years),
                      frozenset(dates), frozenset(months), frozenset(cues))
