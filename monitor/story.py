@@ -11,7 +11,8 @@ never one story. A report that joins a story but carries a change the earlier on
 
 Candidates come from :class:`StoryIndex`, two SQLite tables (``story_docs``: each item's
 evidence and story; ``story_terms``: its terms, names and numbers with its time, indexed by
-term then time), so only the items of the window that share something are read.
+term then time), so only the items of the window that share something are read; ``story_df`` counts each term's reports
+per day, so the window's everyday vocabulary can be weighed down.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from monitor.story_text import StoryText
 __all__ = ["StorySettings", "StoryVerdict", "StoryDecision", "compare", "StoryIndex"]
 
 DAY = 86400.0
+DECODED_MAX = 20_000  # decoded evidence kept in memory (about 20 MB at most)
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ class StorySettings:
     names_max_gap: float = 2 * DAY  # numbers, within this time, make one story without common words
     date_bridge: float = 45 * DAY  # a shared event date keeps reports this far apart in the window
     other_actors_penalty: float = 0.08  # per actor each side names and the other does not (up to 3)
-    max_candidates: int = 24
+    max_candidates: int = 16
     # Terms most reports of the window carry are weak evidence (the desk's everyday vocabulary):
     # a term in at most rare_share of the window's reports counts fully, in common_share or more
     # not at all, in between on a log scale; only once the window holds min_docs reports.
@@ -150,7 +152,12 @@ CREATE TABLE IF NOT EXISTS story_docs (
     at       REAL NOT NULL,          -- publication time (fetch time when unknown)
     evidence TEXT NOT NULL           -- StoryText as JSON
 );
-CREATE INDEX IF NOT EXISTS story_docs_at ON story_docs(at);
+CREATE TABLE IF NOT EXISTS story_df (
+    term TEXT NOT NULL,               -- '' counts the reports themselves
+    day  INTEGER NOT NULL,            -- publication day (UTC days since the epoch)
+    n    INTEGER NOT NULL,
+    PRIMARY KEY (term, day)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS story_terms (
     term    TEXT NOT NULL,
     at      REAL NOT NULL,
@@ -171,6 +178,7 @@ class StoryIndex:
     def __init__(self, conn: sqlite3.Connection, settings: StorySettings = StorySettings()) -> None:
         self.conn = conn
         self.settings = settings
+        self._decoded: dict[int, tuple[str, StoryText]] = {}
         conn.executescript(_DDL)
 
     def add(self, item_id: int, story_id: int, at: float, text: StoryText) -> None:
@@ -179,22 +187,28 @@ class StoryIndex:
                           (item_id, story_id, at, json.dumps(text.to_json(), ensure_ascii=False)))
         self.conn.executemany("INSERT OR IGNORE INTO story_terms(term, at, item_id) VALUES (?, ?, ?)",
                               [(k, at, item_id) for k in _keys(text)])
+        day = int(at // DAY)
+        self.conn.executemany("INSERT INTO story_df(term, day, n) VALUES (?, ?, 1) "
+                              "ON CONFLICT(term, day) DO UPDATE SET n = n + 1",
+                              [(t, day) for t in ("", *sorted(text.terms))])
 
     def weights(self, text: StoryText, at: float) -> dict[str, float]:
         """Weight of each of the text's terms by its share of the reports of the window around ``at``."""
         s = self.settings
-        lo, hi = at - s.window, at + s.window
-        n = int(self.conn.execute("SELECT COUNT(*) FROM story_docs WHERE at BETWEEN ? AND ?", (lo, hi)).fetchone()[0])
-        if n < s.min_docs or not text.terms:
+        if not text.terms:
             return {}
-        terms = sorted(text.terms)
+        lo, hi = int((at - s.window) // DAY), int((at + s.window) // DAY)  # whole days around the window
+        terms = ["", *sorted(text.terms)]
         marks = ",".join("?" * len(terms))
         df = dict(self.conn.execute(
-            f"SELECT term, COUNT(*) FROM story_terms WHERE term IN ({marks}) AND at BETWEEN ? AND ? GROUP BY term",
+            f"SELECT term, SUM(n) FROM story_df WHERE term IN ({marks}) AND day BETWEEN ? AND ? GROUP BY term",
             (*terms, lo, hi)).fetchall())
+        n = int(df.pop("", 0) or 0)
+        if n < s.min_docs:
+            return {}
         span = math.log(s.common_share / s.rare_share)
         out = {}
-        for t in terms:
+        for t in terms[1:]:
             share = max(df.get(t, 0), 1) / n
             out[t] = min(1.0, max(0.0, math.log(s.common_share / share) / span))
         return out
@@ -212,7 +226,18 @@ class StoryIndex:
             f" SELECT item_id, COUNT(*) AS hits FROM story_terms WHERE term IN ({marks}) AND at BETWEEN ? AND ?"
             f" GROUP BY item_id ORDER BY hits DESC, item_id DESC LIMIT ?) c ON c.item_id = d.item_id",
             (*keys, at - span, at + span, self.settings.max_candidates)).fetchall()
-        return [(int(i), int(s), float(t), StoryText.from_json(json.loads(e))) for i, s, t, e in rows]
+        return [(int(i), int(s), float(t), self._decode(int(i), e)) for i, s, t, e in rows]
+
+    def _decode(self, item_id: int, evidence: str) -> StoryText:
+        """An item's evidence from its JSON, kept for the items most often compared (bounded)."""
+        hit = self._decoded.get(item_id)
+        if hit is not None and hit[0] == evidence:
+            return hit[1]
+        text = StoryText.from_json(json.loads(evidence))
+        if len(self._decoded) >= DECODED_MAX:
+            self._decoded.clear()
+        self._decoded[item_id] = (evidence, text)
+        return text
 
     def decide(self, text: StoryText, at: float, also: list[tuple[int, int, float, StoryText]] | None = None
                ) -> StoryDecision:
