@@ -37,6 +37,7 @@ class StorySettings:
 
     window: float = 3 * DAY  # reports further apart need a near-copy to be one story
     threshold: float = 0.25  # evidence at/above which two reports within the window are one story
+    weak_below: float = 0.4  # below this, common words need a shared actor, date or number too
     far_threshold: float = 0.5  # Jaccard similarity of terms of a near-copy (joins whatever the gap)
     far_min_terms: int = 5  # ... sharing at least this many terms
     min_shared_terms: int = 2  # shared event terms needed at least (names never count)
@@ -51,7 +52,7 @@ class StorySettings:
     # not at all, in between on a log scale; only once the window holds min_docs reports.
     rare_share: float = 0.02
     common_share: float = 0.2
-    min_docs: int = 50
+    min_docs: int = 20
 
     def __post_init__(self) -> None:
         if self.window < 0:
@@ -133,6 +134,11 @@ def compare(new: StoryText, old: StoryText, gap: float, s: StorySettings = Story
             return StoryVerdict("different", score, "no actor in common" if near else "beyond the story window")
     elif score < s.threshold:
         return StoryVerdict("different", score, "too little shared")
+    elif ((score < s.weak_below or number_conflict or date_conflict)
+          and not (new.actors & old.actors or shared_dates or shared_numbers)):
+        # a few common words only (or other numbers): the kind of news, not the event, unless
+        # an actor, a date or a number is shared too
+        return StoryVerdict("different", score, "only common words")
     return _same_or_update(new, old, score, date_conflict or number_conflict, f"{k} shared terms")
 
 
