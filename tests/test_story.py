@@ -130,3 +130,11 @@ def test_story_window_config_key(tmp_path):
     (tmp_path / "config.yaml").write_text(base + "dedup:\n  story_window: soon\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="story_window"):
         load_config(tmp_path / "config.yaml", check_dirs=False)
+
+
+def test_empty_unknown_language_and_odd_text_do_not_break():
+    empty = story_text("", "", None)
+    assert not empty.terms and not empty.names and compare(empty, empty, 0).outcome == "different"
+    odd = story_text("\x00\u202e ALL CAPS HEADLINE —", "- - — 12-13 ... ' ’ 9-й 31.12.2025 \u200b" * 50, "xx")
+    assert odd.language == "xx"
+    assert compare(odd, odd, 0).outcome in ("same", "different")
