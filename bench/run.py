@@ -2,7 +2,7 @@
 
 Each ``bench/bench_*.py`` runs in its own process, one after another (so they do not
 compete for the cores), and prints one JSON object; the runner nests each under its name
-("poll", "pipeline", "startup", "language", "dedup", "translate", "watchlist", "peer"),
+("poll", "pipeline", "startup", "language", "dedup", "stories", "translate", "watchlist", "peer"),
 lifts the figures that must stay comparable across releases to the top level, and collects every
 target next to its figure under "targets" / "met". A missing or failing benchmark leaves its
 figures null and says why under "errors"; the runner itself exits 0 unless ``--strict``.
@@ -50,6 +50,7 @@ BENCHES: tuple[Bench, ...] = (
     Bench("watchlist", "bench_watchlist.py", 60),
     Bench("translate", "bench_translate.py", 150),
     Bench("dedup", "bench_dedup.py", 200),
+    Bench("stories", "bench_stories.py", 60),
     Bench("peer", "bench_peer.py", 180),
     Bench("poll", "bench_poll.py", TOTAL_BUDGET_S),
 )
@@ -80,6 +81,10 @@ LIFTED: dict[str, tuple[str, str, str | None]] = {
     "peer_rss_ratio": ("peer", "peer_rss_ratio", None),
     "poll_cold_tree_cpu_s": ("poll", "poll_cold_tree_cpu_s", None),
     "poll_warm_tree_cpu_s": ("poll", "poll_warm_tree_cpu_s", None),
+    "story_wrong_merge_rate": ("stories", "story_wrong_merge_rate", "<= 0.02"),
+    "story_missed_merge_same_lang": ("stories", "story_missed_merge_same_lang", "<= 0.25"),
+    "story_missed_merge_cross_lang": ("stories", "story_missed_merge_cross_lang", None),
+    "story_updates_suppressed": ("stories", "story_updates_suppressed", "0"),
 }
 REQUIRED = ("poll_cold_s", "feedparser_cycle_s", "poll_warm_s", "poll_peak_rss_mb", "pipeline_items_per_s",
             "feedparser_items_per_s", "dedup_query_ms", "translate_batch_speedup", "translate_cache_hit_ms",
@@ -179,6 +184,9 @@ def _met(key: str, value: Any, doc: dict[str, Any]) -> bool | None:
         "translation_loaded_at_idle": lambda v: v is False,
         "peer_cold_ratio": lambda v: v <= 1.0,
         "peer_warm_ratio": lambda v: v <= 1.0,
+        "story_wrong_merge_rate": lambda v: v <= 0.02,
+        "story_missed_merge_same_lang": lambda v: v <= 0.25,
+        "story_updates_suppressed": lambda v: v == 0,
     }
     fn = checks.get(key)
     return None if fn is None else bool(fn(value))

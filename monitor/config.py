@@ -78,6 +78,7 @@ class TranslationSettings:
 @dataclass(frozen=True)
 class DedupSettings:
     threshold: float = 0.45
+    story_window: float = 3 * 86400.0  # reports further apart join a story only as near-copies
 
 
 @dataclass(frozen=True)
@@ -292,7 +293,7 @@ _FETCH_KEYS = {"timeout", "connect_timeout", "max_bytes", "max_redirects", "conc
 _TRANSLATION_KEYS = {"enabled", "target", "pairs", "install_missing", "prefer", "languages",
                      "multilingual_model", "download_timeout"}
 _ROUTE_CODE = re.compile(r"^[a-z]{2,3}(?:-[A-Z][a-z]{3})?$")
-_DEDUP_KEYS = {"threshold"}
+_DEDUP_KEYS = {"threshold", "story_window"}
 _SMTP_KEYS = {"host", "port", "security", "username", "from", "password"}
 _DEFAULTS_KEYS = {"interval"}
 
@@ -409,6 +410,7 @@ def load_config(path: Path | str, *, check_dirs: bool = True) -> Config:
         chk.unknown(dn, _DEDUP_KEYS, "dedup.")
         dedup = DedupSettings(
             threshold=chk.get(dn, "threshold", "dedup.threshold", _float(0.05, 1.0), dedup.threshold),
+            story_window=chk.get(dn, "story_window", "dedup.story_window", _duration, dedup.story_window),
         )
 
     smtp = None

@@ -43,6 +43,7 @@ class DigestStory:
     score: float
     why: list[str] = field(default_factory=list)  # e.g. ['"Victory Day" in title']
     also_reported_by: list[StorySource] = field(default_factory=list)
+    updates: list[StorySource] = field(default_factory=list)  # later reports that change the story
 
 
 @dataclass(frozen=True)
@@ -168,21 +169,28 @@ def build_digest(conn: sqlite3.Connection, watchlist: str, title: str, tz: str, 
     for sid in order:
         group = by_story[sid]
         languages = {g["language"] or "?" for g in group}
+        changes = [g for g in group if g["duplicate_kind"] == "update"]  # never suppressed
         if sid in sent_stories:
             before, when = sent_stories[sid]
-            new_langs = languages - before
-            if not new_langs:
+            if not languages - before:
                 for g in group:
-                    suppressed.append(SuppressedEntry(
-                        g["title"], _feed(g), without_tracking(g["link"]),
-                        f"same story already sent {datetime.fromtimestamp(when, timezone.utc):%Y-%m-%d %H:%M} UTC"))
-                plan.stories[sid] = before | languages
-                continue
-        lead = group[0]
-        others = [StorySource(_feed(g), g["title_translated"] or g["title"], without_tracking(g["link"]), g["language"],
-                              _utc(g["published"] or g["fetched"])) for g in group[1:]]
+                    if g["duplicate_kind"] != "update":
+                        suppressed.append(SuppressedEntry(
+                            g["title"], _feed(g), without_tracking(g["link"]),
+                            f"same story already sent {datetime.fromtimestamp(when, timezone.utc):%Y-%m-%d %H:%M} UTC"))
+                if not changes:
+                    plan.stories[sid] = before | languages
+                    continue
+                group = changes  # only the change is news: it leads, under its story
+        plain = [g for g in group if g["duplicate_kind"] != "update"]
+        lead = plain[0] if plain else group[0]
+        others = [_source(g) for g in plain if g is not lead]
+        updates = [_source(g) for g in group if g["duplicate_kind"] == "update" and g is not lead]
         why = [readable_why(w) for w in json.loads(lead["why"])]
-        if sid in sent_stories:
+        if sid in sent_stories and lead["duplicate_kind"] == "update":
+            first = conn.execute("SELECT title, title_translated FROM items WHERE id=?", (sid,)).fetchone()
+            why = why + ["update to a story already sent" + (f": {first[1] or first[0]}" if first else "")]
+        elif sid in sent_stories:
             why = why + [f"story already sent; first report in {', '.join(sorted(languages - sent_stories[sid][0]))}"]
         translated = bool(lead["title_translated"])
         stories.append(DigestStory(
@@ -194,7 +202,7 @@ def build_digest(conn: sqlite3.Connection, watchlist: str, title: str, tz: str, 
             summary=_short(lead["summary_translated"] if translated and lead["summary_translated"] is not None
                            else (lead["summary_short"] or lead["summary"])),
             link=without_tracking(lead["link"]), feed=_feed(lead), published=_utc(lead["published"] or lead["fetched"]),
-            score=lead["score"], why=why, also_reported_by=others))
+            score=lead["score"], why=why, also_reported_by=others, updates=updates))
         if sid > 0:
             plan.stories[sid] = sent_stories.get(sid, (set(), 0.0))[0] | languages
     # the first digest starts at the oldest item it carries (published, else fetched), later ones
@@ -205,6 +213,11 @@ def build_digest(conn: sqlite3.Connection, watchlist: str, title: str, tz: str, 
                period_end=_utc(now), generated_at=_utc(now), stories=stories, suppressed=suppressed,
                feed_notes=feed_notes(conn, now))
     return d, plan
+
+
+def _source(g: sqlite3.Row) -> StorySource:
+    return StorySource(_feed(g), g["title_translated"] or g["title"], without_tracking(g["link"]), g["language"],
+                       _utc(g["published"] or g["fetched"]))
 
 
 def feed_notes(conn: sqlite3.Connection, now: float) -> list[FeedNote]:

@@ -29,6 +29,8 @@ from monitor.language import LanguageResult
 from monitor.neardup import NearDupIndex, NearDupSettings, Signature, decide, make_signature
 from monitor.parse import Entry, ParsedFeed, parse_feed
 from monitor.seeds import Seed, load_seeds
+from monitor.story import StoryIndex, StorySettings
+from monitor.story_text import StoryText, story_text
 from monitor.watchlist import MatchInput, Watchlist, load_watchlists, prepare
 from monitor.workers import Lane
 
@@ -69,6 +71,7 @@ class Services:
     cpu_executor: Executor | None = None  # a process pool for parsing big cycles
     # CTranslate2 calls: never on the database thread (a model load or a long batch would stop storing)
     translate_lane: Lane = field(default_factory=lambda: Lane("monitor-translate"))
+    stories: StoryIndex | None = None  # story evidence of items (created by open_services)
 
     async def db(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` on the database thread."""
@@ -110,7 +113,8 @@ def open_services(config: Config, *, watchlists: list[Watchlist] | None = None) 
         for p in problems:
             log.error("watchlist problem: %s", p)
     nd = NearDupIndex(conn, NearDupSettings(threshold=config.dedup.threshold))
-    svc = Services(config, conn, watchlists, nd)
+    svc = Services(config, conn, watchlists, nd,
+                   stories=StoryIndex(conn, StorySettings(window=config.dedup.story_window)))
     feeds = [(f.url, f.name) for f in config.feeds] + [(SEED_FEED_URL, SEED_FEED_NAME)]
     svc.feed_ids = store.sync_feeds(conn, feeds)
     return svc
@@ -419,16 +423,22 @@ def _store_one(svc: Services, feed_name: str, feed_id: int, p: _Pending, now: fl
     english_title = p.title_tr or e.title
     english_summary = p.summary_tr if p.summary_tr is not None else e.summary
     sig = None
+    evidence: StoryText | None = None
+    at = e.published.timestamp() if e.published else now  # publication time, else fetch time
     if p.duplicate_of is None:
         sig = p.sig if p.sig is not None and not p.title_tr else \
             make_signature(f"{english_title}\n{english_summary}", f"{e.title}\n{e.summary}" if p.title_tr else None,
                            p.language.language)
-        best = decide(svc.neardup.query(sig)).match  # a matching seed wins over items
+        candidates = svc.neardup.query(sig)
+        best = decide([c for c in candidates if c.kind == "seed"]).match  # seeds have no story window
         if best is not None:
             p.duplicate_of = int(best.doc_key.split(":", 1)[1])
-            p.duplicate_kind = "seed" if best.kind == "seed" else "story"
+            p.duplicate_kind = "seed"
             p.similarity = round(best.similarity, 3)
             p.story_id = best.story_id
+        elif not is_seed:
+            evidence = _story_evidence(p)
+            _story_decision(svc, p, evidence, at, [c for c in candidates if c.kind == "item"])
     else:
         row = conn.execute("SELECT story_id FROM items WHERE id=?", (p.duplicate_of,)).fetchone()
         p.story_id = row[0] if row else None
@@ -452,6 +462,8 @@ def _store_one(svc: Services, feed_name: str, feed_id: int, p: _Pending, now: fl
     store.insert_item(conn, values, p.keys() + [("guid", f"{feed_id} {e.guid}")])
     if sig is not None:
         svc.neardup.add(f"item:{p.item_id}", "seed" if is_seed else "item", sig, p.story_id)
+    if evidence is not None and svc.stories is not None:
+        svc.stories.add(p.item_id, p.story_id, at, evidence)
     if is_seed or p.duplicate_kind in ("url", "content"):
         return False
     inp = MatchInput(title=e.title, summary=e.summary, language=lang.language, feed=feed_name,
@@ -465,6 +477,33 @@ def _store_one(svc: Services, feed_name: str, feed_id: int, p: _Pending, now: fl
     if found:
         store.save_matches(conn, p.item_id, found, now)
     return bool(found)
+
+
+def _story_evidence(p: _Pending) -> StoryText:
+    """What the item says about its event: its own language, plus the English translation."""
+    e = p.entry
+    text = story_text(e.title, e.summary, p.language.language)
+    if p.title_tr and p.translated_to:
+        text = text.merged(story_text(p.title_tr, p.summary_tr or "", p.translated_to))
+    return text
+
+
+NEAR_COPY = 0.6  # shingle overlap of a republication: joins an old story whatever the window
+
+
+def _story_decision(svc: Services, p: _Pending, evidence: StoryText, at: float, items: list) -> None:
+    """Join an earlier item's story (as a plain member or as an update) or start a new one."""
+    if svc.stories is None:
+        return
+    also = []
+    for c in items:  # near-copies of older items: the story index only looks inside the window
+        item_id = int(c.doc_key.split(":", 1)[1])
+        old = svc.stories.evidence_of(item_id)
+        if old is not None and c.similarity >= NEAR_COPY:
+            also.append((item_id, old[0], old[1], old[2]))
+    d = svc.stories.decide(evidence, at, also)
+    if d.outcome in ("story", "update"):
+        p.duplicate_of, p.duplicate_kind, p.similarity, p.story_id = d.item_id, d.outcome, round(d.score, 3), d.story_id
 
 
 # ---- seeds -----------------------------------------------------------------------------------------

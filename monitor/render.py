@@ -139,6 +139,7 @@ class _StoryView:
     score: str
     why: list[str]
     also: list[_SourceView]
+    updates: list[_SourceView]
 
 
 def _anchor(story: DigestStory) -> str:
@@ -178,6 +179,7 @@ def _story_view(n: int, s: DigestStory, tz: tzinfo) -> _StoryView:
         score=f"{s.score:.2f}",
         why=[clean_line(w) for w in s.why if clean_line(w)],
         also=[_source_view(a, tz) for a in s.also_reported_by],
+        updates=[_source_view(a, tz) for a in s.updates],
     )
 
 
@@ -362,6 +364,11 @@ def render_webhook(d: Digest) -> dict[str, Any]:
                 {"feed": clean_line(a.feed), "title": clean_line(a.title), "link": safe_url(a.link),
                  "language": clean_line(a.language) or None}
                 for a in s.also_reported_by
+            ],
+            "updates": [
+                {"feed": clean_line(a.feed), "title": clean_line(a.title), "link": safe_url(a.link),
+                 "language": clean_line(a.language) or None, "published": _iso(a.published) if a.published else None}
+                for a in s.updates
             ],
         })
     lines = [chat_escape(f"{ctx['title']}: {ctx['count_text']} ({ctx['period_start']} – {ctx['period_end']})")]

@@ -8,6 +8,7 @@ import json
 import socket
 import threading
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Iterator
@@ -104,7 +105,9 @@ def setup(project, feed_server, hook: Hook, smtp_port: int) -> None:
         {"title": "Курс тенге упал после новых санкций.", "link": "https://ru.example.org/tenge", "id": "r1",
          "summary": "Санкции ударили по торговле в Центральной Азии."},
         {"title": "Токаев прибыл в Москву на парад Победы.", "link": "https://ru.example.org/tokaev", "id": "r2",
-         "summary": "Президент Казахстана Касым-Жомарт Токаев прибыл в Москву."},
+         "summary": "Президент Казахстана Касым-Жомарт Токаев прибыл в Москву.",
+         # published now: the English report (no date) is dated by its fetch, and stories have a window
+         "updated": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")},
     ], lang="ru"), content_type="application/atom+xml")
     project.write_config([{"name": "English desk", "url": feed_server.url("/en.xml")},
                           {"name": "Russian desk", "url": feed_server.url("/ru.atom")}],

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 from pathlib import Path
 
 from feedserver import Route, rss
@@ -111,3 +113,92 @@ def test_seeds_list_and_add(project, tmp_path):
     (project.root / "seeds" / "bad.md").write_text(bad.read_text(), encoding="utf-8")
     proc = project.cli("check", check=False)
     assert proc.returncode == 1 and "bad.md" in proc.stdout and "titel" in proc.stdout
+
+
+def _rfc822(dt: datetime) -> str:
+    return format_datetime(dt.astimezone(timezone.utc), usegmt=True)
+
+
+def _entries(md: str) -> list[str]:
+    return [line for line in md.partition("Suppressed")[0].splitlines() if line.startswith("## ")]
+
+
+def test_reversal_is_delivered_as_an_update_under_its_story(project, feed_server):
+    now = datetime.now(timezone.utc)
+    feed_server.routes["/a.xml"] = Route(rss([
+        {"title": "Pashinyan will attend the Victory Day parade in Moscow", "link": "https://a.example.org/1",
+         "guid": "a1", "pubDate": _rfc822(now - timedelta(days=2)),
+         "description": "YEREVAN (Agency) - Armenian Prime Minister Nikol Pashinyan will fly to Moscow for the "
+                        "May 9 Victory Day parade on Red Square, his office said on Wednesday."}]))
+    feed_server.routes["/b.xml"] = Route(rss([
+        {"title": "Pashinyan to join Putin at Red Square parade", "link": "https://b.example.org/1",
+         "guid": "b1", "pubDate": _rfc822(now - timedelta(days=2, hours=-3)),
+         "description": "Nikol Pashinyan is expected in Moscow on May 9 for the Victory Day parade, "
+                        "the government press service in Yerevan said. Subscribe to our newsletter."}]))
+    feeds = [{"name": "Agency A", "url": feed_server.url("/a.xml")},
+             {"name": "Outlet B", "url": feed_server.url("/b.xml")}]
+    project.write_config(feeds, translation={"enabled": False})
+    project.cli("run", "--once")
+    items = {i["feed"]: i for i in project.items()}
+    assert items["Agency A"]["story_id"] == items["Outlet B"]["story_id"]  # two outlets, one story
+    assert len(_entries(project.digests("victory-day-parade")[0].read_text(encoding="utf-8"))) == 1
+
+    # a third outlet repeats the announcement: suppressed; the reversal: delivered as an update
+    feed_server.routes["/c.xml"] = Route(rss([
+        {"title": "Pashinyan expected at Victory Day parade in Moscow", "link": "https://c.example.org/1",
+         "guid": "c1", "pubDate": _rfc822(now - timedelta(days=1, hours=20)),
+         "description": "Nikol Pashinyan is due in Moscow on May 9 to watch the Victory Day parade from the "
+                        "stands on Red Square, officials in Yerevan said."},
+        {"title": "Pashinyan will not attend the Victory Day parade in Moscow after all",
+         "link": "https://c.example.org/2", "guid": "c2", "pubDate": _rfc822(now - timedelta(hours=2)),
+         "description": "Armenian Prime Minister Nikol Pashinyan will not travel to Moscow for the May 9 "
+                        "Victory Day parade, his office said, cancelling the trip announced on Wednesday."}]))
+    project.write_config(feeds + [{"name": "Outlet C", "url": feed_server.url("/c.xml")}],
+                         translation={"enabled": False})
+    project.cli("run", "--once")
+    by_guid = {i["link"]: i for i in project.items()}
+    repeat, reversal = by_guid["https://c.example.org/1"], by_guid["https://c.example.org/2"]
+    story = items["Agency A"]["story_id"]
+    assert repeat["duplicate_kind"] == "story" and repeat["story_id"] == story
+    assert reversal["duplicate_kind"] == "update" and reversal["story_id"] == story
+    digests = project.digests("victory-day-parade")
+    assert len(digests) == 2
+    md = digests[1].read_text(encoding="utf-8")
+    head, _, appendix = md.partition("Suppressed")
+    entries = _entries(md)
+    assert len(entries) == 1 and "will not attend" in entries[0], entries
+    assert "update to a story already sent" in head
+    assert "Pashinyan expected at Victory Day parade" in appendix  # the repeat stays hidden
+
+
+def test_one_leader_two_events_stay_apart(project, feed_server):
+    now = datetime.now(timezone.utc)
+    feed_server.routes["/k.xml"] = Route(rss([
+        {"title": "Tokayev attends Victory Day parade in Moscow", "link": "https://k.example.org/parade",
+         "guid": "k1", "pubDate": _rfc822(now - timedelta(days=1)),
+         "description": "Kazakh President Kassym-Jomart Tokayev watched the May 9 Victory Day parade on Red "
+                        "Square in Moscow alongside Vladimir Putin and other leaders."},
+        {"title": "Tokayev and Putin discuss gas transit by phone", "link": "https://k.example.org/call",
+         "guid": "k2", "pubDate": _rfc822(now - timedelta(hours=3)),
+         "description": "Kassym-Jomart Tokayev and Vladimir Putin discussed gas transit to Uzbekistan and a "
+                        "power plant in Kokshetau by phone, the Kremlin said."},
+    ]))
+    feed_server.routes["/old.xml"] = Route(rss([
+        {"title": "Tokayev attends Victory Day parade in Moscow", "link": "https://old.example.org/parade",
+         "guid": "o1", "pubDate": _rfc822(now - timedelta(days=366)),
+         "description": "Kazakh President Kassym-Jomart Tokayev watched the May 9 Victory Day parade on Red "
+                        "Square in Moscow with Vladimir Putin and leaders of Central Asia."},
+    ]))
+    project.write_config([{"name": "Archive", "url": feed_server.url("/old.xml")}], translation={"enabled": False})
+    project.cli("run", "--once")  # last year's parade is stored first
+    project.write_config([{"name": "Archive", "url": feed_server.url("/old.xml")},
+                          {"name": "Kazakh desk", "url": feed_server.url("/k.xml")}], translation={"enabled": False})
+    project.cli("run", "--once")
+    items = {i["link"]: i for i in project.items()}
+    parade, call = items["https://k.example.org/parade"], items["https://k.example.org/call"]
+    old = items["https://old.example.org/parade"]
+    assert len({parade["story_id"], call["story_id"], old["story_id"]}) == 3, (parade, call, old)
+    assert parade["duplicate_of"] is None and call["duplicate_of"] is None
+    # this year's parade is news although last year's report reads almost the same
+    md = project.digests("victory-day-parade")[-1].read_text(encoding="utf-8")
+    assert any("Tokayev attends Victory Day parade" in e for e in _entries(md))

@@ -1,0 +1,189 @@
+"""Benchmark of story decisions on wire-like reporting: wrong merges and missed merges.
+
+The labelled set in bench/data/stories/*.jsonl (one report per line with its event id,
+outlet, language and publication time) is fed through the real ingest decision
+(:func:`monitor.pipeline.ingest` on a real SQLite file, one feed per outlet), one item at
+a time in publication order, each "fetched" at its publication time, so the story
+window sees the real gaps between reports. Translation is off: every decision is made on
+the items' own languages (as on a machine without models for the region's languages).
+
+Figures:
+
+* ``story_wrong_merge_rate``: items stored in an earlier item's story (``duplicate_kind``
+  ``story`` or ``update``) whose story began with a report of another event, over all such
+  items (target <= 0.02);
+* ``story_missed_merge_same_lang`` / ``story_missed_merge_cross_lang``: pairs of reports of
+  one event (same language / different languages) that ended in different stories, over all
+  such pairs (target same language <= 0.25);
+* ``story_updates_suppressed``: reports labelled as an update (a reversal, a postponement)
+  stored as a plain story member, which digests would hide (target 0), unless the report it
+  joined is an earlier report of the same change;
+* ``story_update_recall``: labelled updates stored with ``duplicate_kind: update``.
+
+Usage: python bench/bench_stories.py [--smoke] [--errors]. Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from monitor.config import load_config  # noqa: E402
+from monitor.parse import Entry  # noqa: E402
+from monitor.pipeline import ingest, open_services  # noqa: E402
+
+DATA = ROOT / "bench" / "data" / "stories"
+TARGET_WRONG = 0.02
+TARGET_MISSED_SAME = 0.25
+
+
+@dataclass(frozen=True)
+class Report:
+    id: str
+    event: str
+    lang: str
+    outlet: str
+    published: datetime
+    title: str
+    summary: str
+    update: bool
+
+
+def load_reports(path: Path = DATA) -> list[Report]:
+    """Every report of the set, in publication order."""
+    out = []
+    for f in sorted(path.glob("*.jsonl")):
+        for n, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                o = json.loads(line)
+                out.append(Report(o["id"], o["event"], o["lang"], o["outlet"],
+                                  datetime.fromisoformat(o["published"].replace("Z", "+00:00")),
+                                  o["title"], o["summary"], o.get("kind") == "update"))
+            except (KeyError, ValueError) as e:
+                raise SystemExit(f"{f.name}:{n}: {e}") from e
+    return sorted(out, key=lambda r: (r.published, r.id))
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isascii() and c.isalnum() else "-" for c in name.lower()).strip("-") or "outlet"
+
+
+def run(reports: list[Report], tmp: Path) -> dict[str, tuple[int, int, str | None, int | None]]:
+    """Ingest the reports one by one; report id -> (item id, story id, duplicate_kind, duplicate_of)."""
+    outlets = sorted({(r.outlet, r.lang) for r in reports})
+    feeds = {o: f"https://feeds.example/{i}-{_slug(o[0])}.xml" for i, o in enumerate(outlets)}
+    for d in ("watchlists", "seeds"):
+        (tmp / d).mkdir()
+    cfg = {"database": str(tmp / "bench.db"), "watchlists": str(tmp / "watchlists"), "seeds": str(tmp / "seeds"),
+           "digests": str(tmp / "digests"), "models": str(tmp / "models"), "translation": {"enabled": False},
+           "feeds": [{"name": f"{o} ({lang})", "url": url, "language": lang} for (o, lang), url in feeds.items()]}
+    (tmp / "config.yaml").write_text(json.dumps(cfg, ensure_ascii=False), encoding="utf-8")
+    svc = open_services(load_config(tmp / "config.yaml"))
+    try:
+        for r in reports:
+            url = feeds[(r.outlet, r.lang)]
+            entry = Entry(guid=r.id, link=f"{url.removesuffix('.xml')}/{r.id}", title=r.title, summary=r.summary,
+                          published=r.published, author=None, language_hint=r.lang)
+            ingest(svc, f"{r.outlet} ({r.lang})", svc.feed_ids[url], [entry], override=r.lang,
+                   now=r.published.timestamp() + 60)
+        rows = svc.conn.execute("SELECT guid, id, story_id, duplicate_kind, duplicate_of FROM items").fetchall()
+    finally:
+        svc.close()
+    return {g: (int(i), int(s), k, o) for g, i, s, k, o in rows}
+
+
+def score(reports: list[Report], stored: dict[str, tuple[int, int, str | None, int | None]]) -> dict[str, object]:
+    by_item = {stored[r.id][0]: r for r in reports}
+    merges = wrong = 0
+    errors: list[dict[str, object]] = []
+    updates = {"labelled": 0, "as_update": 0, "suppressed": 0}
+    false_updates = 0
+    for r in reports:
+        item, story, kind, of = stored[r.id]
+        if kind in ("story", "update"):
+            merges += 1
+            root = by_item.get(story)
+            if root is not None and root.event != r.event:
+                wrong += 1
+                errors.append({"wrong_merge": r.id, "joined": root.id, "event": r.event, "other": root.event,
+                               "days": round((r.published - root.published).total_seconds() / 86400, 1)})
+        if r.update:
+            updates["labelled"] += 1
+            updates["as_update"] += kind == "update"
+            joined = by_item.get(of) if of is not None else None
+            if kind == "story" and not (joined is not None and joined.update and joined.event == r.event):
+                # a plain member of the story (hidden once the story is sent), unless it repeats
+                # an earlier report of the same change, which was delivered
+                updates["suppressed"] += 1
+                errors.append({"update_suppressed": r.id})
+        elif kind == "update":
+            false_updates += 1
+    pairs = {"same": [0, 0], "cross": [0, 0]}  # [pairs, missed]
+    by_event: dict[str, list[Report]] = {}
+    for r in reports:
+        by_event.setdefault(r.event, []).append(r)
+    for event, group in by_event.items():
+        for a, b in itertools.combinations(group, 2):
+            key = "same" if a.lang == b.lang else "cross"
+            pairs[key][0] += 1
+            if stored[a.id][1] != stored[b.id][1]:
+                pairs[key][1] += 1
+                if key == "same":
+                    errors.append({"missed_same_lang": [a.id, b.id], "event": event})
+    rate = round(wrong / merges, 4) if merges else 0.0
+    missed_same = round(pairs["same"][1] / pairs["same"][0], 4) if pairs["same"][0] else 0.0
+    missed_cross = round(pairs["cross"][1] / pairs["cross"][0], 4) if pairs["cross"][0] else 0.0
+    return {
+        "story_items": len(reports),
+        "story_events": len(by_event),
+        "story_languages": sorted({r.lang for r in reports}),
+        "story_merges": merges,
+        "story_wrong_merges": wrong,
+        "story_wrong_merge_rate": rate,
+        "story_pairs_same_lang": pairs["same"][0],
+        "story_missed_merge_same_lang": missed_same,
+        "story_pairs_cross_lang": pairs["cross"][0],
+        "story_missed_merge_cross_lang": missed_cross,
+        "story_updates_labelled": updates["labelled"],
+        "story_updates_suppressed": updates["suppressed"],
+        "story_update_recall": round(updates["as_update"] / updates["labelled"], 4) if updates["labelled"] else 1.0,
+        "story_false_updates": false_updates,
+        "met": {"story_wrong_merge_rate": rate <= TARGET_WRONG,
+                "story_missed_merge_same_lang": missed_same <= TARGET_MISSED_SAME,
+                "story_updates_suppressed": updates["suppressed"] == 0},
+        "errors": errors,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--smoke", action="store_true", help="the same set (it takes seconds)")
+    ap.add_argument("--errors", action="store_true", help="print only the errors, one per line")
+    args = ap.parse_args()
+    reports = load_reports()
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="bench_stories_") as tmp:
+        stored = run(reports, Path(tmp))
+    out = score(reports, stored)
+    out["story_ingest_s"] = round(time.perf_counter() - t0, 2)
+    if args.errors:
+        for e in out["errors"]:  # type: ignore[attr-defined]
+            print(json.dumps(e, ensure_ascii=False))
+        return
+    print(json.dumps(out, indent=1, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+"""Story evidence (monitor.story_text) and the story decision (monitor.story) on real SQLite."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from monitor.config import ConfigError, load_config
+from monitor.story import DAY, StoryIndex, StorySettings, compare
+from monitor.story_text import PLACE, story_text
+
+
+def test_case_forms_share_a_stem_prefix_without_a_stemmer():
+    a = story_text("Референдум өтті", "Сайлаушылар атом стансасын салуды қолдады.", "kk")
+    b = story_text("Референдумда шешім қабылданды", "Атом стансасының құрылысы қолдау тапты.", "kk")
+    assert {"kk:рефер", "kk:станс"} <= a.terms & b.terms
+
+
+def test_uzbek_cyrillic_and_latin_agree():
+    lat = story_text("Gaz narxi oshiriladi", "Energetika vazirligi gaz narxi 1500 so'mgacha oshirilishini aytdi.", "uz")
+    cyr = story_text("Газ нархи оширилади", "Энергетика вазирлиги газ нархи 1500 сўмгача оширилишини айтди.", "uz")
+    assert len(lat.terms & cyr.terms) >= 3 and lat.numbers & cyr.numbers == {"1500"}
+
+
+def test_boilerplate_datelines_and_function_words_are_not_evidence():
+    t = story_text("Парад состоялся", "АСТАНА, 6 мая. В столице прошёл парад. Подписывайтесь на наш Telegram-канал.",
+                   "ru")
+    assert not any("подпис" in x or "telegram" in x for x in t.terms)
+    assert "5-6" not in t.dates  # the dateline's date is when it was filed, not the event
+    assert not {"ru:в", "ru:на"} & t.terms
+
+
+def test_names_countries_and_places():
+    t = story_text("Tokayev flies to Moscow", "Kazakh President Kassym-Jomart Tokayev met Russian officials in "
+                   "Moscow. Kazakhstan and Russia signed a deal.", "en")
+    assert "tkv" in t.names and PLACE + "mscv" in t.names
+    assert not any(n.startswith(("kz", "rs")) for n in t.actors)  # countries are never actors
+    assert "tkv" in t.actors and PLACE + "mscv" not in t.actors
+
+
+@pytest.mark.parametrize("lang,text,date", [
+    ("en", "The summit opens on May 9 in Minsk.", "5-9"),
+    ("ru", "Саммит пройдёт 9 мая в Минске.", "5-9"),
+    ("ky", "Курултай 15-февралда өтөт.", "2-15"),
+    ("az", "Əliyev aprelin 23-də səfər edəcək.", "4-23"),
+    ("tk", "Sammit 12-nji awgustda geçiriler.", "8-12"),
+    ("uz", "Saylov 24-oktabr kuni bo'lib o'tdi.", "10-24"),
+    ("hy", "Այցը տեղի կունենա ապրիլի 16-ին։", "4-16"),
+])
+def test_dates_in_region_languages(lang, text, date):
+    assert date in story_text("x", text, lang).dates
+
+
+@pytest.mark.parametrize("lang,before,after", [
+    ("en", "Pashinyan will attend the summit in Minsk", "Pashinyan will not attend the summit in Minsk"),
+    ("ru", "Токаев поедет на саммит в Минске", "Токаев не поедет на саммит в Минске"),
+    ("kk", "Тоқаев Мәскеуге барады", "Тоқаев Мәскеуге бармайды"),
+    ("ky", "Саммит 26-июлда өтөт", "Саммит кийинкиге калтырылды"),
+    ("uz", "Forum iyunda o'tadi", "Forum kuzga qoldirildi"),
+    ("tg", "Конфронс баргузор мешавад", "Конфронс ба таъхир гузошта шуд"),
+    ("hy", "Փաշինյանը կմասնակցի գագաթնաժողովին", "Փաշինյանը չի մասնակցի գագաթնաժողովին"),
+    ("ka", "ფესტივალი გაიხსნება", "ფესტივალი გადაიდო"),
+    ("tk", "Sammit geçiriler", "Sammit yza süýşürildi"),
+    ("az", "Reyslər bərpa ediləcək", "Reyslərin bərpası təxirə salınıb"),
+    ("be", "Форум пройдзе ў Віцебску", "Форум перанесены на восень"),
+    ("uk", "Саміт відбудеться в Києві", "Саміт скасовано"),
+])
+def test_change_cues(lang, before, after):
+    assert not story_text(before, "", lang).cues
+    assert story_text(after, "", lang).cues
+
+
+ANNOUNCE = ("Pashinyan to attend CSTO summit in Minsk", "Armenian Prime Minister Nikol Pashinyan will travel to "
+            "Minsk on November 28 for the summit of the Collective Security Treaty Organization, his office said.")
+SECOND = ("Armenian leader heads to CSTO summit", "Nikol Pashinyan will take part in the Collective Security "
+          "Treaty Organization summit in Minsk on November 28, the government said.")
+REVERSAL = ("Pashinyan will not attend CSTO summit", "Nikol Pashinyan will not go to the Collective Security "
+            "Treaty Organization summit in Minsk on November 28, his office said, cancelling the trip.")
+
+
+def test_two_outlets_one_event_is_one_story_and_a_reversal_is_an_update():
+    a, b, r = (story_text(t, s, "en") for t, s in (ANNOUNCE, SECOND, REVERSAL))
+    assert compare(b, a, 3 * 3600).outcome == "same"
+    v = compare(r, a, 4 * DAY)  # beyond the window, but it names the date of the event it changes
+    assert v.outcome == "update", v
+
+
+def test_same_actors_other_year_or_far_apart_are_different():
+    a = story_text("Tokayev wins election with 81%", "Kassym-Jomart Tokayev won the 2022 presidential election "
+                   "with 81.3% of the vote, the election commission said.", "en")
+    b = story_text("Tokayev wins election with 70.8%", "Kassym-Jomart Tokayev won the 2019 presidential election "
+                   "with 70.8% of the vote, the election commission said.", "en")
+    assert compare(a, b, 1200 * DAY).outcome == "different"
+    same_text = story_text(ANNOUNCE[0], ANNOUNCE[1].replace("November 28", "the summit"), "en")
+    other = story_text("Pashinyan to attend EAEU summit", "Nikol Pashinyan will travel to Minsk for the summit "
+                       "of the Eurasian Economic Union, his office said.", "en")
+    assert compare(other, same_text, 40 * DAY).outcome == "different"  # beyond the window: no near-copy
+
+
+def test_shared_names_alone_never_merge():
+    a = story_text("Peskov: Putin will go to the SCO summit", "Dmitry Peskov said Vladimir Putin would attend "
+                   "the summit of the Shanghai Cooperation Organisation in Tianjin.", "en")
+    b = story_text("Peskov: no Putin-Zelensky meeting planned", "Dmitry Peskov said Vladimir Putin had no plans "
+                   "to meet Volodymyr Zelensky.", "en")
+    assert compare(b, a, DAY).outcome == "different"
+
+
+def test_index_finds_the_window_and_decides(tmp_path):
+    conn = sqlite3.connect(tmp_path / "s.db")
+    idx = StoryIndex(conn, StorySettings(window=3 * DAY))
+    t0 = 1_750_000_000.0
+    idx.add(1, 1, t0, story_text(*ANNOUNCE, "en"))
+    conn.commit()
+    d = idx.decide(story_text(*SECOND, "en"), t0 + 3600)
+    assert (d.outcome, d.item_id, d.story_id) == ("story", 1, 1)
+    assert idx.decide(story_text(*SECOND, "en"), t0 + 30 * DAY).outcome == "new_story"
+    d = idx.decide(story_text(*REVERSAL, "en"), t0 + 4 * DAY)
+    assert d.outcome == "update" and d.story_id == 1
+    assert idx.evidence_of(1) is not None and idx.evidence_of(2) is None
+    conn.close()
+
+
+def test_story_window_config_key(tmp_path):
+    base = "database: s.db\nwatchlists: w\nseeds: s\nfeeds: []\n"
+    (tmp_path / "config.yaml").write_text(base + "dedup:\n  story_window: 2d\n", encoding="utf-8")
+    assert load_config(tmp_path / "config.yaml", check_dirs=False).dedup.story_window == 2 * DAY
+    (tmp_path / "config.yaml").write_text(base, encoding="utf-8")
+    assert load_config(tmp_path / "config.yaml", check_dirs=False).dedup.story_window == 3 * DAY
+    (tmp_path / "config.yaml").write_text(base + "dedup:\n  story_window: soon\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="story_window"):
+        load_config(tmp_path / "config.yaml", check_dirs=False)
+
+
+def test_empty_unknown_language_and_odd_text_do_not_break():
+    empty = story_text("", "", None)
+    assert not empty.terms and not empty.names and compare(empty, empty, 0).outcome == "different"
+    odd = story_text("\x00\u202e ALL CAPS HEADLINE —", "- - — 12-13 ... ' ’ 9-й 31.12.2025 \u200b" * 50, "xx")
+    assert odd.language == "xx"
+    assert compare(odd, odd, 0).outcome in ("same", "different")
