@@ -144,6 +144,7 @@ class Explanation:
     trace: tuple[str, ...]  # the query tree, one line per node, ✓/✗
     near_misses: tuple[str, ...]  # why it did not match, when it nearly did
     translated: bool = False
+    query_held: bool = False  # the query held (a non-match then lost to threshold, min_score or filters)
 
     def why(self) -> list[str]:
         """Which terms hit where (same wording as :meth:`Match.why`)."""
@@ -179,6 +180,21 @@ class Watchlist:
 
     def __post_init__(self) -> None:
         self._requirements = self.query.requirements() if self.query is not None else []
+
+    def threshold_notes(self) -> list[str]:
+        """Ways the query can hold whose weights stay under ``threshold`` (items it would drop).
+
+        The threshold is meant to ask for more evidence than the query alone; when the
+        cheapest way for the query to hold already falls under it, items that meet every
+        requirement of the query are still lost. ``watchlist test`` prints this note.
+        """
+        if self.query is None:
+            return []
+        floor, labels = self.query.cheapest()
+        if floor >= self.threshold:
+            return []
+        return [f"the query can hold with weights {floor:g} < threshold {self.threshold:g} "
+                f"({' + '.join(labels)}): such items are dropped; lower threshold or raise those weights"]
 
     def _filter_failures(self, item: PreparedItem) -> list[str]:
         f = self.filters
@@ -245,12 +261,12 @@ class Watchlist:
         if not ok:
             near += _near_misses(ctx.trace or [])
         if ok and weight_sum < self.threshold:
-            near.append(f"query held but weights {weight_sum:g} < threshold {self.threshold:g}")
+            near.append(f"query held but weights {weight_sum:g} < threshold {self.threshold:g} (score {score:g})")
         if ok and weight_sum >= self.threshold and score < self.filters.min_score:
             near.append(f"score {score:g} < filters.min_score {self.filters.min_score:g}")
         matched = ok and not filtered and weight_sum >= self.threshold and score >= self.filters.min_score
         return Explanation(self.name, matched, score, weight_sum, self.threshold, self.filters.min_score,
-                           hits, tuple(filtered), tuple(trace), tuple(near), p.translated)
+                           hits, tuple(filtered), tuple(trace), tuple(near), p.translated, ok)
 
 
 _FIELD_ORDER = {"title": 0, "summary": 1, "title_translated": 2, "summary_translated": 3}

@@ -257,6 +257,10 @@ class Node:
         """Necessary conditions: word-id sets that must each meet the item's words."""
         return []
 
+    def cheapest(self) -> tuple[float, tuple[str, ...]]:
+        """The smallest weight sum with which this node can hold, and the terms that give it."""
+        return 0.0, ()
+
 
 class Leaf(Node):
     weight: float = 1.0
@@ -264,6 +268,9 @@ class Leaf(Node):
 
     def occurrences(self, ctx: Context) -> list[Occurrence]:
         raise NotImplementedError
+
+    def cheapest(self) -> tuple[float, tuple[str, ...]]:
+        return self.weight, (self.label,)
 
     def evaluate(self, ctx: Context) -> tuple[bool, Found]:
         occ = self.occurrences(ctx)
@@ -413,6 +420,17 @@ class Group(Node):
             if all(firsts):
                 return [frozenset().union(*(f[0] for f in firsts))]
         return []
+
+    def cheapest(self) -> tuple[float, tuple[str, ...]]:
+        if self.op == "none":
+            return 0.0, ()
+        costs = [c.cheapest() for c in self.children]
+        if self.op == "any":
+            costs = sorted(costs, key=lambda c: c[0])[: self.minimum]
+        labels: list[str] = []
+        for _, ls in costs:
+            labels += [x for x in ls if x not in labels]
+        return sum(c[0] for c in costs), tuple(labels)
 
     def short(self) -> str:
         kids = ", ".join(c.short() for c in self.children[:3])
