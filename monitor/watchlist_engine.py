@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from monitor.watchlist_morphology import ending_matches, has_inventory, stem_alternants
+from monitor.watchlist_morphology import alternant_needs_ending, ending_matches, has_inventory, stem_alternants
 from monitor.watchlist_text import STEMMERS, PreparedField, PreparedItem, script_of, stem
 
 INFLECT_EXTRA = 3  # letters an inflected form may add to a word of a stemmed language
@@ -109,8 +109,9 @@ class Lexicon:
             if len(word.text) >= MIN_PREFIX_LEN:
                 self._trie_add(word.text, (wid, "inflect", lang, word.derived, False))
                 if self.inflection == "suffix":
+                    bare = not alternant_needs_ending(lang)
                     for alt in stem_alternants(lang, word.text):
-                        self._trie_add(alt, (wid, "inflect", lang, word.derived, True))
+                        self._trie_add(alt, (wid, "inflect", lang, word.derived, not bare))
         return wid
 
     def _trie_add(self, text: str, entry: _Entry) -> None:

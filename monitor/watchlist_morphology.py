@@ -153,6 +153,15 @@ def has_inventory(language: str | None) -> bool:
     return language is not None and language in SUFFIXES
 
 
+# Languages where a stem without its final vowel also stands alone (Georgian adjectives before
+# a noun: წითელი -> "წითელ მოედანზე"); elsewhere an alternant needs an ending after it.
+_BARE_ALTERNANTS = frozenset({"ka"})
+
+
+def alternant_needs_ending(language: str) -> bool:
+    return language not in _BARE_ALTERNANTS
+
+
 def stem_alternants(language: str, word: str) -> tuple[str, ...]:
     """Other spellings of ``word``'s stem before an ending (never the word itself)."""
     out: list[str] = []
@@ -160,7 +169,7 @@ def stem_alternants(language: str, word: str) -> tuple[str, ...]:
         if word.endswith(end) and len(word) > MIN_STEM:
             out.append(word[: -len(end)] + repl)
     drop = _DROP_FINAL.get(language, "")
-    if drop and word[-1:] in drop and len(word) - 1 >= MIN_STEM + 1:
+    if drop and word[-1:] in drop and len(word) - 1 >= MIN_STEM:
         out.append(word[:-1])
     return tuple(dict.fromkeys(o for o in out if o != word))
 
