@@ -191,10 +191,15 @@ class Watchlist:
         if self.query is None:
             return []
         floor, labels = self.query.cheapest()
-        if floor >= self.threshold:
-            return []
-        return [f"the query can hold with weights {floor:g} < threshold {self.threshold:g} "
-                f"({' + '.join(labels)}): such items are dropped; lower threshold or raise those weights"]
+        terms = " + ".join(labels)
+        out = []
+        if floor < self.threshold:
+            out.append(f"the query can hold with weights {floor:g} < threshold {self.threshold:g} ({terms}): "
+                       "such items are dropped; lower threshold or raise those weights")
+        if floor < self.filters.min_score:
+            out.append(f"the query can hold with score {floor:g} < filters.min_score {self.filters.min_score:g} "
+                       f"({terms}, none in a title): such items are dropped; lower min_score")
+        return out
 
     def _filter_failures(self, item: PreparedItem) -> list[str]:
         f = self.filters
