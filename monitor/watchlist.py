@@ -612,6 +612,9 @@ class _Checker:
         if not words:
             self.err(at, path, f"no words in term {text!r}", "a term needs letters or digits")
             return None
+        if len(words) > 1:
+            words = [Word(w.text, w.mode, w.language, w.derived, True) if len(w.text) < 3 else w
+                     for w in words]
         return tuple(self.lexicon.add(w) for w in words)
 
     def node(self, v: Any, parent: Any, key: Any, path: str, fields: tuple[str, ...]) -> Node | None:

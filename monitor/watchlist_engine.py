@@ -54,6 +54,7 @@ class Word:
     mode: str  # exact | prefix | inflect
     language: str  # ISO code governing inflection
     derived: bool = False  # also adjectives/demonyms (derivational endings, ``derived: true``)
+    in_phrase: bool = False  # part of a phrase of several words: a short word may take endings too
 
 
 # Trie entry: (word id, kind, language, derived, needs an ending after it (a stem alternant))
@@ -106,7 +107,10 @@ class Lexicon:
                 langs = self.stem_langs_by_script.setdefault(script_of(word.text), [])
                 if lang not in langs:
                     langs.append(lang)
-            if len(word.text) >= MIN_PREFIX_LEN:
+            if len(word.text) >= MIN_PREFIX_LEN or (word.in_phrase and self.inflection == "suffix"
+                                                    and has_inventory(lang)):
+                # a short word alone matches exactly; inside a phrase the other words guard it
+                # (Armenian "Հաղթանակի օր" finds "Հաղթանակի օրվա")
                 self._trie_add(word.text, (wid, "inflect", lang, word.derived, False))
                 if self.inflection == "suffix":
                     bare = not alternant_needs_ending(lang)

@@ -90,6 +90,12 @@ def test_short_stems_and_unrelated_words_do_not_match(tmp_path, lang, term, text
     assert _hits(_term_wl(tmp_path, lang, term), text, lang) == []
 
 
+def test_a_short_word_takes_endings_only_inside_a_phrase(tmp_path):
+    wl = _wl(tmp_path, "name: t\nquery: {any: [{hy: Հաղթանակի օր}, {hy: օր}]}\n")
+    assert _hits(wl, "Հաղթանակի օրվա տոնակատարություն", "hy") == ["Հաղթանակի օրվա"]
+    assert _hits(wl, "օրվա լուրեր", "hy") == []  # alone, a 2-letter word matches exactly
+
+
 def test_the_older_prefix_rule_over_matches_where_suffixes_do_not(tmp_path):
     """The false hits the suffix inventories remove: measured in bench_watchlist too."""
     body = "name: t\nquery: {term: Тоқаев, lang: kk}\n"
