@@ -73,3 +73,24 @@ def test_watchlist_test_lists_query_held_items_below_threshold(project, feed_ser
     assert "Query held, below threshold (1):" in out
     assert "score 6, weights 3 / threshold 4" in out
     assert '"Тоқаев" in title ("Тоқаевтың")' in out
+
+
+def test_new_watchlist_applied_to_stored_items_at_daemon_start(project, feed_server, tmp_path):
+    import signal
+
+    from test_daemon import Notify, start, wait_until
+
+    _setup(project, feed_server)
+    project.cli("run", "--once")
+    visit = KK_ITEMS[0]["title"]
+    (project.root / "watchlists" / "tokayev.yaml").write_text(TOKAYEV, encoding="utf-8")
+    notify = Notify(tmp_path / "notify.sock")
+    proc = start(project, notify)
+    try:
+        notify.wait_for("READY=1")
+        wait_until(lambda: "tokayev" in _matches(project)[visit])
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+        notify.close()
+    assert "watchlist tokayev is new or edited" in err
