@@ -174,9 +174,23 @@ def stem_alternants(language: str, word: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(o for o in out if o != word))
 
 
+# Vowels of the languages whose endings never meet vowel to vowel: Turkic inserts a
+# consonant (Moskva-ya, сапар-ы-на), East Slavic endings do not stack vowels. Tajik
+# (-ҳо-и), Armenian and Georgian are left out.
+_TURKIC_SLAVIC_VOWELS = frozenset("аәеёиоөуұүыіэюяїєaäeiıoöuüəy")
+_NO_HIATUS: dict[str, frozenset[str]] = {
+    lang: _TURKIC_SLAVIC_VOWELS - (frozenset("y") if lang in ("uz", "az") else frozenset())
+    for lang in ("kk", "ky", "uz", "tk", "az", "ru", "uk", "be")
+}
+
+
 @lru_cache(maxsize=200_000)
 def is_chain(language: str, rest: str, parts: int = MAX_PARTS) -> bool:
-    """``rest`` is one to ``parts`` endings of ``language`` (``"*"``: of any language)."""
+    """``rest`` is one to ``parts`` endings of ``language`` (``"*"``: of any language).
+
+    Between two endings a vowel never meets a vowel in the Turkic and East Slavic
+    languages, so "i" + "a" + "n" is not an Azerbaijani chain (Iran is not Iranian).
+    """
     if not rest or parts <= 0:
         return False
     inv = _ALL_SUFFIXES if language == "*" else SUFFIXES.get(language)
@@ -184,8 +198,10 @@ def is_chain(language: str, rest: str, parts: int = MAX_PARTS) -> bool:
         return False
     if rest in inv:
         return True
+    vowels = _NO_HIATUS.get(language, frozenset())
     for i in range(1, min(len(rest), 7)):
-        if rest[:i] in inv and is_chain(language, rest[i:], parts - 1):
+        if rest[:i] in inv and not (rest[i - 1] in vowels and rest[i] in vowels) \
+                and is_chain(language, rest[i:], parts - 1):
             return True
     return False
 

@@ -82,6 +82,7 @@ GUARDS = [
     ("ka", "სია", "სიახლე"),               # "list" is not "news"
     ("uk", "Рим", "Римма"),
     ("uz", "Toshkent", "toshkentlik tadbirkor"),  # a demonym needs derived: true
+    ("az", "Iran", "Iranian oil"),         # i + a + n: endings never meet vowel to vowel
 ]
 
 
