@@ -145,7 +145,7 @@ def run_once(cfg: Config, *, quiet: bool = False, now: float | None = None, in_o
     """One poll-and-digest cycle. ``in_order`` polls one feed after the other in config order (the demo:
     the same stories and clusters every time); otherwise feeds are polled concurrently."""
     from monitor.dispatch import dispatch_watchlist
-    from monitor.pipeline import open_services, poll_all, sync_seeds
+    from monitor.pipeline import open_services, poll_all, rematch_changed, sync_seeds
 
     svc = open_services(cfg)
     try:
@@ -160,6 +160,7 @@ def run_once(cfg: Config, *, quiet: bool = False, now: float | None = None, in_o
         if waited is not None and waited.translated and not quiet:
             _out(f"Translated {waited.translated} stored item(s) with newly installed models "
                  f"({waited.matched} now match a watchlist).")
+        rematch_changed(svc, cfg.rematch_window, now)
         feeds = [f for f in cfg.feeds if f.enabled]
         if len(feeds) >= POOL_MIN_FEEDS and (os.cpu_count() or 1) > 1:
             svc.cpu_executor = cpu_pool()
@@ -515,19 +516,24 @@ def cmd_watchlist_test(args: argparse.Namespace) -> int:
         rows = [r for r in store.item_rows(conn, since=since) if r["feed_name"] != "seeds"]
     finally:
         conn.close()
-    matched, near = [], []
+    matched, held, near = [], [], []
     for r in rows:
         inp = MatchInput(title=r["title"], summary=r["summary"], language=r["language"], feed=r["feed_name"],
                          title_translated=r["title_translated"], summary_translated=r["summary_translated"])
         ex = wl.explain(inp)
         if ex.matched:
             matched.append((ex.score, r, ex))
-        elif ex.hits:  # some terms hit, but not enough (or a `not:` excluded it)
+        elif ex.query_held and not ex.filtered_out:  # every requirement met, lost to threshold or min_score
+            held.append((ex.score, r, ex))
+        elif ex.hits:  # some terms hit, but the query did not hold (or a `not:` excluded it)
             near.append((ex.score, r, ex))
     matched.sort(key=lambda t: -t[0])
+    held.sort(key=lambda t: -t[0])
     near.sort(key=lambda t: -t[0])
     _out(f"{wl.name}: {len(matched)} of {len(rows)} stored item(s) since {args.since} would match "
          "(nothing is changed)")
+    for note in wl.threshold_notes():
+        _out(f"note: {note}")
     for score, r, ex in matched[: args.limit]:
         _out(f"\n[{score:.1f}] #{r['id']} {r['feed_name']} ({r['language'] or '?'})")
         _out("  " + highlight(r["title"], [h for h in ex.hits if h.field == "title"]))
@@ -535,6 +541,14 @@ def cmd_watchlist_test(args: argparse.Namespace) -> int:
             _out("  " + highlight(r["title_translated"], [h for h in ex.hits if h.field == "title_translated"]))
         for line in ex.why():
             _out(f"    - {line}")
+    if held:
+        _out(f"\nQuery held, below threshold ({len(held)}):")
+        for score, r, ex in held[: args.limit]:
+            _out(f"  #{r['id']} {r['title'][:90]}")
+            _out(f"    score {ex.score:g}, weights {ex.weight_sum:g} / threshold {ex.threshold:g}, "
+                 f"min_score {ex.min_score:g}")
+            for line in ex.why():
+                _out(f"    - {line}")
     if near:
         _out(f"\nNearly matched ({len(near)}):")
         for score, r, ex in near[: args.limit]:

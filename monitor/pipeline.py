@@ -578,4 +578,22 @@ def rematch(svc: Services, wl: Watchlist, window: float, now: float | None = Non
             elif r["id"] in had and r["id"] not in delivered:
                 conn.execute("DELETE FROM matches WHERE item_id=? AND watchlist=?", (r["id"], wl.name))
                 removed += 1
+        conn.execute("INSERT INTO watchlist_state(name, fingerprint, last_rematch) VALUES (?, ?, ?) "
+                     "ON CONFLICT(name) DO UPDATE SET fingerprint=excluded.fingerprint, "
+                     "last_rematch=excluded.last_rematch", (wl.name, wl.fingerprint, now))
     return added, removed
+
+
+def rematch_changed(svc: Services, window: float, now: float | None = None) -> list[tuple[str, int, int]]:
+    """Re-apply every watchlist that is new or edited since it was last applied to the store
+    (``monitor run --once`` and daemon start; a hot reload calls :func:`rematch` itself).
+    Returns (name, added, removed) for each one re-applied."""
+    applied = dict(svc.conn.execute("SELECT name, fingerprint FROM watchlist_state").fetchall())
+    out = []
+    for wl in svc.watchlists:
+        if wl.fingerprint and applied.get(wl.name) != wl.fingerprint:
+            added, removed = rematch(svc, wl, window, now)
+            log.info("watchlist %s is new or edited: applied to stored items of the last %.0f days "
+                     "(%d new match(es), %d dropped)", wl.name, window / 86400, added, removed)
+            out.append((wl.name, added, removed))
+    return out

@@ -39,7 +39,7 @@ from monitor import store
 from monitor.config import Config, FeedConfig, load_config
 from monitor.errors import ConfigError, MonitorError
 from monitor.fetch import Fetcher
-from monitor.pipeline import Services, open_services, poll_feed, rematch, sync_seeds
+from monitor.pipeline import Services, open_services, poll_feed, rematch, rematch_changed, sync_seeds
 from monitor.sdnotify import Notifier, Watchdog
 from monitor.watchlist import Watchlist, load_watchlists
 
@@ -526,6 +526,7 @@ async def _serve(config_path: Path, cfg: Config, notifier: Notifier) -> int:
     d.scheduler = sched
     try:
         await svc.db(sync_seeds, svc)
+        await svc.db(rematch_changed, svc, cfg.rematch_window)  # watchlists edited while stopped
         rows = {r.url: r for r in await svc.db(store.all_feeds, svc.conn)}
         now = time.time()
         armed = 0

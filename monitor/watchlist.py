@@ -144,6 +144,7 @@ class Explanation:
     trace: tuple[str, ...]  # the query tree, one line per node, ✓/✗
     near_misses: tuple[str, ...]  # why it did not match, when it nearly did
     translated: bool = False
+    query_held: bool = False  # the query held (a non-match then lost to threshold, min_score or filters)
 
     def why(self) -> list[str]:
         """Which terms hit where (same wording as :meth:`Match.why`)."""
@@ -179,6 +180,26 @@ class Watchlist:
 
     def __post_init__(self) -> None:
         self._requirements = self.query.requirements() if self.query is not None else []
+
+    def threshold_notes(self) -> list[str]:
+        """Ways the query can hold whose weights stay under ``threshold`` (items it would drop).
+
+        The threshold is meant to ask for more evidence than the query alone; when the
+        cheapest way for the query to hold already falls under it, items that meet every
+        requirement of the query are still lost. ``watchlist test`` prints this note.
+        """
+        if self.query is None:
+            return []
+        floor, labels = self.query.cheapest()
+        terms = " + ".join(labels)
+        out = []
+        if floor < self.threshold:
+            out.append(f"the query can hold with weights {floor:g} < threshold {self.threshold:g} ({terms}): "
+                       "such items are dropped; lower threshold or raise those weights")
+        if floor < self.filters.min_score:
+            out.append(f"the query can hold with score {floor:g} < filters.min_score {self.filters.min_score:g} "
+                       f"({terms}, none in a title): such items are dropped; lower min_score")
+        return out
 
     def _filter_failures(self, item: PreparedItem) -> list[str]:
         f = self.filters
@@ -245,12 +266,12 @@ class Watchlist:
         if not ok:
             near += _near_misses(ctx.trace or [])
         if ok and weight_sum < self.threshold:
-            near.append(f"query held but weights {weight_sum:g} < threshold {self.threshold:g}")
+            near.append(f"query held but weights {weight_sum:g} < threshold {self.threshold:g} (score {score:g})")
         if ok and weight_sum >= self.threshold and score < self.filters.min_score:
             near.append(f"score {score:g} < filters.min_score {self.filters.min_score:g}")
         matched = ok and not filtered and weight_sum >= self.threshold and score >= self.filters.min_score
         return Explanation(self.name, matched, score, weight_sum, self.threshold, self.filters.min_score,
-                           hits, tuple(filtered), tuple(trace), tuple(near), p.translated)
+                           hits, tuple(filtered), tuple(trace), tuple(near), p.translated, ok)
 
 
 _FIELD_ORDER = {"title": 0, "summary": 1, "title_translated": 2, "summary_translated": 3}
@@ -353,8 +374,8 @@ _DIGEST_KEYS = ("schedule", "timezone", "formats", "recipients", "mode", "quiet_
 _LEAF_KINDS = ("term", "alias", "near", "regex")
 _GROUP_KINDS = ("all", "any", "not")
 _LEAF_KEYS = {
-    "term": ("term", "lang", "variants", "exact", "weight", "fields", "name"),
-    "alias": ("alias", "weight", "fields", "name"),
+    "term": ("term", "lang", "variants", "exact", "derived", "weight", "fields", "name"),
+    "alias": ("alias", "derived", "weight", "fields", "name"),
     "near": ("near", "weight", "fields", "name"),
     "regex": ("regex", "weight", "fields", "name"),
 }
@@ -392,6 +413,7 @@ class _Checker:
         self.problems: list[Problem] = []
         self.lexicon = lexicon if lexicon is not None else Lexicon()
         self.aliases: dict[str, list[tuple[int, ...]]] = {}
+        self.alias_variants: dict[str, list[tuple[str, str | None, tuple[int | None, int | None], str]]] = {}
 
     def err(self, at: tuple[int | None, int | None], key: str, message: str, hint: str = "") -> None:
         self.problems.append(Problem(self.file, at[0], at[1], key, message, hint))
@@ -521,6 +543,7 @@ class _Checker:
             phrases = self.phrases(variants, path, exact=False)
             if phrases:
                 self.aliases[name] = phrases
+                self.alias_variants[name] = variants
 
     def variants(self, spec: Any, parent: Any, key: Any, path: str) -> list[tuple[str, str | None, tuple[int | None, int | None], str]]:
         """(text, language, position, path) of each variant in a list or a language mapping."""
@@ -556,16 +579,16 @@ class _Checker:
         return out
 
     def phrases(self, variants: list[tuple[str, str | None, tuple[int | None, int | None], str]],
-                path: str, exact: bool) -> list[tuple[int, ...]]:
+                path: str, exact: bool, derived: bool = False) -> list[tuple[int, ...]]:
         out: list[tuple[int, ...]] = []
         for text, lang, at, vpath in variants:
-            phrase = self.phrase(text, lang, exact, at, vpath)
+            phrase = self.phrase(text, lang, exact, at, vpath, derived)
             if phrase and phrase not in out:
                 out.append(phrase)
         return out
 
     def phrase(self, text: str, lang: str | None, exact: bool, at: tuple[int | None, int | None],
-               path: str) -> tuple[int, ...] | None:
+               path: str, derived: bool = False) -> tuple[int, ...] | None:
         words: list[Word] = []
         for chunk in _WORD_STAR_RE.findall(text):
             star = chunk.endswith("*")
@@ -585,10 +608,13 @@ class _Checker:
                     return None
                 wl = lang or DEFAULT_LANGUAGE_BY_SCRIPT.get(script_of(w), "und")
                 mode = "prefix" if is_prefix else ("exact" if exact else "inflect")
-                words.append(Word(w, mode, wl))
+                words.append(Word(w, mode, wl, derived and mode == "inflect"))
         if not words:
             self.err(at, path, f"no words in term {text!r}", "a term needs letters or digits")
             return None
+        if len(words) > 1:
+            words = [Word(w.text, w.mode, w.language, w.derived, True) if len(w.text) < 3 else w
+                     for w in words]
         return tuple(self.lexicon.add(w) for w in words)
 
     def node(self, v: Any, parent: Any, key: Any, path: str, fields: tuple[str, ...]) -> Node | None:
@@ -605,6 +631,8 @@ class _Checker:
             return None
         leaf_kinds = [k for k in _LEAF_KINDS if k in v]
         group_kinds = [k for k in _GROUP_KINDS if k in v]
+        if not leaf_kinds and not group_kinds and _is_lang_shorthand(v):
+            return self.shorthand(v, path, fields)
         if len(leaf_kinds) > 1 or (leaf_kinds and group_kinds):
             kinds = leaf_kinds + group_kinds
             self.err(_pos(v), path, f"one node mixes {', '.join(kinds)}",
@@ -654,6 +682,14 @@ class _Checker:
         ok = [k for k in kids if k is not None]
         return ok if len(ok) == len(kids) else None
 
+    def shorthand(self, v: Mapping[str, Any], path: str, fields: tuple[str, ...]) -> Node | None:
+        """``{kk: Тоқаев}`` or ``{kk: [Тоқаев, Toqaev], ky: Токаев}`` where a term can stand."""
+        variants = self.variants(v, None, None, path)
+        phrases = self.phrases(variants, path, exact=False)
+        if not phrases:
+            return None
+        return Term(variants[0][0], phrases, 1.0, fields)
+
     def leaf(self, kind: str, v: Mapping[str, Any], path: str, fields: tuple[str, ...]) -> Node | None:
         self.unknown_keys(v, _LEAF_KEYS[kind], path)
         weight = self.number(v, "weight", path, 1.0, -100, 100, nonzero=True)
@@ -671,10 +707,14 @@ class _Checker:
                              "use an ISO 639-1 code such as en, ru, kk")
                     lang = None
             exact = self.boolean(v, "exact", path, False)
+            derived = self.boolean(v, "derived", path, False)
+            if exact and derived:
+                self.err(_pos(v, "derived"), _join(path, "derived"), "derived: true contradicts exact: true",
+                         "keep one of them")
             variants = [(str(v["term"]), lang, _pos(v, "term"), _join(path, "term"))]
             if "variants" in v:
                 variants += self.variants(v["variants"], v, "variants", _join(path, "variants"))
-            phrases = self.phrases(variants, path, exact)
+            phrases = self.phrases(variants, path, exact, derived)
             return Term(label or str(v["term"]), phrases, weight, fields) if phrases else None
         if kind == "alias":
             ref = v["alias"]
@@ -683,7 +723,10 @@ class _Checker:
                 self.err(_pos(v, "alias"), _join(path, "alias"), f"undefined alias {ref!r}",
                          _suggest(str(ref), known) or "define it under 'aliases:' at the top of the file")
                 return None
-            return Term(label or str(ref), self.aliases[ref], weight, fields, kind="alias")
+            phrases = self.aliases[ref]
+            if self.boolean(v, "derived", path, False):
+                phrases = self.phrases(self.alias_variants[ref], path, exact=False, derived=True)
+            return Term(label or str(ref), phrases, weight, fields, kind="alias")
         if kind == "regex":
             pat = v["regex"]
             if not isinstance(pat, str) or not pat:
@@ -829,6 +872,16 @@ class _Checker:
         return DigestSettings(schedule=schedule, timezone=tz, formats=tuple(formats) or d.formats,
                               recipients=tuple(recipients), mode=mode, quiet_hours=quiet,
                               heartbeat=heartbeat, webhook=webhook)
+
+
+_NODE_OPTION_KEYS = frozenset(("min", "fields", "weight", "name", "lang", "variants", "exact", "derived",
+                               "terms", "within", "ordered"))
+
+
+def _is_lang_shorthand(v: Mapping[str, Any]) -> bool:
+    """A mapping whose keys are all two-letter language codes (``{kk: Тоқаев}``), not node keys."""
+    return all(isinstance(k, str) and len(k) == 2 and _LANG_RE.match(k) and k not in _NODE_OPTION_KEYS
+               for k in v)
 
 
 def _zones() -> list[str]:

@@ -8,8 +8,9 @@ Word modes:
   * ``exact``   token equals the word (after normalisation)
   * ``prefix``  token starts with the word (``sanction*``)
   * ``inflect`` default: same Snowball stem in the word's language, or the token
-    is the word plus at most 3 letters (``Токаев`` → ``Токаева``); for languages
-    without a stemmer (kk, ky, uz, tg, ka, az, ...) the word matches as a prefix.
+    is the word plus at most 3 letters (``Токаев`` → ``Токаева``), or the word plus
+    endings of the word's or the item's language from the suffix inventories of
+    :mod:`monitor.watchlist_morphology` (kk, ky, uz, tk, az, tg, hy, ka, uk, be, ...).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from monitor.watchlist_morphology import alternant_needs_ending, ending_matches, has_inventory, stem_alternants
 from monitor.watchlist_text import STEMMERS, PreparedField, PreparedItem, script_of, stem
 
 INFLECT_EXTRA = 3  # letters an inflected form may add to a word of a stemmed language
@@ -51,22 +53,39 @@ class Word:
     text: str  # normalised
     mode: str  # exact | prefix | inflect
     language: str  # ISO code governing inflection
+    derived: bool = False  # also adjectives/demonyms (derivational endings, ``derived: true``)
+    in_phrase: bool = False  # part of a phrase of several words: a short word may take endings too
+
+
+# Trie entry: (word id, kind, language, derived, needs an ending after it (a stem alternant))
+_Entry = tuple[int, str, str, bool, bool]
+
+INFLECTION_MODES = ("suffix", "prefix")
 
 
 class Lexicon:
-    """All words of one watchlist, indexed for a single pass over a field's tokens."""
+    """All words of one watchlist, indexed for a single pass over a field's tokens.
+
+    ``inflection="suffix"`` (default): in languages without a stemmer a word matches a
+    token that is the word plus known endings of the word's or the item's language
+    (:mod:`monitor.watchlist_morphology`). ``"prefix"`` is the older rule (any token that
+    starts with the word), kept to measure what the suffix inventories change.
+    """
 
     _keys = itertools.count(1)
 
-    def __init__(self) -> None:
+    def __init__(self, inflection: str = "suffix") -> None:
+        if inflection not in INFLECTION_MODES:
+            raise ValueError(f"inflection must be one of {INFLECTION_MODES}")
+        self.inflection = inflection
         self.key = next(Lexicon._keys)  # identifies this lexicon's scans cached on a PreparedItem
         self.words: list[Word] = []
         self._ids: dict[Word, int] = {}
         self.exact: dict[str, list[int]] = {}
         self.stems: dict[str, dict[str, list[int]]] = {}  # language -> stem -> ids
         self.stem_langs_by_script: dict[str, list[str]] = {}
-        self.trie: dict[str, Any] = {}  # char -> child node; _END -> [(word id, max extra, inflect)]
-        self._memo: dict[bool, dict[str, tuple[int, ...]]] = {False: {}, True: {}}
+        self.trie: dict[str, Any] = {}  # char -> child node; _END -> [_Entry]
+        self._memo: dict[str | None, dict[str, tuple[int, ...]]] = {}
 
     def add(self, word: Word) -> int:
         """Index ``word`` (idempotent) and return its id."""
@@ -75,26 +94,31 @@ class Lexicon:
             return wid
         wid = len(self.words)
         self.words.append(word)
-        self._memo = {False: {}, True: {}}
+        self._memo = {}
         self._ids[word] = wid
+        lang = word.language
         if word.mode != "prefix":
             self.exact.setdefault(word.text, []).append(wid)
         if word.mode == "prefix":
-            self._trie_add(word.text, (wid, None, False))
+            self._trie_add(word.text, (wid, "prefix", lang, False, False))
         elif word.mode == "inflect":
-            lang = word.language
             if lang in STEMMERS:
                 self.stems.setdefault(lang, {}).setdefault(stem(lang, word.text), []).append(wid)
                 langs = self.stem_langs_by_script.setdefault(script_of(word.text), [])
                 if lang not in langs:
                     langs.append(lang)
-                if len(word.text) >= MIN_INFLECT_LEN:
-                    self._trie_add(word.text, (wid, INFLECT_EXTRA, True))
-            elif len(word.text) >= MIN_PREFIX_LEN:
-                self._trie_add(word.text, (wid, None, True))
+            if len(word.text) >= MIN_PREFIX_LEN or (word.in_phrase and self.inflection == "suffix"
+                                                    and has_inventory(lang)):
+                # a short word alone matches exactly; inside a phrase the other words guard it
+                # (Armenian "Հաղթանակի օր" finds "Հաղթանակի օրվա")
+                self._trie_add(word.text, (wid, "inflect", lang, word.derived, False))
+                if self.inflection == "suffix":
+                    bare = not alternant_needs_ending(lang)
+                    for alt in stem_alternants(lang, word.text):
+                        self._trie_add(alt, (wid, "inflect", lang, word.derived, not bare))
         return wid
 
-    def _trie_add(self, text: str, entry: tuple[int, int | None, bool]) -> None:
+    def _trie_add(self, text: str, entry: _Entry) -> None:
         node: dict[str, Any] = self.trie
         for ch in text:
             node = node.setdefault(ch, {})
@@ -103,11 +127,14 @@ class Lexicon:
     def scan(self, f: PreparedField) -> dict[int, list[int]]:
         """Token positions of every word of this lexicon found in ``f``."""
         hits: dict[int, list[int]] = {}
-        memo = self._memo[f.inflect_prefix]
+        key = f.language if self.inflection == "suffix" else f.inflect_prefix
+        memo = self._memo.get(key)  # type: ignore[call-overload]
+        if memo is None:
+            memo = self._memo[key] = {}  # type: ignore[index]
         for pos, tok in enumerate(f.tokens):
             ids = memo.get(tok)
             if ids is None:
-                ids = self._lookup(tok, f.inflect_prefix)
+                ids = self._lookup(tok, f.language, f.inflect_prefix)
                 if len(memo) > MEMO_LIMIT:
                     memo.clear()
                 memo[tok] = ids
@@ -120,22 +147,43 @@ class Lexicon:
                         lst.append(pos)
         return hits
 
-    def _lookup(self, tok: str, loose: bool) -> tuple[int, ...]:
-        """Ids of the words that ``tok`` matches (exact, stem, prefix); memoised by ``scan``."""
+    def _lookup(self, tok: str, item_lang: str | None, loose: bool) -> tuple[int, ...]:
+        """Ids of the words that ``tok`` matches (exact, stem, endings); memoised by ``scan``."""
         found: list[int] = list(self.exact.get(tok, ()))
         for lang in self.stem_langs_by_script.get(script_of(tok), ()):
             found += self.stems[lang].get(stem(lang, tok), ())
         node: dict[str, Any] = self.trie
         n = len(tok)
         depth = 0
+        suffix_mode = self.inflection == "suffix"
+        # An item language with neither a stemmer nor endings listed: any continuation (as before).
+        item_open = loose and not has_inventory(item_lang)
         for ch in tok:
             child = node.get(ch)
             if child is None:
                 break
             node = child
             depth += 1
-            for wid, max_extra, inflect in node.get(_END, ()):
-                if max_extra is None or n - depth <= max_extra or (inflect and loose):
+            entries = node.get(_END)
+            if not entries:
+                continue
+            rest = tok[depth:]
+            for wid, kind, lang, derived, needs_rest in entries:
+                if kind == "prefix":
+                    found.append(wid)
+                    continue
+                if not rest:
+                    if not needs_rest:
+                        found.append(wid)
+                    continue
+                stemmed = lang in STEMMERS
+                if stemmed and not needs_rest and depth >= MIN_INFLECT_LEN and n - depth <= INFLECT_EXTRA:
+                    found.append(wid)  # Токаев -> Токаева: a surname the stemmer cuts differently
+                elif not suffix_mode:
+                    if not stemmed or loose:
+                        found.append(wid)
+                elif (item_open or (not stemmed and not has_inventory(lang))
+                      or ending_matches(rest, (lang, item_lang) if item_lang else (lang,), derived)):
                     found.append(wid)
         return tuple(dict.fromkeys(found))
 
@@ -214,6 +262,10 @@ class Node:
         """Necessary conditions: word-id sets that must each meet the item's words."""
         return []
 
+    def cheapest(self) -> tuple[float, tuple[str, ...]]:
+        """The smallest weight sum with which this node can hold, and the terms that give it."""
+        return 0.0, ()
+
 
 class Leaf(Node):
     weight: float = 1.0
@@ -221,6 +273,9 @@ class Leaf(Node):
 
     def occurrences(self, ctx: Context) -> list[Occurrence]:
         raise NotImplementedError
+
+    def cheapest(self) -> tuple[float, tuple[str, ...]]:
+        return self.weight, (self.label,)
 
     def evaluate(self, ctx: Context) -> tuple[bool, Found]:
         occ = self.occurrences(ctx)
@@ -370,6 +425,17 @@ class Group(Node):
             if all(firsts):
                 return [frozenset().union(*(f[0] for f in firsts))]
         return []
+
+    def cheapest(self) -> tuple[float, tuple[str, ...]]:
+        if self.op == "none":
+            return 0.0, ()
+        costs = [c.cheapest() for c in self.children]
+        if self.op == "any":
+            costs = sorted(costs, key=lambda c: c[0])[: self.minimum]
+        labels: list[str] = []
+        for _, ls in costs:
+            labels += [x for x in ls if x not in labels]
+        return sum(c[0] for c in costs), tuple(labels)
 
     def short(self) -> str:
         kids = ", ".join(c.short() for c in self.children[:3])

@@ -15,6 +15,8 @@ from typing import Protocol
 
 import snowballstemmer
 
+from monitor.watchlist_morphology import is_joined_affix
+
 # ISO 639-1 code -> Snowball algorithm. Languages missing here get prefix matching.
 STEMMERS: dict[str, str] = {
     "en": "english", "ru": "russian", "hy": "armenian", "tr": "turkish", "de": "german",
@@ -82,7 +84,11 @@ def tokenize(text: str) -> list[tuple[str, int, int]]:
 
 
 def words_of(text: str) -> list[str]:
-    """Normalised words of a term or text (``*`` is kept by callers, not here)."""
+    """Normalised words of a term or text (``*`` is kept by callers, not here).
+
+    Hyphen-joined endings fold as in item text (``9-го`` is one word, ``9``)."""
+    if "-" in text:
+        return prepare_field(text, None).tokens
     return [_norm_token(raw) for raw in _TOKEN_RE.findall(text)]
 
 
@@ -111,13 +117,15 @@ def stem(language: str, word: str) -> str:
 class PreparedField:
     """One tokenised field: raw text and normalised tokens (char spans computed on demand)."""
 
-    __slots__ = ("text", "tokens", "inflect_prefix", "_spans")
+    __slots__ = ("text", "tokens", "language", "inflect_prefix", "_spans")
 
-    def __init__(self, text: str, tokens: list[str], inflect_prefix: bool):
+    def __init__(self, text: str, tokens: list[str], inflect_prefix: bool, language: str | None = None,
+                 spans: list[tuple[int, int]] | None = None):
         self.text = text
         self.tokens = tokens
-        self.inflect_prefix = inflect_prefix  # language without a stemmer: words also match as prefixes
-        self._spans: list[tuple[int, int]] | None = None
+        self.language = language  # the item's language: its endings also apply to every word
+        self.inflect_prefix = inflect_prefix  # language without a stemmer (kept for callers)
+        self._spans = spans
 
     @property
     def spans(self) -> list[tuple[int, int]]:
@@ -142,11 +150,35 @@ class PreparedItem:
 
 
 def prepare_field(text: str, language: str | None) -> PreparedField:
-    """Tokenise and normalise one field written in ``language``."""
+    """Tokenise and normalise one field written in ``language``.
+
+    An ending joined by a hyphen to a number or an abbreviation (``9-го``, ``ЕАЭО-ға``) is
+    folded into the token before it, so that ``9-го мая`` reads as ``9 мая``.
+    """
+    uncovered = language is not None and language not in STEMMERS
+    if "-" in text:
+        return _prepare_hyphenated(text, language, uncovered)
     get = _NORM_CACHE.get
     tokens = [get(raw) or _norm_token(raw) for raw in _TOKEN_RE.findall(text)]
-    uncovered = language is not None and language not in STEMMERS
-    return PreparedField(text, tokens, uncovered)
+    return PreparedField(text, tokens, uncovered, language)
+
+
+def _prepare_hyphenated(text: str, language: str | None, uncovered: bool) -> PreparedField:
+    tokens: list[str] = []
+    spans: list[tuple[int, int]] = []
+    prev_raw = ""
+    for m in _TOKEN_RE.finditer(text):
+        raw = m.group()
+        a, b = m.span()
+        norm = _norm_token(raw)
+        if (spans and a >= 1 and text[a - 1] == "-" and spans[-1][1] == a - 1
+                and is_joined_affix(prev_raw, norm)):
+            spans[-1] = (spans[-1][0], b)
+            continue
+        tokens.append(norm)
+        spans.append((a, b))
+        prev_raw = raw
+    return PreparedField(text, tokens, uncovered, language, spans)
 
 
 class _ItemLike(Protocol):

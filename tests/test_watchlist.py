@@ -107,6 +107,19 @@ def test_seed_article_matches_both_shipped_watchlists() -> None:
     ("Փաշինյանը կմասնակցի Մոսկվայում Հաղթանակի շքերթին", "hy", "victory-day-parade"),
     ("Банки Узбекистана опасаются вторичных санкций", "ru", "central-asia-sanctions"),
     ("Қазақстан банктері қайталама санкциялардан қорқады", "kk", "central-asia-sanctions"),
+    # the languages and forms added with the suffix inventories
+    ("Əliyev Moskvadakı Qələbə paradında iştirak etməyəcək", "az", "victory-day-parade"),
+    ("ტოკაევი მოსკოვში გამარჯვების აღლუმს დაესწრება", "ka", "victory-day-parade"),
+    ("Serdar Berdimuhamedow Moskwada Ýeňiş dabarasyna gatnaşar", "tk", "victory-day-parade"),
+    ("Лукашэнка прыбыў у Маскву на парад Перамогі", "be", "victory-day-parade"),
+    ("Токаєв поїде до Москви на парад 9 травня", "uk", "victory-day-parade"),
+    ("Токаев примет участие в параде Победы", "ru", "victory-day-parade"),  # Moscow left unsaid
+    ("Tokayev flies to Moscow for 80th anniversary of Soviet victory", "en", "victory-day-parade"),
+    ("Kazakhstan tightens controls on dual-use goods bound for Russia", "en", "central-asia-sanctions"),
+    ("ევროკავშირმა ყაზახური კომპანიები სანქციების სიაში შეიყვანა", "ka", "central-asia-sanctions"),
+    ("Yevropa Ittifoqi o'zbekistonlik firmalarni sanksiyalar ro'yxatiga kiritdi", "uz",
+     "central-asia-sanctions"),
+    ("Казахстан запретил вывоз беспилотников в Россию", "ru", "central-asia-sanctions"),
 ])
 def test_shipped_watchlists_cover_the_regions_languages(title: str, language: str, expected: str) -> None:
     watchlists, _ = load_watchlists(SHIPPED)
@@ -119,6 +132,10 @@ def test_shipped_watchlists_cover_the_regions_languages(title: str, language: st
      "Xi Jinping hosted the parade in Tiananmen Square with foreign leaders."),
     ("US imposes new sanctions on Iran's oil exports", "Tankers shipping Iranian crude were listed."),
     ("FIFA sanctions Kazakh club over unpaid transfer fees", "FC Astana may not register players."),
+    ("Kazakhstan extends ban on petrol exports by road", "The ban protects the domestic market."),
+    ("Рахмон принял парад Победы в Душанбе", "Президент Таджикистана поздравил ветеранов."),
+    ("Бишкекте Жеңиш күнүнө карата парад өттү", "Президент Садыр Жапаров Ала-Тоо аянтында парадды кабыл алды."),
+    ("Putin and Tokayev discuss gas supplies in phone call", "The Kremlin said transit was discussed."),
 ])
 def test_shipped_watchlists_reject_hard_negatives(title: str, summary: str) -> None:
     watchlists, _ = load_watchlists(SHIPPED)
