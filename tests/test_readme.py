@@ -73,9 +73,6 @@ sys.path.insert(0, str(ROOT / "tools"))
 import readme_examples  # noqa: E402
 
 _YAML_BLOCK = re.compile(r"```yaml\n(.*?)```", re.S)
-_SHORTHAND = re.compile(r"\{[a-z]{2,3}: ")
-# README blocks of other areas that document keys their branches add (merged by the lead)
-_PENDING_KEYS = {"dedup.seed_scan_limit": "the near-duplicate branch"}
 _WATCHLIST_KEYS = {"name", "title", "description", "enabled", "query", "aliases", "fields", "threshold", "filters",
                    "digest"}
 
@@ -139,7 +136,7 @@ def textwrap_dedent(text: str) -> str:
 
 
 def test_every_yaml_block_of_the_readme_passes_check(tmp_path: Path) -> None:
-    failures, skipped = [], []
+    failures = []
     for line, block in _yaml_blocks():
         if "broken-example" in block:
             continue  # checked against its printed output below
@@ -149,19 +146,8 @@ def test_every_yaml_block_of_the_readme_passes_check(tmp_path: Path) -> None:
         proc = _check(tmp_path, *got)
         if proc.returncode == 0:
             continue
-        problems = [p for p in proc.stdout.splitlines() if ": " in p and not p.startswith("note:")]
-        if _SHORTHAND.search(block) and all("unknown key" in p or "node has no operator" in p for p in problems):
-            skipped.append(f"{line} (the {{LANG: text}} term shorthand: the watchlist branch)")
-            continue
-        pending = [b for k, b in _PENDING_KEYS.items() if any(f"{k}: unknown key" in p for p in problems)]
-        if pending and all("unknown key" in p and any(k in p for k in _PENDING_KEYS) for p in problems):
-            skipped.append(f"{line} ({', '.join(pending)})")
-            continue
         failures.append(f"README.md:{line}:\n{block}\n{proc.stdout}{proc.stderr}")
     assert not failures, "\n".join(failures)
-    if skipped:
-        pytest.skip(f"README YAML blocks at lines {'; '.join(skipped)} use what `monitor check` accepts only "
-                    "once that branch is merged")
 
 
 def test_broken_watchlist_example_prints_what_the_readme_says(tmp_path: Path) -> None:
