@@ -73,7 +73,7 @@ def items(n: int) -> list[str]:
 
 def engine_cost(models_dir: Path, with_argos_translate: bool = True) -> dict[str, float | None]:
     """Import time and RSS of the engine, measured in fresh interpreters."""
-    code = textwrap.dedent(f"""
+    code = textwrap.dedent("""
         import json, sys, time
         from pathlib import Path
         def rss():  # current VmRSS in MB (ru_maxrss would include the forking parent's peak)
@@ -91,7 +91,7 @@ def engine_cost(models_dir: Path, with_argos_translate: bool = True) -> dict[str
         else:
             import argostranslate.translate
         imp_s = time.perf_counter() - t0
-        res = {{"base_s": base_s, "base_rss": base_rss, "imp_s": imp_s, "imp_rss": rss()}}
+        res = {"base_s": base_s, "base_rss": base_rss, "imp_s": imp_s, "imp_rss": rss()}
         if mode == "engine":
             t = monitor.translate.Translator(Path(sys.argv[2]) / "m.db", Path(sys.argv[3]))
             t0 = time.perf_counter()

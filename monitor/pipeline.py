@@ -31,7 +31,7 @@ from monitor.parse import Entry, ParsedFeed, parse_feed
 from monitor.seeds import Seed, load_seeds
 from monitor.story import StoryIndex, StorySettings
 from monitor.story_text import StoryText, story_text
-from monitor.watchlist import MatchInput, Watchlist, load_watchlists, prepare
+from monitor.watchlist import MatchInput, Watchlist, load_watchlists, match_all, prepare
 from monitor.workers import Lane
 
 log = logging.getLogger("monitor.pipeline")
@@ -469,11 +469,7 @@ def _store_one(svc: Services, feed_name: str, feed_id: int, p: _Pending, now: fl
     inp = MatchInput(title=e.title, summary=e.summary, language=lang.language, feed=feed_name,
                      title_translated=p.title_tr, summary_translated=p.summary_tr)
     prepared = prepare(inp)  # tokenised and stemmed once, shared by every watchlist
-    found = []
-    for w in svc.watchlists:
-        m = w.match(prepared)
-        if m is not None:
-            found.append((w.name, m.score, m.why()))
+    found = [(m.watchlist, m.score, m.why()) for m in match_all(svc.watchlists, prepared)]
     if found:
         store.save_matches(conn, p.item_id, found, now)
     return bool(found)

@@ -21,7 +21,7 @@ from typing import Any
 from monitor import store
 from monitor.neardup import decide, make_signature
 from monitor.translate import CACHED, TRANSLATED, Translator, source_code
-from monitor.watchlist import MatchInput, prepare
+from monitor.watchlist import MatchInput, match_all, prepare
 
 log = logging.getLogger("monitor.retranslate")
 
@@ -171,11 +171,7 @@ def _redecide(svc: Any, r: sqlite3.Row, title_tr: str | None, summary_tr: str | 
                      title_translated=title_tr, summary_translated=summary_tr)
     prepared = prepare(inp)
     had = {w for (w,) in conn.execute("SELECT watchlist FROM matches WHERE item_id=?", (item_id,))}
-    found = []
-    for w in svc.watchlists:
-        m = w.match(prepared)
-        if m is not None:
-            found.append((w.name, m.score, m.why()))
+    found = [(m.watchlist, m.score, m.why()) for m in match_all(svc.watchlists, prepared)]
     if found:
         store.save_matches(conn, item_id, found, now)
     return int(any(name not in had for name, _, _ in found)), joined

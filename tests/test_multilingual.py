@@ -10,7 +10,6 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from argospkg import repack
 
 from monitor.argos_models import bundled_models, install_from_file
 from monitor.multilingual_models import (
