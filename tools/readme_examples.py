@@ -73,11 +73,25 @@ def status_after_demo() -> str:
     return "$ monitor status\n" + _monitor("--config", str(demo() / "config.yaml"), "status", cwd=demo()).rstrip("\n")
 
 
+def models_list() -> str:
+    """`monitor models list` with the two bundled test models installed (ru->en Argos, the tiny multilingual)."""
+    d = Path(tempfile.mkdtemp(prefix="readme-models-"))
+    (d / "watchlists").mkdir()
+    (d / "config.yaml").write_text("feeds: []\nwatchlists: watchlists\nmodels: models\n"
+                                   "translation: {pairs: [ru-en]}\n", encoding="utf-8")
+    data = ROOT / "monitor" / "data" / "models"
+    cfg = str(d / "config.yaml")
+    _monitor("--config", cfg, "models", "install", "--file", str(data / "translate-ru_en-1.0.argosmodel"), cwd=d)
+    _monitor("--config", cfg, "models", "install", "--multilingual", str(data / "multilingual-tiny"), cwd=d)
+    return "$ monitor models list\n" + _monitor("--config", cfg, "models", "list", cwd=d).rstrip("\n")
+
+
 EXAMPLES: dict[str, Callable[[], str]] = {
     "markdown-digest": markdown_digest,
     "run-once-offline": run_once_offline,
     "items-table": items_table,
     "status-after-demo": status_after_demo,
+    "models-list": models_list,
 }
 
 _VOLATILE = [
