@@ -29,6 +29,7 @@ from functools import cached_property, lru_cache
 import snowballstemmer
 
 from monitor.neardup import _norm_number, _skeleton
+from monitor.translit import uz_cyrillic_to_latin
 
 __all__ = ["PREFIX", "PLACE", "StoryText", "story_text", "base_language"]
 
@@ -220,14 +221,6 @@ _MONTHS: tuple[tuple[str, int], ...] = tuple(sorted({
 }.items(), key=lambda kv: -len(kv[0])))
 _MONTH_SUFFIX_MAX = 6  # "сентября", "15-февралда", "aprelin", "awgustda"
 
-_UZ_CYR2LAT = {
-    "а": "a", "б": "b", "в": "v", "г": "g", "д": "d", "е": "e", "ё": "yo", "ж": "j", "з": "z", "и": "i",
-    "й": "y", "к": "k", "л": "l", "м": "m", "н": "n", "о": "o", "п": "p", "р": "r", "с": "s", "т": "t",
-    "у": "u", "ф": "f", "х": "x", "ц": "ts", "ч": "ch", "ш": "sh", "ъ": "", "ь": "", "э": "e", "ю": "yu",
-    "я": "ya", "ў": "o'", "қ": "q", "ғ": "g'", "ҳ": "h",
-}
-
-
 @dataclass(frozen=True)
 class StoryText:
     """The evidence one report carries about its event (see the module docstring)."""
@@ -263,12 +256,10 @@ class StoryText:
 
 
 def _norm(text: str, lang: str) -> str:
-    text = unicodedata.normalize("NFKC", text).replace("’", "'").replace("‘", "'").replace("ʻ", "'") \
-        .replace("ʼ", "'").replace("`", "'")
+    text = unicodedata.normalize("NFKC", text)
     if lang == "uz" and re.search(r"[\u0400-\u04ff]", text):
-        text = "".join(_UZ_CYR2LAT.get(c, _UZ_CYR2LAT.get(c.lower(), c).capitalize() if c.isupper() else c)
-                       for c in text)
-    return text
+        text = uz_cyrillic_to_latin(text)
+    return text.replace("’", "'").replace("‘", "'").replace("ʻ", "'").replace("ʼ", "'").replace("`", "'")
 
 
 def _strip_boilerplate(text: str) -> list[str]:
