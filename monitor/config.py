@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
+from monitor.database_url import PostgresUrl, is_postgres_url, parse_postgres_url
 from monitor.errors import ConfigError, Problem, relpath
 from monitor.units import parse_duration, parse_size
 from monitor.yaml_load import AliasBudgetError, load_yaml
@@ -102,7 +103,7 @@ class EmailSettings:
 class Config:
     path: Path
     feeds: tuple[FeedConfig, ...]
-    database: Path
+    database: Path | PostgresUrl  # a SQLite file, or a PostgreSQL server (monitor.database_url)
     watchlists: Path
     seeds: Path
     digests: Path
@@ -283,6 +284,17 @@ def _path(base: Path) -> Callable[[Any], Path]:
     return conv
 
 
+def _database(base: Path) -> Callable[[Any], Path | PostgresUrl]:
+    as_path = _path(base)
+
+    def conv(v: Any) -> Path | PostgresUrl:
+        if isinstance(v, str) and is_postgres_url(v.strip()):
+            return parse_postgres_url(v)
+        return as_path(v)
+
+    return conv
+
+
 _TOP_KEYS = {"feeds", "database", "watchlists", "seeds", "digests", "models", "fetch", "translation",
              "dedup", "smtp", "email", "retention", "rematch_window", "defaults", "timezone", "digests_url"}
 _EMAIL_KEYS = {"max_stories", "max_bytes"}
@@ -450,7 +462,7 @@ def load_config(path: Path | str, *, check_dirs: bool = True) -> Config:
     cfg = Config(
         path=path.resolve(),
         feeds=tuple(feeds),
-        database=chk.get(root, "database", "database", P, base / "var" / "monitor.db"),
+        database=chk.get(root, "database", "database", _database(base), base / "var" / "monitor.db"),
         watchlists=chk.get(root, "watchlists", "watchlists", P, base / "watchlists"),
         seeds=chk.get(root, "seeds", "seeds", P, base / "seeds"),
         digests=chk.get(root, "digests", "digests", P, base / "var" / "digests"),

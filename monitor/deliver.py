@@ -38,6 +38,7 @@ from typing import Any, Protocol
 import httpx
 
 from monitor import __version__
+from monitor.credentials import secret
 from monitor.digest import Digest
 from monitor.errors import MonitorError
 from monitor.fetch import parse_retry_after
@@ -96,17 +97,7 @@ class SmtpSettings:
 
 def smtp_password(env: Mapping[str, str] = os.environ) -> str | None:
     """MONITOR_SMTP_PASSWORD, else the file $CREDENTIALS_DIRECTORY/smtp-password (systemd LoadCredential)."""
-    value = env.get("MONITOR_SMTP_PASSWORD")
-    if value:
-        return value
-    cred_dir = env.get("CREDENTIALS_DIRECTORY")
-    if cred_dir:
-        path = Path(cred_dir) / "smtp-password"
-        try:
-            return path.read_text(encoding="utf-8").rstrip("\r\n") or None
-        except FileNotFoundError:
-            return None
-    return None
+    return secret("MONITOR_SMTP_PASSWORD", "smtp-password", env)
 
 
 # --- headers -----------------------------------------------------------------

@@ -13,8 +13,29 @@ from typing import Iterator
 import pytest
 
 from feedserver import FeedServer
+from pgcluster import ClusterUnavailable, Database, Server, start_cluster
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Server]:
+    """A PostgreSQL server for the session (tests/pgcluster.py); the test skips, saying why, when none
+    can be started."""
+    try:
+        srv = start_cluster()
+    except ClusterUnavailable as e:
+        pytest.skip(f"PostgreSQL half skipped: {e}")
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def pg_database(postgres_server: Server) -> Database:
+    """A fresh, empty PostgreSQL database of this test's own."""
+    return postgres_server.new_database()
 
 
 @pytest.fixture
