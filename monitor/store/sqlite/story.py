@@ -1,0 +1,48 @@
+"""Story evidence (``story_*``): each item's evidence, term postings by time, term counts by day."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from monitor.store.api import StoryDoc
+from monitor.store.sqlite.base import Db, marks
+
+DAY = 86400
+
+
+class SqliteStory:
+    def __init__(self, db: Db) -> None:
+        self.db = db
+
+    def add(self, doc: StoryDoc, keys: Sequence[str], terms: Sequence[str]) -> None:
+        """``keys`` index the item for candidates; ``terms`` (with '' for the report itself) are
+        counted on its publication day."""
+        day = int(doc.at // DAY)
+        with self.db.transaction():
+            self.db.run("INSERT OR REPLACE INTO story_docs(item_id, story_id, at, evidence) VALUES (?, ?, ?, ?)",
+                        (doc.item_id, doc.story_id, doc.at, doc.evidence))
+            self.db.many("INSERT OR IGNORE INTO story_terms(term, at, item_id) VALUES (?, ?, ?)",
+                         [(k, doc.at, doc.item_id) for k in keys])
+            self.db.many("INSERT INTO story_df(term, day, n) VALUES (?, ?, 1) "
+                         "ON CONFLICT(term, day) DO UPDATE SET n = n + 1", [(t, day) for t in terms])
+
+    def term_counts(self, terms: Sequence[str], first_day: int, last_day: int) -> dict[str, int]:
+        if not terms:
+            return {}
+        return {t: int(n) for t, n in self.db.all(
+            f"SELECT term, SUM(n) FROM story_df WHERE term IN ({marks(len(terms))}) AND day BETWEEN ? AND ? "
+            "GROUP BY term", (*terms, first_day, last_day))}
+
+    def candidates(self, keys: Sequence[str], lo: float, hi: float, limit: int) -> list[StoryDoc]:
+        """Items published in [lo, hi] sharing most of ``keys``."""
+        if not keys:
+            return []
+        return [StoryDoc(int(i), int(s), float(t), e) for i, s, t, e in self.db.all(
+            f"SELECT d.item_id, d.story_id, d.at, d.evidence FROM story_docs d JOIN ("
+            f" SELECT item_id, COUNT(*) AS hits FROM story_terms WHERE term IN ({marks(len(keys))}) AND at BETWEEN ? AND ?"
+            f" GROUP BY item_id ORDER BY hits DESC, item_id DESC LIMIT ?) c ON c.item_id = d.item_id",
+            (*keys, lo, hi, limit))]
+
+    def get(self, item_id: int) -> StoryDoc | None:
+        r = self.db.one("SELECT item_id, story_id, at, evidence FROM story_docs WHERE item_id = ?", (item_id,))
+        return None if r is None else StoryDoc(int(r[0]), int(r[1]), float(r[2]), r[3])
