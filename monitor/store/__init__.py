@@ -1,7 +1,7 @@
 """The store: the only package that speaks SQL.
 
 ``open_store(path_or_url)`` picks the backend: a file path or ``sqlite:///path`` is SQLite;
-``postgresql://`` will be served by a PostgreSQL backend. Callers program against the
+``postgresql://`` is served by the PostgreSQL backend (monitor.store.postgres). Callers program against the
 Protocols of :mod:`monitor.store.api` and its typed rows. Also here: delivery claim tokens
 and the daemon-role lock (a file lock beside the database, not SQL).
 """
@@ -27,17 +27,22 @@ __all__ = ["ApplyResult", "CachedValue", "ChannelSummary", "DigestRecord", "Feed
 FeedRow = FeedState  # the name callers used before the store was typed
 
 
-def open_store(where: str | Path | None, *, readonly: bool = False) -> Store:
+def open_store(where: str | Path | None, *, readonly: bool = False, password: str | None = None) -> Store:
     """The store at ``where``: a path or ``sqlite:///path`` (SQLite), None (a private in-memory
-    SQLite database). ``postgresql://`` URLs are refused until that backend exists."""
+    SQLite database), or ``postgresql://user@host[:port]/db`` (PostgreSQL; ``password``, else
+    MONITOR_DATABASE_PASSWORD or the ``database-password`` credential)."""
     from monitor.store.sqlite import SqliteStore
 
     if where is None or isinstance(where, Path):
         return SqliteStore(where, readonly=readonly)
     text = str(where)
     if text.startswith(("postgresql://", "postgres://")):
-        raise StoreError("a postgresql:// database is not supported by this news-monitor yet; "
-                         "use a file path (SQLite)")
+        from monitor.database_url import database_password  # pure: the environment and credential file
+        from monitor.store.postgres import PostgresStore
+
+        if password is None:
+            password = database_password()
+        return PostgresStore(text, password)  # type: ignore[return-value]
     if text.startswith("sqlite:///"):
         return SqliteStore(Path(text[len("sqlite:///"):]), readonly=readonly)  # sqlite:////abs/path
     if "://" in text:

@@ -1,0 +1,48 @@
+"""Where PostgreSQL's sub-stores differ from the shared SQL: what SQLite gets from one writer at a time.
+
+SQLite's BEGIN IMMEDIATE makes every write transaction exclusive; PostgreSQL runs them side by
+side (READ COMMITTED), so the few read-then-write steps take a lock first:
+item ids are reserved under a row lock on their counter, and ``apply`` holds an advisory lock
+per feed while it re-checks which entries are stored. ``channel_summary`` avoids SQLite's bare
+columns beside MAX(). Everything else is the SQLite backend's code on a PgDb.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from monitor.store.api import ApplyResult, ChannelSummary, NewItem
+from monitor.store.sqlite.items import SqliteItems
+from monitor.store.sqlite.ledger import SqliteLedger
+
+FEED_LOCK = 0x6E6D0000  # + feed id: the advisory lock key of one feed's ingest
+
+
+class PgItems(SqliteItems):
+    def reserve_ids(self, n: int) -> int:
+        with self.db.transaction():
+            self.db.run("INSERT INTO meta(key, value) VALUES ('next_item_id', '1') ON CONFLICT (key) DO NOTHING")
+            row = self.db.one("SELECT value FROM meta WHERE key='next_item_id' FOR UPDATE")
+            top = self.db.one("SELECT COALESCE(MAX(id), 0) + 1 FROM items")[0]  # type: ignore[index]
+            first = max(int(row[0]) if row else 1, int(top))
+            self.db.run("UPDATE meta SET value=? WHERE key='next_item_id'", (str(first + n),))
+        return first
+
+    def apply(self, batch: Sequence[NewItem]) -> ApplyResult:
+        with self.db.transaction():
+            for feed_id in sorted({it.feed_id for it in batch}):
+                self.db.one("SELECT pg_advisory_xact_lock(?)", (FEED_LOCK + feed_id,))
+            return super().apply(batch)
+
+
+class PgLedger(SqliteLedger):
+    def channel_summary(self) -> list[ChannelSummary]:
+        failed = {(w, c): (e, a, n) for w, c, e, a, n in self.db.all(
+            "SELECT DISTINCT ON (watchlist, channel) watchlist, channel, error, attempts, next_attempt FROM digests "
+            "WHERE status='pending' AND error IS NOT NULL ORDER BY watchlist, channel, created DESC")}
+        out = []
+        for w, c, last in self.db.all("SELECT watchlist, channel, MAX(CASE WHEN status='sent' THEN created END) "
+                                      "FROM digests GROUP BY watchlist, channel ORDER BY watchlist, channel"):
+            e, a, n = failed.get((w, c), (None, 0, None))
+            out.append(ChannelSummary(w, c, last, e, int(a or 0), n))
+        return out

@@ -1,0 +1,134 @@
+"""Several workers on one database: who is alive (heartbeats), who polls which feed (leases).
+
+A worker registers itself and beats its heartbeat; ``claim_feeds`` hands it due feeds that no
+live lease holds, with ``FOR UPDATE SKIP LOCKED`` so two workers claiming at the same moment
+never get the same feed and never wait for each other. A lease lasts ``lease`` seconds and is
+renewed while its worker polls; a worker killed with -9 renews nothing, so its feeds are
+claimable again once its leases run out. ``claim_task`` is the same for jobs that must run
+once across all workers (retention, reload): a named lease.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Sequence
+
+from monitor.store.postgres.base import PgDb
+
+LEASE_DDL = (
+    """CREATE TABLE IF NOT EXISTS workers (
+        id TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        role TEXT NOT NULL,
+        started DOUBLE PRECISION NOT NULL,
+        heartbeat DOUBLE PRECISION NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS feed_leases (
+        feed_id BIGINT PRIMARY KEY REFERENCES feeds(id) ON DELETE CASCADE,
+        worker TEXT NOT NULL,
+        until DOUBLE PRECISION NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS task_leases (
+        name TEXT PRIMARY KEY,
+        worker TEXT NOT NULL,
+        until DOUBLE PRECISION NOT NULL)""",
+)
+
+
+@dataclass(frozen=True)
+class WorkerRow:
+    """A registered worker and its leases (for ``monitor status``)."""
+
+    id: str
+    host: str
+    pid: int
+    role: str
+    started: float
+    heartbeat: float
+    feeds: int  # feed leases it holds now
+
+
+@dataclass(frozen=True)
+class FeedLease:
+    feed_id: int
+    worker: str
+    until: float
+
+
+class PgLeases:
+    def __init__(self, db: PgDb) -> None:
+        self.db = db
+
+    # ---- workers
+    def register(self, worker: str, host: str, pid: int, role: str, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        self.db.run("INSERT INTO workers(id, host, pid, role, started, heartbeat) VALUES (?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (id) DO UPDATE SET host=excluded.host, pid=excluded.pid, role=excluded.role, "
+                    "started=excluded.started, heartbeat=excluded.heartbeat", (worker, host, pid, role, now, now))
+
+    def heartbeat(self, worker: str, lease: float, now: float | None = None) -> int:
+        """Beat ``worker``'s heartbeat and extend the leases it holds; returns how many it holds."""
+        now = time.time() if now is None else now
+        with self.db.transaction():
+            self.db.run("UPDATE workers SET heartbeat=? WHERE id=?", (now, worker))
+            rows = self.db.all("UPDATE feed_leases SET until=? WHERE worker=? AND until >= ? RETURNING feed_id",
+                               (now + lease, worker, now))
+        return len(rows)
+
+    def unregister(self, worker: str) -> None:
+        """A clean stop: the worker's leases are free at once."""
+        with self.db.transaction():
+            self.db.run("DELETE FROM feed_leases WHERE worker=?", (worker,))
+            self.db.run("DELETE FROM task_leases WHERE worker=?", (worker,))
+            self.db.run("DELETE FROM workers WHERE id=?", (worker,))
+
+    def workers(self) -> list[WorkerRow]:
+        return [WorkerRow(w, h, int(p), r, float(s), float(b), int(n)) for w, h, p, r, s, b, n in self.db.all(
+            "SELECT w.id, w.host, w.pid, w.role, w.started, w.heartbeat, "
+            "(SELECT COUNT(*) FROM feed_leases l WHERE l.worker = w.id AND l.until >= ?) "
+            "FROM workers w ORDER BY w.started, w.id", (time.time(),))]
+
+    # ---- feeds
+    def claim_feeds(self, worker: str, limit: int, lease: float, now: float | None = None,
+                    feed_ids: Sequence[int] | None = None) -> list[int]:
+        """Up to ``limit`` due feeds (``next_poll`` passed) that no live lease of another worker holds,
+        leased to ``worker`` for ``lease`` seconds; ``feed_ids`` narrows the choice."""
+        now = time.time() if now is None else now
+        only = ""
+        args: list[object] = [now, worker, now]
+        if feed_ids is not None:
+            if not feed_ids:
+                return []
+            only = f" AND f.id IN ({','.join('?' * len(feed_ids))})"
+            args += list(feed_ids)
+        args.append(limit)
+        with self.db.transaction():
+            ids = [int(r[0]) for r in self.db.all(
+                "SELECT f.id FROM feeds f LEFT JOIN feed_leases l ON l.feed_id = f.id "
+                "WHERE f.next_poll <= ? AND (l.feed_id IS NULL OR l.worker = ? OR l.until < ?)" + only +
+                " ORDER BY f.next_poll, f.id LIMIT ? FOR UPDATE OF f SKIP LOCKED", args)]
+            # the upsert re-checks against the newest committed lease: a worker whose snapshot predates
+            # another's claim of the same feed gets nothing for it
+            got = [row for i in ids if (row := self.db.one(
+                "INSERT INTO feed_leases(feed_id, worker, until) VALUES (?, ?, ?) "
+                "ON CONFLICT (feed_id) DO UPDATE SET worker=excluded.worker, until=excluded.until "
+                "WHERE feed_leases.worker = excluded.worker OR feed_leases.until < ? RETURNING feed_id",
+                (i, worker, now + lease, now))) is not None]
+        return [int(r[0]) for r in got]
+
+    def release_feed(self, worker: str, feed_id: int) -> None:
+        self.db.run("DELETE FROM feed_leases WHERE feed_id=? AND worker=?", (feed_id, worker))
+
+    def feed_leases(self) -> list[FeedLease]:
+        return [FeedLease(int(f), w, float(u)) for f, w, u in self.db.all(
+            "SELECT feed_id, worker, until FROM feed_leases ORDER BY feed_id")]
+
+    # ---- jobs that run once across the workers
+    def claim_task(self, worker: str, name: str, lease: float, now: float | None = None) -> bool:
+        """True when ``worker`` holds the task ``name`` now (it had it, or it was free or expired)."""
+        now = time.time() if now is None else now
+        row = self.db.one("INSERT INTO task_leases(name, worker, until) VALUES (?, ?, ?) "
+                          "ON CONFLICT (name) DO UPDATE SET worker=excluded.worker, until=excluded.until "
+                          "WHERE task_leases.worker = excluded.worker OR task_leases.until < ? RETURNING worker",
+                          (name, worker, now + lease, now))
+        return row is not None
