@@ -39,6 +39,18 @@ def pg_database(postgres_server: Server) -> Database:
 
 
 @pytest.fixture
+def postgres_store(pg_database: Database) -> Iterator[object]:
+    """The store (monitor.store.postgres) on a fresh PostgreSQL database, closed after the test."""
+    from monitor.store import open_store
+
+    st = open_store(pg_database.url, password=pg_database.password)
+    try:
+        yield st
+    finally:
+        st.close()
+
+
+@pytest.fixture
 def feed_server() -> Iterator[FeedServer]:
     srv = FeedServer().start()
     try:
