@@ -214,7 +214,7 @@ def run_once(cfg: Config, *, quiet: bool = False, now: float | None = None, in_o
 
 def cmd_check(args: argparse.Namespace) -> int:
     from monitor.seeds import load_seeds, missing_seeds_note
-    from monitor.setup_check import watchlist_setup_problems
+    from monitor.setup_check import database_problems, watchlist_setup_problems
     from monitor.watchlist import load_watchlists
 
     problems: list[str] = []
@@ -232,6 +232,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         problems.extend(str(p) for p in watchlist_setup_problems(cfg, wls))
         _, seed_problems = load_seeds(cfg.seeds)
         problems.extend(str(p) for p in seed_problems)
+        problems.extend(database_problems(cfg))
         note = missing_seeds_note(cfg.seeds)
         if note:
             notes.append(note)

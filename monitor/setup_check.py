@@ -94,3 +94,25 @@ def watchlist_setup_problems(config: Config, watchlists: list[Any]) -> list[Prob
             seen.add((code, line))
             problems.append(Problem(file, line, col, dotted, bad.message, bad.hint))
     return problems
+
+
+def database_problems(config: Config) -> list[str]:
+    """A PostgreSQL ``database:`` that cannot be used: the server unreachable, the password missing or
+    refused, a schema newer than this news-monitor. Nothing is changed on the server. (A SQLite file
+    is created on first use: nothing to check.)"""
+    from monitor.database_url import PostgresUrl, database_password
+    from monitor.errors import StoreError
+
+    if not isinstance(config.database, PostgresUrl):
+        return []
+    from monitor.store.postgres.base import inspect
+
+    where = f"{relpath(config.path)}: database"
+    password = database_password()
+    try:
+        inspect(config.database.url, password)
+    except StoreError as e:
+        hint = "" if password else (" (no password given: set MONITOR_DATABASE_PASSWORD or provide "
+                                    "$CREDENTIALS_DIRECTORY/database-password)")
+        return [f"{where}: {e}{hint}"]
+    return []

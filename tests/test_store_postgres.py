@@ -213,3 +213,26 @@ def test_unreachable_server_and_wrong_password_are_named(postgres_server: Server
         open_store(f"postgresql://monitor@127.0.0.1:{closed}/x", password="pw")
     with pytest.raises(StoreError, match="password authentication failed"):
         open_store(pg_database.url, password="wrong")
+
+
+def test_monitor_check_names_an_unreachable_server_and_a_too_new_schema(project: Any, pg_database: Database) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    project.write_config([], database=f"postgresql://monitor@127.0.0.1:{closed}/news")
+    proc = project.cli("check", check=False, env=pg_database.env)
+    assert proc.returncode == 1
+    assert f"config.yaml: database: cannot connect to the PostgreSQL database postgresql://monitor@127.0.0.1:{closed}/news" \
+        in proc.stdout
+
+    project.write_config([], database=pg_database.url)
+    assert "ok: config.yaml" in project.cli("check", env=pg_database.env).stdout  # an empty database is fine
+    no_password = project.cli("check", check=False, env={"MONITOR_DATABASE_PASSWORD": ""})
+    assert no_password.returncode == 1 and "no password given: set MONITOR_DATABASE_PASSWORD" in no_password.stdout
+    open_store(pg_database.url, password=pg_database.password).close()  # migrated
+    with psycopg.connect(pg_database.dsn, autocommit=True) as conn:
+        conn.execute("UPDATE schema_version SET version = 99")
+    proc = project.cli("check", check=False, env=pg_database.env)
+    assert proc.returncode == 1 and "has schema version 99, newer than this news-monitor" in proc.stdout

@@ -150,3 +150,15 @@ class PgDb:
 
     def close(self) -> None:
         self.pool.close()
+
+
+def inspect(conninfo: str, password: str | None) -> int:
+    """The database's schema version (0: empty) without changing anything; StoreError when the server
+    cannot be reached or the schema is newer than this code (for ``monitor check``)."""
+    with probe(conninfo, password) as conn:
+        try:
+            version = schema_version(conn)
+        except psycopg.Error as e:
+            raise StoreError(f"cannot read the PostgreSQL database {conninfo}: {describe(e)}") from None
+    check_version(version, conninfo)
+    return version
