@@ -898,6 +898,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "daemon indexes it at its next start or reload (systemd/monitorctl uses this)")
     t.set_defaults(fn=cmd_seeds)
 
+    s = command("db", "database actions: migrate a SQLite state to PostgreSQL",
+                "Actions on the state database: migrate --to postgresql://user@host[:port]/db copies a SQLite "
+                "state to PostgreSQL (resumable, counts checked).")
+    from monitor.db_cli import register as register_db_commands
+
+    register_db_commands(s.add_subparsers(dest="db_cmd", metavar="ACTION", required=True))
+
     s = command("demo", "run one cycle on bundled sample feeds served on 127.0.0.1",
                 "Serve the bundled sample feeds on 127.0.0.1 and run one full cycle on them (poll, translate, "
                 "de-duplicate, match, digests); prints the digests as plain text.")
