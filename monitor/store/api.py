@@ -355,8 +355,9 @@ class CacheStore(Protocol):
 
 class LshStore(Protocol):
     def settings(self) -> dict[str, str]: ...  # as first stored ({} for a new index)
-    def init_settings(self, want: Mapping[str, str]) -> dict[str, str]: ...  # stored once; returns what is stored
+    def init_settings(self, want: Mapping[str, str]) -> dict[str, str]: ...  # adds absent keys; returns all
     def put(self, doc: SignatureRecord) -> tuple[int, SignatureRecord | None]: ...  # (new id, the doc it replaced)
+    def forget_bands(self, doc_id: int, keys: Sequence[int]) -> None: ...  # legacy band rows of a replaced doc
     def get(self, doc_key: str) -> SignatureRecord | None: ...
     def by_ids(self, ids: Sequence[int], *, items_only: bool = False) -> list[SignatureRecord]: ...
     def set_story(self, doc_key: str, story_id: int | None) -> None: ...
