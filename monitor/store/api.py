@@ -223,9 +223,10 @@ class ChannelSummary:
     watchlist: str
     channel: str
     last_sent: float | None
-    error: str | None  # the last error of a pending digest being retried
+    error: str | None  # the last error of a pending digest being retried (None: no delivery failing)
     attempts: int
     next_attempt: float | None
+    failed_at: float | None  # when that pending digest was created
 
 
 @dataclass(frozen=True)
@@ -328,7 +329,7 @@ class LedgerStore(Protocol):
     def mark_sent(self, watchlist: str, channel: str, digest_id: int | None, item_ids: Sequence[int],
                   stories: Mapping[int, AbstractSet[str]], now: float) -> None: ...
     def recent_sent(self, watchlist: str, channel: str, n: int) -> list[DigestRecord]: ...  # newest first
-    def find(self, watchlist: str, channel: str, location: str) -> DigestRecord | None: ...
+    def find(self, watchlist: str, channel: str, location: str) -> DigestRecord | None: ...  # the first one
     def watchlists_with_pending(self, due_before: float | None = None) -> list[str]: ...
     def channel_summary(self) -> list[ChannelSummary]: ...
     def refused_since(self, since: float, limit: int) -> list[RefusedDigest]: ...
