@@ -20,7 +20,6 @@ import json
 import os
 import random
 import re
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -32,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from monitor.store import open_store  # noqa: E402
 from monitor.neardup import (  # noqa: E402
     NearDupIndex,
     NearDupSettings,
@@ -141,7 +141,7 @@ def _sig(d: Doc, s: NearDupSettings) -> Signature:
 def evaluate(settings: NearDupSettings, db_path: str, kind: str = "seed") -> dict[str, object]:
     """Precision/recall through the real index. Bases indexed as seeds (all compared)
     or as items (found through LSH only)."""
-    conn = sqlite3.connect(db_path)
+    conn = open_store(Path(db_path))
     try:
         return evaluate_in(NearDupIndex(conn, settings), kind)
     finally:
@@ -253,7 +253,7 @@ def _probe_main(db_path: str, n_queries: int) -> None:
     vocab = _vocab(20000, random.Random(1))
     docs = synthetic_docs(n_queries, 999, vocab)
     before = _rss_kb()
-    conn = sqlite3.connect(db_path)
+    conn = open_store(Path(db_path))
     idx = NearDupIndex(conn, NearDupSettings())
     t0 = time.perf_counter()
     for d in docs:
@@ -269,7 +269,7 @@ def scaling(sizes: list[int], n_queries: int) -> dict[str, object]:
     vocab = _vocab(20000, random.Random(1))
     tmp = tempfile.mkdtemp(prefix="bench_dedup_")
     db = os.path.join(tmp, "index.sqlite")
-    conn = sqlite3.connect(db)
+    conn = open_store(Path(db))
     idx = NearDupIndex(conn, settings)
     q_ms: dict[str, float] = {}
     q_p95: dict[str, float] = {}

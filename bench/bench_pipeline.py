@@ -64,7 +64,6 @@ def _config(state: Path) -> Any:
 
 def end_to_end(bodies: list[bytes], state: Path, profile: bool) -> tuple[Clock, int, int, int, str | None]:
     """parse_feed + ingest for every body, as the service does it (one feed id per body)."""
-    from monitor import store
     from monitor.parse import parse_feed
     from monitor.pipeline import open_services, sync_seeds
 
@@ -72,7 +71,7 @@ def end_to_end(bodies: list[bytes], state: Path, profile: bool) -> tuple[Clock, 
     svc = open_services(cfg)
     sync_seeds(svc)
     feeds = [(f"http://127.0.0.1:9/f{i}.xml", f"Feed {i:04d}") for i in range(len(bodies))]
-    ids = store.sync_feeds(svc.conn, feeds)
+    ids = svc.store.feeds.sync(feeds)
     clock = Clock()
     prof = cProfile.Profile() if profile else None
     new = dups = matched = 0
@@ -99,11 +98,11 @@ def end_to_end(bodies: list[bytes], state: Path, profile: bool) -> tuple[Clock, 
 
 def stages(bodies: list[bytes], state: Path) -> tuple[Clock, dict[str, int]]:
     """Each stage alone over the same items, in a fresh database."""
-    from monitor import store
     from monitor.dedup import canonical_url, content_fingerprint
     from monitor.language import detect_item
     from monitor.neardup import NearDupIndex, NearDupSettings, make_signature
     from monitor.parse import parse_feed
+    from monitor.store import MatchRecord, NewItem, open_store
     from monitor.watchlist import MatchInput, load_watchlists, prepare
 
     cfg = _config(state)
@@ -113,8 +112,8 @@ def stages(bodies: list[bytes], state: Path) -> tuple[Clock, dict[str, int]]:
     entries = [(i, e) for i, p in enumerate(parsed) for e in p.entries]
     with clock.time("detect"):
         langs = [detect_item(e.title, e.summary, declared=e.language_hint) for _, e in entries]
-    conn = store.connect(cfg.database)
-    index = NearDupIndex(conn, NearDupSettings(threshold=cfg.dedup.threshold))
+    st = open_store(cfg.database)
+    index = NearDupIndex(st, NearDupSettings(threshold=cfg.dedup.threshold))
     with clock.time("dedup_exact_keys"):
         keys = [(canonical_url(e.link), content_fingerprint(e.title, e.summary)) for _, e in entries]
     with clock.time("dedup_signature"):
@@ -137,34 +136,33 @@ def stages(bodies: list[bytes], state: Path) -> tuple[Clock, dict[str, int]]:
                 if m is not None:
                     hits.append((w.name, m.score, m.why()))
             found.append(hits)
-    ids = store.sync_feeds(conn, [(f"http://127.0.0.1:9/f{i}.xml", f"Feed {i:04d}") for i in range(len(bodies))])
+    ids = st.feeds.sync([(f"http://127.0.0.1:9/f{i}.xml", f"Feed {i:04d}") for i in range(len(bodies))])
     now = time.time()
     with clock.time("store"):  # what pipeline.ingest does around the other stages, per feed
         pos = 0
         for i, p in enumerate(parsed):
             feed_id = ids[f"http://127.0.0.1:9/f{i}.xml"]
-            store.existing_guids(conn, feed_id, [e.guid for e in p.entries])
+            st.items.known_guids(feed_id, [e.guid for e in p.entries])
             batch_keys = keys[pos:pos + len(p.entries)]
-            store.lookup_fingerprints(conn, [(k, v) for canon, content in batch_keys
-                                             for k, v in (("url", canon), ("content", content)) if v])
-            with store.transaction(conn):
-                first_id = store.reserve_item_ids(conn, len(p.entries))
+            st.items.lookup_fingerprints([(k, v) for canon, content in batch_keys
+                                          for k, v in (("url", canon), ("content", content)) if v])
+            with st.transaction():
+                first_id = st.items.reserve_ids(len(p.entries))
+                rows = []
                 for j, e in enumerate(p.entries):
                     (canon, content), r, hits = keys[pos], langs[pos], found[pos]
                     item_id = first_id + j
-                    values = dict(id=item_id, feed_id=feed_id, guid=e.guid, link=e.link, canonical_url=canon,
-                                  title=e.title, summary=e.summary, author=e.author,
-                                  published=e.published.timestamp() if e.published else None, fetched=now,
-                                  language=r.language, language_confidence=round(r.confidence, 3),
-                                  language_script=r.script, language_uncertain=int(r.uncertain),
-                                  content_hash=content or "", translation_status="not_needed", story_id=item_id)
-                    fps = [(k, v) for k, v in (("url", canon), ("content", content)) if v]
-                    fps.append(("guid", f"{feed_id} {e.guid}"))
-                    store.insert_item(conn, values, fps)
-                    if hits:
-                        store.save_matches(conn, item_id, hits, now)
+                    fps = tuple((k, v) for k, v in (("url", canon), ("content", content)) if v)
+                    rows.append(NewItem(
+                        id=item_id, feed_id=feed_id, guid=e.guid, link=e.link, canonical_url=canon, title=e.title,
+                        summary=e.summary, author=e.author, published=e.published.timestamp() if e.published else None,
+                        fetched=now, language=r.language, language_confidence=round(r.confidence, 3),
+                        language_script=r.script, language_uncertain=bool(r.uncertain), content_hash=content or "",
+                        translation_status="not_needed", story_id=item_id, fingerprints=fps,  # type: ignore[arg-type]
+                        matches=tuple(MatchRecord(item_id, w, sc, tuple(why), now) for w, sc, why in hits)))
                     pos += 1
-    conn.close()
+                st.items.apply(rows)
+    st.close()
     counts = {"items": len(entries), "near_duplicates": near, "matched": sum(1 for f in found if f),
               "languages": len({r.language for r in langs})}
     return clock, counts

@@ -98,7 +98,7 @@ def run(reports: list[Report], tmp: Path) -> dict[str, tuple[int, int, str | Non
                           published=r.published, author=None, language_hint=r.lang)
             ingest(svc, f"{r.outlet} ({r.lang})", svc.feed_ids[url], [entry], override=r.lang,
                    now=r.published.timestamp() + 60)
-        rows = svc.conn.execute("SELECT guid, id, story_id, duplicate_kind, duplicate_of FROM items").fetchall()
+        rows = [(r.guid, r.id, r.story_id, r.duplicate_kind, r.duplicate_of) for r in svc.store.items.list()]
     finally:
         svc.close()
     return {g: (int(i), int(s), k, o) for g, i, s, k, o in rows}

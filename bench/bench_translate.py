@@ -272,7 +272,6 @@ def _rss_doc(items: list[tuple[str, str, str]], n: int) -> bytes:
 
 def cycle(tmp: Path, per_third: int) -> dict[str, Any]:
     """The share of a cycle (parse + ingest of every feed) spent in the translation stage."""
-    from monitor import store
     from monitor.argos_models import bundled_models, install_from_file
     from monitor.config import load_config
     from monitor.multilingual_models import bundled_multilingual, install_multilingual
@@ -314,7 +313,7 @@ def cycle(tmp: Path, per_third: int) -> dict[str, Any]:
             spent[0] += time.perf_counter() - t0
 
     translator.translate_many = timed  # measures the real stage; changes nothing it does
-    ids = store.sync_feeds(svc.conn, [(f"http://127.0.0.1:9/{k}.xml", k) for k in feeds])
+    ids = svc.store.feeds.sync([(f"http://127.0.0.1:9/{k}.xml", k) for k in feeds])
     bodies = {k: _rss_doc(v, j) for j, (k, v) in enumerate(feeds.items())}
     t0 = time.perf_counter()
     new = 0
@@ -322,9 +321,9 @@ def cycle(tmp: Path, per_third: int) -> dict[str, Any]:
         parsed = parse_feed(body, "application/rss+xml", f"http://127.0.0.1:9/{k}.xml")
         new += ingest(svc, k, ids[f"http://127.0.0.1:9/{k}.xml"], parsed.entries)[0]
     total = time.perf_counter() - t0
-    statuses = dict(svc.conn.execute(
-        "SELECT translation_status, COUNT(*) FROM items JOIN feeds ON feeds.id = items.feed_id "
-        "WHERE feeds.url != 'seeds:' GROUP BY translation_status").fetchall())
+    statuses: dict[str | None, int] = {}
+    for r in svc.store.items.list(seeds=False):
+        statuses[r.translation_status] = statuses.get(r.translation_status, 0) + 1
     svc.close()
     return {
         "cycle_items": new,

@@ -18,7 +18,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
-from monitor import __version__, store
+from monitor import __version__
+from monitor.store import MatchRecord, Store, StoredItem, open_store
 from monitor.config import Config, config_path_from, load_config
 from monitor.errors import ConfigError, MonitorError
 from monitor.scrub import scrub_lines
@@ -127,18 +128,18 @@ def _outcome_words(o: Any, now: float) -> str:
     return text
 
 
-def _names_by_stored_name(conn: Any, cfg: Config) -> dict[str, str]:
+def _names_by_stored_name(store: Store, cfg: Config) -> dict[str, str]:
     """Stored feed name -> the name shown (see :func:`display_names`)."""
     from monitor.config import feed_display_name
 
-    return {r.name: feed_display_name(r.url, r.name, r.title) for r in store.all_feeds(conn)}
+    return {r.name: feed_display_name(r.url, r.name, r.title) for r in store.feeds.all()}
 
 
-def display_names(conn: Any, cfg: Config) -> dict[str, str]:
+def display_names(store: Store, cfg: Config) -> dict[str, str]:
     """Feed URL -> the name shown in tables and digests (a feed's own title when config gives no name)."""
     from monitor.config import feed_display_name
 
-    return {r.url: feed_display_name(r.url, r.name, r.title) for r in store.all_feeds(conn)}
+    return {r.url: feed_display_name(r.url, r.name, r.title) for r in store.feeds.all()}
 
 
 def run_once(cfg: Config, *, quiet: bool = False, now: float | None = None, in_order: bool = False) -> int:
@@ -179,7 +180,7 @@ def run_once(cfg: Config, *, quiet: bool = False, now: float | None = None, in_o
 
         with _feed_failures_reported_here():
             outcomes = asyncio.run(poll_in_order() if in_order else poll_all(svc, feeds, progress=progress))
-        names = display_names(svc.conn, cfg)
+        names = display_names(svc.store, cfg)
         now_ts = time.time()
         rows = [[names.get(o.url, o.feed), str(o.status or "-"), str(o.new_items), str(o.matched),
                  _outcome_words(o, now_ts)] for o in outcomes]
@@ -193,7 +194,7 @@ def run_once(cfg: Config, *, quiet: bool = False, now: float | None = None, in_o
         _out()
         n_written = 0
         for wl in svc.watchlists:
-            for r in dispatch_watchlist(cfg, svc.conn, wl, now, force_retry=True):
+            for r in dispatch_watchlist(cfg, svc.store, wl, now, force_retry=True):
                 if r.status == "sent":
                     n_written += 1
                     _out(f"digest {wl.name} ({r.channel}): {r.stories} stor{'y' if r.stories == 1 else 'ies'} -> "
@@ -254,30 +255,29 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 # ---- items / feeds / status -----------------------------------------------------------------------
 
-def item_json(r: Any, matches: list[Any], names: dict[str, str] | None = None) -> dict[str, Any]:
+def item_json(r: StoredItem, matches: list[MatchRecord], names: dict[str, str] | None = None) -> dict[str, Any]:
     return {
-        "id": r["id"], "feed": (names or {}).get(r["feed_name"], r["feed_name"]), "title": r["title"], "link": r["link"],
-        "published": _ts(r["published"]), "fetched": _ts(r["fetched"]),
-        "language": r["language"], "language_confidence": r["language_confidence"],
-        "language_script": r["language_script"], "language_uncertain": bool(r["language_uncertain"]),
-        "summary": r["summary"], "author": r["author"],
-        "title_translated": r["title_translated"], "summary_translated": r["summary_translated"],
-        "translated_to": r["translated_to"], "translation_status": r["translation_status"],
-        "matches": [m["watchlist"] for m in matches],
-        "match_details": [{"watchlist": m["watchlist"], "score": m["score"], "why": json.loads(m["why"])}
-                          for m in matches],
-        "duplicate_of": r["duplicate_of"], "duplicate_kind": r["duplicate_kind"],
-        "similarity": r["duplicate_similarity"], "duplicate_seed": r["duplicate_seed"],
-        "story_id": r["story_id"],
+        "id": r.id, "feed": (names or {}).get(r.feed_name, r.feed_name), "title": r.title, "link": r.link,
+        "published": _ts(r.published), "fetched": _ts(r.fetched),
+        "language": r.language, "language_confidence": r.language_confidence,
+        "language_script": r.language_script, "language_uncertain": bool(r.language_uncertain),
+        "summary": r.summary, "author": r.author,
+        "title_translated": r.title_translated, "summary_translated": r.summary_translated,
+        "translated_to": r.translated_to, "translation_status": r.translation_status,
+        "matches": [m.watchlist for m in matches],
+        "match_details": [{"watchlist": m.watchlist, "score": m.score, "why": list(m.why)} for m in matches],
+        "duplicate_of": r.duplicate_of, "duplicate_kind": r.duplicate_kind,
+        "similarity": r.duplicate_similarity, "duplicate_seed": r.duplicate_seed,
+        "story_id": r.story_id,
     }
 
 
-def _known_watchlist(cfg: Config, conn: Any, name: str) -> None:
+def _known_watchlist(cfg: Config, store: Store, name: str) -> None:
     """An unknown ``--watchlist NAME`` is bad usage (exit 2), with a "did you mean"."""
     from monitor.watchlist import load_watchlists
 
     known = {w.name for w in load_watchlists(cfg.watchlists)[0]}
-    known |= {r[0] for r in conn.execute("SELECT DISTINCT watchlist FROM matches")}
+    known |= store.items.watchlist_names()
     if name in known:
         return
     raise UsageError(f"no watchlist named {name!r} ({_did_you_mean(name, known)}known: "
@@ -294,20 +294,20 @@ def _did_you_mean(name: str, options: set[str] | list[str]) -> str:
 
 def cmd_items(args: argparse.Namespace) -> int:
     cfg = _load(args, check_dirs=False)
-    conn = store.connect(cfg.database)
+    st = open_store(cfg.database)
     try:
         if args.watchlist:
-            _known_watchlist(cfg, conn, args.watchlist)
+            _known_watchlist(cfg, st, args.watchlist)
         since = time.time() - parse_duration(args.since) if args.since else None
-        rows = [r for r in store.item_rows(conn, since=since, watchlist=args.watchlist)
-                if args.seeds or r["feed_name"] != "seeds"]
+        rows = [r for r in st.items.list(since=since, watchlist=args.watchlist)
+                if args.seeds or r.feed_name != "seeds"]
         if args.limit:
             rows = rows[-args.limit:]
-        matches = store.matches_for(conn, [r["id"] for r in rows])
-        shown = _names_by_stored_name(conn, cfg)
-        items = [item_json(r, matches.get(r["id"], []), shown) for r in rows]
+        matches = st.items.matches_for([r.id for r in rows])
+        shown = _names_by_stored_name(st, cfg)
+        items = [item_json(r, matches.get(r.id, []), shown) for r in rows]
     finally:
-        conn.close()
+        st.close()
     if args.json:
         json.dump(items, sys.stdout, ensure_ascii=False, indent=1)
         sys.stdout.write("\n")
@@ -319,10 +319,10 @@ def cmd_items(args: argparse.Namespace) -> int:
     return 0
 
 
-def feed_health(conn: Any, cfg: Config, now: float) -> list[dict[str, Any]]:
+def feed_health(store: Store, cfg: Config, now: float) -> list[dict[str, Any]]:
     configured = {f.url: f for f in cfg.feeds}
     out = []
-    for r in store.all_feeds(conn):
+    for r in store.feeds.all():
         if r.url == "seeds:" or r.url not in configured:
             continue
         f = configured[r.url]
@@ -340,13 +340,13 @@ def feed_health(conn: Any, cfg: Config, now: float) -> list[dict[str, Any]]:
 
 def cmd_feeds(args: argparse.Namespace) -> int:
     cfg = _load(args, check_dirs=False)
-    conn = store.connect(cfg.database)
+    st = open_store(cfg.database)
     try:
-        store.sync_feeds(conn, [(f.url, f.name) for f in cfg.feeds])
+        st.feeds.sync([(f.url, f.name) for f in cfg.feeds])
         now = time.time()
-        health = feed_health(conn, cfg, now)
+        health = feed_health(st, cfg, now)
     finally:
-        conn.close()
+        st.close()
     if args.json:
         json.dump(health, sys.stdout, ensure_ascii=False, indent=1)
         sys.stdout.write("\n")
@@ -373,25 +373,17 @@ def cmd_status(args: argparse.Namespace) -> int:
         _out(f"daemon: not running (no database yet at {cfg.database}: the service has not run)")
         _out(f"feeds: {len(cfg.feeds)} configured, none polled yet")
         return 0
-    conn = store.connect(cfg.database)
+    st = open_store(cfg.database)
     now = time.time()
     try:
-        state = read_state(conn, now)
-        health = feed_health(conn, cfg, now)
-        n_items = conn.execute("SELECT COUNT(*) FROM items WHERE feed_id != (SELECT id FROM feeds WHERE url='seeds:')"
-                               ).fetchone()[0]
-        channels = conn.execute(
-            "SELECT watchlist, channel, MAX(CASE WHEN status='sent' THEN created END) AS last_sent "
-            "FROM digests GROUP BY watchlist, channel ORDER BY watchlist, channel").fetchall()
-        failed = {(r["watchlist"], r["channel"]): r for r in conn.execute(
-            "SELECT watchlist, channel, error, attempts, next_attempt, MAX(created) AS created FROM digests "
-            "WHERE status='pending' AND error IS NOT NULL GROUP BY watchlist, channel")}
-        reload = rejected_reload(conn)
-        refused = conn.execute("SELECT watchlist, channel, error, created FROM digests WHERE "
-                               "status='failed-permanent' AND created > ? ORDER BY id DESC LIMIT 5",
-                               (now - 7 * 86400,)).fetchall()
+        state = read_state(st, now)
+        health = feed_health(st, cfg, now)
+        n_items = st.items.count(seeds=False)
+        channels = st.ledger.channel_summary()
+        reload = rejected_reload(st)
+        refused = st.ledger.refused_since(now - 7 * 86400, 5)
     finally:
-        conn.close()
+        st.close()
     hb = f", last heartbeat {_ago(state.heartbeat, now)}" if state.heartbeat else ""
     if state.running:
         _out(f"daemon: running (pid {state.pid}){hb}")
@@ -419,17 +411,15 @@ def cmd_status(args: argparse.Namespace) -> int:
         for p in reload.problems:
             _out(f"  {p}")
     for c in channels:
-        key = (c["watchlist"], c["channel"])
-        _out(f"digest {c['watchlist']} ({c['channel']}): last sent {_ago(c['last_sent'], now)}"
-             + ("; delivery FAILED" if key in failed else ""))
-        if key in failed:
-            f = failed[key]
-            nxt = f["next_attempt"]
-            _out(f"  delivery error {c['watchlist']} ({c['channel']}): {f['error']} (failed {_ago(f['created'], now)}, "
-                 f"{f['attempts']} attempt(s), "
+        _out(f"digest {c.watchlist} ({c.channel}): last sent {_ago(c.last_sent, now)}"
+             + ("; delivery FAILED" if c.error is not None else ""))
+        if c.error is not None:
+            nxt = c.next_attempt
+            _out(f"  delivery error {c.watchlist} ({c.channel}): {c.error} (failed {_ago(c.failed_at, now)}, "
+                 f"{c.attempts} attempt(s), "
                  + (f"next in {duration_words(nxt - now)}" if nxt and nxt > now else "retry due") + ")")
     for e in refused:
-        _out(f"  refused for good {e['watchlist']} ({e['channel']}), {_ago(e['created'], now)}: {e['error']} "
+        _out(f"  refused for good {e.watchlist} ({e.channel}), {_ago(e.created, now)}: {e.error} "
              "(its items are in the Markdown digest and `monitor watchlist test`)")
     return 0
 
@@ -470,17 +460,17 @@ def cmd_digest(args: argparse.Namespace) -> int:
     wl = _watchlist(cfg, args.watchlist)
     if args.email and cfg.smtp is None:
         raise UsageError(f"--email needs an smtp: block in {cfg.path} (see the README, 'Mail server')")
-    conn = store.connect(cfg.database)
+    st = open_store(cfg.database)
     try:
         if args.dry_run or args.email:
-            d = preview(cfg, conn, wl)
+            d = preview(cfg, st, wl)
             if args.email:
                 from monitor.digest import TEST_NOTE, latest_digest
 
                 if d.stories:
                     d.title, d.note = f"TEST: {d.title}", TEST_NOTE
                 else:  # everything was delivered already: show what recipients get, the latest stories
-                    d = latest_digest(conn, wl.name, wl.title, wl.digest.timezone, time.time())
+                    d = latest_digest(st, wl.name, wl.title, wl.digest.timezone, time.time())
                 s = smtp_settings(cfg)
                 # capped like a real digest; a Message-ID of its own, so the real digest of the same
                 # items is not taken for a copy of this test by the mailbox
@@ -493,9 +483,9 @@ def cmd_digest(args: argparse.Namespace) -> int:
                 fmt = args.format or ("text" if sys.stdout.isatty() else "markdown")
                 sys.stdout.write(render_text(d) if fmt == "text" else render_markdown(d))
             return 0
-        results = dispatch_watchlist(cfg, conn, wl, heartbeat=False, force_retry=True)
+        results = dispatch_watchlist(cfg, st, wl, heartbeat=False, force_retry=True)
     finally:
-        conn.close()
+        st.close()
     rc = 0
     for r in results:
         _out(f"{r.channel}: {r.status}" + (f" -> {r.location}" if r.status == "sent" else "")
@@ -511,16 +501,16 @@ def cmd_watchlist_test(args: argparse.Namespace) -> int:
 
     cfg = _load(args)
     wl = _watchlist(cfg, args.name)
-    conn = store.connect(cfg.database)
+    st = open_store(cfg.database)
     try:
         since = time.time() - parse_duration(args.since)
-        rows = [r for r in store.item_rows(conn, since=since) if r["feed_name"] != "seeds"]
+        rows = [r for r in st.items.list(since=since) if r.feed_name != "seeds"]
     finally:
-        conn.close()
+        st.close()
     matched, held, near = [], [], []
     for r in rows:
-        inp = MatchInput(title=r["title"], summary=r["summary"], language=r["language"], feed=r["feed_name"],
-                         title_translated=r["title_translated"], summary_translated=r["summary_translated"])
+        inp = MatchInput(title=r.title, summary=r.summary, language=r.language, feed=r.feed_name,
+                         title_translated=r.title_translated, summary_translated=r.summary_translated)
         ex = wl.explain(inp)
         if ex.matched:
             matched.append((ex.score, r, ex))
@@ -536,16 +526,16 @@ def cmd_watchlist_test(args: argparse.Namespace) -> int:
     for note in wl.threshold_notes():
         _out(f"note: {note}")
     for score, r, ex in matched[: args.limit]:
-        _out(f"\n[{score:.1f}] #{r['id']} {r['feed_name']} ({r['language'] or '?'})")
-        _out("  " + highlight(r["title"], [h for h in ex.hits if h.field == "title"]))
-        if r["title_translated"]:
-            _out("  " + highlight(r["title_translated"], [h for h in ex.hits if h.field == "title_translated"]))
+        _out(f"\n[{score:.1f}] #{r.id} {r.feed_name} ({r.language or '?'})")
+        _out("  " + highlight(r.title, [h for h in ex.hits if h.field == "title"]))
+        if r.title_translated:
+            _out("  " + highlight(r.title_translated, [h for h in ex.hits if h.field == "title_translated"]))
         for line in ex.why():
             _out(f"    - {line}")
     if held:
         _out(f"\nQuery held, below threshold ({len(held)}):")
         for score, r, ex in held[: args.limit]:
-            _out(f"  #{r['id']} {r['title'][:90]}")
+            _out(f"  #{r.id} {r.title[:90]}")
             _out(f"    score {ex.score:g}, weights {ex.weight_sum:g} / threshold {ex.threshold:g}, "
                  f"min_score {ex.min_score:g}")
             for line in ex.why():
@@ -553,7 +543,7 @@ def cmd_watchlist_test(args: argparse.Namespace) -> int:
     if near:
         _out(f"\nNearly matched ({len(near)}):")
         for score, r, ex in near[: args.limit]:
-            _out(f"  #{r['id']} {r['title'][:90]}")
+            _out(f"  #{r.id} {r.title[:90]}")
             for line in ex.missing()[:3]:
                 _out(f"    - {line}")
     return 0
@@ -608,12 +598,12 @@ def cmd_models(args: argparse.Namespace) -> int:
     if cfg.database.exists():
         from monitor.retranslate import servable
 
-        conn = store.connect(cfg.database)
+        st = open_store(cfg.database)
         try:
-            with Translator.from_settings(cfg.database, cfg.models, cfg.translation) as t:
-                waiting = servable(conn, t)
+            with Translator.from_settings(st.caches.translations, cfg.models, cfg.translation) as t:
+                waiting = servable(st, t)
         finally:
-            conn.close()
+            st.close()
         if waiting:
             n = sum(waiting.values())
             say(f"{n} stored item(s) wait for this model ({', '.join(f'{c}: {k}' for c, k in sorted(waiting.items()))}): "

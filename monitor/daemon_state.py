@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from monitor import store
+from monitor.store import Store
 
 HEARTBEAT_STALE = 120.0  # seconds: a heartbeat older than this means a wedged or dead daemon
 STOPPED_KEY = "daemon_stopped"
@@ -86,31 +85,32 @@ def daemon_state(heartbeat: str | None, pid: str | None, stopped: str | None, no
     return DaemonState(True, p, hb, st, "")
 
 
-def read_state(conn: sqlite3.Connection, now: float | None = None) -> DaemonState:
-    return daemon_state(store.get_meta(conn, "daemon_heartbeat"), store.get_meta(conn, "daemon_pid"),
-                        store.get_meta(conn, STOPPED_KEY), time.time() if now is None else now)
+def read_state(store: Store, now: float | None = None) -> DaemonState:
+    meta = store.meta
+    return daemon_state(meta.get("daemon_heartbeat"), meta.get("daemon_pid"), meta.get(STOPPED_KEY),
+                        time.time() if now is None else now)
 
 
-def record_stop(conn: sqlite3.Connection, now: float | None = None) -> None:
+def record_stop(store: Store, now: float | None = None) -> None:
     """Called by the daemon as the last thing of a clean stop."""
-    with store.transaction(conn):
-        store.set_meta(conn, STOPPED_KEY, str(time.time() if now is None else now))
+    with store.transaction():
+        store.meta.set(STOPPED_KEY, str(time.time() if now is None else now))
 
 
-def record_reload(conn: sqlite3.Connection, what: str, problems: list[str], now: float | None = None) -> None:
+def record_reload(store: Store, what: str, problems: list[str], now: float | None = None) -> None:
     """A rejected reload (``problems``), or a good one (empty: clears what an earlier one left)."""
-    with store.transaction(conn):
+    with store.transaction():
         if problems:
-            store.set_meta(conn, RELOAD_KEY, json.dumps({"at": time.time() if now is None else now, "what": what,
+            store.meta.set(RELOAD_KEY, json.dumps({"at": time.time() if now is None else now, "what": what,
                                                          "problems": problems[:20]}, ensure_ascii=False))
         else:
-            old = rejected_reload(conn)
+            old = rejected_reload(store)
             if old is not None and old.what == what:
-                conn.execute("DELETE FROM meta WHERE key=?", (RELOAD_KEY,))
+                store.meta.delete(RELOAD_KEY)
 
 
-def rejected_reload(conn: sqlite3.Connection) -> RejectedReload | None:
-    raw = store.get_meta(conn, RELOAD_KEY)
+def rejected_reload(store: Store) -> RejectedReload | None:
+    raw = store.meta.get(RELOAD_KEY)
     if not raw:
         return None
     try:

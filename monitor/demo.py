@@ -79,22 +79,21 @@ def _shipped(name: str) -> Path:
 
 def _digest_as_text(cfg: Any, md_path: Path) -> str:
     """The digest written to ``md_path``, rendered as plain text for the terminal (no Markdown escapes)."""
-    from monitor import store
     from monitor.digest import build_digest
     from monitor.render import render_text
+    from monitor.store import open_store
     from monitor.watchlist import load_watchlists
 
     wl = next(w for w in load_watchlists(cfg.watchlists)[0] if w.name == md_path.parent.name)
-    conn = store.connect(cfg.database)
+    st = open_store(cfg.database)
     try:
-        row = conn.execute("SELECT * FROM digests WHERE watchlist=? AND channel='markdown' AND location=?",
-                           (wl.name, str(md_path))).fetchone()
+        row = st.ledger.find(wl.name, "markdown", str(md_path))
         if row is None:
             return md_path.read_text(encoding="utf-8")
-        d, _ = build_digest(conn, wl.name, wl.title, wl.digest.timezone, "markdown", row["period_end"],
-                            item_ids=json.loads(row["item_ids"]), period_start=row["period_start"])
+        d, _ = build_digest(st, wl.name, wl.title, wl.digest.timezone, "markdown", row.period_end,
+                            item_ids=list(row.item_ids), period_start=row.period_start)
     finally:
-        conn.close()
+        st.close()
     return render_text(d)
 
 

@@ -7,14 +7,13 @@ plain text, HTML, Atom) and the channels in :mod:`monitor.deliver`.
 
 from __future__ import annotations
 
-import json
 import re
-import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from monitor.config import feed_display_name
 from monitor.dedup import without_tracking
+from monitor.store import MatchedItem, Store, StoredItem
 
 
 @dataclass(frozen=True)
@@ -110,8 +109,8 @@ def readable_why(line: str) -> str:
     return f"{m.group('forms')} in {m.group('places')}"
 
 
-def _feed(r: sqlite3.Row) -> str:
-    return feed_display_name(r["feed_url"], r["feed_name"], r["feed_title"])
+def _feed(r: StoredItem) -> str:
+    return feed_display_name(r.feed_url, r.feed_name, r.feed_title)
 
 
 def _short(text: str, limit: int = SUMMARY_CHARS) -> str:
@@ -121,123 +120,109 @@ def _short(text: str, limit: int = SUMMARY_CHARS) -> str:
     return text[: limit - 1].rsplit(" ", 1)[0].rstrip(",.;:") + "…"
 
 
-def build_digest(conn: sqlite3.Connection, watchlist: str, title: str, tz: str, channel: str, now: float,
+def build_digest(store: Store, watchlist: str, title: str, tz: str, channel: str, now: float,
                  *, item_ids: list[int] | None = None, period_start: float | None = None) -> tuple[Digest, DigestPlan]:
     """The digest of ``watchlist`` for ``channel``: every matched item not yet delivered there,
     one entry per story, ordered by score; suppressed items (seed duplicates, stories already
     sent) listed with the reason. With ``item_ids`` the digest of exactly those items is rebuilt
     (for Atom history), ignoring the ledger."""
     if item_ids is None:
-        rows = conn.execute(
-            """SELECT items.*, feeds.name AS feed_name, feeds.url AS feed_url, feeds.title AS feed_title,
-                      m.score, m.why FROM matches m
-               JOIN items ON items.id = m.item_id JOIN feeds ON feeds.id = items.feed_id
-               WHERE m.watchlist = ? AND NOT EXISTS (
-                   SELECT 1 FROM deliveries d WHERE d.watchlist = m.watchlist AND d.channel = ?
-                   AND d.item_id = m.item_id)
-               ORDER BY m.score DESC, items.id""", (watchlist, channel)).fetchall()
+        matched = store.ledger.undelivered(watchlist, channel)
+        sent_stories = store.ledger.sent_stories(watchlist, channel)
     else:
-        marks = ",".join("?" * len(item_ids)) or "NULL"
-        rows = conn.execute(
-            f"""SELECT items.*, feeds.name AS feed_name, feeds.url AS feed_url, feeds.title AS feed_title,
-                      m.score, m.why FROM matches m
-               JOIN items ON items.id = m.item_id JOIN feeds ON feeds.id = items.feed_id
-               WHERE m.watchlist = ? AND m.item_id IN ({marks}) ORDER BY m.score DESC, items.id""",
-            (watchlist, *item_ids)).fetchall()
-    sent_stories: dict[int, tuple[set[str], float]] = {}
-    if item_ids is None:
-        for r in conn.execute("SELECT story_id, languages, delivered_at FROM story_deliveries "
-                              "WHERE watchlist=? AND channel=?", (watchlist, channel)):
-            sent_stories[r[0]] = (set(filter(None, r[1].split(","))), r[2])
+        matched = store.ledger.matched(watchlist, item_ids)
+        sent_stories = {}
     plan = DigestPlan()
     stories: list[DigestStory] = []
     suppressed: list[SuppressedEntry] = []
-    by_story: dict[int, list[sqlite3.Row]] = {}
+    by_story: dict[int, list[MatchedItem]] = {}
     order: list[int] = []
-    for r in rows:
-        plan.item_ids.append(r["id"])
-        if r["duplicate_kind"] == "seed":
-            suppressed.append(SuppressedEntry(r["title"], _feed(r), without_tracking(r["link"]),
-                                              f"duplicate of seed {r['duplicate_seed'] or '?'} "
-                                              f"(similarity {r['duplicate_similarity'] or 0:.2f})"))
+    for m in matched:
+        r = m.item
+        plan.item_ids.append(r.id)
+        if r.duplicate_kind == "seed":
+            suppressed.append(SuppressedEntry(r.title, _feed(r), without_tracking(r.link),
+                                              f"duplicate of seed {r.duplicate_seed or '?'} "
+                                              f"(similarity {r.duplicate_similarity or 0:.2f})"))
             continue
-        sid = r["story_id"] or -r["id"]
+        sid = r.story_id or -r.id
         if sid not in by_story:
             by_story[sid] = []
             order.append(sid)
-        by_story[sid].append(r)
+        by_story[sid].append(m)
     for sid in order:
         group = by_story[sid]
-        languages = {g["language"] or "?" for g in group}
-        changes = [g for g in group if g["duplicate_kind"] == "update"]  # never suppressed
+        languages = {g.item.language or "?" for g in group}
+        changes = [g for g in group if g.item.duplicate_kind == "update"]  # never suppressed
         if sid in sent_stories:
             before, when = sent_stories[sid]
             if not languages - before:
                 for g in group:
-                    if g["duplicate_kind"] != "update":
+                    if g.item.duplicate_kind != "update":
                         suppressed.append(SuppressedEntry(
-                            g["title"], _feed(g), without_tracking(g["link"]),
+                            g.item.title, _feed(g.item), without_tracking(g.item.link),
                             f"same story already sent {datetime.fromtimestamp(when, timezone.utc):%Y-%m-%d %H:%M} UTC"))
                 if not changes:
-                    plan.stories[sid] = before | languages
+                    plan.stories[sid] = set(before | languages)
                     continue
                 group = changes  # only the change is news: it leads, under its story
-        plain = [g for g in group if g["duplicate_kind"] != "update"]
-        lead = plain[0] if plain else group[0]
-        others = [_source(g) for g in plain if g is not lead]
-        updates = [_source(g) for g in group if g["duplicate_kind"] == "update" and g is not lead]
-        why = [readable_why(w) for w in json.loads(lead["why"])]
-        if sid in sent_stories and lead["duplicate_kind"] == "update":
-            first = conn.execute("SELECT title, title_translated FROM items WHERE id=?", (sid,)).fetchone()
-            why = why + ["update to a story already sent" + (f": {first[1] or first[0]}" if first else "")]
+        plain = [g for g in group if g.item.duplicate_kind != "update"]
+        lead_m = plain[0] if plain else group[0]
+        lead = lead_m.item
+        others = [_source(g.item) for g in plain if g is not lead_m]
+        updates = [_source(g.item) for g in group if g.item.duplicate_kind == "update" and g is not lead_m]
+        why = [readable_why(w) for w in lead_m.why]
+        if sid in sent_stories and lead.duplicate_kind == "update":
+            first = store.items.list(ids=[sid])
+            why = why + ["update to a story already sent" +
+                         (f": {first[0].title_translated or first[0].title}" if first else "")]
         elif sid in sent_stories:
             why = why + [f"story already sent; first report in {', '.join(sorted(languages - sent_stories[sid][0]))}"]
-        translated = bool(lead["title_translated"])
+        translated = bool(lead.title_translated)
         stories.append(DigestStory(
-            anchor=f"item-{lead['id']}", item_id=lead["id"],
-            title=lead["title_translated"] or lead["title"],
-            original_title=lead["title"] if translated else None,
-            language=lead["language"],
-            translation_status=lead["translation_status"] or "not_needed",
-            summary=_short(lead["summary_translated"] if translated and lead["summary_translated"] is not None
-                           else (lead["summary_short"] or lead["summary"])),
-            link=without_tracking(lead["link"]), feed=_feed(lead), published=_utc(lead["published"] or lead["fetched"]),
-            score=lead["score"], why=why, also_reported_by=others, updates=updates))
+            anchor=f"item-{lead.id}", item_id=lead.id,
+            title=lead.title_translated or lead.title,
+            original_title=lead.title if translated else None,
+            language=lead.language,
+            translation_status=lead.translation_status or "not_needed",
+            summary=_short(lead.summary_translated if translated and lead.summary_translated is not None
+                           else (lead.summary_short or lead.summary)),
+            link=without_tracking(lead.link), feed=_feed(lead), published=_utc(lead.published or lead.fetched),
+            score=lead_m.score, why=why, also_reported_by=others, updates=updates))
         if sid > 0:
-            plan.stories[sid] = sent_stories.get(sid, (set(), 0.0))[0] | languages
+            plan.stories[sid] = set(sent_stories.get(sid, (frozenset(), 0.0))[0] | languages)
     # the first digest starts at the oldest item it carries (published, else fetched), later ones
     # where the previous one ended
-    carried = [min(r["published"] or r["fetched"], r["fetched"], now) for r in rows]
+    carried = [min(m.item.published or m.item.fetched, m.item.fetched, now) for m in matched]
     start = period_start if period_start is not None else (min(carried) if carried else now)
     d = Digest(watchlist=watchlist, title=title, timezone=tz, period_start=_utc(start) or _utc(now),
                period_end=_utc(now), generated_at=_utc(now), stories=stories, suppressed=suppressed,
-               feed_notes=feed_notes(conn, now))
+               feed_notes=feed_notes(store, now))
     return d, plan
 
 
-def _source(g: sqlite3.Row) -> StorySource:
-    return StorySource(_feed(g), g["title_translated"] or g["title"], without_tracking(g["link"]), g["language"],
-                       _utc(g["published"] or g["fetched"]))
+def _source(g: StoredItem) -> StorySource:
+    return StorySource(_feed(g), g.title_translated or g.title, without_tracking(g.link), g.language,
+                       _utc(g.published or g.fetched))
 
 
-def feed_notes(conn: sqlite3.Connection, now: float) -> list[FeedNote]:
+def feed_notes(store: Store, now: float) -> list[FeedNote]:
     """Feeds that are failing, disabled, or quiet compared with their usual rate."""
     notes: list[FeedNote] = []
-    rows = conn.execute("""SELECT f.*, (SELECT MIN(fetched) FROM items WHERE feed_id=f.id) AS first_item
-                           FROM feeds f WHERE f.url != 'seeds:' ORDER BY f.name""").fetchall()
-    for f in rows:
-        name = feed_display_name(f["url"], f["name"], f["title"])
-        failures = f["consecutive_failures"]
-        if f["disabled_reason"]:
-            notes.append(FeedNote(name, f"disabled: {f['disabled_reason']}"))
-        elif failures and f["last_success"] is None:  # never worked: say so from the first failure
+    for a in store.feeds.activity():
+        f = a.feed
+        name = feed_display_name(f.url, f.name, f.title)
+        failures = f.consecutive_failures
+        if f.disabled_reason:
+            notes.append(FeedNote(name, f"disabled: {f.disabled_reason}"))
+        elif failures and f.last_success is None:  # never worked: say so from the first failure
             notes.append(FeedNote(name, f"failing for {failures} poll{'' if failures == 1 else 's'}: "
-                                        f"{f['last_error']} (it has never worked)"))
+                                        f"{f.last_error} (it has never worked)"))
         elif failures >= 2:
-            notes.append(FeedNote(name, f"failing for {failures} polls: {f['last_error']}"))
-        elif f["last_new_item"] and f["first_item"] and f["items_total"] > 5:
-            usual_gap = max(1.0, (f["last_new_item"] - f["first_item"]) / f["items_total"])
-            silent = now - f["last_new_item"]
+            notes.append(FeedNote(name, f"failing for {failures} polls: {f.last_error}"))
+        elif f.last_new_item and a.first_item and f.items_total > 5:
+            usual_gap = max(1.0, (f.last_new_item - a.first_item) / f.items_total)
+            silent = now - f.last_new_item
             if silent > max(QUIET_MIN_SECONDS, QUIET_FACTOR * usual_gap):
                 notes.append(FeedNote(name, f"quiet: no new item for {silent / 86400:.1f} days "
                                                  f"(usually one every {usual_gap / 3600:.1f} h)"))
@@ -248,15 +233,12 @@ TEST_NOTE = ("This is a test mail sent with `monitor digest --email`: it shows t
              "watchlist, whether or not they were delivered already. Nothing was marked as delivered.")
 
 
-def latest_digest(conn: sqlite3.Connection, watchlist: str, title: str, tz: str, now: float,
+def latest_digest(store: Store, watchlist: str, title: str, tz: str, now: float,
                   limit: int = 10) -> Digest:
     """What recipients would get, for a test mail: the latest ``limit`` stories the watchlist matched,
     delivered or not, marked as a test. Marks nothing."""
-    ids = [r[0] for r in conn.execute(
-        "SELECT m.item_id FROM matches m JOIN items ON items.id = m.item_id WHERE m.watchlist = ? "
-        "AND (items.duplicate_kind IS NULL OR items.duplicate_kind != 'seed') "
-        "ORDER BY COALESCE(items.published, items.fetched) DESC, items.id DESC LIMIT ?", (watchlist, limit * 3))]
-    d, _ = build_digest(conn, watchlist, f"TEST: {title}", tz, "test", now, item_ids=ids)
+    ids = store.items.latest_matched(watchlist, limit * 3)
+    d, _ = build_digest(store, watchlist, f"TEST: {title}", tz, "test", now, item_ids=ids)
     d.stories = d.stories[:limit]
     d.note = TEST_NOTE
     return d

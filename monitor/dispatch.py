@@ -26,16 +26,14 @@ touches no database, so the daemon runs it on a thread of its own
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import sqlite3
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable
 from pathlib import Path
 
-from monitor import store
+from monitor.store import DigestRecord, NewDigest, Store, claim_holder, claim_token
 from monitor.config import Config
 from monitor.deliver import (DeliveryError, MailCaps, SmtpSettings, build_email, post_webhook, send_email,
                              write_file_atomic)
@@ -75,7 +73,7 @@ def digest_path(config: Config, watchlist: str, now: float) -> Path:
     return path
 
 
-def dispatch_watchlist(config: Config, conn: sqlite3.Connection, wl: Watchlist, now: float | None = None, *,
+def dispatch_watchlist(config: Config, store: Store, wl: Watchlist, now: float | None = None, *,
                        channels: tuple[str, ...] | None = None, heartbeat: bool | None = None,
                        force_retry: bool = False) -> list[DispatchResult]:
     """Build and deliver ``wl``'s digest on each of its channels (the CLI's synchronous form)."""
@@ -83,10 +81,10 @@ def dispatch_watchlist(config: Config, conn: sqlite3.Connection, wl: Watchlist, 
     results = []
     for channel in channels or tuple(c for c in wl.digest.formats if c in CHANNELS):
         try:
-            c = claim_channel(config, conn, wl, channel, now,
+            c = claim_channel(config, store, wl, channel, now,
                               wl.digest.heartbeat if heartbeat is None else heartbeat, force_retry)
             if isinstance(c, Claimed):
-                c = finish_channel(conn, c, deliver_claimed(config, c))
+                c = finish_channel(store, c, deliver_claimed(config, c))
             results.append(c)
         except Exception as e:  # noqa: BLE001 - one channel must not stop the others
             log.exception("%s/%s: digest failed", wl.name, channel)
@@ -94,7 +92,7 @@ def dispatch_watchlist(config: Config, conn: sqlite3.Connection, wl: Watchlist, 
     return results
 
 
-async def dispatch_watchlist_async(config: Config, conn: sqlite3.Connection, wl: Watchlist,
+async def dispatch_watchlist_async(config: Config, store: Store, wl: Watchlist,
                                    db: Callable[..., Awaitable[Any]], now: float | None = None, *,
                                    channels: tuple[str, ...] | None = None, heartbeat: bool | None = None,
                                    force_retry: bool = False,
@@ -110,10 +108,10 @@ async def dispatch_watchlist_async(config: Config, conn: sqlite3.Connection, wl:
         async with locks.setdefault((wl.name, channel), asyncio.Lock()):
             when = now or time.time()  # taken under the lock: a waiting delivery sees what came meanwhile
             try:
-                c = await db(claim_channel, config, conn, wl, channel, when, hb, force_retry)
+                c = await db(claim_channel, config, store, wl, channel, when, hb, force_retry)
                 if isinstance(c, Claimed):
                     err = await in_daemon_thread(deliver_claimed, config, c, name=f"deliver-{channel}")
-                    c = await db(finish_channel, conn, c, err)
+                    c = await db(finish_channel, store, c, err)
                 return c
             except Exception as e:  # noqa: BLE001 - one channel must not stop the others
                 log.exception("%s/%s: digest failed", wl.name, channel)
@@ -138,23 +136,18 @@ class Claimed:
     history: tuple[Digest, ...] = ()  # atom: the digests before this one
 
 
-def _last_sent(conn: sqlite3.Connection, watchlist: str, channel: str) -> float | None:
-    row = conn.execute("SELECT MAX(period_end) FROM digests WHERE watchlist=? AND channel=? AND status='sent'",
-                       (watchlist, channel)).fetchone()
-    return row[0] if row and row[0] else None
-
-
-def claim_channel(config: Config, conn: sqlite3.Connection, wl: Watchlist, channel: str, now: float,
+def claim_channel(config: Config, store: Store, wl: Watchlist, channel: str, now: float,
                   heartbeat: bool, force_retry: bool) -> DispatchResult | Claimed:
     """In one write transaction (BEGIN IMMEDIATE): what is still undelivered, and the claim on it.
 
     Another process (the daemon, ``monitor run --once``, ``monitor digest``) that asks at the
     same moment waits for this transaction, then sees the claim (or, once delivered, the
     ledger rows), so a story reaches the channel once."""
-    with store.transaction(conn, durable=True):
-        pending = store.pending_digest(conn, wl.name, channel)
+    ledger = store.ledger
+    with store.transaction(durable=True):
+        pending = ledger.pending(wl.name, channel)
         if pending is not None:
-            holder = store.claim_holder(pending, now)
+            holder = claim_holder(pending, now)
             if holder is not None:
                 log.info("%s/%s: digest is being delivered by process %d; skipped here", wl.name, channel, holder)
                 return DispatchResult(wl.name, channel, 0, 0, "skipped",
@@ -162,28 +155,28 @@ def claim_channel(config: Config, conn: sqlite3.Connection, wl: Watchlist, chann
             if pending.next_attempt and pending.next_attempt > now and not force_retry:
                 return DispatchResult(wl.name, channel, 0, 0, "deferred",
                                       error=f"retrying after {datetime.fromtimestamp(pending.next_attempt, timezone.utc)}")
-        since = _last_sent(conn, wl.name, channel)
-        digest, plan = build_digest(conn, wl.name, wl.title, wl.digest.timezone, channel, now, period_start=since)
+        since = ledger.last_sent_end(wl.name, channel) or None
+        digest, plan = build_digest(store, wl.name, wl.title, wl.digest.timezone, channel, now, period_start=since)
         if heartbeat and since is not None and now - since < HEARTBEAT_MIN_GAP:
             heartbeat = False  # a "nothing matched" digest at most about once a day
         if not digest.stories and not (heartbeat and channel != "atom"):
             if plan.item_ids:  # only suppressed items: remember them as handled, write nothing
-                _mark_rows(conn, wl.name, channel, None, plan, now)
+                ledger.mark_sent(wl.name, channel, None, plan.item_ids, plan.stories, now)
             if pending is not None:
-                store.digest_superseded(conn, pending.id)
+                ledger.supersede(pending.id)
             log.info("%s/%s: no new items, no digest written (%d suppressed)", wl.name, channel,
                      len(digest.suppressed))
             return DispatchResult(wl.name, channel, 0, len(digest.suppressed), "empty")
         location = _location(config, wl, channel, now, pending)
-        token = store.claim_token()
+        token = claim_token()
         until = now + CLAIM_TTL
         if pending is None:
-            digest_id = store.create_pending_digest(conn, wl.name, channel, now, digest.period_start.timestamp(),
-                                                    location, plan.item_ids, token, until)
+            digest_id = ledger.open(NewDigest(wl.name, channel, now, digest.period_start.timestamp(), location,
+                                              tuple(plan.item_ids), token, until))
         else:
             digest_id = pending.id
-            store.claim_pending_digest(conn, digest_id, now, location, plan.item_ids, token, until)
-        history = tuple(_recent_digests(conn, wl, "atom", ATOM_HISTORY - 1)) if channel == "atom" else ()
+            ledger.claim(digest_id, now, location, plan.item_ids, token, until)
+        history = tuple(_recent_digests(store, wl, "atom", ATOM_HISTORY - 1)) if channel == "atom" else ()
     return Claimed(wl, channel, digest, plan, digest_id, location, pending.attempts if pending else 0, now, history)
 
 
@@ -196,13 +189,13 @@ def deliver_claimed(config: Config, c: Claimed) -> DeliveryError | None:
     return None
 
 
-def finish_channel(conn: sqlite3.Connection, c: Claimed, err: DeliveryError | None) -> DispatchResult:
+def finish_channel(store: Store, c: Claimed, err: DeliveryError | None) -> DispatchResult:
     """Record the outcome: the ledger rows and 'sent', or the backoff of a failure; the claim ends."""
     wl, channel, digest = c.watchlist, c.channel, c.digest
     if err is not None:
         attempts = c.attempts + 1
         if refused_for_good(channel, err):
-            _give_up(conn, wl.name, channel, c.digest_id, c.plan, c.now, attempts, str(err))
+            store.ledger.refuse(wl.name, channel, c.digest_id, c.plan.item_ids, c.now, attempts, str(err))
             log.error("%s/%s: the server refused the digest for good (%s); %d item(s) recorded as not "
                       "deliverable on this channel (they stay in the Markdown digest and `monitor watchlist "
                       "test`), later digests go out as usual", wl.name, channel, err, len(c.plan.item_ids))
@@ -210,18 +203,18 @@ def finish_channel(conn: sqlite3.Connection, c: Claimed, err: DeliveryError | No
                                   str(err))
         delay = min(RETRY_MAX, RETRY_BASE * 2 ** (attempts - 1)) if err.transient else RETRY_MAX
         delay = max(delay, min(RETRY_MAX, getattr(err, "retry_after", None) or 0.0))
-        with store.transaction(conn, durable=True):
-            store.digest_failed(conn, c.digest_id, attempts, c.now + delay, str(err))
+        with store.transaction(durable=True):
+            store.ledger.record_attempt(c.digest_id, attempts, c.now + delay, str(err))
         log.error("%s/%s: delivery failed (%s), %d item(s) stay pending, next attempt in %.0f s",
                   wl.name, channel, err, len(digest.stories), delay)
         return DispatchResult(wl.name, channel, digest.count, len(digest.suppressed), "failed", c.location, str(err))
-    _mark(conn, wl.name, channel, c.digest_id, c.plan, c.now)
+    store.ledger.mark_sent(wl.name, channel, c.digest_id, c.plan.item_ids, c.plan.stories, c.now)
     log.info("%s/%s: digest with %d stor%s delivered to %s", wl.name, channel, digest.count,
              "y" if digest.count == 1 else "ies", c.location)
     return DispatchResult(wl.name, channel, digest.count, len(digest.suppressed), "sent", c.location)
 
 
-def _location(config: Config, wl: Watchlist, channel: str, now: float, pending: store.DigestRow | None) -> str:
+def _location(config: Config, wl: Watchlist, channel: str, now: float, pending: DigestRecord | None) -> str:
     if channel == "markdown":
         if pending is not None and pending.location:
             return pending.location  # a crash left it pending: reuse the same file name
@@ -261,13 +254,12 @@ def _deliver(config: Config, wl: Watchlist, channel: str, digest: Digest, locati
         raise DeliveryError(f"unknown channel {channel!r}", transient=False)
 
 
-def _recent_digests(conn: sqlite3.Connection, wl: Watchlist, channel: str, n: int) -> list[Digest]:
+def _recent_digests(store: Store, wl: Watchlist, channel: str, n: int) -> list[Digest]:
     out = []
-    for r in conn.execute("SELECT * FROM digests WHERE watchlist=? AND channel=? AND status='sent' "
-                          "ORDER BY id DESC LIMIT ?", (wl.name, channel, n)):
-        d, _ = build_digest(conn, wl.name, wl.title, wl.digest.timezone, channel, r["period_end"],
-                            item_ids=json.loads(r["item_ids"]), period_start=r["period_start"])
-        d.generated_at = datetime.fromtimestamp(r["created"], timezone.utc)
+    for r in store.ledger.recent_sent(wl.name, channel, n):
+        d, _ = build_digest(store, wl.name, wl.title, wl.digest.timezone, channel, r.period_end,
+                            item_ids=list(r.item_ids), period_start=r.period_start)
+        d.generated_at = datetime.fromtimestamp(r.created, timezone.utc)
         out.append(d)
     return out
 
@@ -284,43 +276,14 @@ def refused_for_good(channel: str, e: DeliveryError) -> bool:
     return channel == "webhook" and e.code == 413
 
 
-def _give_up(conn: sqlite3.Connection, watchlist: str, channel: str, digest_id: int, plan: DigestPlan, now: float,
-             attempts: int, error: str) -> None:
-    """Mark the digest ``failed-permanent`` and its items handled on this channel (ledger rows
-    pointing at the failed digest), so the next digest carries only what is new."""
-    with store.transaction(conn, durable=True):
-        store.digest_refused(conn, watchlist, channel, digest_id, plan.item_ids, now, attempts, error)
-
-
-def _mark(conn: sqlite3.Connection, watchlist: str, channel: str, digest_id: int | None, plan: DigestPlan,
-          now: float) -> None:
-    with store.transaction(conn, durable=True):
-        _mark_rows(conn, watchlist, channel, digest_id, plan, now)
-
-
-def _mark_rows(conn: sqlite3.Connection, watchlist: str, channel: str, digest_id: int | None, plan: DigestPlan,
-               now: float) -> None:
-    """The ledger rows of a delivered (or wholly suppressed) digest; inside the caller's transaction."""
-    conn.executemany("INSERT OR IGNORE INTO deliveries(watchlist, channel, item_id, digest_id, delivered_at) "
-                     "VALUES (?, ?, ?, ?, ?)", [(watchlist, channel, i, digest_id, now) for i in plan.item_ids])
-    conn.executemany(
-        "INSERT INTO story_deliveries(watchlist, channel, story_id, languages, delivered_at) VALUES (?,?,?,?,?) "
-        "ON CONFLICT(watchlist, channel, story_id) DO UPDATE SET languages=excluded.languages",
-        [(watchlist, channel, sid, ",".join(sorted(langs)), now) for sid, langs in plan.stories.items()])
-    if digest_id is not None:
-        store.digest_sent(conn, digest_id)
-    conn.execute("INSERT INTO watchlist_state(name, last_digest) VALUES (?, ?) "
-                 "ON CONFLICT(name) DO UPDATE SET last_digest=excluded.last_digest", (watchlist, now))
-
-
 def smtp_settings(config: Config) -> SmtpSettings:
     if config.smtp is None:
         raise DeliveryError("no smtp: block in config.yaml", transient=False)
     return SmtpSettings.from_config(config.smtp)
 
 
-def preview(config: Config, conn: sqlite3.Connection, wl: Watchlist, now: float | None = None) -> Digest:
+def preview(config: Config, store: Store, wl: Watchlist, now: float | None = None) -> Digest:
     """The digest the markdown channel would get now; marks nothing."""
     now = now or time.time()
-    since = _last_sent(conn, wl.name, "markdown")
-    return build_digest(conn, wl.name, wl.title, wl.digest.timezone, "markdown", now, period_start=since)[0]
+    since = store.ledger.last_sent_end(wl.name, "markdown") or None
+    return build_digest(store, wl.name, wl.title, wl.digest.timezone, "markdown", now, period_start=since)[0]

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -31,10 +30,11 @@ from monitor.extract_worker import extract_bounded, extract_in_process
 from monitor.fetch import Fetcher
 from monitor.parse import MAX_SUMMARY, Entry, clean_text, normalise_encoding
 from monitor.robots import DbRunner, RobotsCache, run_inline
+from monitor.store import CachedValue, Store
+from monitor.store.api import KeyValueCache
 
 log = logging.getLogger("monitor.fulltext")
 
-SCHEMA = "CREATE TABLE IF NOT EXISTS fulltext_cache(url TEXT PRIMARY KEY, text TEXT, fetched REAL, status TEXT)"
 RETRY_AFTER = 6 * 3600.0  # a transient failure is tried again after this long
 MIN_WORDS = 20  # fewer extracted words than this is not an article (paywall, index page)
 SHORT_SUMMARY = 300  # characters of the digest summary built from article text
@@ -56,17 +56,17 @@ class FulltextResult:
     error: str | None = None
 
 
-async def enrich_entries(fetcher: Fetcher, conn: sqlite3.Connection, entries: list[Entry], *,
+async def enrich_entries(fetcher: Fetcher, store: Store, entries: list[Entry], *,
                          settings: FetchSettings, db: DbRunner = run_inline,
                          clock: Callable[[], float] = time.time) -> list[Entry]:
     """Entries in the same order, ``summary`` replaced by the article text where it could be had.
 
     ``db`` runs the (small, synchronous) SQLite calls; pass the pipeline's database-thread
-    runner when ``conn`` belongs to another thread.
+    runner when the store belongs to another thread.
     """
     if not entries:
         return []
-    results = await fetch_articles(fetcher, conn, [e.link for e in entries if e.link], settings=settings,
+    results = await fetch_articles(fetcher, store, [e.link for e in entries if e.link], settings=settings,
                                    db=db, clock=clock)
     out: list[Entry] = []
     for e in entries:
@@ -79,22 +79,21 @@ async def enrich_entries(fetcher: Fetcher, conn: sqlite3.Connection, entries: li
     return out
 
 
-async def fetch_articles(fetcher: Fetcher, conn: sqlite3.Connection, urls: Sequence[str], *,
+async def fetch_articles(fetcher: Fetcher, store: Store, urls: Sequence[str], *,
                          settings: FetchSettings, db: DbRunner = run_inline,
                          clock: Callable[[], float] = time.time) -> dict[str, FulltextResult]:
     """Article text for each distinct URL (cached, robots.txt honoured), concurrently."""
-    await db(_create, conn)
-    robots = RobotsCache(fetcher, conn, settings.user_agent, db=db, clock=clock)
+    robots = RobotsCache(fetcher, store, settings.user_agent, db=db, clock=clock)
     distinct = list(dict.fromkeys(urls))
-    got = await asyncio.gather(*(_one(fetcher, conn, robots, u, db, clock) for u in distinct))
+    got = await asyncio.gather(*(_one(fetcher, store.caches.fulltext, robots, u, db, clock) for u in distinct))
     return dict(zip(distinct, got))
 
 
-async def _one(fetcher: Fetcher, conn: sqlite3.Connection, robots: RobotsCache, url: str, db: DbRunner,
+async def _one(fetcher: Fetcher, cache: KeyValueCache, robots: RobotsCache, url: str, db: DbRunner,
                clock: Callable[[], float]) -> FulltextResult:
-    row = await db(_read, conn, url)
+    row = await db(cache.get, url)
     if row is not None:
-        text, fetched, status = row
+        text, fetched, status = row.value, row.fetched, row.status
         if status not in TRANSIENT or clock() - (fetched or 0) < RETRY_AFTER:
             return FulltextResult(url, status, text if status == "ok" else None, cached=True)
     try:
@@ -104,7 +103,7 @@ async def _one(fetcher: Fetcher, conn: sqlite3.Connection, robots: RobotsCache, 
     if result.status != "ok":
         log.warning("full text of %s not used: %s", url, result.error or result.status)
     if result.status != "blocked":  # the guard's answer depends on config; do not remember it
-        await db(_write, conn, url, result.text, clock(), result.status)
+        await db(cache.put, url, CachedValue(result.text, result.status, clock()))
     return result
 
 
@@ -152,18 +151,3 @@ def short_summary(original: Entry, enriched: Entry, limit: int = SHORT_SUMMARY) 
     end = max(cut.rfind(". "), cut.rfind("! "), cut.rfind("? "))
     return cut[: end + 1] if end > limit // 3 else cut.rsplit(" ", 1)[0] + "…"
 
-
-def _create(conn: sqlite3.Connection) -> None:
-    conn.execute(SCHEMA)
-    conn.commit()
-
-
-def _read(conn: sqlite3.Connection, url: str) -> tuple[Any, ...] | None:
-    row = conn.execute("SELECT text, fetched, status FROM fulltext_cache WHERE url=?", (url,)).fetchone()
-    return tuple(row) if row is not None else None
-
-
-def _write(conn: sqlite3.Connection, url: str, text: str | None, fetched: float, status: str) -> None:
-    conn.execute("INSERT OR REPLACE INTO fulltext_cache(url, text, fetched, status) VALUES (?,?,?,?)",
-                 (url, text, fetched, status))
-    conn.commit()

@@ -24,12 +24,9 @@ from __future__ import annotations
 
 import os
 import re
-import sqlite3
 import time
 import unicodedata
 import zlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -38,6 +35,7 @@ import numpy as np
 import snowballstemmer
 
 from monitor.neardup_bands import SAVE_EVERY, BandIndex
+from monitor.store import SignatureRecord, Store
 
 __all__ = [
     "NearDupSettings",
@@ -554,86 +552,46 @@ def _band_mult(n: int, r: int, seed: int) -> np.ndarray:
     return rng.integers(1, 2**63, size=(n, r), dtype=np.uint64) * np.uint64(2) + np.uint64(1)
 
 
-_DDL = """
-CREATE TABLE IF NOT EXISTS neardup_meta (
-    key   TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS neardup_docs (
-    id         INTEGER PRIMARY KEY,
-    doc_key    TEXT NOT NULL UNIQUE,
-    kind       TEXT NOT NULL CHECK (kind IN ('seed', 'item')),
-    story_id   INTEGER,
-    n_shingles INTEGER NOT NULL,
-    n_words    INTEGER NOT NULL,
-    translated INTEGER NOT NULL,
-    shingles   BLOB NOT NULL,
-    words      BLOB NOT NULL,
-    anchors    BLOB NOT NULL,
-    shingle_set BLOB           -- exact shingle hashes, seeds only
-);
-CREATE TABLE IF NOT EXISTS neardup_bands (
-    key    INTEGER NOT NULL,
-    doc_id INTEGER NOT NULL,
-    PRIMARY KEY (key, doc_id)
-) WITHOUT ROWID;
-"""
-
-_COLS = "doc_key, kind, story_id, n_shingles, n_words, translated, shingles, words, anchors, shingle_set"
-_SIG_COLS = "n_shingles, n_words, translated, shingles, words, anchors, shingle_set"
+def _record(doc_key: str, kind: str, sig: Signature, story_id: int | None) -> SignatureRecord:
+    exact = sig.shingle_set if kind == "seed" else None
+    return SignatureRecord(doc_key, kind, story_id, sig.n_shingles, sig.n_words,  # type: ignore[arg-type]
+                           bool(sig.translated), sig.shingles.astype("<u4").tobytes(),
+                           sig.words.astype("<u4").tobytes(), sig.anchors.astype("<u4").tobytes(),
+                           None if exact is None else exact.astype("<u4").tobytes())
 
 
-def _row_signature(row: tuple) -> Signature:  # type: ignore[type-arg]
-    n_sh, n_w, tr, sh, wd, an, ss = row
+def _row(r: SignatureRecord) -> tuple:  # type: ignore[type-arg]
+    """A record as the tuple _Batch stacks (doc_key, kind, story_id, n_shingles, ... shingle_set)."""
+    return (r.doc_key, r.kind, r.story_id, r.n_shingles, r.n_words, r.translated, r.shingles, r.words, r.anchors,
+            r.shingle_set)
+
+
+def _row_signature(r: SignatureRecord) -> Signature:
     return Signature(
-        shingles=np.frombuffer(sh, dtype="<u4"),
-        words=np.frombuffer(wd, dtype="<u4"),
-        anchors=np.frombuffer(an, dtype="<u4"),
-        n_shingles=int(n_sh),
-        n_words=int(n_w),
-        translated=bool(tr),
-        shingle_set=None if ss is None else np.frombuffer(ss, dtype="<u4"),
+        shingles=np.frombuffer(r.shingles, dtype="<u4"),
+        words=np.frombuffer(r.words, dtype="<u4"),
+        anchors=np.frombuffer(r.anchors, dtype="<u4"),
+        n_shingles=int(r.n_shingles),
+        n_words=int(r.n_words),
+        translated=bool(r.translated),
+        shingle_set=None if r.shingle_set is None else np.frombuffer(r.shingle_set, dtype="<u4"),
     )
 
 
-@contextmanager
-def _writing(conn: sqlite3.Connection) -> Iterator[None]:
-    """Join the caller's transaction if one is open (the pipeline stores an item, its
-    fingerprints and its signature atomically); otherwise run one of our own."""
-    if conn.in_transaction:
-        yield
-        return
-    conn.execute("BEGIN")
-    try:
-        yield
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-
-
-def _sidecar(conn: sqlite3.Connection) -> Path | None:
-    """``<database>.neardup.npz`` for a database file; None for an in-memory database."""
-    for _, name, file in conn.execute("PRAGMA database_list").fetchall():
-        if name == "main" and file:
-            return Path(file + ".neardup.npz")
-    return None
-
-
 class NearDupIndex:
-    """Persistent LSH index of signatures: signatures in SQLite (tables ``neardup_*``), band keys in
+    """Persistent LSH index of signatures: signatures in the store (``store.lsh``), band keys in
     memory (:class:`monitor.neardup_bands.BandIndex`, saved to ``<database>.neardup.npz``).
 
     Rows are never removed when items are purged from the store: fingerprints
     outlive retention, so a purged story is still recognised.
     """
 
-    def __init__(self, conn: sqlite3.Connection, settings: NearDupSettings = NearDupSettings()) -> None:
-        self.conn = conn
+    def __init__(self, store: Store, settings: NearDupSettings = NearDupSettings()) -> None:
+        self.store = store
+        self.lsh = store.lsh
         self.settings = settings
         self._seeds: _Batch | None = None  # all seeds, when few enough; loaded lazily
         self._seeds_loaded = False
-        conn.executescript(_DDL)
         want = {
             "schema": str(_SCHEMA_VERSION),
             "num_perm": str(settings.num_perm),
@@ -644,17 +602,14 @@ class NearDupIndex:
             "shingle_size": str(settings.shingle_size),
             "seed": str(settings.seed),
         }
-        have = dict(conn.execute("SELECT key, value FROM neardup_meta").fetchall())
-        if not have or "uid" not in have:
-            with _writing(conn):  # OR IGNORE: a second process may create the index at the same moment
-                if not have:
-                    conn.executemany("INSERT OR IGNORE INTO neardup_meta(key, value) VALUES (?, ?)", want.items())
-                conn.execute("INSERT OR IGNORE INTO neardup_meta(key, value) VALUES ('uid', ?)",
-                             (os.urandom(8).hex(),))
-            have = dict(conn.execute("SELECT key, value FROM neardup_meta").fetchall())
+        have = self.lsh.settings()
+        if not have or "uid" not in have:  # a new index, or one made by a version without a uid
+            have = self.lsh.init_settings({**({} if have else want), "uid": os.urandom(8).hex()})
+        have = dict(have)
         self._uid = have.pop("uid")
         self._bands: BandIndex | None = None  # the LSH band keys, in memory (loaded on first use)
-        self._bands_path = _sidecar(conn)
+        where = self.lsh.location()
+        self._bands_path = Path(where + ".neardup.npz") if where else None
         self._last_keys: tuple[Signature, list[int]] | None = None
         if have != want:
             diff = sorted(k for k in want if have.get(k) != want[k])
@@ -665,7 +620,7 @@ class NearDupIndex:
 
     def count(self) -> int:
         """Number of indexed documents."""
-        return int(self.conn.execute("SELECT COUNT(*) FROM neardup_docs").fetchone()[0])
+        return self.lsh.count()
 
     def add(self, doc_key: str, kind: str, sig: Signature, story_id: int | None) -> None:
         """Index (or re-index) a document; committed unless the caller's transaction is open."""
@@ -674,24 +629,13 @@ class NearDupIndex:
     def add_many(self, docs: list[tuple[str, str, Signature, int | None]]) -> None:
         """Index several (doc_key, kind, signature, story_id) in one transaction."""
         bands = self._band_index()
-        with _writing(self.conn):
+        with self.store.transaction():
             for doc_key, kind, sig, story_id in docs:
                 if kind not in ("seed", "item"):
                     raise ValueError(f"kind must be 'seed' or 'item', not {kind!r}")
-                row = self.conn.execute(
-                    "SELECT id FROM neardup_docs WHERE doc_key = ?", (doc_key,)
-                ).fetchone()
-                if row is not None:
-                    self._forget(int(row[0]))
-                exact = sig.shingle_set if kind == "seed" else None
-                cur = self.conn.execute(
-                    f"INSERT INTO neardup_docs({_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (doc_key, kind, story_id, sig.n_shingles, sig.n_words, int(sig.translated),
-                     sig.shingles.astype("<u4").tobytes(), sig.words.astype("<u4").tobytes(),
-                     sig.anchors.astype("<u4").tobytes(),
-                     None if exact is None else exact.astype("<u4").tobytes()),
-                )
-                doc_id = cur.lastrowid
+                doc_id, old = self.lsh.put(_record(doc_key, kind, sig, story_id))
+                if old is not None:
+                    self._forget(old)
                 if kind == "seed":
                     self._seeds_loaded = False
                 bands.add(int(doc_id or 0), self._keys(sig))
@@ -700,29 +644,19 @@ class NearDupIndex:
             if self._bands_path is not None and time.monotonic() - bands.saved_at > SAVE_EVERY:
                 self.save()
 
-    def _forget(self, doc_id: int) -> None:
-        row = self.conn.execute(
-            f"SELECT {_SIG_COLS} FROM neardup_docs WHERE id = ?", (doc_id,)
-        ).fetchone()
-        old = _band_keys(_row_signature(row), self.settings)
-        self.conn.executemany(  # rows written by versions that kept the bands in SQLite
-            "DELETE FROM neardup_bands WHERE key = ? AND doc_id = ?", [(k, doc_id) for k in old]
-        )
-        self.conn.execute("DELETE FROM neardup_docs WHERE id = ?", (doc_id,))
+    def _forget(self, old: SignatureRecord) -> None:
+        self.lsh.forget_bands(old.id, _band_keys(_row_signature(old), self.settings))
         if self._bands is not None:
-            self._bands.remove(doc_id)
+            self._bands.remove(old.id)
 
     def get(self, doc_key: str) -> Signature | None:
         """The stored signature of a document, if indexed."""
-        row = self.conn.execute(
-            f"SELECT {_SIG_COLS} FROM neardup_docs WHERE doc_key = ?", (doc_key,)
-        ).fetchone()
-        return None if row is None else _row_signature(row)
+        rec = self.lsh.get(doc_key)
+        return None if rec is None else _row_signature(rec)
 
     def set_story(self, doc_key: str, story_id: int | None) -> None:
         """Record the story cluster a document was assigned to."""
-        with _writing(self.conn):
-            self.conn.execute("UPDATE neardup_docs SET story_id = ? WHERE doc_key = ?", (story_id, doc_key))
+        self.lsh.set_story(doc_key, story_id)
         self._seeds_loaded = False
 
     def query(self, sig: Signature, limit: int = 5) -> list[Candidate]:
@@ -734,10 +668,7 @@ class NearDupIndex:
         keys = self._keys(sig)
         ids = self._band_index().candidates(keys, self.settings.max_candidates) if keys else []
         if ids:
-            rows = self.conn.execute(
-                f"SELECT {_COLS} FROM neardup_docs WHERE id IN (%s)%s"
-                % (",".join("?" * len(ids)), " AND kind = 'item'" if seeds is not None else ""), ids,
-            ).fetchall()
+            rows = [_row(r) for r in self.lsh.by_ids(ids, items_only=seeds is not None)]
             if rows:
                 out += _Batch(rows).matches(sig, self.settings)
         out.sort(key=lambda c: (-c.similarity, c.doc_key))
@@ -748,21 +679,16 @@ class NearDupIndex:
         with documents stored since by anyone (a crash, another process)."""
         if self._bands is None:
             loaded = BandIndex.load(self._bands_path, self._uid) if self._bands_path is not None else None
-            top = self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM neardup_docs").fetchone()[0]
-            if loaded is None or loaded.watermark > top:  # absent, foreign or newer than the tables
+            if loaded is None or loaded.watermark > self.lsh.max_id():  # absent, foreign or newer than the tables
                 loaded = BandIndex(self._uid)
             self._bands = loaded
         bands = self._bands
-        new = [i for (i,) in self.conn.execute("SELECT id FROM neardup_docs WHERE id > ? ORDER BY id",
-                                                (bands.watermark,))]
+        new = self.lsh.ids_after(bands.watermark)
         if new:
             bands.watermark = new[-1]
             todo = [i for i in new if i not in bands.ids]  # not the ones this index added itself
-            for i in range(0, len(todo), 500):
-                chunk = todo[i:i + 500]
-                for row in self.conn.execute(f"SELECT id, {_SIG_COLS} FROM neardup_docs WHERE id IN "
-                                             f"({','.join('?' * len(chunk))})", chunk):
-                    bands.add(int(row[0]), _band_keys(_row_signature(row[1:]), self.settings))
+            for rec in self.lsh.by_ids(todo):
+                bands.add(rec.id, _band_keys(_row_signature(rec), self.settings))
             if bands.needs_merge():
                 bands.merge()
         return bands
@@ -787,11 +713,9 @@ class NearDupIndex:
     def _seed_batch(self) -> _Batch | None:
         """All seeds as arrays if there are at most seed_scan_limit of them (cached)."""
         if not self._seeds_loaded:
-            n = self.conn.execute("SELECT COUNT(*) FROM neardup_docs WHERE kind = 'seed'").fetchone()[0]
             self._seeds = None
-            if n <= self.settings.seed_scan_limit:
-                rows = self.conn.execute(f"SELECT {_COLS} FROM neardup_docs WHERE kind = 'seed'").fetchall()
-                self._seeds = _Batch(rows)
+            if self.lsh.count("seed") <= self.settings.seed_scan_limit:
+                self._seeds = _Batch([_row(r) for r in self.lsh.seeds()])
             self._seeds_loaded = True
         return self._seeds
 

@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import time
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, TypeVar
 
-from monitor import store
 from monitor.config import Config, FeedConfig
 from monitor.dedup import canonical_url, content_fingerprint
 from monitor.fetch import Fetcher, FetchResult, next_poll_delay
@@ -29,6 +27,8 @@ from monitor.language import LanguageResult
 from monitor.neardup import NearDupIndex, NearDupSettings, Signature, decide, make_signature
 from monitor.parse import Entry, ParsedFeed, parse_feed
 from monitor.seeds import Seed, load_seeds
+from monitor.store import FeedState, FeedUpdate, ItemRef, MatchRecord, NewItem, Store, open_store
+from monitor.store.api import SEED_FEED_URL as STORE_SEED_FEED_URL
 from monitor.story import StoryIndex, StorySettings
 from monitor.story_text import StoryText, story_text
 from monitor.watchlist import MatchInput, Watchlist, load_watchlists, match_all, prepare
@@ -37,7 +37,7 @@ from monitor.workers import Lane
 log = logging.getLogger("monitor.pipeline")
 T = TypeVar("T")
 
-SEED_FEED_URL = "seeds:"
+SEED_FEED_URL = STORE_SEED_FEED_URL  # the pseudo-feed of the seed corpus
 SEED_FEED_NAME = "seeds"
 GONE_LIMIT = 3  # a feed answering 410 this many times in a row is disabled
 TRANSLATE_SUMMARY_CHARS = 600  # translate the lead of long summaries, not whole articles
@@ -61,7 +61,7 @@ class FeedOutcome:
 @dataclass
 class Services:
     config: Config
-    conn: sqlite3.Connection
+    store: Store
     watchlists: list[Watchlist]
     neardup: NearDupIndex
     feed_ids: dict[str, int] = field(default_factory=dict)
@@ -95,39 +95,39 @@ class Services:
         self.neardup.save()  # the database thread has ended: nothing changes the index now
         if self.cpu_executor is not None:
             self.cpu_executor.shutdown(wait=True, cancel_futures=True)
-        self.conn.close()
+        self.store.close()
 
     def get_translator(self) -> Any:
         if self.translator is None and self.config.translation.enabled:
             from monitor.translate import Translator  # cheap: argostranslate itself loads on first use
 
-            self.translator = Translator.from_settings(self.config.database, self.config.models,
+            self.translator = Translator.from_settings(self.store.caches.translations, self.config.models,
                                                        self.config.translation)
         return self.translator
 
 
 def open_services(config: Config, *, watchlists: list[Watchlist] | None = None) -> Services:
-    conn = store.connect(config.database)
+    st = open_store(config.database)
     if watchlists is None:
         watchlists, problems = load_watchlists(config.watchlists)
         for p in problems:
             log.error("watchlist problem: %s", p)
-    nd = NearDupIndex(conn, NearDupSettings(threshold=config.dedup.threshold))
-    svc = Services(config, conn, watchlists, nd,
-                   stories=StoryIndex(conn, StorySettings(window=config.dedup.story_window)))
+    nd = NearDupIndex(st, NearDupSettings(threshold=config.dedup.threshold))
+    svc = Services(config, st, watchlists, nd,
+                   stories=StoryIndex(st, StorySettings(window=config.dedup.story_window)))
     feeds = [(f.url, f.name) for f in config.feeds] + [(SEED_FEED_URL, SEED_FEED_NAME)]
-    svc.feed_ids = store.sync_feeds(conn, feeds)
+    svc.feed_ids = st.feeds.sync(feeds)
     return svc
 
 
 # ---- one feed --------------------------------------------------------------------------------------
 
-async def poll_feed(svc: Services, fetcher: Fetcher, feed: FeedConfig, row: store.FeedRow | None = None
+async def poll_feed(svc: Services, fetcher: Fetcher, feed: FeedConfig, row: FeedState | None = None
                     ) -> FeedOutcome:
     """Fetch, parse and ingest one feed; record its health. Never raises for feed problems."""
     feed_id = svc.feed_ids[feed.url]
     if row is None:
-        row = await svc.db(store.get_feed, svc.conn, feed_id)
+        row = await svc.db(svc.store.feeds.get, feed_id)
     url = row.moved_to or feed.url
     started = time.time()
     res = await fetcher.fetch(url, etag=row.etag, last_modified=row.last_modified)
@@ -141,7 +141,7 @@ async def poll_feed(svc: Services, fetcher: Fetcher, feed: FeedConfig, row: stor
         return await svc.db(_record_failure, svc, feed, feed_id, res, parsed.error, "parse", started)
     if parsed.warning:
         log.warning("%s: %s", feed.name, parsed.warning)
-    known = await svc.db(store.existing_guids, svc.conn, feed_id, [e.guid for e in parsed.entries])
+    known = await svc.db(svc.store.items.known_guids, feed_id, [e.guid for e in parsed.entries])
     fresh = [e for e in parsed.entries if e.guid not in known]
     short: dict[str, str] | None = None
     if feed.fulltext and fresh:
@@ -171,7 +171,7 @@ async def translate_off_thread(svc: Services, analysed: list[Analysed]) -> dict[
     if not todo:
         return None
     keys = [(k, v) for a in todo for k, v in (("url", a.canonical), ("content", a.content)) if v]
-    found = await svc.db(store.lookup_fingerprints, svc.conn, keys)
+    found = await svc.db(svc.store.items.lookup_fingerprints, keys)
     todo = [a for a in todo if not any(k in found for k in (("url", a.canonical), ("content", a.content)))]
     if not todo:
         return None
@@ -196,7 +196,7 @@ async def _with_fulltext(svc: Services, fetcher: Fetcher, fresh: list[Entry]) ->
     keeps the feed's short summary."""
     from monitor.fulltext import enrich_entries, short_summary
 
-    enriched = await enrich_entries(fetcher, svc.conn, fresh, settings=svc.config.fetch, db=svc.db)
+    enriched = await enrich_entries(fetcher, svc.store, fresh, settings=svc.config.fetch, db=svc.db)
     short = {o.guid: short_summary(o, n) for o, n in zip(fresh, enriched) if n.summary != o.summary}
     return enriched, short
 
@@ -225,14 +225,13 @@ def _record_success(svc: Services, feed: FeedConfig, feed_id: int, res: FetchRes
         log.warning("%s: feed moved permanently to %s (update config.yaml)", feed.name, res.moved_to)
     if new_items:
         fields["last_new_item"] = started
-        svc.conn.execute("UPDATE feeds SET items_total = items_total + ? WHERE id=?", (new_items, feed_id))
-    store.record_fetch(svc.conn, feed_id, **fields)
+    svc.store.feeds.record_fetch(feed_id, FeedUpdate(fields, new_items=new_items))
     return FeedOutcome(feed.name, feed.url, res.status, not_modified=res.not_modified, next_poll=started + delay)
 
 
 def _record_failure(svc: Services, feed: FeedConfig, feed_id: int, res: FetchResult, error: str,
                     kind: str | None, started: float) -> FeedOutcome:
-    row = store.get_feed(svc.conn, feed_id)
+    row = svc.store.feeds.get(feed_id)
     failures = row.consecutive_failures + 1
     delay = next_poll_delay(feed.interval, failures, res.retry_after, svc.config.fetch)
     fields: dict[str, Any] = dict(last_fetch=started, last_status=res.status, last_error=error[:500],
@@ -242,7 +241,7 @@ def _record_failure(svc: Services, feed: FeedConfig, feed_id: int, res: FetchRes
         if row.gone_count + 1 >= GONE_LIMIT:
             fields["disabled_reason"] = f"HTTP 410 Gone {GONE_LIMIT} times in a row; remove it from config.yaml"
             log.error("%s: disabled: the server says the feed is gone for good", feed.name)
-    store.record_fetch(svc.conn, feed_id, **fields)
+    svc.store.feeds.record_fetch(feed_id, FeedUpdate(fields))
     log.warning("%s: %s (failure %d in a row, next try in %.0f s)", feed.name, error, failures, delay)
     return FeedOutcome(feed.name, feed.url, res.status, error=error, error_kind=kind, next_poll=started + delay)
 
@@ -307,8 +306,8 @@ def ingest(svc: Services, feed_name: str, feed_id: int, entries: list[Entry], *,
     ``monitor run --once``, the daemon) that stored some of the entries meanwhile wins them.
     """
     now = now or time.time()
-    conn = svc.conn
-    known = store.existing_guids(conn, feed_id, [e.guid for e in entries])
+    st = svc.store
+    known = st.items.known_guids(feed_id, [e.guid for e in entries])
     fresh = [e for e in entries if e.guid not in known]
     if not fresh:
         return 0, 0, 0
@@ -326,16 +325,18 @@ def ingest(svc: Services, feed_name: str, feed_id: int, entries: list[Entry], *,
                                                                                t.status)
     untranslated = [p for p in pending if p.entry.guid not in done and _wants_translation(svc, p)]
     if untranslated:  # the synchronous path (seeds, tools): translate here, except exact duplicates
-        _exact_duplicates(conn, untranslated)
+        _exact_duplicates(st, untranslated)
         _translate(svc, [p for p in untranslated if p.duplicate_of is None])
     dups = matched = 0
-    with store.transaction(conn):
-        again = store.existing_guids(conn, feed_id, [p.entry.guid for p in pending])
+    with st.transaction():
+        again = st.items.known_guids(feed_id, [p.entry.guid for p in pending])
         if again:
             pending = [p for p in pending if p.entry.guid not in again]  # stored meanwhile by another process
-        _exact_duplicates(conn, pending)
-        first_id = store.reserve_item_ids(conn, len(pending))
+        _exact_duplicates(st, pending)
+        first_id = st.items.reserve_ids(len(pending))
         batch: dict[tuple[str, str], int] = {}  # keys stored by earlier entries of this batch
+        refs: dict[int, ItemRef] = {}  # earlier entries of this batch, not written yet
+        rows: list[NewItem] = []
         for i, p in enumerate(pending):
             p.item_id = first_id + i
             if p.duplicate_of is None:
@@ -345,10 +346,13 @@ def ingest(svc: Services, feed_name: str, feed_id: int, entries: list[Entry], *,
                         break
             for key in p.keys():
                 batch.setdefault(key, p.item_id)
-            is_match = _store_one(svc, feed_name, feed_id, p, now, is_seed,
-                                  (short_summaries or {}).get(p.entry.guid))
+            row = _decide_one(svc, feed_name, feed_id, p, now, is_seed, (short_summaries or {}).get(p.entry.guid),
+                              refs)
+            rows.append(row)
+            refs[row.id] = ItemRef(row.story_id, row.guid)
             dups += p.duplicate_of is not None
-            matched += is_match
+            matched += bool(row.matches)
+        st.items.apply(rows)  # the uniqueness re-check above holds: this transaction has the write lock
     return len(pending), dups, matched
 
 
@@ -357,9 +361,9 @@ def _wants_translation(svc: Services, p: _Pending) -> bool:
     return lang.language != svc.config.translation.target
 
 
-def _exact_duplicates(conn: sqlite3.Connection, pending: list[_Pending]) -> None:
+def _exact_duplicates(st: Store, pending: list[_Pending]) -> None:
     """Same canonical URL or same content as a stored item (one query for the batch)."""
-    found = store.lookup_fingerprints(conn, [k for p in pending for k in p.keys()])
+    found = st.items.lookup_fingerprints([k for p in pending for k in p.keys()])
     for p in pending:
         for key in p.keys():
             if key in found:
@@ -415,10 +419,10 @@ def _lead(text: str) -> str:
     return cut_lead(text, TRANSLATE_SUMMARY_CHARS)
 
 
-def _store_one(svc: Services, feed_name: str, feed_id: int, p: _Pending, now: float, is_seed: bool,
-               summary_short: str | None = None) -> bool:
-    """Near-duplicate check, insert, index and match one item. Returns whether it matched."""
-    conn = svc.conn
+def _decide_one(svc: Services, feed_name: str, feed_id: int, p: _Pending, now: float, is_seed: bool,
+                summary_short: str | None, batch: dict[int, ItemRef]) -> NewItem:
+    """Near-duplicate and story decisions, index and match one item: the row to store. ``batch``
+    holds the earlier entries of this batch (stored with it, not yet written)."""
     e = p.entry
     english_title = p.title_tr or e.title
     english_summary = p.summary_tr if p.summary_tr is not None else e.summary
@@ -440,39 +444,44 @@ def _store_one(svc: Services, feed_name: str, feed_id: int, p: _Pending, now: fl
             evidence = _story_evidence(p)
             _story_decision(svc, p, evidence, at, [c for c in candidates if c.kind == "item"])
     else:
-        row = conn.execute("SELECT story_id FROM items WHERE id=?", (p.duplicate_of,)).fetchone()
-        p.story_id = row[0] if row else None
+        ref = _ref(svc, batch, p.duplicate_of)
+        p.story_id = ref.story_id if ref else None
     if p.story_id is None:
         p.story_id = p.item_id  # a new story is named after its first item
     seed_name = None
     if p.duplicate_kind == "seed":
-        row = conn.execute("SELECT guid FROM items WHERE id=?", (p.duplicate_of,)).fetchone()
-        seed_name = row[0].split("#", 1)[0] if row else None
+        ref = _ref(svc, batch, p.duplicate_of)
+        seed_name = ref.guid.split("#", 1)[0] if ref else None
     lang = p.language
-    values = dict(
+    row = NewItem(
         id=p.item_id, feed_id=feed_id, guid=e.guid, link=e.link, canonical_url=p.canonical, title=e.title,
         summary=e.summary, author=e.author, published=e.published.timestamp() if e.published else None,
         fetched=now, language=lang.language, language_confidence=round(lang.confidence, 3),
-        language_script=lang.script, language_uncertain=int(lang.uncertain), content_hash=p.content or "",
+        language_script=lang.script, language_uncertain=bool(lang.uncertain), content_hash=p.content or "",
         title_translated=p.title_tr, summary_translated=p.summary_tr, translated_to=p.translated_to,
         translation_status=p.translation_status, duplicate_of=p.duplicate_of, duplicate_kind=p.duplicate_kind,
         duplicate_similarity=p.similarity, duplicate_seed=seed_name, summary_short=summary_short,
-        story_id=p.story_id,
+        story_id=p.story_id, fingerprints=tuple(p.keys()),  # type: ignore[arg-type]
     )
-    store.insert_item(conn, values, p.keys() + [("guid", f"{feed_id} {e.guid}")])
     if sig is not None:
         svc.neardup.add(f"item:{p.item_id}", "seed" if is_seed else "item", sig, p.story_id)
     if evidence is not None and svc.stories is not None:
         svc.stories.add(p.item_id, p.story_id, at, evidence)
     if is_seed or p.duplicate_kind in ("url", "content"):
-        return False
+        return row
     inp = MatchInput(title=e.title, summary=e.summary, language=lang.language, feed=feed_name,
                      title_translated=p.title_tr, summary_translated=p.summary_tr)
     prepared = prepare(inp)  # tokenised and stemmed once, shared by every watchlist
-    found = [(m.watchlist, m.score, m.why()) for m in match_all(svc.watchlists, prepared)]
-    if found:
-        store.save_matches(conn, p.item_id, found, now)
-    return bool(found)
+    found = [MatchRecord(p.item_id, m.watchlist, m.score, tuple(m.why()), now)
+             for m in match_all(svc.watchlists, prepared)]
+    return replace(row, matches=tuple(found)) if found else row
+
+
+def _ref(svc: Services, batch: dict[int, ItemRef], item_id: int | None) -> ItemRef | None:
+    """Story and guid of an earlier item: of this batch, else stored."""
+    if item_id is None:
+        return None
+    return batch.get(item_id) or svc.store.items.refs([item_id]).get(item_id)
 
 
 def _story_evidence(p: _Pending) -> StoryText:
@@ -525,7 +534,7 @@ def seed_entry(s: Seed, guid: str) -> Entry:
 async def poll_all(svc: Services, feeds: list[FeedConfig] | None = None, *,
                    progress: Callable[[FeedOutcome], None] | None = None) -> list[FeedOutcome]:
     feeds = [f for f in (feeds if feeds is not None else svc.config.feeds) if f.enabled]
-    rows = {r.url: r for r in await svc.db(store.all_feeds, svc.conn)}
+    rows = {r.url: r for r in await svc.db(svc.store.feeds.all)}
     feeds = [f for f in feeds if not (f.url in rows and rows[f.url].disabled_reason)]
     outcomes: list[FeedOutcome] = []
     # Back-pressure: fetching may run only a little ahead of parsing and storing, so that
@@ -555,28 +564,23 @@ def rematch(svc: Services, wl: Watchlist, window: float, now: float | None = Non
     New matches go into the next digest; matches that no longer hold are dropped unless
     already delivered (the ledger is never rewritten). Returns (added, removed)."""
     now = now or time.time()
-    conn = svc.conn
-    rows = conn.execute(
-        """SELECT items.*, feeds.name AS feed_name FROM items JOIN feeds ON feeds.id = items.feed_id
-           WHERE items.fetched >= ? AND feeds.url != ? AND (items.duplicate_kind IS NULL
-           OR items.duplicate_kind NOT IN ('url', 'content'))""", (now - window, SEED_FEED_URL)).fetchall()
-    had = {r[0] for r in conn.execute("SELECT item_id FROM matches WHERE watchlist=?", (wl.name,))}
-    delivered = {r[0] for r in conn.execute("SELECT DISTINCT item_id FROM deliveries WHERE watchlist=?", (wl.name,))}
+    st = svc.store
+    rows = st.items.list(since=now - window, seeds=False, exact_duplicates=False)
+    had = st.items.matched_ids(wl.name)
+    delivered = st.ledger.delivered_ids(wl.name)
     added = removed = 0
-    with store.transaction(conn):
+    with st.transaction():
         for r in rows:
-            inp = MatchInput(title=r["title"], summary=r["summary"], language=r["language"], feed=r["feed_name"],
-                             title_translated=r["title_translated"], summary_translated=r["summary_translated"])
+            inp = MatchInput(title=r.title, summary=r.summary, language=r.language, feed=r.feed_name,
+                             title_translated=r.title_translated, summary_translated=r.summary_translated)
             m = wl.match(inp)
             if m is not None:
-                added += r["id"] not in had
-                store.save_matches(conn, r["id"], [(wl.name, m.score, m.why())], now)
-            elif r["id"] in had and r["id"] not in delivered:
-                conn.execute("DELETE FROM matches WHERE item_id=? AND watchlist=?", (r["id"], wl.name))
+                added += r.id not in had
+                st.items.save_matches([MatchRecord(r.id, wl.name, m.score, tuple(m.why()), now)])
+            elif r.id in had and r.id not in delivered:
+                st.items.drop_match(r.id, wl.name)
                 removed += 1
-        conn.execute("INSERT INTO watchlist_state(name, fingerprint, last_rematch) VALUES (?, ?, ?) "
-                     "ON CONFLICT(name) DO UPDATE SET fingerprint=excluded.fingerprint, "
-                     "last_rematch=excluded.last_rematch", (wl.name, wl.fingerprint, now))
+        st.ledger.set_applied(wl.name, wl.fingerprint, now)
     return added, removed
 
 
@@ -584,7 +588,7 @@ def rematch_changed(svc: Services, window: float, now: float | None = None) -> l
     """Re-apply every watchlist that is new or edited since it was last applied to the store
     (``monitor run --once`` and daemon start; a hot reload calls :func:`rematch` itself).
     Returns (name, added, removed) for each one re-applied."""
-    applied = dict(svc.conn.execute("SELECT name, fingerprint FROM watchlist_state").fetchall())
+    applied = svc.store.ledger.applied_watchlists()
     out = []
     for wl in svc.watchlists:
         if wl.fingerprint and applied.get(wl.name) != wl.fingerprint:

@@ -12,13 +12,12 @@ The daemon calls ``translate_waiting`` whenever its installed models change (and
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from monitor import store
+from monitor.store import MatchRecord, Store, StoredItem
 from monitor.neardup import decide, make_signature
 from monitor.translate import CACHED, TRANSLATED, Translator, source_code
 from monitor.watchlist import MatchInput, match_all, prepare
@@ -27,7 +26,6 @@ log = logging.getLogger("monitor.retranslate")
 
 # "no model kk->en ..." and "model X failed to load / unusable: ..." (a newer install may fix it);
 # not "language uncertain", "translation disabled" or a failed sanity check of one text.
-WAITING_SQL = "(translation_status LIKE 'unavailable: no model%' OR translation_status LIKE 'unavailable: model %')"
 BATCH = 200  # items per transaction
 
 
@@ -52,53 +50,43 @@ def models_fingerprint(models_dir: Path) -> tuple[tuple[str, int], ...]:
     return tuple(sorted(out))
 
 
-def _groups(conn: sqlite3.Connection) -> list[tuple[str | None, str | None, int]]:
-    return [(lang, script, int(n)) for lang, script, n in conn.execute(
-        f"SELECT language, language_script, COUNT(*) FROM items WHERE {WAITING_SQL} "
-        "GROUP BY language, language_script")]
-
-
-def waiting_counts(conn: sqlite3.Connection) -> dict[str, int]:
+def waiting_counts(store: Store) -> dict[str, int]:
     """Stored items waiting for a model, by routing code ("kk", "uz-Cyrl")."""
     out: dict[str, int] = {}
-    for lang, script, n in _groups(conn):
-        code = source_code(lang, script) or str(lang)
-        out[code] = out.get(code, 0) + n
+    for g in store.items.waiting_translation():
+        code = source_code(g.language, g.script) or str(g.language)
+        out[code] = out.get(code, 0) + g.count
     return out
 
 
-def servable(conn: sqlite3.Connection, translator: Translator) -> dict[str, int]:
+def servable(store: Store, translator: Translator) -> dict[str, int]:
     """Waiting items whose language the installed models now serve, by code."""
-    return {code: n for code, n in waiting_counts(conn).items()
+    return {code: n for code, n in waiting_counts(store).items()
             if not isinstance(translator.route_for(code), str)}
 
 
 def translate_waiting(svc: Any, *, now: float | None = None, limit: int = 5000) -> Outcome:
     """Translate up to ``limit`` waiting items whose language now has a model (oldest first);
     re-decide near-duplicates and watchlist matches for them. ``svc`` is a pipeline.Services
-    (its connection, translator, near-duplicate index and watchlists). ``Outcome.more`` says
+    (its store, translator, near-duplicate index and watchlists). ``Outcome.more`` says
     whether the limit cut the round short."""
     from monitor.pipeline import SEED_FEED_URL, TRANSLATE_SUMMARY_CHARS
     from monitor.translate import cut_lead
 
     translator: Translator | None = svc.get_translator()
-    conn = svc.conn
+    st: Store = svc.store
     if translator is None:
-        return Outcome(0, 0, 0, sum(waiting_counts(conn).values()))
+        return Outcome(0, 0, 0, sum(waiting_counts(st).values()))
     translator.refresh()
-    groups = [(lang, script) for lang, script, _ in _groups(conn)
-              if not isinstance(translator.route_for(source_code(lang, script) or str(lang)), str)]
+    groups = [(g.language, g.script) for g in st.items.waiting_translation()
+              if not isinstance(translator.route_for(source_code(g.language, g.script) or str(g.language)), str)]
     if not groups:
-        return Outcome(0, 0, 0, sum(waiting_counts(conn).values()))
+        return Outcome(0, 0, 0, sum(waiting_counts(st).values()))
     now = now or time.time()
     target = svc.config.translation.target
-    rows: list[sqlite3.Row] = []
+    rows: list[StoredItem] = []
     for lang, script in groups:
-        rows += conn.execute(
-            "SELECT items.*, feeds.name AS feed_name, feeds.url AS feed_url FROM items "
-            f"JOIN feeds ON feeds.id = items.feed_id WHERE {WAITING_SQL} "
-            "AND items.language IS ? AND items.language_script IS ? ORDER BY items.id LIMIT ?",
-            (lang, script, limit - len(rows))).fetchall()
+        rows += st.items.waiting_items(lang, script, limit - len(rows))
         if len(rows) >= limit:
             break
     translated = matched = joined = 0
@@ -106,24 +94,23 @@ def translate_waiting(svc: Any, *, now: float | None = None, limit: int = 5000) 
         chunk = rows[start : start + BATCH]
         requests: list[tuple[str, str]] = []
         for r in chunk:
-            code = source_code(r["language"], r["language_script"]) or r["language"]
-            requests.append((r["title"], code))
-            requests.append((cut_lead(r["summary"] or "", TRANSLATE_SUMMARY_CHARS), code))
+            code = source_code(r.language, r.language_script) or r.language
+            requests.append((r.title, code))
+            requests.append((cut_lead(r.summary or "", TRANSLATE_SUMMARY_CHARS), code))
         results = translator.translate_many(requests)
-        with store.transaction(conn):
+        with st.transaction():
             for i, r in enumerate(chunk):
                 rt, rs = results[2 * i], results[2 * i + 1]
                 if rt.status not in (TRANSLATED, CACHED):
-                    conn.execute("UPDATE items SET translation_status=? WHERE id=?",
-                                 (f"unavailable: {rt.reason or rt.status}"[:200], r["id"]))
+                    st.items.set_translation_status(r.id, f"unavailable: {rt.reason or rt.status}"[:200])
                     continue
-                summary_tr = rs.text if rs.status in (TRANSLATED, CACHED, "not_needed") and r["summary"] else None
+                summary_tr = rs.text if rs.status in (TRANSLATED, CACHED, "not_needed") and r.summary else None
                 translated += 1
-                is_seed = r["feed_url"] == SEED_FEED_URL
+                is_seed = r.feed_url == SEED_FEED_URL
                 m, j = _redecide(svc, r, rt.text, summary_tr, target, rt.status, is_seed, now)
                 matched += m
                 joined += j
-    waiting = sum(waiting_counts(conn).values())
+    waiting = sum(waiting_counts(st).values())
     more = len(rows) >= limit and translated > 0
     if translated:
         log.info("translated %d stored item(s) with newly installed models (%d now match a watchlist, "
@@ -131,25 +118,22 @@ def translate_waiting(svc: Any, *, now: float | None = None, limit: int = 5000) 
     return Outcome(translated, matched, joined, waiting, more)
 
 
-def _redecide(svc: Any, r: sqlite3.Row, title_tr: str | None, summary_tr: str | None, target: str,
+def _redecide(svc: Any, r: StoredItem, title_tr: str | None, summary_tr: str | None, target: str,
               status: str, is_seed: bool, now: float) -> tuple[int, int]:
     """Store the translation, then the near-duplicate and watchlist decisions of a new item."""
-    conn = svc.conn
-    item_id = int(r["id"])
-    english_title = title_tr or r["title"]
-    english_summary = summary_tr if summary_tr is not None else (r["summary"] or "")
-    conn.execute(
-        "UPDATE items SET title_translated=?, summary_translated=?, translated_to=?, translation_status=? "
-        "WHERE id=?", (title_tr, summary_tr, target, status, item_id))
-    exact_dup = r["duplicate_kind"] in ("url", "content")
+    st: Store = svc.store
+    item_id = r.id
+    english_title = title_tr or r.title
+    english_summary = summary_tr if summary_tr is not None else (r.summary or "")
+    st.items.set_translation(item_id, title_tr, summary_tr, target, status)
+    exact_dup = r.duplicate_kind in ("url", "content")
     joined = 0
     if not exact_dup:
-        sig = make_signature(f"{english_title}\n{english_summary}", f"{r['title']}\n{r['summary'] or ''}",
-                             r["language"])
-        story_id = r["story_id"]
-        heads_others = conn.execute("SELECT 1 FROM items WHERE story_id=? AND id<>? LIMIT 1",
-                                    (item_id, item_id)).fetchone() is not None
-        if r["duplicate_of"] is None and not heads_others and not is_seed:
+        sig = make_signature(f"{english_title}\n{english_summary}", f"{r.title}\n{r.summary or ''}",
+                             r.language)
+        story_id = r.story_id
+        heads_others = st.items.heads_others(item_id)
+        if r.duplicate_of is None and not heads_others and not is_seed:
             candidates = [c for c in svc.neardup.query(sig) if c.doc_key != f"item:{item_id}"]
             best = decide(candidates).match
             if best is not None:
@@ -157,21 +141,18 @@ def _redecide(svc: Any, r: sqlite3.Row, title_tr: str | None, summary_tr: str | 
                 kind = "seed" if best.kind == "seed" else "story"
                 seed_name = None
                 if kind == "seed":
-                    row = conn.execute("SELECT guid FROM items WHERE id=?", (dup_of,)).fetchone()
-                    seed_name = row[0].split("#", 1)[0] if row else None
+                    ref = st.items.refs([dup_of]).get(dup_of)
+                    seed_name = ref.guid.split("#", 1)[0] if ref else None
                 story_id = best.story_id if best.story_id is not None else story_id
-                conn.execute(
-                    "UPDATE items SET duplicate_of=?, duplicate_kind=?, duplicate_similarity=?, duplicate_seed=?, "
-                    "story_id=? WHERE id=?", (dup_of, kind, round(best.similarity, 3), seed_name, story_id, item_id))
+                st.items.set_duplicate(item_id, dup_of, kind, round(best.similarity, 3), seed_name, story_id)
                 joined = 1
         svc.neardup.add(f"item:{item_id}", "seed" if is_seed else "item", sig, story_id)
     if is_seed or exact_dup:
         return 0, joined
-    inp = MatchInput(title=r["title"], summary=r["summary"] or "", language=r["language"], feed=r["feed_name"],
+    inp = MatchInput(title=r.title, summary=r.summary or "", language=r.language, feed=r.feed_name,
                      title_translated=title_tr, summary_translated=summary_tr)
     prepared = prepare(inp)
-    had = {w for (w,) in conn.execute("SELECT watchlist FROM matches WHERE item_id=?", (item_id,))}
-    found = [(m.watchlist, m.score, m.why()) for m in match_all(svc.watchlists, prepared)]
-    if found:
-        store.save_matches(conn, item_id, found, now)
-    return int(any(name not in had for name, _, _ in found)), joined
+    had = {m.watchlist for m in st.items.matches_for([item_id]).get(item_id, [])}
+    found = [MatchRecord(item_id, m.watchlist, m.score, tuple(m.why()), now) for m in match_all(svc.watchlists, prepared)]
+    st.items.save_matches(found)
+    return int(any(m.watchlist not in had for m in found)), joined

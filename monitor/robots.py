@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
@@ -19,16 +18,13 @@ from urllib.parse import urlsplit
 from urllib.robotparser import RobotFileParser
 
 from monitor.fetch import Fetcher
+from monitor.store import CachedValue, Store
 
 log = logging.getLogger("monitor.robots")
 
 ROBOTS_TTL = 86400.0  # a robots.txt that was read (or absent) is trusted this long
 ROBOTS_ERROR_TTL = 3600.0  # an unreachable robots.txt blocks the host this long
 MAX_ROBOTS_BYTES = 500 * 1024
-
-SCHEMA = """CREATE TABLE IF NOT EXISTS robots_cache(
-    origin TEXT PRIMARY KEY, body TEXT, status TEXT NOT NULL, fetched REAL NOT NULL)"""
-
 
 DbRunner = Callable[..., Awaitable[Any]]
 
@@ -58,24 +54,20 @@ def origin_of(url: str) -> str:
 class RobotsCache:
     """Answers "may we fetch this URL?" for one user agent; one robots.txt fetch per origin."""
 
-    def __init__(self, fetcher: Fetcher, conn: sqlite3.Connection, user_agent: str, *,
+    def __init__(self, fetcher: Fetcher, store: Store, user_agent: str, *,
                  db: DbRunner = run_inline, clock: Callable[[], float] = time.time) -> None:
         self.fetcher = fetcher
-        self.conn = conn
+        self.cache = store.caches.robots
         self.user_agent = user_agent
         self.db = db
         self.clock = clock
         self._parsed: dict[str, tuple[RobotFileParser | None, str, float]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
-        self._ready = False
 
     async def check(self, url: str) -> RobotsDecision:
         origin = origin_of(url)
         lock = self._locks.setdefault(origin, asyncio.Lock())
         async with lock:
-            if not self._ready:
-                await self.db(_create, self.conn)
-                self._ready = True
             entry = await self._lookup(origin)
             if entry is None:
                 decision = await self._fetch(origin)
@@ -97,10 +89,10 @@ class RobotsCache:
         now = self.clock()
         hit = self._parsed.get(origin)
         if hit is None:
-            row = await self.db(_read, self.conn, origin)
+            row = await self.db(self.cache.get, origin)
             if row is None:
                 return None
-            body, status, fetched = row[0], row[1], float(row[2])
+            body, status, fetched = row.value, row.status, row.fetched
             hit = (_parse(body) if status == "ok" else None, status, fetched)
             self._parsed[origin] = hit
         ttl = ROBOTS_ERROR_TTL if hit[1] == "unavailable" else ROBOTS_TTL
@@ -122,25 +114,9 @@ class RobotsCache:
             log.warning("robots.txt of %s: %s; article fetches there wait %s", origin, res.error,
                         f"{ROBOTS_ERROR_TTL / 60:g} min")
         now = self.clock()
-        await self.db(_write, self.conn, origin, body, status, now)
+        await self.db(self.cache.put, origin, CachedValue(body, status, now))
         self._parsed[origin] = (_parse(body) if body is not None else None, status, now)
         return None
-
-
-def _create(conn: sqlite3.Connection) -> None:
-    conn.execute(SCHEMA)
-    conn.commit()
-
-
-def _read(conn: sqlite3.Connection, origin: str) -> tuple[Any, ...] | None:
-    row = conn.execute("SELECT body, status, fetched FROM robots_cache WHERE origin=?", (origin,)).fetchone()
-    return tuple(row) if row is not None else None
-
-
-def _write(conn: sqlite3.Connection, origin: str, body: str | None, status: str, now: float) -> None:
-    conn.execute("INSERT OR REPLACE INTO robots_cache(origin, body, status, fetched) VALUES (?,?,?,?)",
-                 (origin, body, status, now))
-    conn.commit()
 
 
 def _parse(body: str | None) -> RobotFileParser:

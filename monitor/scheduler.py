@@ -125,7 +125,7 @@ class Daemon:
             if out.matched:
                 self.in_background(self.immediate_alerts())  # the next poll of this feed never waits for a channel
         if not self.stopping:
-            row = await self.svc.db(store.get_feed, self.svc.conn, self.svc.feed_ids[url])
+            row = await self.svc.db(self.svc.store.feeds.get, self.svc.feed_ids[url])
             if not row.disabled_reason:
                 self.arm_feed(feed, nxt)
         self.report_status()
@@ -151,7 +151,7 @@ class Daemon:
             return
         await self.dispatch(wl)
         if scheduled:
-            await self.svc.db(store.set_meta, self.svc.conn, f"digest_run:{name}", str(time.time()))
+            await self.svc.db(self.svc.store.meta.set, f"digest_run:{name}", str(time.time()))
         self.report_status()
 
     async def dispatch(self, wl: Watchlist, heartbeat: bool | None = None) -> None:
@@ -159,7 +159,7 @@ class Daemon:
         their own (with whole-operation deadlines), so storing goes on meanwhile."""
         from monitor.dispatch import dispatch_watchlist_async
 
-        results = await dispatch_watchlist_async(self.config, self.svc.conn, wl, self.svc.db,
+        results = await dispatch_watchlist_async(self.config, self.svc.store, wl, self.svc.db,
                                                  heartbeat=heartbeat, locks=self.dispatch_locks)
         self.delivered_at = time.time()
         terminal_digest_lines(results)
@@ -178,7 +178,7 @@ class Daemon:
                 await self.digest_job(wl.name, scheduled=False)
 
     async def retry_job(self) -> None:
-        names = await self.svc.db(store.due_digest_watchlists, self.svc.conn, time.time())
+        names = await self.svc.db(self.svc.store.ledger.watchlists_with_pending, time.time())
         names = list(dict.fromkeys([*names, *sorted(self.recheck)]))
         self.recheck.clear()
         for name in names:
@@ -187,7 +187,7 @@ class Daemon:
                 await self.dispatch(wl, heartbeat=False)
 
     async def retention_job(self) -> None:
-        n = await self.svc.db(store.purge_items, self.svc.conn, time.time() - self.config.retention)
+        n = await self.svc.db(self.svc.store.purge, time.time() - self.config.retention)
         if n:
             log.info("retention: purged %d item(s) older than %.0f days", n, self.config.retention / 86400)
 
@@ -195,9 +195,9 @@ class Daemon:
         await self.svc.db(self._heartbeat)
 
     def _heartbeat(self) -> None:
-        with store.transaction(self.svc.conn):
-            store.set_meta(self.svc.conn, "daemon_heartbeat", str(time.time()))
-            store.set_meta(self.svc.conn, "daemon_pid", str(os.getpid()))
+        with self.svc.store.transaction():
+            self.svc.store.meta.set("daemon_heartbeat", str(time.time()))
+            self.svc.store.meta.set("daemon_pid", str(os.getpid()))
 
     # ---- watchlists --------------------------------------------------------------------------------
     def _watch_snapshot(self) -> dict[str, float]:
@@ -291,14 +291,14 @@ class Daemon:
         while self.polls < first_polls and time.monotonic() < end and not self.stopping:
             await asyncio.sleep(0.2)
         now = datetime.now(timezone.utc)
-        pending = set(await self.svc.db(store.due_digest_watchlists, self.svc.conn))
+        pending = set(await self.svc.db(self.svc.store.ledger.watchlists_with_pending))
         for wl in list(self.svc.watchlists):
             if wl.digest.mode == "immediate" or wl.name in pending:
                 # alerts held back by a crash or a stop, and digests left pending: deliver them now
                 await self.digest_job(wl.name, scheduled=False)
-            last = await self.svc.db(store.get_meta, self.svc.conn, f"digest_run:{wl.name}")
+            last = await self.svc.db(self.svc.store.meta.get, f"digest_run:{wl.name}")
             if last is None:
-                await self.svc.db(store.set_meta, self.svc.conn, f"digest_run:{wl.name}", str(time.time()))
+                await self.svc.db(self.svc.store.meta.set, f"digest_run:{wl.name}", str(time.time()))
                 continue
             trig = CronTrigger.from_crontab(wl.digest.schedule, timezone=ZoneInfo(wl.digest.timezone))
             after = datetime.fromtimestamp(float(last), timezone.utc)
@@ -347,7 +347,7 @@ class Daemon:
         from monitor.daemon_state import record_reload
 
         try:
-            await self.svc.db(record_reload, self.svc.conn, what, problems)
+            await self.svc.db(record_reload, self.svc.store, what, problems)
         except Exception:  # noqa: BLE001 - reporting must never break a reload
             log.exception("cannot record the reload outcome")
 
@@ -365,7 +365,7 @@ class Daemon:
         old = {f.url: f for f in self.config.feeds}
         self.config = cfg
         self.svc.config = cfg
-        self.svc.feed_ids = await self.svc.db(store.sync_feeds, self.svc.conn,
+        self.svc.feed_ids = await self.svc.db(self.svc.store.feeds.sync,
                                               [(f.url, f.name) for f in cfg.feeds] + [("seeds:", "seeds")])
         assert self.scheduler is not None
         wanted = {f.url for f in cfg.feeds if f.enabled}
@@ -374,7 +374,7 @@ class Daemon:
                 job.remove()
         current = {j.id[5:]: j.next_run_time.timestamp() for j in self.scheduler.get_jobs()
                    if j.id.startswith("poll:") and j.next_run_time}
-        rows = {r.url: r for r in await self.svc.db(store.all_feeds, self.svc.conn)}
+        rows = {r.url: r for r in await self.svc.db(self.svc.store.feeds.all)}
         plan = reschedule_feeds(old, cfg.feeds, current, {u: r.last_fetch for u, r in rows.items()},
                                 {u for u, r in rows.items() if r.disabled_reason}, time.time())
         for f in cfg.feeds:
@@ -490,7 +490,7 @@ def _record_clean_stop(svc: Services) -> None:
     from monitor.daemon_state import record_stop
 
     try:
-        record_stop(svc.conn)
+        record_stop(svc.store)
     except Exception:  # noqa: BLE001 - a stop must finish even when the database is unwritable
         log.warning("cannot record the clean stop", exc_info=True)
 
@@ -527,7 +527,7 @@ async def _serve(config_path: Path, cfg: Config, notifier: Notifier) -> int:
     try:
         await svc.db(sync_seeds, svc)
         await svc.db(rematch_changed, svc, cfg.rematch_window)  # watchlists edited while stopped
-        rows = {r.url: r for r in await svc.db(store.all_feeds, svc.conn)}
+        rows = {r.url: r for r in await svc.db(svc.store.feeds.all)}
         now = time.time()
         armed = 0
         for f in cfg.feeds:
@@ -603,7 +603,7 @@ async def _stop_db(svc: Services) -> None:
                   "is rolled back)", svc.db_idle_for())
         return
     svc.db_executor.shutdown(wait=True)
-    svc.conn.close()
+    svc.store.close()
 
 
 def run_daemon(config_path: Path) -> int:

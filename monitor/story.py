@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import json
 import math
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from monitor.store import Store, StoryDoc
 from monitor.story_text import StoryText
 
 __all__ = ["StorySettings", "StoryVerdict", "StoryDecision", "compare", "StoryIndex"]
@@ -151,52 +151,23 @@ def _same_or_update(new: StoryText, old: StoryText, score: float, date_conflict:
     return StoryVerdict("same", round(score, 3), why)
 
 
-_DDL = """
-CREATE TABLE IF NOT EXISTS story_docs (
-    item_id  INTEGER PRIMARY KEY,
-    story_id INTEGER NOT NULL,
-    at       REAL NOT NULL,          -- publication time (fetch time when unknown)
-    evidence TEXT NOT NULL           -- StoryText as JSON
-);
-CREATE TABLE IF NOT EXISTS story_df (
-    term TEXT NOT NULL,               -- '' counts the reports themselves
-    day  INTEGER NOT NULL,            -- publication day (UTC days since the epoch)
-    n    INTEGER NOT NULL,
-    PRIMARY KEY (term, day)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS story_terms (
-    term    TEXT NOT NULL,
-    at      REAL NOT NULL,
-    item_id INTEGER NOT NULL,
-    PRIMARY KEY (term, at, item_id)
-) WITHOUT ROWID;
-"""
-
-
 def _keys(t: StoryText) -> list[str]:
     return sorted(t.terms) + ["n:" + n for n in t.names] + ["#:" + n for n in t.numbers] + \
         ["d:" + d for d in t.dates]
 
 
 class StoryIndex:
-    """Items' story evidence in SQLite, looked up by shared terms within a time range."""
+    """Items' story evidence in the store (``store.story``), looked up by shared terms within a time range."""
 
-    def __init__(self, conn: sqlite3.Connection, settings: StorySettings = StorySettings()) -> None:
-        self.conn = conn
+    def __init__(self, store: Store, settings: StorySettings = StorySettings()) -> None:
+        self.docs = store.story
         self.settings = settings
         self._decoded: dict[int, tuple[str, StoryText]] = {}
-        conn.executescript(_DDL)
 
     def add(self, item_id: int, story_id: int, at: float, text: StoryText) -> None:
         """Record an item's evidence (joins the caller's transaction when one is open)."""
-        self.conn.execute("INSERT OR REPLACE INTO story_docs(item_id, story_id, at, evidence) VALUES (?, ?, ?, ?)",
-                          (item_id, story_id, at, json.dumps(text.to_json(), ensure_ascii=False)))
-        self.conn.executemany("INSERT OR IGNORE INTO story_terms(term, at, item_id) VALUES (?, ?, ?)",
-                              [(k, at, item_id) for k in _keys(text)])
-        day = int(at // DAY)
-        self.conn.executemany("INSERT INTO story_df(term, day, n) VALUES (?, ?, 1) "
-                              "ON CONFLICT(term, day) DO UPDATE SET n = n + 1",
-                              [(t, day) for t in ("", *sorted(text.terms))])
+        self.docs.add(StoryDoc(item_id, story_id, at, json.dumps(text.to_json(), ensure_ascii=False)),
+                      _keys(text), ("", *sorted(text.terms)))
 
     def weights(self, text: StoryText, at: float) -> dict[str, float]:
         """Weight of each of the text's terms by its share of the reports of the window around ``at``."""
@@ -205,10 +176,7 @@ class StoryIndex:
             return {}
         lo, hi = int((at - s.window) // DAY), int((at + s.window) // DAY)  # whole days around the window
         terms = ["", *sorted(text.terms)]
-        marks = ",".join("?" * len(terms))
-        df = dict(self.conn.execute(
-            f"SELECT term, SUM(n) FROM story_df WHERE term IN ({marks}) AND day BETWEEN ? AND ? GROUP BY term",
-            (*terms, lo, hi)).fetchall())
+        df = self.docs.term_counts(terms, lo, hi)
         n = int(df.pop("", 0) or 0)
         if n < s.min_docs:
             return {}
@@ -226,13 +194,8 @@ class StoryIndex:
         keys = [k for k in _keys(text) if k not in skip]
         if not keys:
             return []
-        marks = ",".join("?" * len(keys))
-        rows = self.conn.execute(
-            f"SELECT d.item_id, d.story_id, d.at, d.evidence FROM story_docs d JOIN ("
-            f" SELECT item_id, COUNT(*) AS hits FROM story_terms WHERE term IN ({marks}) AND at BETWEEN ? AND ?"
-            f" GROUP BY item_id ORDER BY hits DESC, item_id DESC LIMIT ?) c ON c.item_id = d.item_id",
-            (*keys, at - span, at + span, self.settings.max_candidates)).fetchall()
-        return [(int(i), int(s), float(t), self._decode(int(i), e)) for i, s, t, e in rows]
+        docs = self.docs.candidates(keys, at - span, at + span, self.settings.max_candidates)
+        return [(d.item_id, d.story_id, d.at, self._decode(d.item_id, d.evidence)) for d in docs]
 
     def _decode(self, item_id: int, evidence: str) -> StoryText:
         """An item's evidence from its JSON, kept for the items most often compared (bounded)."""
@@ -268,6 +231,5 @@ class StoryIndex:
 
     def evidence_of(self, item_id: int) -> tuple[int, float, StoryText] | None:
         """(story, at, evidence) of an indexed item."""
-        row = self.conn.execute("SELECT story_id, at, evidence FROM story_docs WHERE item_id = ?",
-                                (item_id,)).fetchone()
-        return None if row is None else (int(row[0]), float(row[1]), StoryText.from_json(json.loads(row[2])))
+        d = self.docs.get(item_id)
+        return None if d is None else (d.story_id, d.at, StoryText.from_json(json.loads(d.evidence)))

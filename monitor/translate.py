@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import sqlite3
 import threading
 import time
 from collections import Counter
@@ -40,6 +39,8 @@ from typing import Any
 from monitor import argos_models
 from monitor.argos_models import ModelInfo, list_models
 from monitor.multilingual_models import MultilingualInfo, list_multilingual
+from monitor.store import Store, open_store
+from monitor.store.api import TranslationCache
 from monitor.translit import TRANSLITERATORS
 
 TRANSLATED = "translated"
@@ -476,7 +477,7 @@ class Translator:
 
     def __init__(
         self,
-        db_path: Path | None,
+        cache: Path | TranslationCache | None,
         models_dir: Path,
         target: str = "en",
         threads: int = 1,
@@ -487,7 +488,13 @@ class Translator:
         languages: dict[str, Sequence[str]] | None = None,
         multilingual_model: str | None = None,
     ) -> None:
-        self.db_path = Path(db_path) if db_path is not None else None  # None: a cache in memory
+        # the translation cache: the caller's store's (the daemon: no second connection), else a store
+        # of our own on a database file, or in memory (None)
+        self._own: Store | None = None
+        if cache is None or isinstance(cache, (str, Path)):
+            self._own = open_store(Path(cache) if cache is not None else None)
+            cache = self._own.caches.translations
+        self.cache: TranslationCache = cache
         self.models_dir = Path(models_dir)
         self.target = normalize_lang(target) or "en"
         self.threads = max(1, threads)
@@ -501,29 +508,16 @@ class Translator:
         self._broken: dict[str, str] = {}  # label -> reason
         self._sbd_cache: dict[Path, Any] = {}
         self.models_loaded = 0  # how many model loads happened (tests, bench)
-        self._conn = sqlite3.connect(str(self.db_path) if self.db_path else ":memory:", timeout=30.0,
-                                     check_same_thread=False)
-        self._conn.execute("PRAGMA busy_timeout=30000")
-        # The cache is re-creatable: no fsync per commit on this connection.
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        with self._conn:
-            self._conn.execute(
-                "CREATE TABLE IF NOT EXISTS translation_cache("
-                " source_sha256 TEXT NOT NULL, source_lang TEXT NOT NULL,"
-                " target_lang TEXT NOT NULL, model_version TEXT NOT NULL,"
-                " translated TEXT NOT NULL, created_at REAL NOT NULL,"
-                " PRIMARY KEY (source_sha256, source_lang, target_lang, model_version)"
-                ") WITHOUT ROWID"
-            )
         self._installed: dict[tuple[str, str], ModelInfo] = {}
         self._multi: list[MultilingualInfo] = []
         self._fingerprint: tuple[Any, ...] = ()
         self.refresh()
 
     @classmethod
-    def from_settings(cls, db_path: Path | None, models_dir: Path, settings: Any, **kw: Any) -> Translator:
+    def from_settings(cls, cache: Path | TranslationCache | None, models_dir: Path, settings: Any,
+                      **kw: Any) -> Translator:
         """A stage configured by ``config.TranslationSettings``."""
-        return cls(db_path, models_dir, target=settings.target, prefer=settings.prefer,
+        return cls(cache, models_dir, target=settings.target, prefer=settings.prefer,
                    languages=dict(settings.languages), multilingual_model=settings.multilingual_model, **kw)
 
     # ------------------------------------------------------------ models
@@ -542,7 +536,9 @@ class Translator:
 
     def close(self) -> None:
         with self._lock:
-            self._conn.close()
+            if self._own is not None:
+                self._own.close()
+                self._own = None
 
     def __enter__(self) -> Translator:
         return self
@@ -821,26 +817,10 @@ class Translator:
 
     # ------------------------------------------------------------ cache
     def _cache_get(self, keys: list[tuple[str, str]], version: str) -> dict[tuple[str, str], str]:
-        found: dict[tuple[str, str], str] = {}
-        for sha, src in keys:
-            row = self._conn.execute(
-                "SELECT translated FROM translation_cache WHERE source_sha256=? AND"
-                " source_lang=? AND target_lang=? AND model_version=?",
-                (sha, src, self.target, version),
-            ).fetchone()
-            if row is not None:
-                found[(sha, src)] = row[0]
-        return found
+        return self.cache.get_many(keys, self.target, version)
 
     def _cache_put(self, rows: list[tuple[str, str, str]], version: str) -> None:
-        if not rows:
-            return
-        now = time.time()
-        with self._conn:
-            self._conn.executemany(
-                "INSERT OR REPLACE INTO translation_cache VALUES (?, ?, ?, ?, ?, ?)",
-                [(sha, src, self.target, version, out, now) for sha, src, out in rows],
-            )
+        self.cache.put_many(rows, self.target, version, time.time())
 
 
 def install_hint(code: str, target: str) -> str:

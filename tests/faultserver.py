@@ -892,7 +892,7 @@ def run_feed_cases(root: Path, cases: list[FeedCase] | None = None, *, tls: bool
                 asyncio.run(poll_all(svc, progress=lambda o: done.setdefault(o.feed, []).append(
                     time.monotonic() - t0)))
                 round_seconds.append(time.monotonic() - t0)
-                counts.append(int(svc.conn.execute("SELECT COUNT(*) FROM items").fetchone()[0]))
+                counts.append(svc.store.items.count(seeds=True))
         finally:
             svc.close()
         rc, out, err = cli(config, "feeds", "--json")
@@ -1662,7 +1662,11 @@ async def _fulltext_async(tmp: Path) -> list[CaseResult]:
 
         async def run(paths: list[str], **kw: Any) -> tuple[list[Entry], list[Entry], list[str], int, float]:
             settings = FetchSettings(timeout=10.0, connect_timeout=1.0, **kw)
-            conn = sqlite3.connect(tmp / f"ft-{paths[0].strip('/').replace('.', '-')}.db")
+            db = tmp / f"ft-{paths[0].strip('/').replace('.', '-')}.db"
+            from monitor.store import open_store
+
+            state = open_store(db)
+            conn = sqlite3.connect(db)
             peak = 0
             stop = False
 
@@ -1677,12 +1681,13 @@ async def _fulltext_async(tmp: Path) -> list[CaseResult]:
             try:
                 async with Fetcher(settings, address_policy=only_127_0_0_1) as f:
                     entries = [entry(p) for p in paths]
-                    got = await enrich_entries(f, conn, entries, settings=settings)
+                    got = await enrich_entries(f, state, entries, settings=settings)
                 statuses = [r[0] for r in conn.execute("SELECT status FROM fulltext_cache ORDER BY url")]
             finally:
                 stop = True
                 watcher.join()
                 conn.close()
+                state.close()
             return entries, got, statuses, peak, time.monotonic() - t0
 
         def kept(entries: list[Entry], got: list[Entry]) -> str | None:

@@ -8,7 +8,7 @@ import time
 
 from feedserver import Route, rss
 
-from monitor import store
+from monitor.store import open_store
 from monitor.argos_models import bundled_models
 
 RU_EN = next(m for m in bundled_models() if "ru_en" in m.name)  # the bundled Russian->English model
@@ -63,12 +63,14 @@ def test_retention_purges_items_but_not_fingerprints(project, feed_server):
     project.write_config([{"name": "F", "url": feed_server.url("/f.xml")}], translation={"enabled": False})
     project.cli("run", "--once")
     cfg = load_config(project.config)
-    conn = store.connect(cfg.database)
-    conn.execute("UPDATE items SET fetched = fetched - 200 * 86400 WHERE feed_id != "
-                 "(SELECT id FROM feeds WHERE url='seeds:')")
-    n = store.purge_items(conn, time.time() - cfg.retention)
-    assert n == 3
+    with sqlite3.connect(cfg.database) as conn:
+        conn.execute("UPDATE items SET fetched = fetched - 200 * 86400 WHERE feed_id != "
+                     "(SELECT id FROM feeds WHERE url='seeds:')")
     conn.close()
+    st = open_store(cfg.database)
+    n = st.purge(time.time() - cfg.retention)
+    assert n == 3
+    st.close()
     # the purged items are still known: polling the same feed again stores nothing new
     feed_server.routes["/f.xml"] = Route(rss(items), etag='"changed"')
     project.cli("run", "--once")

@@ -20,7 +20,8 @@ from faultserver import DrippingWebhook, SmtpTarpit
 from feedserver import FeedServer, Route, rss
 from test_daemon import Notify, item, start, wait_until
 
-from monitor import store
+from monitor.store.sqlite.base import connect
+from monitor.store.sqlite.items import per_batch_queries
 from monitor.deliver import DeliveryError, SmtpSettings, post_webhook, send_email
 
 ALERTS = """\
@@ -261,9 +262,9 @@ def test_two_run_once_together_mail_every_story_exactly_once(project, feed_serve
 # ---- costs that do not grow -----------------------------------------------------------------------
 
 def test_per_batch_queries_search_an_index(tmp_path):
-    conn = store.connect(tmp_path / "m.db")
+    conn = connect(tmp_path / "m.db")
     try:
-        for name, sql in store.per_batch_queries().items():
+        for name, sql in per_batch_queries().items():
             args = [1] * sql.count("?")
             plan = " | ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + sql, args))
             for table in ("items", "fingerprints"):

@@ -5,26 +5,28 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from monitor import store
+from monitor.store import FeedUpdate, NewItem, open_store
 from monitor.digest import feed_notes
 
 
 def test_footer_lists_failing_disabled_and_quiet_feeds(tmp_path: Path) -> None:
-    conn = store.connect(tmp_path / "m.db")
-    ids = store.sync_feeds(conn, [("https://a.example/rss", "Failing"), ("https://b.example/rss", "Gone"),
-                                  ("https://c.example/rss", "Quiet"), ("https://d.example/rss", "Healthy")])
+    st = open_store(tmp_path / "m.db")
+    ids = st.feeds.sync([("https://a.example/rss", "Failing"), ("https://b.example/rss", "Gone"),
+                         ("https://c.example/rss", "Quiet"), ("https://d.example/rss", "Healthy")])
     now = time.time()
-    store.record_fetch(conn, ids["https://a.example/rss"], consecutive_failures=3, last_error="HTTP 503")
-    store.record_fetch(conn, ids["https://b.example/rss"], disabled_reason="HTTP 410 Gone 3 times in a row")
+    st.feeds.record_fetch(ids["https://a.example/rss"], FeedUpdate(dict(consecutive_failures=3, last_error="HTTP 503")))
+    st.feeds.record_fetch(ids["https://b.example/rss"], FeedUpdate(dict(disabled_reason="HTTP 410 Gone 3 times in a row")))
     # Quiet: 30 items over 3 days, then nothing for 6 days. Healthy: same rate, last item an hour ago.
     for url, last in (("https://c.example/rss", now - 6 * 86400), ("https://d.example/rss", now - 3600)):
         fid = ids[url]
-        store.record_fetch(conn, fid, items_total=30, last_new_item=last)
-        with store.transaction(conn):
-            first = store.reserve_item_ids(conn, 1)
-            store.insert_item(conn, dict(id=first, feed_id=fid, guid=f"g{fid}", title="t", summary="s",
-                                         fetched=last - 3 * 86400, content_hash=""), [])
-    notes = {n.feed: n.problem for n in feed_notes(conn, now)}
+        st.feeds.record_fetch(fid, FeedUpdate(dict(items_total=30, last_new_item=last)))
+        with st.transaction():
+            first = st.items.reserve_ids(1)
+            st.items.apply([NewItem(id=first, feed_id=fid, guid=f"g{fid}", link=None, canonical_url=None, title="t",
+                                    summary="s", author=None, published=None, fetched=last - 3 * 86400, language=None,
+                                    language_confidence=None, language_script=None, language_uncertain=False,
+                                    content_hash="")])
+    notes = {n.feed: n.problem for n in feed_notes(st, now)}
     assert notes["Failing"].startswith("failing for 3 polls: HTTP 503")
     assert notes["Gone"].startswith("disabled: HTTP 410")
     assert notes["Quiet"].startswith("quiet: no new item for 6.0 days")

@@ -14,6 +14,7 @@ from feedserver import FeedServer, Route, rss
 from monitor.config import FetchSettings
 from monitor.fetch import Fetcher
 from monitor.fulltext import enrich_entries, fetch_articles, short_summary
+from monitor.store import open_store
 from monitor.parse import Entry
 from monitor.watchlist import MatchInput, load_watchlists
 
@@ -91,17 +92,32 @@ def settings(**kw: object) -> FetchSettings:
     return FetchSettings(**base)  # type: ignore[arg-type]
 
 
-def enrich(conn: sqlite3.Connection, entries: list[Entry], s: FetchSettings) -> list[Entry]:
+class StateDb:
+    """The store under test, and a plain connection to the same file for the assertions."""
+
+    def __init__(self, path: Path) -> None:
+        self.store = open_store(path)
+        self.raw = sqlite3.connect(path, isolation_level=None)
+
+    def execute(self, *args):  # type: ignore[no-untyped-def]
+        return self.raw.execute(*args)
+
+    def close(self) -> None:
+        self.raw.close()
+        self.store.close()
+
+
+def enrich(conn: StateDb, entries: list[Entry], s: FetchSettings) -> list[Entry]:
     async def go() -> list[Entry]:
         async with Fetcher(s) as f:
-            return await enrich_entries(f, conn, entries, settings=s)
+            return await enrich_entries(f, conn.store, entries, settings=s)
 
     return asyncio.run(go())
 
 
 @pytest.fixture
 def conn(tmp_path: Path):
-    c = sqlite3.connect(tmp_path / "state.db", isolation_level=None)
+    c = StateDb(tmp_path / "state.db")
     yield c
     c.close()
 
@@ -212,7 +228,7 @@ def test_politeness_delay_applies_to_article_fetches(feed_server, conn) -> None:
     async def go() -> dict:
         s = settings(min_host_delay=0.25)
         async with Fetcher(s) as f:
-            return await fetch_articles(f, conn, urls, settings=s)
+            return await fetch_articles(f, conn.store, urls, settings=s)
 
     got = asyncio.run(go())
     assert all(r.status == "ok" for r in got.values())

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+
+from monitor.store import open_store
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +43,7 @@ def _doc_sig(doc_id: str) -> Signature:
 
 @pytest.fixture()
 def index(tmp_path: Path) -> NearDupIndex:
-    conn = sqlite3.connect(tmp_path / "state.sqlite")
+    conn = open_store(tmp_path / "state.sqlite")
     idx = NearDupIndex(conn)
     idx.add(SEED_KEY, "seed", make_signature(SEED_TEXT, language="en"), story_id=None)
     return idx
@@ -75,38 +77,38 @@ def test_cross_language_russian_version_of_seed_is_found(index: NearDupIndex) ->
 
 def test_index_persists_across_reopening(tmp_path: Path) -> None:
     path = tmp_path / "state.sqlite"
-    conn = sqlite3.connect(path)
+    conn = open_store(path)
     idx = NearDupIndex(conn)
     idx.add("item:1", "item", _doc_sig("b14"), story_id=7)
     idx.add("item:2", "item", _doc_sig("b08"), story_id=8)
     conn.close()
 
-    conn2 = sqlite3.connect(path)
-    bands = conn2.execute("SELECT COUNT(*) FROM neardup_bands").fetchone()[0]
+    conn2 = open_store(path)
+    bands = band_rows(path)
     idx2 = NearDupIndex(conn2)
     assert idx2.count() == 2
-    assert conn2.execute("SELECT COUNT(*) FROM neardup_bands").fetchone()[0] == bands  # no rebuild
+    assert band_rows(path) == bands  # no rebuild
     found = idx2.query(_doc_sig("x14"))  # the Russian report of the same mutiny story
     assert found and found[0] == Candidate("item:1", "item", 7, found[0].similarity)
     conn2.close()
 
     with pytest.raises(ValueError, match="other settings"):
-        NearDupIndex(sqlite3.connect(path), NearDupSettings(num_perm=128, bands=16, rows=4))
+        NearDupIndex(open_store(path), NearDupSettings(num_perm=128, bands=16, rows=4))
 
 
 def test_items_are_found_through_lsh_and_readding_replaces(tmp_path: Path) -> None:
-    conn = sqlite3.connect(tmp_path / "state.sqlite")
+    conn = open_store(tmp_path / "state.sqlite")
     idx = NearDupIndex(conn)
     for bid in ("b03", "b06", "b13", "b19", "b03-neg"):
         idx.add(f"item:{bid}", "item", _doc_sig(bid), story_id=None)
-    bands = conn.execute("SELECT COUNT(*) FROM neardup_bands").fetchone()[0]
+    bands = band_rows(tmp_path / "state.sqlite")
     for bid in ("b03", "b06", "b13", "b19"):
         found = idx.query(_doc_sig(f"{bid}-agency"))
         assert [c.doc_key for c in found] == [f"item:{bid}"]
     idx.add("item:b03", "item", _doc_sig("b03"), story_id=3)
     idx.set_story("item:b06", 6)
     assert idx.count() == 5
-    assert conn.execute("SELECT COUNT(*) FROM neardup_bands").fetchone()[0] == bands
+    assert band_rows(tmp_path / "state.sqlite") == bands
     assert idx.query(_doc_sig("b03-agency"))[0].story_id == 3
     assert idx.query(_doc_sig("b06-agency"))[0].story_id == 6
 
@@ -115,7 +117,7 @@ def test_items_are_found_through_lsh_and_readding_replaces(tmp_path: Path) -> No
 def test_index_scores_match_pairwise_similarity(tmp_path: Path, kind: str) -> None:
     """The vectorised scoring in query() agrees with similarity() on stored signatures."""
     settings = NearDupSettings(threshold=0.01)
-    idx = NearDupIndex(sqlite3.connect(tmp_path / "state.sqlite"), settings)
+    idx = NearDupIndex(open_store(tmp_path / "state.sqlite"), settings)
     keys = ("b00", "b08", "b26", "b15", "b23")
     for k in keys:
         idx.add(f"{kind}:{k}", kind, _doc_sig(k), None)
@@ -185,7 +187,7 @@ def test_three_sites_carrying_one_story_cluster_together(tmp_path: Path) -> None
     """Pipeline-style use: first report starts a story, the next copies join it."""
     from monitor.neardup import decide
 
-    idx = NearDupIndex(sqlite3.connect(tmp_path / "state.sqlite"))
+    idx = NearDupIndex(open_store(tmp_path / "state.sqlite"))
     base = EVAL["b19"]
     copies = [
         base["text"],
@@ -225,3 +227,9 @@ def test_similarity_is_symmetric_bounded_and_reflexive(a: list[str], b: list[str
     assert s_ab == pytest.approx(s_ba) and 0.0 <= s_ab <= 1.0
     if sa.n_shingles >= NearDupSettings().min_containment_size:
         assert similarity(sa, sa) == pytest.approx(1.0)
+
+
+def band_rows(path: Path) -> int:
+    """Rows of the SQLite band table (written only by versions that kept band keys there)."""
+    with sqlite3.connect(path) as raw:
+        return int(raw.execute("SELECT COUNT(*) FROM neardup_bands").fetchone()[0])

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import random
 import sqlite3
+
+from monitor.store import open_store
 from pathlib import Path
 
 import numpy as np
@@ -23,26 +25,26 @@ def text(n: int) -> str:
 
 def test_persisted_beside_the_database_and_caught_up_across_connections(tmp_path: Path) -> None:
     db = tmp_path / "state.sqlite"
-    a = NearDupIndex(sqlite3.connect(db, isolation_level=None))
+    a = NearDupIndex(open_store(db))
     for n in range(30):
         a.add(f"item:{n}", "item", make_signature(text(n)), story_id=n)
     # another connection (another process) adds documents; a sees them at its next query
-    b = NearDupIndex(sqlite3.connect(db, isolation_level=None))
+    b = NearDupIndex(open_store(db))
     assert b.query(make_signature(text(7)))[0].doc_key == "item:7"
     b.add("item:100", "item", make_signature(text(100)), story_id=100)
     assert a.query(make_signature(text(100)))[0].doc_key == "item:100"
     a.save()
     side = Path(str(db) + ".neardup.npz")
     assert side.exists()
-    c = NearDupIndex(sqlite3.connect(db, isolation_level=None))
+    c = NearDupIndex(open_store(db))
     assert c.query(make_signature(text(12)))[0].doc_key == "item:12"
     assert c._band_index().watermark == 31 and len(c._band_index().ids) == 31  # read from the file
     # a file that belongs to other tables (the database was recreated) is ignored: rebuilt from them
     db2 = tmp_path / "other.sqlite"
-    d = NearDupIndex(sqlite3.connect(db2, isolation_level=None))
+    d = NearDupIndex(open_store(db2))
     d.add("item:1", "item", make_signature(text(1)), story_id=1)
     side.replace(Path(str(db2) + ".neardup.npz"))
-    e = NearDupIndex(sqlite3.connect(db2, isolation_level=None))
+    e = NearDupIndex(open_store(db2))
     assert [x.doc_key for x in e.query(make_signature(text(1)))] == ["item:1"]
     assert e.query(make_signature(text(12))) == []
 

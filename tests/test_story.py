@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from monitor.store import open_store
+
 import pytest
 
 from monitor.config import ConfigError, load_config
@@ -107,11 +109,10 @@ def test_shared_names_alone_never_merge():
 
 
 def test_index_finds_the_window_and_decides(tmp_path):
-    conn = sqlite3.connect(tmp_path / "s.db")
+    conn = open_store(tmp_path / "s.db")
     idx = StoryIndex(conn, StorySettings(window=3 * DAY))
     t0 = 1_750_000_000.0
     idx.add(1, 1, t0, story_text(*ANNOUNCE, "en"))
-    conn.commit()
     d = idx.decide(story_text(*SECOND, "en"), t0 + 3600)
     assert (d.outcome, d.item_id, d.story_id) == ("story", 1, 1)
     assert idx.decide(story_text(*SECOND, "en"), t0 + 30 * DAY).outcome == "new_story"

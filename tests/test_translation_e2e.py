@@ -244,7 +244,7 @@ def test_waiting_items_are_translated_in_bounded_rounds(project, feed_server) ->
     project.cli("models", "install", "--multilingual", str(tiny))
     svc = open_services(load_config(project.config))
     try:
-        assert waiting_counts(svc.conn) == {"kk": 1, "tg": 1, "uz-Cyrl": 1}
+        assert waiting_counts(svc.store) == {"kk": 1, "tg": 1, "uz-Cyrl": 1}
         first = translate_waiting(svc, limit=2)
         assert (first.translated, first.waiting, first.more) == (2, 1, True)
         second = translate_waiting(svc, limit=2)

@@ -223,9 +223,10 @@ class ChannelSummary:
     watchlist: str
     channel: str
     last_sent: float | None
-    error: str | None  # the last error of a pending digest being retried
+    error: str | None  # the last error of a pending digest being retried (None: no delivery failing)
     attempts: int
     next_attempt: float | None
+    failed_at: float | None  # when that pending digest was created
 
 
 @dataclass(frozen=True)
@@ -328,7 +329,7 @@ class LedgerStore(Protocol):
     def mark_sent(self, watchlist: str, channel: str, digest_id: int | None, item_ids: Sequence[int],
                   stories: Mapping[int, AbstractSet[str]], now: float) -> None: ...
     def recent_sent(self, watchlist: str, channel: str, n: int) -> list[DigestRecord]: ...  # newest first
-    def find(self, watchlist: str, channel: str, location: str) -> DigestRecord | None: ...
+    def find(self, watchlist: str, channel: str, location: str) -> DigestRecord | None: ...  # the first one
     def watchlists_with_pending(self, due_before: float | None = None) -> list[str]: ...
     def channel_summary(self) -> list[ChannelSummary]: ...
     def refused_since(self, since: float, limit: int) -> list[RefusedDigest]: ...
@@ -355,8 +356,9 @@ class CacheStore(Protocol):
 
 class LshStore(Protocol):
     def settings(self) -> dict[str, str]: ...  # as first stored ({} for a new index)
-    def init_settings(self, want: Mapping[str, str]) -> dict[str, str]: ...  # stored once; returns what is stored
+    def init_settings(self, want: Mapping[str, str]) -> dict[str, str]: ...  # adds absent keys; returns all
     def put(self, doc: SignatureRecord) -> tuple[int, SignatureRecord | None]: ...  # (new id, the doc it replaced)
+    def forget_bands(self, doc_id: int, keys: Sequence[int]) -> None: ...  # legacy band rows of a replaced doc
     def get(self, doc_key: str) -> SignatureRecord | None: ...
     def by_ids(self, ids: Sequence[int], *, items_only: bool = False) -> list[SignatureRecord]: ...
     def set_story(self, doc_key: str, story_id: int | None) -> None: ...

@@ -118,7 +118,7 @@ class SqliteLedger:
 
     def find(self, watchlist: str, channel: str, location: str) -> DigestRecord | None:
         r = self.db.one(f"SELECT {DIGEST_COLS} FROM digests WHERE watchlist=? AND channel=? AND location=? "
-                        "ORDER BY id DESC LIMIT 1", (watchlist, channel, location))
+                        "ORDER BY id LIMIT 1", (watchlist, channel, location))
         return None if r is None else digest_record(r)
 
     def watchlists_with_pending(self, due_before: float | None = None) -> list[str]:
@@ -129,14 +129,14 @@ class SqliteLedger:
                                           "AND next_attempt <= ? ORDER BY watchlist", (due_before,))]
 
     def channel_summary(self) -> list[ChannelSummary]:
-        failed = {(w, c): (e, a, n) for w, c, e, a, n, _ in self.db.all(
+        failed = {(w, c): (e, a, n, at) for w, c, e, a, n, at in self.db.all(
             "SELECT watchlist, channel, error, attempts, next_attempt, MAX(created) FROM digests "
             "WHERE status='pending' AND error IS NOT NULL GROUP BY watchlist, channel")}
         out = []
         for w, c, last in self.db.all("SELECT watchlist, channel, MAX(CASE WHEN status='sent' THEN created END) "
                                       "FROM digests GROUP BY watchlist, channel ORDER BY watchlist, channel"):
-            e, a, n = failed.get((w, c), (None, 0, None))
-            out.append(ChannelSummary(w, c, last, e, int(a or 0), n))
+            e, a, n, at = failed.get((w, c), (None, 0, None, None))
+            out.append(ChannelSummary(w, c, last, e, int(a or 0), n, at))
         return out
 
     def refused_since(self, since: float, limit: int) -> list[RefusedDigest]:

@@ -23,11 +23,9 @@ class SqliteLsh:
         return {k: v for k, v in self.db.all("SELECT key, value FROM neardup_meta")}
 
     def init_settings(self, want: Mapping[str, str]) -> dict[str, str]:
-        """Store ``want`` if the index has no settings yet (OR IGNORE: another process may create it at
-        the same moment); return what is stored."""
-        with self.db.transaction():
-            if not self.settings():
-                self.db.many("INSERT OR IGNORE INTO neardup_meta(key, value) VALUES (?, ?)", list(want.items()))
+        """Store the keys of ``want`` not stored yet (another process may create the index at the same
+        moment: the first one's values stay); return every stored setting."""
+        self.db.many("INSERT OR IGNORE INTO neardup_meta(key, value) VALUES (?, ?)", list(want.items()))
         return self.settings()
 
     def put(self, doc: SignatureRecord) -> tuple[int, SignatureRecord | None]:
