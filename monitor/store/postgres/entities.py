@@ -37,12 +37,13 @@ class PgItems(SqliteItems):
 
 class PgLedger(SqliteLedger):
     def channel_summary(self) -> list[ChannelSummary]:
-        failed = {(w, c): (e, a, n) for w, c, e, a, n in self.db.all(
-            "SELECT DISTINCT ON (watchlist, channel) watchlist, channel, error, attempts, next_attempt FROM digests "
+        failed = {(w, c): (e, a, n, at) for w, c, e, a, n, at in self.db.all(
+            "SELECT DISTINCT ON (watchlist, channel) watchlist, channel, error, attempts, next_attempt, created "
+            "FROM digests "
             "WHERE status='pending' AND error IS NOT NULL ORDER BY watchlist, channel, created DESC")}
         out = []
         for w, c, last in self.db.all("SELECT watchlist, channel, MAX(CASE WHEN status='sent' THEN created END) "
                                       "FROM digests GROUP BY watchlist, channel ORDER BY watchlist, channel"):
-            e, a, n = failed.get((w, c), (None, 0, None))
-            out.append(ChannelSummary(w, c, last, e, int(a or 0), n))
+            e, a, n, at = failed.get((w, c), (None, 0, None, None))
+            out.append(ChannelSummary(w, c, last, e, int(a or 0), n, at))
         return out
