@@ -42,6 +42,7 @@ from monitor.fetch import Fetcher
 from monitor.pipeline import Services, open_services, poll_feed, rematch, rematch_changed, sync_seeds
 from monitor.sdnotify import Notifier, Watchdog
 from monitor.watchlist import Watchlist, load_watchlists
+from monitor.worker_leases import Worker
 
 log = logging.getLogger("monitor.daemon")
 
@@ -92,6 +93,7 @@ class Daemon:
     dispatch_locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
     recheck: set[str] = field(default_factory=set)  # watchlists another process was delivering
     background: set[asyncio.Future] = field(default_factory=set)  # deliveries started by polls
+    worker: Worker | None = None  # one of several workers on a shared (PostgreSQL) store
 
     # ---- jobs --------------------------------------------------------------------------------------
     def arm_feed(self, feed: FeedConfig, at: float) -> None:
@@ -103,6 +105,12 @@ class Daemon:
     async def poll_job(self, url: str) -> None:
         feed = next((f for f in self.config.feeds if f.url == url and f.enabled), None)
         if feed is None or self.stopping:
+            return
+        if self.worker is not None and not await self.svc.db(self.worker.may_poll, self.svc.feed_ids[url]):
+            # another worker has it now, or has polled it since: look again when it is next due
+            row = await self.svc.db(self.svc.store.feeds.get, self.svc.feed_ids[url])
+            if not self.stopping and not row.disabled_reason:
+                self.arm_feed(feed, max(row.next_poll, time.time() + min(feed.interval, self.worker.lease / 2)))
             return
         task = asyncio.current_task()
         if task:
@@ -117,6 +125,8 @@ class Daemon:
         finally:
             if task:
                 self.inflight.discard(task)
+            if self.worker is not None:
+                await self.svc.db(self.worker.polled, self.svc.feed_ids[url])
         self.polls += 1
         nxt = out.next_poll if out and out.next_poll else time.time() + feed.interval
         terminal_poll_line(feed, out, nxt)
@@ -187,6 +197,8 @@ class Daemon:
                 await self.dispatch(wl, heartbeat=False)
 
     async def retention_job(self) -> None:
+        if self.worker is not None and not await self.svc.db(self.worker.may_run, "retention", RETENTION_INTERVAL):
+            return  # another worker runs it
         n = await self.svc.db(self.svc.store.purge, time.time() - self.config.retention)
         if n:
             log.info("retention: purged %d item(s) older than %.0f days", n, self.config.retention / 86400)
@@ -198,6 +210,8 @@ class Daemon:
         with self.svc.store.transaction():
             self.svc.store.meta.set("daemon_heartbeat", str(time.time()))
             self.svc.store.meta.set("daemon_pid", str(os.getpid()))
+        if self.worker is not None:
+            self.worker.beat()
 
     # ---- watchlists --------------------------------------------------------------------------------
     def _watch_snapshot(self) -> dict[str, float]:
@@ -501,6 +515,8 @@ async def _main(config_path: Path) -> int:
     enable_crash_tracebacks()
     cfg = load_config(config_path)
     notifier = Notifier()
+    if not isinstance(cfg.database, Path):  # a shared PostgreSQL store: several workers, leases decide
+        return await _serve(config_path, cfg, notifier)
     lock = store.acquire_daemon_lock(cfg.database)  # one daemon per state; raises naming the other pid
     try:
         return await _serve(config_path, cfg, notifier)
@@ -511,6 +527,9 @@ async def _main(config_path: Path) -> int:
 async def _serve(config_path: Path, cfg: Config, notifier: Notifier) -> int:
     svc = open_services(cfg)
     d = Daemon(config_path, cfg, svc, notifier)
+    d.worker = Worker.for_store(svc.store)
+    if d.worker is not None:
+        await svc.db(d.worker.start)
     d.good_watchlists = {w.name: w for w in svc.watchlists}
     d.wl_hashes = {w.name: _wl_fingerprint(w) for w in svc.watchlists}
     d.watch_state = d._watch_snapshot()
@@ -579,6 +598,11 @@ async def _serve(config_path: Path, cfg: Config, notifier: Notifier) -> int:
             await asyncio.wait(d.inflight, timeout=5)
         if d.fetcher is not None:
             await d.fetcher.aclose()
+        if d.worker is not None:
+            try:
+                await asyncio.wait_for(svc.db(d.worker.stop), timeout=STOP_DB_WAIT / 2)
+            except Exception:  # noqa: BLE001 - its leases then run out on their own
+                log.warning("could not unregister worker %s; its leases expire in %.0f s", d.worker.id, d.worker.lease)
         await _stop_db(svc)
     return 0
 

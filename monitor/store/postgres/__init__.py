@@ -12,12 +12,11 @@ import time
 from contextlib import AbstractContextManager
 
 from monitor.store.postgres.base import PgDb, schema_version
-from monitor.store.postgres.entities import PgItems, PgLedger
+from monitor.store.postgres.entities import PgItems, PgLedger, PgLsh
 from monitor.store.postgres.leases import LEASE_DDL, PgLeases
 from monitor.store.sqlite import LEDGER_KEEP
 from monitor.store.sqlite.caches import SqliteCaches
 from monitor.store.sqlite.feeds import SqliteFeeds
-from monitor.store.sqlite.lsh import SqliteLsh
 from monitor.store.sqlite.meta import SqliteMeta
 from monitor.store.sqlite.story import SqliteStory
 
@@ -33,7 +32,7 @@ class PostgresStore:
         self.items = PgItems(self.db)  # type: ignore[arg-type]
         self.ledger = PgLedger(self.db)  # type: ignore[arg-type]
         self.caches = SqliteCaches(self.db)  # type: ignore[arg-type]
-        self.lsh = SqliteLsh(self.db)  # type: ignore[arg-type]
+        self.lsh = PgLsh(self.db)  # type: ignore[arg-type]
         self.story = SqliteStory(self.db)  # type: ignore[arg-type]
         self.meta = SqliteMeta(self.db)  # type: ignore[arg-type]
         self.leases = PgLeases(self.db)

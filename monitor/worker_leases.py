@@ -1,0 +1,68 @@
+"""This daemon as one of several workers on a shared PostgreSQL store.
+
+On SQLite one daemon owns the state (a file lock) and nothing here applies: ``Worker.for_store``
+returns None. On PostgreSQL every ``monitor run`` registers a worker (host, pid, a random
+suffix), beats its heartbeat with the daemon's heartbeat, takes a feed's lease before polling it
+(another worker holding it, or having polled it since, means: not now), releases it after the
+poll, and runs retention only while it holds the ``retention`` task. A worker killed with -9
+renews nothing: its feeds are polled by the others once its leases run out (the lease period,
+``MONITOR_LEASE_SECONDS``, 60 s by default). Digests need nothing here: the ledger's claim
+decides which worker delivers a slot.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+LEASE_ENV = "MONITOR_LEASE_SECONDS"
+DEFAULT_LEASE = 60.0
+
+
+def lease_seconds(env: Mapping[str, str] = os.environ) -> float:
+    try:
+        value = float(env.get(LEASE_ENV, "") or DEFAULT_LEASE)
+    except ValueError:
+        return DEFAULT_LEASE
+    return value if value >= 1 else DEFAULT_LEASE
+
+
+@dataclass
+class Worker:
+    leases: Any  # monitor.store.postgres.leases.PgLeases
+    id: str
+    lease: float
+    role: str = "all"
+
+    @classmethod
+    def for_store(cls, store: Any, role: str = "all") -> Worker | None:
+        """A worker on ``store`` when it is shared (PostgreSQL), else None."""
+        leases = getattr(store, "leases", None)
+        if leases is None:
+            return None
+        ident = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        return cls(leases, ident, lease_seconds(), role)
+
+    def start(self) -> None:
+        self.leases.register(self.id, socket.gethostname(), os.getpid(), self.role)
+
+    def beat(self) -> None:
+        self.leases.heartbeat(self.id, self.lease)
+
+    def may_poll(self, feed_id: int) -> bool:
+        """Take ``feed_id``'s lease: False when another live worker holds it or it is not due."""
+        return self.leases.claim_feeds(self.id, 1, self.lease, feed_ids=[feed_id]) == [feed_id]
+
+    def polled(self, feed_id: int) -> None:
+        self.leases.release_feed(self.id, feed_id)
+
+    def may_run(self, task: str, period: float) -> bool:
+        """Hold the once-only ``task`` for a little less than its period (the holder renews it)."""
+        return bool(self.leases.claim_task(self.id, task, max(self.lease, period * 0.9), time.time()))
+
+    def stop(self) -> None:
+        self.leases.unregister(self.id)
