@@ -366,10 +366,12 @@ def cmd_feeds(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from monitor.daemon_state import read_state, rejected_reload
+    from monitor.scheduler import HEARTBEAT_INTERVAL
     from monitor.wording import duration_words, error_words
+    from monitor.worker_leases import worker_status
 
     cfg = _load(args, check_dirs=False)
-    if not cfg.database.exists():
+    if isinstance(cfg.database, Path) and not cfg.database.exists():
         _out(f"daemon: not running (no database yet at {cfg.database}: the service has not run)")
         _out(f"feeds: {len(cfg.feeds)} configured, none polled yet")
         return 0
@@ -382,6 +384,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         channels = st.ledger.channel_summary()
         reload = rejected_reload(st)
         refused = st.ledger.refused_since(now - 7 * 86400, 5)
+        workers = worker_status(st, now, HEARTBEAT_INTERVAL)
     finally:
         st.close()
     hb = f", last heartbeat {_ago(state.heartbeat, now)}" if state.heartbeat else ""
@@ -391,6 +394,12 @@ def cmd_status(args: argparse.Namespace) -> int:
         _out(f"daemon: not running (stopped cleanly {_ago(state.stopped, now)})")
     else:
         _out(f"daemon: not running ({state.detail}){hb}")
+    if workers is not None:  # a shared PostgreSQL store: every `monitor run` is a worker
+        live = [w for w in workers if w.alive]
+        _out(f"workers: {len(live)} alive" + (f", {len(workers) - len(live)} silent" if len(workers) > len(live) else ""))
+        for w in workers:
+            _out(f"  {w.id} ({w.role}): heartbeat {_ago(w.heartbeat, now)}, {w.feeds} feed lease(s), "
+                 f"started {_ago(w.started, now)}" + ("" if w.alive else "; silent: its leases have run out"))
     enabled = [f for f in cfg.feeds if f.enabled]
     polled = {h["url"] for h in health if h["last_fetch"]}
     due = sum(1 for h in health if h["enabled"] and h["next_poll"] and

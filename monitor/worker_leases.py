@@ -66,3 +66,25 @@ class Worker:
 
     def stop(self) -> None:
         self.leases.unregister(self.id)
+
+
+@dataclass(frozen=True)
+class WorkerStatus:
+    """One worker as ``monitor status`` shows it."""
+
+    id: str
+    role: str
+    started: float
+    heartbeat: float
+    feeds: int  # feed leases it holds now
+    alive: bool  # its heartbeat is younger than a lease period (plus one heartbeat)
+
+
+def worker_status(store: Any, now: float, heartbeat_every: float) -> list[WorkerStatus] | None:
+    """The registered workers of a shared store, None on SQLite (one daemon, no workers table)."""
+    leases = getattr(store, "leases", None)
+    if leases is None:
+        return None
+    limit = lease_seconds() + heartbeat_every
+    return [WorkerStatus(w.id, w.role, w.started, w.heartbeat, w.feeds, now - w.heartbeat <= limit)
+            for w in leases.workers()]

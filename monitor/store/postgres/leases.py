@@ -16,6 +16,8 @@ from typing import Sequence
 
 from monitor.store.postgres.base import PgDb
 
+FORGET_AFTER = 7 * 86400  # a worker silent this long is dropped from the list when another registers
+
 LEASE_DDL = (
     """CREATE TABLE IF NOT EXISTS workers (
         id TEXT PRIMARY KEY,
@@ -62,6 +64,7 @@ class PgLeases:
     # ---- workers
     def register(self, worker: str, host: str, pid: int, role: str, now: float | None = None) -> None:
         now = time.time() if now is None else now
+        self.db.run("DELETE FROM workers WHERE heartbeat < ?", (now - FORGET_AFTER,))  # long gone
         self.db.run("INSERT INTO workers(id, host, pid, role, started, heartbeat) VALUES (?, ?, ?, ?, ?, ?) "
                     "ON CONFLICT (id) DO UPDATE SET host=excluded.host, pid=excluded.pid, role=excluded.role, "
                     "started=excluded.started, heartbeat=excluded.heartbeat", (worker, host, pid, role, now, now))
