@@ -161,3 +161,17 @@ def test_two_workers_deliver_every_matching_story_once_while_one_is_killed(proje
     assert re.search(r"^workers: \d+ alive", status, re.M), status
     for p in (a, b):
         assert re.search(rf"^  [^:]+:{p.pid}:\w+ \(all\): heartbeat \d+s ago, \d+ feed lease\(s\)", status, re.M), status
+
+
+def test_the_worker_unit_is_the_service_unit_but_for_its_directories_and_password() -> None:
+    """systemd/news-monitor-worker@.service keeps every hardening line of news-monitor.service."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "systemd"
+    main = [ln for ln in (root / "news-monitor.service").read_text().splitlines() if not ln.startswith("#")]
+    worker = [ln for ln in (root / "news-monitor-worker@.service").read_text().splitlines() if not ln.startswith("#")]
+    differ = {"Description", "StateDirectory", "CacheDirectory", "WorkingDirectory", "Environment", "LoadCredential"}
+    assert [ln for ln in main if ln.split("=", 1)[0] not in differ] == \
+        [ln for ln in worker if ln.split("=", 1)[0] not in differ]
+    assert "LoadCredential=database-password:/etc/news-monitor/database-password" in worker
+    assert "StateDirectory=news-monitor-worker-%i" in worker
