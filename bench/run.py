@@ -2,7 +2,8 @@
 
 Each ``bench/bench_*.py`` runs in its own process, one after another (so they do not
 compete for the cores), and prints one JSON object; the runner nests each under its name
-("poll", "pipeline", "startup", "language", "dedup", "stories", "translate", "watchlist", "peer"),
+("poll", "pipeline", "startup", "language", "dedup", "stories", "translate", "watchlist", "peer",
+"workers"),
 lifts the figures that must stay comparable across releases to the top level, and collects every
 target next to its figure under "targets" / "met". A missing or failing benchmark leaves its
 figures null and says why under "errors"; the runner itself exits 0 unless ``--strict``.
@@ -52,6 +53,7 @@ BENCHES: tuple[Bench, ...] = (
     Bench("dedup", "bench_dedup.py", 200),
     Bench("stories", "bench_stories.py", 60),
     Bench("peer", "bench_peer.py", 180),
+    Bench("workers", "bench_workers.py", 150),
     Bench("poll", "bench_poll.py", TOTAL_BUDGET_S),
 )
 
@@ -85,6 +87,11 @@ LIFTED: dict[str, tuple[str, str, str | None]] = {
     "story_missed_merge_same_lang": ("stories", "story_missed_merge_same_lang", "<= 0.25"),
     "story_missed_merge_cross_lang": ("stories", "story_missed_merge_cross_lang", None),
     "story_updates_suppressed": ("stories", "story_updates_suppressed", "0"),
+    # 1/2/4 daemons on one PostgreSQL (bench_workers.py; skipped, saying why, without a server)
+    "workers_cold_s": ("workers", "workers_cold_s", None),
+    "workers_scaling_2": ("workers", "workers_scaling_2", None),
+    "workers_scaling_4": ("workers", "workers_scaling_4", None),
+    "workers_identical_to_sqlite": ("workers", "workers_identical_to_sqlite", "true"),
 }
 REQUIRED = ("poll_cold_s", "feedparser_cycle_s", "poll_warm_s", "poll_peak_rss_mb", "pipeline_items_per_s",
             "feedparser_items_per_s", "dedup_query_ms", "translate_batch_speedup", "translate_cache_hit_ms",
@@ -187,6 +194,7 @@ def _met(key: str, value: Any, doc: dict[str, Any]) -> bool | None:
         "story_wrong_merge_rate": lambda v: v <= 0.02,
         "story_missed_merge_same_lang": lambda v: v <= 0.25,
         "story_updates_suppressed": lambda v: v == 0,
+        "workers_identical_to_sqlite": lambda v: v is True,
     }
     fn = checks.get(key)
     return None if fn is None else bool(fn(value))
