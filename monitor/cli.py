@@ -604,7 +604,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         info = argos_models.install_from_index(args.source, args.target, cfg.models,
                                                timeout=cfg.translation.download_timeout, verify=verify_argos)
         say(f"installed {info.from_code}->{info.to_code} version {info.version} in {info.path}")
-    if cfg.database.exists():
+    if not isinstance(cfg.database, Path) or cfg.database.exists():  # a PostgreSQL store always exists
         from monitor.retranslate import servable
 
         st = open_store(cfg.database)

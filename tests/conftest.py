@@ -67,6 +67,11 @@ class Project:
         shutil.copytree(ROOT / "watchlists", root / "watchlists")
         shutil.copytree(ROOT / "seeds", root / "seeds")
         self.config = root / "config.yaml"
+        self.database: Database | None = None  # PostgreSQL instead of state/monitor.db
+
+    def use_postgres(self, db: Database) -> None:
+        """Point this deployment's ``database:`` at ``db``; its CLI runs get the password."""
+        self.database = db
 
     def write_config(self, feeds: list[dict], **extra: object) -> Path:
         import yaml as _yaml  # PyYAML is only used to *write* test configs
@@ -75,6 +80,8 @@ class Project:
                "digests": "state/digests", "models": "state/models", "feeds": feeds,
                "fetch": {"timeout": "3s", "concurrency": 8, "allow_private_networks": True},
                "translation": {"pairs": ["ru-en"]}}
+        if self.database is not None:
+            doc["database"] = self.database.url
         doc.update(extra)
         self.config.write_text(_yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
         return self.config
@@ -83,6 +90,8 @@ class Project:
             ) -> subprocess.CompletedProcess:
         e = dict(os.environ)
         e.pop("MONITOR_CONFIG", None)
+        if self.database is not None:
+            e.update(self.database.env)
         e.update(env or {})
         proc = subprocess.run([sys.executable, "-m", "monitor", "--config", str(self.config), *args],
                               capture_output=True, text=True, timeout=timeout, cwd=self.root, env=e)
@@ -102,3 +111,12 @@ class Project:
 @pytest.fixture
 def project(tmp_path: Path) -> Project:
     return Project(tmp_path)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_project(request: pytest.FixtureRequest, tmp_path: Path) -> Project:
+    """A deployment on each backend: SQLite, then PostgreSQL (skipped, saying why, without a server)."""
+    p = Project(tmp_path)
+    if request.param == "postgres":
+        p.use_postgres(request.getfixturevalue("pg_database"))
+    return p

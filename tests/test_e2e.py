@@ -1,4 +1,4 @@
-"""End to end: the real CLI against feeds served on 127.0.0.1, real SQLite, real Markdown."""
+"""End to end: the real CLI against feeds served on 127.0.0.1, real SQLite (and PostgreSQL), real Markdown."""
 
 from __future__ import annotations
 
@@ -47,7 +47,8 @@ def _serve(feed_server):
     ]
 
 
-def test_run_once_stores_matches_and_writes_digest_then_conditional_get(project, feed_server):
+def test_run_once_stores_matches_and_writes_digest_then_conditional_get(any_project, feed_server):
+    project = any_project  # on SQLite and on PostgreSQL
     project.write_config(_serve(feed_server), translation={"enabled": False})
     started = time.monotonic()
     out = project.cli("run", "--once").stdout
@@ -105,7 +106,8 @@ def test_run_once_stores_matches_and_writes_digest_then_conditional_get(project,
     assert feeds["Broken site"]["consecutive_failures"] == 2
 
 
-def test_exact_duplicates_recorded_not_reported(project, feed_server):
+def test_exact_duplicates_recorded_not_reported(any_project, feed_server):
+    project = any_project  # on SQLite and on PostgreSQL
     same = dict(EN_ITEMS[0])
     same["guid"] = "other-site-1"
     same["link"] = "http://www.news.example.org/2026/05/09/parade-leaders/?utm_medium=social&fbclid=x"

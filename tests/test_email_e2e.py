@@ -116,7 +116,8 @@ def setup(project, feed_server, hook: Hook, smtp_port: int) -> None:
     project.cli("models", "install", "--file", str(RU_EN))
 
 
-def test_email_webhook_atom_with_translation_and_retry_when_smtp_down(project, feed_server):
+def test_email_webhook_atom_with_translation_and_retry_when_smtp_down(any_project, feed_server):
+    project = any_project  # on SQLite and on PostgreSQL
     hook = Hook()
     port = free_port()
     setup(project, feed_server, hook, port)
