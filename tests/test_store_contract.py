@@ -494,3 +494,28 @@ def test_two_connections_apply_at_the_same_moment(tmp_path: Path) -> None:
     assert sorted(r.guid for r in a.items.list()) == sorted(f"g{n}" for n in range(20))
     a.close()
     b.close()
+
+
+# ---- the boundary ----------------------------------------------------------------------------------
+
+def test_only_the_store_speaks_sql_and_it_imports_only_errors() -> None:
+    import ast
+    import re
+
+    root = Path(__file__).resolve().parent.parent / "monitor"
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root).as_posix()
+        text = path.read_text(encoding="utf-8")
+        in_store = rel.startswith("store/")
+        if not in_store:
+            assert not re.search(r"^\s*(import sqlite3|from sqlite3)", text, re.M), f"{rel} imports sqlite3"
+            assert not re.search(r"\.execute(many|script)?\(", text), f"{rel} runs SQL"
+            continue
+        for node in ast.walk(ast.parse(text)):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            for name in names:
+                if name.startswith("monitor"):
+                    assert name == "monitor.errors" or name.startswith("monitor.store"), f"{rel} imports {name}"
+        if rel == "store/api.py":
+            assert "sqlite3" not in text and "SELECT" not in text, "the interface holds no SQL"
