@@ -23,7 +23,6 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 from monitor.config import FetchSettings
 from monitor.extract_worker import extract_bounded, extract_in_process

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-
-from monitor.store import open_store
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +12,7 @@ from hypothesis import given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
+from monitor.store import open_store
 from monitor.neardup import (
     Candidate,
     NearDupIndex,

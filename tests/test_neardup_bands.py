@@ -5,13 +5,11 @@ and returning the same candidates as a plain count of shared band keys."""
 from __future__ import annotations
 
 import random
-import sqlite3
-
-from monitor.store import open_store
 from pathlib import Path
 
 import numpy as np
 
+from monitor.store import open_store
 from monitor.neardup import NearDupIndex, make_signature
 from monitor.neardup_bands import DELTA_MAX, BandIndex
 

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
-
-from monitor.store import open_store
-
 import pytest
 
+from monitor.store import open_store
 from monitor.config import ConfigError, load_config
 from monitor.story import DAY, StoryIndex, StorySettings, compare
 from monitor.story_text import PLACE, story_text

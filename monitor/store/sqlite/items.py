@@ -105,18 +105,21 @@ class SqliteItems:
             for it in batch:
                 by_feed.setdefault(it.feed_id, []).append(it.guid)
             known = {(f, g) for f, guids in by_feed.items() for g in self.known_guids(f, guids)}
+            rows: list[list[Any]] = []
+            keys: list[tuple[str, str, int, float]] = []
+            matches: list[MatchRecord] = []
             for it in batch:
                 if (it.feed_id, it.guid) in known:
                     skipped.append(it.guid)
                     continue
                 known.add((it.feed_id, it.guid))
-                values = [getattr(it, c) for c in ITEM_COLS]
-                self.db.run(insert, [int(v) if isinstance(v, bool) else v for v in values])
-                keys = [*it.fingerprints, ("guid", guid_key(it.feed_id, it.guid))]
-                self.db.many("INSERT OR IGNORE INTO fingerprints(kind, value, item_id, first_seen) VALUES (?, ?, ?, ?)",
-                             [(k, v, it.id, it.fetched) for k, v in keys])
-                self.save_matches(it.matches)
+                rows.append([int(v) if isinstance(v, bool) else v for v in (getattr(it, c) for c in ITEM_COLS)])
+                keys += [(k, v, it.id, it.fetched) for k, v in (*it.fingerprints, ("guid", guid_key(it.feed_id, it.guid)))]
+                matches += it.matches
                 stored.append(it.id)
+            self.db.many(insert, rows)
+            self.db.many("INSERT OR IGNORE INTO fingerprints(kind, value, item_id, first_seen) VALUES (?, ?, ?, ?)", keys)
+            self.save_matches(matches)
         return ApplyResult(tuple(stored), tuple(skipped))
 
     def refs(self, ids: Sequence[int]) -> dict[int, ItemRef]:
