@@ -13,7 +13,7 @@ from typing import Iterator
 import pytest
 
 from feedserver import FeedServer
-from pgcluster import ClusterUnavailable, Database, Server, start_cluster
+from pgcluster import ClusterUnavailable, Database, Server, shared
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,13 +23,9 @@ def postgres_server() -> Iterator[Server]:
     """A PostgreSQL server for the session (tests/pgcluster.py); the test skips, saying why, when none
     can be started."""
     try:
-        srv = start_cluster()
+        yield shared()  # stopped at the end of the session
     except ClusterUnavailable as e:
         pytest.skip(f"PostgreSQL half skipped: {e}")
-    try:
-        yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture

@@ -218,3 +218,25 @@ def _existing(url: str) -> Server:
     except psycopg.OperationalError as e:
         raise ClusterUnavailable(f"MONITOR_TEST_POSTGRES_URL: cannot connect: {e}") from None
     return Server(admin_dsn=url, host=p.hostname, port=p.port or 5432, user=p.username, password=p.password or "")
+
+
+_shared: list[Server | ClusterUnavailable] = []
+
+
+def shared() -> Server:
+    """One server for the whole test session (started on first use, stopped at exit); the
+    ClusterUnavailable of the first try is raised again on every later call."""
+    if not _shared:
+        import atexit
+
+        try:
+            server = start_cluster()
+        except ClusterUnavailable as e:
+            _shared.append(e)
+        else:
+            _shared.append(server)
+            atexit.register(server.stop)
+    got = _shared[0]
+    if isinstance(got, ClusterUnavailable):
+        raise got
+    return got
