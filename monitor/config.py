@@ -289,7 +289,7 @@ def _database(base: Path) -> Callable[[Any], Path | PostgresUrl]:
 
     def conv(v: Any) -> Path | PostgresUrl:
         if isinstance(v, str) and is_postgres_url(v.strip()):
-            return parse_postgres_url(v)
+            return parse_postgres_url(v).with_password()
         return as_path(v)
 
     return conv

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping
 from urllib.parse import unquote, urlsplit
 
@@ -24,12 +24,17 @@ _DBNAME = re.compile(r"^[A-Za-z0-9_.$-]{1,63}$")
 
 @dataclass(frozen=True)
 class PostgresUrl:
-    """A PostgreSQL server and database, without a password."""
+    """A PostgreSQL server and database; ``password`` comes from the environment or the credential
+    file (``with_password``), never from the URL, and is neither printed nor compared."""
 
     user: str
     host: str
     port: int
     dbname: str
+    password: str | None = field(default=None, repr=False, compare=False)
+
+    def with_password(self, env: Mapping[str, str] = os.environ) -> PostgresUrl:
+        return PostgresUrl(self.user, self.host, self.port, self.dbname, database_password(env))
 
     @property
     def url(self) -> str:

@@ -100,7 +100,7 @@ def database_problems(config: Config) -> list[str]:
     """A PostgreSQL ``database:`` that cannot be used: the server unreachable, the password missing or
     refused, a schema newer than this news-monitor. Nothing is changed on the server. (A SQLite file
     is created on first use: nothing to check.)"""
-    from monitor.database_url import PostgresUrl, database_password
+    from monitor.database_url import PostgresUrl
     from monitor.errors import StoreError
 
     if not isinstance(config.database, PostgresUrl):
@@ -108,7 +108,7 @@ def database_problems(config: Config) -> list[str]:
     from monitor.store.postgres.base import inspect
 
     where = f"{relpath(config.path)}: database"
-    password = database_password()
+    password = config.database.password  # from the environment or the credential file
     try:
         inspect(config.database.url, password)
     except StoreError as e:

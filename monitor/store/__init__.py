@@ -29,19 +29,18 @@ FeedRow = FeedState  # the name callers used before the store was typed
 
 def open_store(where: str | Path | None, *, readonly: bool = False, password: str | None = None) -> Store:
     """The store at ``where``: a path or ``sqlite:///path`` (SQLite), None (a private in-memory
-    SQLite database), or ``postgresql://user@host[:port]/db`` (PostgreSQL; ``password``, else
-    MONITOR_DATABASE_PASSWORD or the ``database-password`` credential)."""
+    SQLite database), or ``postgresql://user@host[:port]/db`` (PostgreSQL; ``password``, else the
+    ``password`` that config.yaml's ``database:`` value carries from the environment)."""
     from monitor.store.sqlite import SqliteStore
 
     if where is None or isinstance(where, Path):
         return SqliteStore(where, readonly=readonly)
     text = str(where)
     if text.startswith(("postgresql://", "postgres://")):
-        from monitor.database_url import database_password  # pure: the environment and credential file
         from monitor.store.postgres import PostgresStore
 
         if password is None:
-            password = database_password()
+            password = getattr(where, "password", None)  # monitor.database_url.PostgresUrl
         return PostgresStore(text, password)  # type: ignore[return-value]
     if text.startswith("sqlite:///"):
         return SqliteStore(Path(text[len("sqlite:///"):]), readonly=readonly)  # sqlite:////abs/path
