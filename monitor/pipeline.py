@@ -28,7 +28,7 @@ from monitor.neardup import NearDupIndex, NearDupSettings, Signature, decide, ma
 from monitor.parse import Entry, ParsedFeed, parse_feed
 from monitor.seeds import Seed, load_seeds
 from monitor.store import FeedState, FeedUpdate, ItemRef, MatchRecord, NewItem, Store, open_store
-from monitor.store.api import SEED_FEED_URL as STORE_SEED_FEED_URL
+from monitor.store.api import SEED_FEED_URL  # the pseudo-feed of the seed corpus (imported from here too)
 from monitor.story import StoryIndex, StorySettings
 from monitor.story_text import StoryText, story_text
 from monitor.watchlist import MatchInput, Watchlist, load_watchlists, match_all, prepare
@@ -37,7 +37,6 @@ from monitor.workers import Lane
 log = logging.getLogger("monitor.pipeline")
 T = TypeVar("T")
 
-SEED_FEED_URL = STORE_SEED_FEED_URL  # the pseudo-feed of the seed corpus
 SEED_FEED_NAME = "seeds"
 GONE_LIMIT = 3  # a feed answering 410 this many times in a row is disabled
 TRANSLATE_SUMMARY_CHARS = 600  # translate the lead of long summaries, not whole articles

@@ -137,8 +137,14 @@ class Daemon:
         if not self.stopping:
             row = await self.svc.db(self.svc.store.feeds.get, self.svc.feed_ids[url])
             if not row.disabled_reason:
-                self.arm_feed(feed, nxt)
+                # armed once this job has ended: a next poll already due (the poll took longer than the
+                # interval) would otherwise find this instance still running and be skipped for good
+                asyncio.get_running_loop().call_soon(self._rearm, feed, nxt)
         self.report_status()
+
+    def _rearm(self, feed: FeedConfig, at: float) -> None:
+        if not self.stopping:
+            self.arm_feed(feed, at)
 
     async def get_fetcher(self) -> Fetcher:
         """One HTTP client for the daemon's lifetime (made anew when a reload changes fetch settings)."""
