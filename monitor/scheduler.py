@@ -110,7 +110,8 @@ class Daemon:
             # another worker has it now, or has polled it since: look again when it is next due
             row = await self.svc.db(self.svc.store.feeds.get, self.svc.feed_ids[url])
             if not self.stopping and not row.disabled_reason:
-                self.arm_feed(feed, max(row.next_poll, time.time() + min(feed.interval, self.worker.lease / 2)))
+                at = max(row.next_poll, time.time() + min(feed.interval, self.worker.lease / 2))
+                asyncio.get_running_loop().call_soon(self._rearm, feed, at)  # once this job has ended
             return
         task = asyncio.current_task()
         if task:
