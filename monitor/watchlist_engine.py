@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from monitor.watchlist_morphology import alternant_needs_ending, ending_matches, has_inventory, stem_alternants
 from monitor.watchlist_text import STEMMERS, PreparedField, PreparedItem, script_of, stem
@@ -37,9 +37,8 @@ FIELD_GROUPS: dict[str, tuple[str, ...]] = {
 }
 
 
-@dataclass(frozen=True)
-class Hit:
-    """One place where a term matched."""
+class Hit(NamedTuple):
+    """One place where a term matched (a named tuple: cheap to make, read-only)."""
 
     term: str  # the term as the user wrote it (or alias name)
     field: str  # "title" | "summary" | "title_translated" | "summary_translated"
@@ -188,12 +187,16 @@ class Lexicon:
         return tuple(dict.fromkeys(found))
 
 
-@dataclass(frozen=True)
-class Occurrence:
+class Occurrence(NamedTuple):
+    """Where a leaf held (a named tuple: built by the thousand per item, so cheap to make)."""
+
     field: str
     start: int  # token index
     end: int  # token index, exclusive (or char offsets for regex, see ``chars``)
     chars: bool = False
+
+
+_MISS: tuple[bool, list[Any]] = (False, [])
 
 
 class Context:
@@ -211,6 +214,8 @@ class Context:
         self.depth = 0
         self._present: set[int] | None = None
         self.negated = 0  # inside how many not: groups
+        self.term_occurrences: dict[Term, list[Occurrence]] = {}
+        self._by_word: dict[int, list[Occurrence]] | None = None
         self.seen: list[tuple[Leaf, Occurrence]] = []  # explain mode: every positive leaf hit
 
     def field_hits(self, name: str) -> dict[int, list[int]] | None:
@@ -235,6 +240,21 @@ class Context:
                 self.item.present[self.key] = ids
             self._present = ids
         return self._present
+
+    def word_occurrences(self) -> dict[int, list[Occurrence]]:
+        """Word id -> every place it stands in the item, field by field (built once per item)."""
+        by_word = self._by_word
+        if by_word is None:
+            self.present()
+            by_word = self._by_word = {}
+            for fname, hits in self.scans.items():
+                if hits:
+                    for wid, poss in hits.items():
+                        lst = by_word.get(wid)
+                        if lst is None:
+                            lst = by_word[wid] = []
+                        lst.extend([Occurrence(fname, p, p + 1) for p in poss])
+        return by_word
 
     def note(self, ok: bool, text: str, short: str) -> None:
         if self.trace is not None:
@@ -300,6 +320,8 @@ class Term(Leaf):
         self.by_first: dict[int, list[tuple[int, ...]]] = {}
         for p in phrases:
             self.by_first.setdefault(p[0], []).append(p)
+        self.single = all(len(p) == 1 for p in phrases)
+        self.all_fields = set(fields) >= set(FIELD_GROUPS["both"])
 
     def describe(self) -> str:
         return f'{self.kind} "{self.label}"' if self.kind == "alias" else f'"{self.label}"'
@@ -307,18 +329,43 @@ class Term(Leaf):
     def requirements(self) -> list[frozenset[int]]:
         return [self.first_ids]
 
+    def evaluate(self, ctx: Context) -> tuple[bool, Found]:
+        if ctx.trace is not None:
+            return super().evaluate(ctx)
+        occ = self.occurrences(ctx)
+        return (True, [(self, o) for o in occ]) if occ else _MISS
+
     def occurrences(self, ctx: Context) -> list[Occurrence]:
-        out: list[Occurrence] = []
+        """Where a phrase of this term stands (memoised per item: a term may sit in several nodes)."""
         first = self.first_ids
-        if first.isdisjoint(ctx.present()):
+        if first.isdisjoint(ctx._present if ctx._present is not None else ctx.present()):
+            return []
+        memo = ctx.term_occurrences
+        out = memo.get(self)
+        if out is not None:
             return out
+        if self.single:  # one-word phrases: the item's places of those words, in the term's fields
+            by_word = ctx.word_occurrences()
+            ids = [w for w in self.first_ids if w in by_word]
+            if self.all_fields:
+                out = by_word[ids[0]] if len(ids) == 1 else [o for w in ids for o in by_word[w]]
+            else:
+                fields = self.fields
+                out = [o for w in ids for o in by_word[w] if o.field in fields]
+            memo[self] = out
+            return out
+        out = memo[self] = []
+        scans = ctx.scans  # every field of the item is scanned by present()
         for fname in self.fields:
-            hits = ctx.field_hits(fname)
+            hits = scans.get(fname)
             if not hits:
                 continue
             for wid in first.intersection(hits):
                 cands0 = hits[wid]
                 for phrase in self.by_first[wid]:
+                    if len(phrase) == 1:
+                        out.extend([Occurrence(fname, p, p + 1) for p in cands0])
+                        continue
                     cands = cands0
                     for i, nid in enumerate(phrase[1:], 1):
                         nxt = hits.get(nid)
@@ -444,7 +491,9 @@ class Group(Node):
         return f"{op}({kids}{more})"
 
     def evaluate(self, ctx: Context) -> tuple[bool, Found]:
-        idx = len(ctx.trace) if ctx.trace is not None else 0
+        if ctx.trace is None:
+            return self._evaluate_fast(ctx)
+        idx = len(ctx.trace)
         ctx.depth += 1
         negate = self.op == "none"
         ctx.negated += negate
@@ -468,6 +517,32 @@ class Group(Node):
             if c_ok:
                 found.extend(c_found)
         return ok, found
+
+    def _evaluate_fast(self, ctx: Context) -> tuple[bool, Found]:
+        """``evaluate`` without a trace: the same answer, sooner. A term whose first words the
+        item lacks is not asked; ``all`` stops at its first failing child, ``none`` at its first
+        holding one (nothing but the answer is wanted from them)."""
+        present = ctx._present if ctx._present is not None else ctx.present()
+        op = self.op
+        held = 0
+        found: Found = []
+        for c in self.children:
+            if c.__class__ is Term and c.first_ids.isdisjoint(present):  # type: ignore[attr-defined]
+                c_ok, c_found = _MISS
+            else:
+                c_ok, c_found = c.evaluate(ctx)
+            if c_ok:
+                if op == "none":
+                    return _MISS
+                held += 1
+                found.extend(c_found)
+            elif op == "all":
+                return _MISS
+        if op == "none":
+            return True, []
+        if op == "any" and held < self.minimum:
+            return _MISS
+        return True, found
 
 
 @dataclass
