@@ -434,6 +434,9 @@ class Near(Leaf):
             lists = [[o for o in occ if o.field == fname] for occ in per_term]
             if not all(lists):
                 continue
+            if len(lists) == 2:  # the common case, without the general loop's overhead
+                out.extend(self._pairs(fname, lists[0], lists[1]))
+                continue
             budget = self.MAX_COMBINATIONS
             for combo in itertools.product(*lists):
                 budget -= 1
@@ -448,6 +451,27 @@ class Near(Leaf):
                     out.append(Occurrence(fname, lo, hi))
         # Keep distinct windows only.
         return list(dict.fromkeys(out))
+
+    def _pairs(self, fname: str, first: list[Occurrence], second: list[Occurrence]) -> list[Occurrence]:
+        """Windows of two terms within ``within`` words (the same pairs, in the same order and under
+        the same budget, as the general loop)."""
+        out: list[Occurrence] = []
+        budget = self.MAX_COMBINATIONS
+        within, ordered = self.within, self.ordered
+        for a in first:
+            a0, a1 = a.start, a.end
+            for b in second:
+                budget -= 1
+                if budget < 0:
+                    return out
+                b0, b1 = b.start, b.end
+                if ordered and a0 >= b0:
+                    continue
+                lo = a0 if a0 < b0 else b0
+                hi = a1 if a1 > b1 else b1
+                if hi - lo - (a1 - a0) - (b1 - b0) <= within:
+                    out.append(Occurrence(fname, lo, hi))
+        return out
 
 
 class Group(Node):
