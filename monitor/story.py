@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+from itertools import repeat
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -87,7 +88,7 @@ def _overlap(a: frozenset[str], b: frozenset[str], weights: Mapping[str, float] 
         return 0, 0.0
     shared = a & b
     k = len(shared)
-    w = sum(weights.get(t, 1.0) for t in shared) if weights else float(k)
+    w = sum(map(weights.get, shared, repeat(1.0))) if weights else float(k)
     j = w / (len(a) + len(b) - k)
     return k, min(w / min(len(a), len(b)), 2 * j)
 
@@ -99,9 +100,13 @@ def compare(new: StoryText, old: StoryText, gap: float, s: StorySettings = Story
     gap = abs(gap)
     if new.years and old.years and not new.years & old.years:
         return StoryVerdict("different", 0.0, "different years")
-    k, c = _overlap(new.terms, old.terms, weights)
     shared_dates = new.dates & old.dates
     shared_numbers = new.numbers & old.numbers
+    if not shared_dates and len(shared_numbers) < 2 and new.terms.isdisjoint(old.terms):
+        # most candidates: no term, no date, no pair of numbers in common; neither the
+        # names-and-dates rule nor a scene (one term at least) can hold
+        return StoryVerdict("different", 0.0, "0 shared term(s)")
+    k, c = _overlap(new.terms, old.terms, weights)
     shared_names = new.names & old.names
     date_conflict = bool(new.dates and old.dates and not shared_dates)
     number_conflict = bool(new.numbers and old.numbers and not shared_numbers)

@@ -337,9 +337,13 @@ def _is_country(low: str) -> bool:
     return low.startswith(_COUNTRY_PREFIXES) or low.startswith(_COUNTRY_NATIVE)
 
 
+_MONTHS_BY_INITIAL: dict[str, tuple[tuple[str, int], ...]] = {
+    c: tuple(m for m in _MONTHS if m[0][0] == c) for c in {m[0][0] for m in _MONTHS}}
+
+
 @lru_cache(maxsize=100_000)
 def _month_of(low: str) -> int | None:
-    for stem, month in _MONTHS:
+    for stem, month in _MONTHS_BY_INITIAL.get(low[:1], ()):  # longest stems first, as in _MONTHS
         if low.startswith(stem) and len(low) - len(stem) <= _MONTH_SUFFIX_MAX:
             return month
     return None
