@@ -28,6 +28,7 @@ from functools import cached_property, lru_cache
 
 import snowballstemmer
 
+from monitor.morphology import APOSTROPHES, stem_key
 from monitor.neardup import _norm_number, _skeleton
 from monitor.translit import uz_cyrillic_to_latin
 
@@ -259,7 +260,7 @@ def _norm(text: str, lang: str) -> str:
     text = unicodedata.normalize("NFKC", text)
     if lang == "uz" and re.search(r"[\u0400-\u04ff]", text):
         text = uz_cyrillic_to_latin(text)
-    return text.replace("’", "'").replace("‘", "'").replace("ʻ", "'").replace("ʼ", "'").replace("`", "'")
+    return text.translate(APOSTROPHES)
 
 
 def _strip_boilerplate(text: str) -> list[str]:
@@ -304,7 +305,7 @@ def _stem(word: str, lang: str) -> str:
     w = word.replace("'", "")
     if st is not None:
         return str(st.stemWord(w))
-    return w[:PREFIX]
+    return stem_key(lang, w, PREFIX)
 
 
 @lru_cache(maxsize=100_000)

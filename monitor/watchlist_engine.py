@@ -10,7 +10,7 @@ Word modes:
   * ``inflect`` default: same Snowball stem in the word's language, or the token
     is the word plus at most 3 letters (``Токаев`` → ``Токаева``), or the word plus
     endings of the word's or the item's language from the suffix inventories of
-    :mod:`monitor.watchlist_morphology` (kk, ky, uz, tk, az, tg, hy, ka, uk, be, ...).
+    :mod:`monitor.morphology` (kk, ky, uz, tk, az, tg, hy, ka, uk, be, ...).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from monitor.watchlist_morphology import alternant_needs_ending, ending_matches, has_inventory, stem_alternants
+from monitor.morphology import alternant_needs_ending, ending_matches, has_inventory, stem_alternants
 from monitor.watchlist_text import STEMMERS, PreparedField, PreparedItem, script_of, stem
 
 INFLECT_EXTRA = 3  # letters an inflected form may add to a word of a stemmed language
@@ -67,7 +67,7 @@ class Lexicon:
 
     ``inflection="suffix"`` (default): in languages without a stemmer a word matches a
     token that is the word plus known endings of the word's or the item's language
-    (:mod:`monitor.watchlist_morphology`). ``"prefix"`` is the older rule (any token that
+    (:mod:`monitor.morphology`). ``"prefix"`` is the older rule (any token that
     starts with the word), kept to measure what the suffix inventories change.
     """
 
