@@ -30,7 +30,7 @@ import snowballstemmer
 
 from monitor.morphology import APOSTROPHES, stem_key
 from monitor.neardup import _norm_number, _skeleton
-from monitor.translit import uz_cyrillic_to_latin
+from monitor.translit import name_to_latin, uz_cyrillic_to_latin
 
 __all__ = ["PREFIX", "PLACE", "StoryText", "story_text", "base_language"]
 
@@ -310,8 +310,16 @@ def _stem(word: str, lang: str) -> str:
 
 @lru_cache(maxsize=100_000)
 def _name_of(low: str, lang: str) -> str | None:
-    """Skeleton of a name (a place marked with PLACE), or None."""
-    sk = _skeleton(low) or (f"{lang}:{low[:PREFIX]}" if len(low) >= 3 else "")
+    """Skeleton of a name (a place marked with PLACE), or None.
+
+    The name is the same in every script: Armenian and Georgian letters are spelt in Latin
+    (``Փաշինյան`` -> ``pshn``, as ``Pashinyan``), and an ``h`` after the first letter is
+    dropped (``Rahmon``, ``Раҳмон``, ``Рахмон`` all give ``rmn``). Case endings of the
+    Turkic languages are left on (``Жапаровпен``): cutting them also cuts names that end
+    like an ending (``Путин``, ``Тоқаевтың``)."""
+    sk = _skeleton(name_to_latin(low)) or (f"{lang}:{low[:PREFIX]}" if len(low) >= 3 else "")
+    if sk and ":" not in sk:
+        sk = sk[0] + sk[1:].replace("h", "")
     if len(sk) < 2:
         return None
     return PLACE + sk if low.startswith(_PLACE_PREFIXES) or low.startswith(_PLACE_NATIVE) else sk
