@@ -148,3 +148,15 @@ def test_names_meet_across_scripts_armenian_georgian_and_h() -> None:
     tg = story_text("Эмомалӣ Раҳмон ба Маскав рафт", "Президент Эмомалӣ Раҳмон ба Маскав рафт.", "tg")
     ru = story_text("Эмомали Рахмон прилетел в Москву", "Президент Эмомали Рахмон прилетел в Москву.", "ru")
     assert tg.actors & ru.actors >= {"_ml", "rmn"}
+
+
+def test_across_languages_the_same_people_within_hours_are_one_story() -> None:
+    """No term is shared across languages: three name parts in common, within 12 hours, are."""
+    kk = story_text("Тоқаев пен Жапаров Астанада кездесті",
+                    "Қасым-Жомарт Тоқаев Садыр Жапаровпен шекарадағы кеден бекеттерін талқылады.", "kk")
+    en = story_text("Tokayev, Japarov discuss border posts", "Kassym-Jomart Tokayev and Sadyr Japarov met in "
+                    "Astana and agreed to open two more customs posts.", "en")
+    assert compare(en, kk, 3 * 3600).outcome == "same"
+    assert compare(en, kk, 30 * 3600).outcome == "different"  # the same people a day later: another event
+    one = story_text("Tokayev opens a bridge", "President Tokayev opened a bridge over the Ili river.", "en")
+    assert compare(one, kk, 3600).outcome == "different"  # one person in common is not an event
