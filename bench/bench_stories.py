@@ -140,8 +140,7 @@ def score(reports: list[Report], stored: dict[str, tuple[int, int, str | None, i
             pairs[key][0] += 1
             if stored[a.id][1] != stored[b.id][1]:
                 pairs[key][1] += 1
-                if key == "same":
-                    errors.append({"missed_same_lang": [a.id, b.id], "event": event})
+                errors.append({f"missed_{key}_lang": [a.id, b.id], "event": event})
     rate = round(wrong / merges, 4) if merges else 0.0
     missed_same = round(pairs["same"][1] / pairs["same"][0], 4) if pairs["same"][0] else 0.0
     missed_cross = round(pairs["cross"][1] / pairs["cross"][0], 4) if pairs["cross"][0] else 0.0

@@ -100,6 +100,13 @@ class EmailSettings:
 
 
 @dataclass(frozen=True)
+class WebhookSettings:
+    """What one webhook payload may carry (the ``webhook:`` block); the payload counts the rest."""
+
+    max_stories: int = 50
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     feeds: tuple[FeedConfig, ...]
@@ -113,6 +120,7 @@ class Config:
     dedup: DedupSettings = field(default_factory=DedupSettings)
     smtp: SmtpConfig | None = None
     email: EmailSettings = field(default_factory=EmailSettings)
+    webhook: WebhookSettings = field(default_factory=WebhookSettings)
     retention: float = 90 * 86400.0  # seconds items are kept
     rematch_window: float = 7 * 86400.0  # watchlist edits re-apply to items this recent
     default_interval: float = 1800.0
@@ -296,8 +304,9 @@ def _database(base: Path) -> Callable[[Any], Path | PostgresUrl]:
 
 
 _TOP_KEYS = {"feeds", "database", "watchlists", "seeds", "digests", "models", "fetch", "translation",
-             "dedup", "smtp", "email", "retention", "rematch_window", "defaults", "timezone", "digests_url"}
+             "dedup", "smtp", "email", "webhook", "retention", "rematch_window", "defaults", "timezone", "digests_url"}
 _EMAIL_KEYS = {"max_stories", "max_bytes"}
+_WEBHOOK_KEYS = {"max_stories"}
 _FEED_KEYS = {"url", "name", "interval", "language", "tags", "enabled", "fulltext"}
 _FETCH_KEYS = {"timeout", "connect_timeout", "max_bytes", "max_redirects", "concurrency", "per_host", "min_host_delay",
                "user_agent", "backoff_base", "backoff_max", "allow_private_networks", "fulltext_max_bytes",
@@ -459,6 +468,15 @@ def load_config(path: Path | str, *, check_dirs: bool = True) -> Config:
         if email_settings.max_bytes < 20_000:
             chk.add(en, "max_bytes", "email.max_bytes", "too small for a digest mail", "use at least 20kB")
 
+    webhook_settings = WebhookSettings()
+    wn = chk.mapping(root.get("webhook"), "webhook", "webhook", root)
+    if wn:
+        chk.unknown(wn, _WEBHOOK_KEYS, "webhook.")
+        webhook_settings = WebhookSettings(
+            max_stories=chk.get(wn, "max_stories", "webhook.max_stories", _int(1, 1_000),
+                                webhook_settings.max_stories),
+        )
+
     cfg = Config(
         path=path.resolve(),
         feeds=tuple(feeds),
@@ -472,6 +490,7 @@ def load_config(path: Path | str, *, check_dirs: bool = True) -> Config:
         dedup=dedup,
         smtp=smtp,
         email=email_settings,
+        webhook=webhook_settings,
         retention=chk.get(root, "retention", "retention", _duration, 90 * 86400.0),
         rematch_window=chk.get(root, "rematch_window", "rematch_window", _duration, 7 * 86400.0),
         default_interval=default_interval,

@@ -246,7 +246,7 @@ def _deliver(config: Config, wl: Watchlist, channel: str, digest: Digest, locati
     elif channel == "webhook":
         if not wl.digest.webhook:
             raise DeliveryError("no webhook URL in the watchlist's digest settings", transient=False)
-        post_webhook(wl.digest.webhook, render_webhook(digest))
+        post_webhook(wl.digest.webhook, render_webhook(digest, config.webhook.max_stories))
     elif channel == "atom":
         write_file_atomic(Path(location), render_atom(wl.name, wl.title, [digest, *history], feed_url=atom_self_url(
             config.digests_url, wl.name, Path(location))))

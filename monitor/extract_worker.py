@@ -46,6 +46,7 @@ class Extraction:
     status: str  # ok | extract-timeout | extract-memory | extract-failed
     text: str | None = None
     error: str | None = None
+    title: str | None = None  # the page's title, when asked for (``with_title``)
 
 
 def extract_in_process(html: str, url: str | None = None) -> str:
@@ -79,8 +80,8 @@ def _rss(pid: int) -> int:
     return 0
 
 
-def _child(conn: Connection, html: str, url: str | None, memory: int, rlimit: bool) -> None:
-    """Worker body: limit the address space, extract, send (status, text, error) back."""
+def _child(conn: Connection, html: str, url: str | None, memory: int, rlimit: bool, with_title: bool = False) -> None:
+    """Worker body: limit the address space, extract, send (status, text, error, title) back."""
     try:
         if memory > 0 and rlimit:
             limit = _vm_size() + memory
@@ -88,13 +89,18 @@ def _child(conn: Connection, html: str, url: str | None, memory: int, rlimit: bo
                 resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
             except (OSError, ValueError):
                 pass  # a seccomp filter refusing setrlimit (the unit's ~@resources): the parent's watch holds
-        text = extract_in_process(html, url)
-        conn.send(("ok", text, None))
+        if with_title:
+            from monitor.seeds import extract_article
+
+            text, title = extract_article(html, url)
+            conn.send(("ok", text, None, title))
+        else:
+            conn.send(("ok", extract_in_process(html, url), None, None))
     except MemoryError:
-        conn.send(("extract-memory", None, f"extraction needed more than {memory >> 20} MiB"))
+        conn.send(("extract-memory", None, f"extraction needed more than {memory >> 20} MiB", None))
     except BaseException as e:  # noqa: BLE001 - report, never hang the parent
         try:
-            conn.send(("extract-failed", None, f"{type(e).__name__}: {e}"[:300]))
+            conn.send(("extract-failed", None, f"{type(e).__name__}: {e}"[:300], None))
         except BaseException:  # noqa: BLE001 - the pipe itself failed (out of memory while pickling)
             pass
     finally:
@@ -108,7 +114,8 @@ def _context() -> Any:
         return ctx
 
 
-def _run(html: str, url: str | None, timeout: float, memory: int, *, rlimit: bool = True) -> Extraction:
+def _run(html: str, url: str | None, timeout: float, memory: int, *, rlimit: bool = True,
+         with_title: bool = False) -> Extraction:
     """Blocking: one worker process, its deadline and its answer.
 
     Memory is bounded twice: ``RLIMIT_AS`` in the child (``rlimit``; a sandbox may refuse
@@ -116,7 +123,7 @@ def _run(html: str, url: str | None, timeout: float, memory: int, *, rlimit: boo
     killing it past its starting size plus ``memory``."""
     ctx = _context()
     receiver, sender = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(sender, html, url, memory, rlimit), daemon=True,
+    proc = ctx.Process(target=_child, args=(sender, html, url, memory, rlimit, with_title), daemon=True,
                        name="news-monitor-extract")
     try:
         try:
@@ -137,14 +144,14 @@ def _run(html: str, url: str | None, timeout: float, memory: int, *, rlimit: boo
             if time.monotonic() >= deadline:
                 return Extraction("extract-timeout", error=f"extraction did not finish within {timeout:g} s")
         try:
-            status, text, error = receiver.recv()
+            status, text, error, title = receiver.recv()
         except (EOFError, OSError):  # died without a word: killed by the kernel, crashed in C code
             proc.join(1.0)
             code = proc.exitcode
             what = "ran out of memory" if code is not None and code < 0 else "failed"
             return Extraction("extract-memory" if code is not None and code < 0 else "extract-failed",
                               error=f"extraction worker {what} (exit code {code})")
-        return Extraction(status, text, error)
+        return Extraction(status, text, error, title)
     finally:
         receiver.close()
         if proc.pid is not None:
@@ -167,8 +174,9 @@ def _semaphore(concurrency: int) -> asyncio.Semaphore:
 
 
 async def extract_bounded(html: str, url: str | None, *, timeout: float, memory: int,
-                          concurrency: int) -> Extraction:
+                          concurrency: int, with_title: bool = False) -> Extraction:
     """Extract in a worker process: at most ``concurrency`` at once, ``timeout`` seconds each,
-    ``memory`` bytes of address space on top of the worker's own."""
+    ``memory`` bytes of address space on top of the worker's own (``with_title``: the page's
+    title too, for ``monitor seeds add URL``)."""
     async with _semaphore(max(1, concurrency)):
-        return await asyncio.to_thread(_run, html, url, timeout, memory)
+        return await asyncio.to_thread(_run, html, url, timeout, memory, with_title=with_title)

@@ -312,10 +312,21 @@ def render_atom(watchlist: str, title: str, digests: list[Digest], feed_url: str
     )
 
 
+_CHAT_MARKUP = re.compile(r"([\\`*_\[\]|])")
+_CHAT_SIGIL = re.compile(r"([@~#])(?=\w)")
+WORD_JOINER = "\u2060"  # invisible; after a sigil it ends a mention, channel link or hashtag
+
+
 def chat_escape(text: str) -> str:
-    """Text for a Slack/Mattermost message: ``&``, ``<`` and ``>`` as entities, which is all those
-    services ask for, so ``<@U024BE7LH>``, ``<!channel>`` or ``<https://x|y>`` in a title stay text."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Text for a Slack/Mattermost message, shown as typed and never obeyed.
+
+    ``&``, ``<`` and ``>`` become entities (Slack's own escaping: ``<@U024BE7LH>``, ``<!channel>``,
+    ``<https://x|y>`` stay text); the Markdown punctuation Mattermost reads (emphasis, code,
+    ``[label](url)`` links, ``![...](...)`` images, tables) gets a backslash; and an invisible word
+    joiner follows ``@``, ``~`` and ``#`` before a word, so ``@channel``, ``@all``, ``~town-square``
+    and ``#tag`` are neither mentions, channel links nor hashtags."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _CHAT_SIGIL.sub(lambda m: m.group(1) + WORD_JOINER, _CHAT_MARKUP.sub(r"\\\1", text))
 
 
 def chat_url(url: str) -> str:
@@ -340,12 +351,17 @@ def atom_self_url(base_url: str | None, watchlist: str, path: Path) -> str:
     return path.resolve().as_uri()
 
 
-def render_webhook(d: Digest) -> dict[str, Any]:
-    """A JSON-able payload for chat bridges; ``text`` is a short plain summary (Slack-compatible)."""
+def render_webhook(d: Digest, max_stories: int | None = None) -> dict[str, Any]:
+    """A JSON-able payload for chat bridges; ``text`` is a short summary escaped for Slack and Mattermost.
+
+    ``stories`` holds the ``max_stories`` highest-scoring stories (``webhook.max_stories``);
+    ``stories_omitted`` says how many more the digest had (``count`` stays the digest's total)."""
     tz = _zone(d.timezone)
     ctx = _context(d)
     stories = []
-    for s in ordered_stories(d):
+    ranked = ordered_stories(d)
+    shown = ranked[:max_stories] if max_stories is not None else ranked
+    for s in shown:
         stories.append({
             "anchor": _anchor(s),
             "item_id": s.item_id,
@@ -385,6 +401,7 @@ def render_webhook(d: Digest) -> dict[str, Any]:
         "count": d.count,
         "suppressed_count": len(d.suppressed),
         "stories": stories,
+        "stories_omitted": len(ranked) - len(shown),
         "feed_notes": ctx["feed_notes"],
         "text": "\n".join(lines),
     }

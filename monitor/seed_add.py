@@ -9,9 +9,10 @@ from urllib.parse import urlsplit
 
 from monitor.config import Config
 from monitor.errors import MonitorError
+from monitor.extract_worker import extract_bounded
 from monitor.fetch import Fetcher
 from monitor.parse import normalise_encoding
-from monitor.seeds import SEED_SUFFIXES, extract_article, load_seed, seed_file_text, seed_filename
+from monitor.seeds import SEED_SUFFIXES, load_seed, seed_file_text, seed_filename
 
 
 def add_seed(cfg: Config, source: str, *, title: str | None = None, language: str | None = None) -> Path:
@@ -38,16 +39,24 @@ def add_seed(cfg: Config, source: str, *, title: str | None = None, language: st
 
 
 def _add_url(cfg: Config, url: str, *, title: str | None, language: str | None) -> Path:
-    async def get() -> tuple[bytes, str | None, str]:
-        async with Fetcher(cfg.fetch) as f:
-            res = await f.fetch(url, untrusted=True)
+    """Fetch and extract as the daemon does for full text: at most ``fetch.fulltext_max_bytes`` of
+    page, extraction in a worker process bounded by ``fetch.fulltext_timeout`` and
+    ``fetch.fulltext_memory`` (:mod:`monitor.extract_worker`)."""
+    s = cfg.fetch
+
+    async def get() -> tuple[str, str, str]:
+        async with Fetcher(s) as f:
+            res = await f.fetch(url, untrusted=True, max_bytes=s.fulltext_max_bytes)
         if not res.ok or res.body is None:
             raise MonitorError(f"cannot fetch {url}: {res.error}")
-        return res.body, res.content_type, res.final_url
+        html = normalise_encoding(res.body, res.content_type)[0].decode("utf-8", "replace")
+        done = await extract_bounded(html, res.final_url, timeout=s.fulltext_timeout, memory=s.fulltext_memory,
+                                     concurrency=1, with_title=True)
+        if done.status != "ok" or done.text is None:
+            raise MonitorError(f"could not extract an article from {url}: {done.error or done.status}")
+        return done.text.strip(), (done.title or "").strip(), res.final_url
 
-    body, content_type, final = asyncio.run(get())
-    html = normalise_encoding(body, content_type)[0].decode("utf-8", "replace")
-    text, found_title = extract_article(html, final)
+    text, found_title, final = asyncio.run(get())
     if len(text.split()) < 30:
         raise MonitorError(f"could not extract an article from {url} (found {len(text.split())} words)")
     title = title or found_title or text.split("\n", 1)[0][:120]

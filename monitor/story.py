@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+from itertools import repeat
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -47,6 +48,9 @@ class StorySettings:
     date_bridge: float = 45 * DAY  # a shared event date keeps reports this far apart in the window
     other_actors_penalty: float = 0.08  # per actor each side names and the other does not (up to 3)
     max_candidates: int = 16
+    cross_min_names: int = 3  # name parts in common that make two languages' reports one story ...
+    cross_max_gap: float = 12 * 3600.0  # ... this close in time (twice as far with a place, date or number)
+    cross_max_others: int = 2  # ... when each names at most this many people the other does not
     # Terms most reports of the window carry are weak evidence (the desk's everyday vocabulary):
     # a term in at most rare_share of the window's reports counts fully, in common_share or more
     # not at all, in between on a log scale; only once the window holds min_docs reports.
@@ -87,7 +91,7 @@ def _overlap(a: frozenset[str], b: frozenset[str], weights: Mapping[str, float] 
         return 0, 0.0
     shared = a & b
     k = len(shared)
-    w = sum(weights.get(t, 1.0) for t in shared) if weights else float(k)
+    w = sum(map(weights.get, shared, repeat(1.0))) if weights else float(k)
     j = w / (len(a) + len(b) - k)
     return k, min(w / min(len(a), len(b)), 2 * j)
 
@@ -99,9 +103,14 @@ def compare(new: StoryText, old: StoryText, gap: float, s: StorySettings = Story
     gap = abs(gap)
     if new.years and old.years and not new.years & old.years:
         return StoryVerdict("different", 0.0, "different years")
-    k, c = _overlap(new.terms, old.terms, weights)
     shared_dates = new.dates & old.dates
     shared_numbers = new.numbers & old.numbers
+    if (not shared_dates and len(shared_numbers) < 2 and new.terms.isdisjoint(old.terms)
+            and (new.language == old.language or len(new.actors & old.actors) < 2)):
+        # most candidates: no term, no date, no pair of numbers in common (nor, across
+        # languages, two people); no rule below can hold
+        return StoryVerdict("different", 0.0, "0 shared term(s)")
+    k, c = _overlap(new.terms, old.terms, weights)
     shared_names = new.names & old.names
     date_conflict = bool(new.dates and old.dates and not shared_dates)
     number_conflict = bool(new.numbers and old.numbers and not shared_numbers)
@@ -115,6 +124,14 @@ def compare(new: StoryText, old: StoryText, gap: float, s: StorySettings = Story
     if len(new.actors & old.actors) >= s.min_names and specific and close and not date_conflict:
         score = 0.3 + 0.05 * min(len(shared_names), 4) + 0.1 * bool(shared_dates) + 0.1 * min(k, 2)
         return _same_or_update(new, old, score, date_conflict, "names, dates and numbers")
+    # Two languages share no terms: the same people (3 name parts: "Sadyr Japarov" and
+    # "Tokayev"), or 2 with the same place, date or number, within hours, are the evidence.
+    if new.language != old.language and not (date_conflict or number_conflict):
+        shared_actors = len(new.actors & old.actors)
+        strangers_each = min(len(new.actors - old.actors), len(old.actors - new.actors))
+        if strangers_each <= s.cross_max_others and shared_actors >= s.cross_min_names and gap <= s.cross_max_gap:
+            score = 0.3 + 0.05 * min(shared_actors, 4) + 0.1 * bool(shared_dates or shared_numbers)
+            return _same_or_update(new, old, score, False, "the same people across languages")
     # short reports of one scene: one common word, the same place and two more names, close in time
     shared_places = shared_names - new.actors
     scene = (k >= 1 and bool(shared_places) and len(shared_names) >= s.scene_min_names

@@ -28,8 +28,9 @@ from functools import cached_property, lru_cache
 
 import snowballstemmer
 
+from monitor.morphology import APOSTROPHES, stem_key
 from monitor.neardup import _norm_number, _skeleton
-from monitor.translit import uz_cyrillic_to_latin
+from monitor.translit import name_to_latin, uz_cyrillic_to_latin
 
 __all__ = ["PREFIX", "PLACE", "StoryText", "story_text", "base_language"]
 
@@ -259,7 +260,7 @@ def _norm(text: str, lang: str) -> str:
     text = unicodedata.normalize("NFKC", text)
     if lang == "uz" and re.search(r"[\u0400-\u04ff]", text):
         text = uz_cyrillic_to_latin(text)
-    return text.replace("’", "'").replace("‘", "'").replace("ʻ", "'").replace("ʼ", "'").replace("`", "'")
+    return text.translate(APOSTROPHES)
 
 
 def _strip_boilerplate(text: str) -> list[str]:
@@ -304,13 +305,21 @@ def _stem(word: str, lang: str) -> str:
     w = word.replace("'", "")
     if st is not None:
         return str(st.stemWord(w))
-    return w[:PREFIX]
+    return stem_key(lang, w, PREFIX)
 
 
 @lru_cache(maxsize=100_000)
 def _name_of(low: str, lang: str) -> str | None:
-    """Skeleton of a name (a place marked with PLACE), or None."""
-    sk = _skeleton(low) or (f"{lang}:{low[:PREFIX]}" if len(low) >= 3 else "")
+    """Skeleton of a name (a place marked with PLACE), or None.
+
+    The name is the same in every script: Armenian and Georgian letters are spelt in Latin
+    (``Փաշինյան`` -> ``pshn``, as ``Pashinyan``), and an ``h`` after the first letter is
+    dropped (``Rahmon``, ``Раҳмон``, ``Рахмон`` all give ``rmn``). Case endings of the
+    Turkic languages are left on (``Жапаровпен``): cutting them also cuts names that end
+    like an ending (``Путин``, ``Тоқаевтың``)."""
+    sk = _skeleton(name_to_latin(low)) or (f"{lang}:{low[:PREFIX]}" if len(low) >= 3 else "")
+    if sk and ":" not in sk:
+        sk = sk[0] + sk[1:].replace("h", "")
     if len(sk) < 2:
         return None
     return PLACE + sk if low.startswith(_PLACE_PREFIXES) or low.startswith(_PLACE_NATIVE) else sk
@@ -337,9 +346,13 @@ def _is_country(low: str) -> bool:
     return low.startswith(_COUNTRY_PREFIXES) or low.startswith(_COUNTRY_NATIVE)
 
 
+_MONTHS_BY_INITIAL: dict[str, tuple[tuple[str, int], ...]] = {
+    c: tuple(m for m in _MONTHS if m[0][0] == c) for c in {m[0][0] for m in _MONTHS}}
+
+
 @lru_cache(maxsize=100_000)
 def _month_of(low: str) -> int | None:
-    for stem, month in _MONTHS:
+    for stem, month in _MONTHS_BY_INITIAL.get(low[:1], ()):  # longest stems first, as in _MONTHS
         if low.startswith(stem) and len(low) - len(stem) <= _MONTH_SUFFIX_MAX:
             return month
     return None

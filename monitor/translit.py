@@ -1,4 +1,5 @@
-"""Transliteration done before translation: Uzbek Cyrillic -> Uzbek Latin.
+"""Transliteration: Uzbek Cyrillic -> Uzbek Latin (before translation), and Armenian and
+Georgian names -> Latin letters (for comparing names across scripts).
 
 NLLB-200 knows Uzbek only in Latin script (``uzn_Latn``), while many Uzbek outlets still
 publish in Cyrillic. ``uz_cyrillic_to_latin`` follows the official Latin alphabet of 1995 (as
@@ -73,3 +74,19 @@ def uz_cyrillic_to_latin(text: str) -> str:
 TRANSLITERATORS = {
     ("uz", "Cyrl"): ("Latn", uz_cyrillic_to_latin),
 }
+
+
+# Armenian and Georgian letters in a plain Latin spelling (no diacritics): enough for names to
+# meet their English and Russian spellings once reduced to consonant skeletons
+# (Փաշինյան -> pashinyan, ალიევი -> alievi). "ու" is one vowel (u); "և" is "ev".
+_ARMENIAN = dict(zip("աբգդեզէըթժիլխծկհձղճմյնշոչպջռսվտրցւփքօֆ",
+                     "a b g d e z e y t zh i l kh ts k h dz gh ch m y n sh o ch p j r s v t r ts v p k o f"
+                     .split()))
+_GEORGIAN = dict(zip("აბგდევზთიკლმნოპჟრსტუფქღყშჩცძწჭხჯჰ",
+                     "a b g d e v z t i k l m n o p zh r s t u p k gh q sh ch ts dz ts ch kh j h".split()))
+
+
+def name_to_latin(word: str) -> str:
+    """A lower-case Armenian or Georgian word in Latin letters; other letters pass unchanged."""
+    word = word.replace("ու", "u").replace("և", "ev")
+    return "".join(_ARMENIAN.get(ch) or _GEORGIAN.get(ch) or ch for ch in word)

@@ -10,7 +10,7 @@ Word modes:
   * ``inflect`` default: same Snowball stem in the word's language, or the token
     is the word plus at most 3 letters (``Токаев`` → ``Токаева``), or the word plus
     endings of the word's or the item's language from the suffix inventories of
-    :mod:`monitor.watchlist_morphology` (kk, ky, uz, tk, az, tg, hy, ka, uk, be, ...).
+    :mod:`monitor.morphology` (kk, ky, uz, tk, az, tg, hy, ka, uk, be, ...).
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
-from monitor.watchlist_morphology import alternant_needs_ending, ending_matches, has_inventory, stem_alternants
+from monitor.morphology import alternant_needs_ending, ending_matches, has_inventory, stem_alternants
 from monitor.watchlist_text import STEMMERS, PreparedField, PreparedItem, script_of, stem
 
 INFLECT_EXTRA = 3  # letters an inflected form may add to a word of a stemmed language
@@ -37,9 +37,8 @@ FIELD_GROUPS: dict[str, tuple[str, ...]] = {
 }
 
 
-@dataclass(frozen=True)
-class Hit:
-    """One place where a term matched."""
+class Hit(NamedTuple):
+    """One place where a term matched (a named tuple: cheap to make, read-only)."""
 
     term: str  # the term as the user wrote it (or alias name)
     field: str  # "title" | "summary" | "title_translated" | "summary_translated"
@@ -68,7 +67,7 @@ class Lexicon:
 
     ``inflection="suffix"`` (default): in languages without a stemmer a word matches a
     token that is the word plus known endings of the word's or the item's language
-    (:mod:`monitor.watchlist_morphology`). ``"prefix"`` is the older rule (any token that
+    (:mod:`monitor.morphology`). ``"prefix"`` is the older rule (any token that
     starts with the word), kept to measure what the suffix inventories change.
     """
 
@@ -188,12 +187,16 @@ class Lexicon:
         return tuple(dict.fromkeys(found))
 
 
-@dataclass(frozen=True)
-class Occurrence:
+class Occurrence(NamedTuple):
+    """Where a leaf held (a named tuple: built by the thousand per item, so cheap to make)."""
+
     field: str
     start: int  # token index
     end: int  # token index, exclusive (or char offsets for regex, see ``chars``)
     chars: bool = False
+
+
+_MISS: tuple[bool, list[Any]] = (False, [])
 
 
 class Context:
@@ -211,6 +214,8 @@ class Context:
         self.depth = 0
         self._present: set[int] | None = None
         self.negated = 0  # inside how many not: groups
+        self.term_occurrences: dict[Term, list[Occurrence]] = {}
+        self._by_word: dict[int, list[Occurrence]] | None = None
         self.seen: list[tuple[Leaf, Occurrence]] = []  # explain mode: every positive leaf hit
 
     def field_hits(self, name: str) -> dict[int, list[int]] | None:
@@ -235,6 +240,21 @@ class Context:
                 self.item.present[self.key] = ids
             self._present = ids
         return self._present
+
+    def word_occurrences(self) -> dict[int, list[Occurrence]]:
+        """Word id -> every place it stands in the item, field by field (built once per item)."""
+        by_word = self._by_word
+        if by_word is None:
+            self.present()
+            by_word = self._by_word = {}
+            for fname, hits in self.scans.items():
+                if hits:
+                    for wid, poss in hits.items():
+                        lst = by_word.get(wid)
+                        if lst is None:
+                            lst = by_word[wid] = []
+                        lst.extend([Occurrence(fname, p, p + 1) for p in poss])
+        return by_word
 
     def note(self, ok: bool, text: str, short: str) -> None:
         if self.trace is not None:
@@ -300,6 +320,8 @@ class Term(Leaf):
         self.by_first: dict[int, list[tuple[int, ...]]] = {}
         for p in phrases:
             self.by_first.setdefault(p[0], []).append(p)
+        self.single = all(len(p) == 1 for p in phrases)
+        self.all_fields = set(fields) >= set(FIELD_GROUPS["both"])
 
     def describe(self) -> str:
         return f'{self.kind} "{self.label}"' if self.kind == "alias" else f'"{self.label}"'
@@ -307,18 +329,43 @@ class Term(Leaf):
     def requirements(self) -> list[frozenset[int]]:
         return [self.first_ids]
 
+    def evaluate(self, ctx: Context) -> tuple[bool, Found]:
+        if ctx.trace is not None:
+            return super().evaluate(ctx)
+        occ = self.occurrences(ctx)
+        return (True, [(self, o) for o in occ]) if occ else _MISS
+
     def occurrences(self, ctx: Context) -> list[Occurrence]:
-        out: list[Occurrence] = []
+        """Where a phrase of this term stands (memoised per item: a term may sit in several nodes)."""
         first = self.first_ids
-        if first.isdisjoint(ctx.present()):
+        if first.isdisjoint(ctx._present if ctx._present is not None else ctx.present()):
+            return []
+        memo = ctx.term_occurrences
+        out = memo.get(self)
+        if out is not None:
             return out
+        if self.single:  # one-word phrases: the item's places of those words, in the term's fields
+            by_word = ctx.word_occurrences()
+            ids = [w for w in self.first_ids if w in by_word]
+            if self.all_fields:
+                out = by_word[ids[0]] if len(ids) == 1 else [o for w in ids for o in by_word[w]]
+            else:
+                fields = self.fields
+                out = [o for w in ids for o in by_word[w] if o.field in fields]
+            memo[self] = out
+            return out
+        out = memo[self] = []
+        scans = ctx.scans  # every field of the item is scanned by present()
         for fname in self.fields:
-            hits = ctx.field_hits(fname)
+            hits = scans.get(fname)
             if not hits:
                 continue
             for wid in first.intersection(hits):
                 cands0 = hits[wid]
                 for phrase in self.by_first[wid]:
+                    if len(phrase) == 1:
+                        out.extend([Occurrence(fname, p, p + 1) for p in cands0])
+                        continue
                     cands = cands0
                     for i, nid in enumerate(phrase[1:], 1):
                         nxt = hits.get(nid)
@@ -387,6 +434,9 @@ class Near(Leaf):
             lists = [[o for o in occ if o.field == fname] for occ in per_term]
             if not all(lists):
                 continue
+            if len(lists) == 2:  # the common case, without the general loop's overhead
+                out.extend(self._pairs(fname, lists[0], lists[1]))
+                continue
             budget = self.MAX_COMBINATIONS
             for combo in itertools.product(*lists):
                 budget -= 1
@@ -401,6 +451,27 @@ class Near(Leaf):
                     out.append(Occurrence(fname, lo, hi))
         # Keep distinct windows only.
         return list(dict.fromkeys(out))
+
+    def _pairs(self, fname: str, first: list[Occurrence], second: list[Occurrence]) -> list[Occurrence]:
+        """Windows of two terms within ``within`` words (the same pairs, in the same order and under
+        the same budget, as the general loop)."""
+        out: list[Occurrence] = []
+        budget = self.MAX_COMBINATIONS
+        within, ordered = self.within, self.ordered
+        for a in first:
+            a0, a1 = a.start, a.end
+            for b in second:
+                budget -= 1
+                if budget < 0:
+                    return out
+                b0, b1 = b.start, b.end
+                if ordered and a0 >= b0:
+                    continue
+                lo = a0 if a0 < b0 else b0
+                hi = a1 if a1 > b1 else b1
+                if hi - lo - (a1 - a0) - (b1 - b0) <= within:
+                    out.append(Occurrence(fname, lo, hi))
+        return out
 
 
 class Group(Node):
@@ -444,7 +515,9 @@ class Group(Node):
         return f"{op}({kids}{more})"
 
     def evaluate(self, ctx: Context) -> tuple[bool, Found]:
-        idx = len(ctx.trace) if ctx.trace is not None else 0
+        if ctx.trace is None:
+            return self._evaluate_fast(ctx)
+        idx = len(ctx.trace)
         ctx.depth += 1
         negate = self.op == "none"
         ctx.negated += negate
@@ -468,6 +541,32 @@ class Group(Node):
             if c_ok:
                 found.extend(c_found)
         return ok, found
+
+    def _evaluate_fast(self, ctx: Context) -> tuple[bool, Found]:
+        """``evaluate`` without a trace: the same answer, sooner. A term whose first words the
+        item lacks is not asked; ``all`` stops at its first failing child, ``none`` at its first
+        holding one (nothing but the answer is wanted from them)."""
+        present = ctx._present if ctx._present is not None else ctx.present()
+        op = self.op
+        held = 0
+        found: Found = []
+        for c in self.children:
+            if c.__class__ is Term and c.first_ids.isdisjoint(present):  # type: ignore[attr-defined]
+                c_ok, c_found = _MISS
+            else:
+                c_ok, c_found = c.evaluate(ctx)
+            if c_ok:
+                if op == "none":
+                    return _MISS
+                held += 1
+                found.extend(c_found)
+            elif op == "all":
+                return _MISS
+        if op == "none":
+            return True, []
+        if op == "any" and held < self.minimum:
+            return _MISS
+        return True, found
 
 
 @dataclass

@@ -9,13 +9,15 @@ cache, so a :class:`PreparedItem` can be shared by every watchlist.
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import snowballstemmer
 
-from monitor.watchlist_morphology import is_joined_affix
+from monitor.morphology import is_joined_affix, normalize
+
+__all__ = ["STEMMERS", "DEFAULT_LANGUAGE_BY_SCRIPT", "PreparedField", "PreparedItem", "normalize", "prepare",
+           "prepare_field", "script_of", "stem", "tokenize", "words_of"]
 
 # ISO 639-1 code -> Snowball algorithm. Languages missing here get prefix matching.
 STEMMERS: dict[str, str] = {
@@ -35,8 +37,6 @@ DEFAULT_LANGUAGE_BY_SCRIPT: dict[str, str] = {
 }
 
 _TOKEN_RE = re.compile(r"\w+(?:['’‘ʼ`´]\w+)*")
-_APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "ʻ": "'", "`": "'", "´": "'",
-                              "ё": "е", "\u0307": None})
 _CACHE_LIMIT = 400_000
 
 
@@ -58,11 +58,6 @@ def script_of(word: str) -> str:
     if 0x1E00 <= o <= 0x1EFF:
         return "latin"
     return "other"
-
-
-def normalize(text: str) -> str:
-    """Case- and Unicode-insensitive form: NFKC, casefold, ё→е, one apostrophe."""
-    return unicodedata.normalize("NFKC", text).casefold().translate(_APOSTROPHES)
 
 
 _NORM_CACHE: dict[str, str] = {}

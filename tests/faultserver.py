@@ -2045,7 +2045,8 @@ def mail_cases(tmp: Path) -> list[CaseResult]:
 
 
 def webhook_cases(tmp: Path) -> list[CaseResult]:
-    """Chat markup in a title and a `|label` in a link: the Slack/Mattermost `text` carries them as text."""
+    """Chat markup in a title and a `|label` in a link: the Slack/Mattermost `text` carries them as text;
+    `webhook.max_stories` caps the payload's `stories`."""
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     got: list[dict[str, Any]] = []
@@ -2065,24 +2066,35 @@ def webhook_cases(tmp: Path) -> list[CaseResult]:
     srv = FaultServer().start()
     try:
         srv.routes["/flood.xml"] = Route(rss([
-            {"title": "<@U024BE7LH> <!channel> Tokayev joins Putin at the Victory Day parade & more", "guid": "h1",
+            {"title": "<@U024BE7LH> <!channel> Tokayev joins Putin at the Victory Day parade & more "
+                      "@all **now** [TASS](https://evil.example)", "guid": "h1",
              "link": "https://news.example.org/story|TASS", "description": "Report from Red Square parade."},
+            {"title": "Mirziyoyev flies to Moscow for the Victory Day parade", "guid": "h2",
+             "link": "https://news.example.org/tashkent", "description": "The Uzbek leader will watch the "
+             "parade on Red Square with Vladimir Putin."},
         ]))
         root = tmp / "webhook"
         root.mkdir(parents=True)
-        config = _mail_deployment(root, srv, 25, "[webhook]")
+        config = _mail_deployment(root, srv, 25, "[webhook]", webhook={"max_stories": 1})
         wl = root / "watchlists" / "victory-day-parade.yaml"
         wl.write_text(wl.read_text(encoding="utf-8").replace(
             "  formats: [webhook]", f"  formats: [webhook]\n  webhook: http://127.0.0.1:{hook.server_address[1]}/hook"),
             encoding="utf-8")
         rc, so, se = cli(config, "run", "--once")
         text = got[0]["text"] if got else ""
+        stories = got[0]["stories"] if got else []
         why = _all(_expect(len(got) == 1, f"{len(got)} payload(s): {so[-300:]} {se[-300:]}"),
                    _expect("<@" not in text and "<!channel>" not in text, f"chat markup survived: {text!r}"),
-                   _expect("&lt;@U024BE7LH&gt;" in text and "&amp; more" in text, f"not escaped: {text!r}"),
-                   _expect("|" not in text and "story%7CTASS" in text, f"the link can carry a label: {text!r}"))
+                   _expect("&lt;@\u2060U024BE7LH&gt;" in text and "&amp; more" in text, f"not escaped: {text!r}"),
+                   _expect("story%7CTASS" in text and "|" not in text.replace("\\|", ""),
+                           f"the link can carry a label: {text!r}"),
+                   _expect("@all" not in text and "\\*\\*now\\*\\* \\[TASS\\](https" in text,
+                           f"Mattermost markup survived: {text!r}"),
+                   _expect(len(stories) == 1 and got[0]["stories_omitted"] == 1 and got[0]["count"] == 2,
+                           f"webhook.max_stories 1: {len(stories)} stories, payload {str(got)[:200]}"))
         out = [_result("webhook-chat-markup", "title `<@U024BE7LH> <!channel>`, link `...|TASS`: escaped as "
-                       "&lt; &gt; &amp;, `|` percent-encoded", f"text={text[-90:]!r}", why)]
+                       "&lt; &gt; &amp;, `|` percent-encoded, `@all **now** [TASS](...)` escaped, one story "
+                       "of two (webhook.max_stories 1)", f"text={text[-90:]!r}", why)]
     finally:
         srv.stop()
         hook.shutdown()

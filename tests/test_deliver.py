@@ -614,10 +614,40 @@ def test_webhook_text_escapes_chat_markup(hook: tuple[HookState, str]) -> None:
     d = digest("<@U024BE7LH> <!here> parade & fireworks", link="https://news.example/{n}|TASS>x")
     post_webhook(url, render_webhook(d))
     text = json.loads(state.bodies[0])["text"]
-    assert "&lt;@U024BE7LH&gt; &lt;!here&gt; parade &amp; fireworks" in text
+    assert "&lt;@\u2060U024BE7LH&gt; &lt;!here&gt; parade &amp; fireworks" in text
     assert "<https://news.example/1%7CTASS%3Ex>" in text
     assert "<@" not in text and "<!" not in text and "|" not in text
     assert json.loads(state.bodies[0])["stories"][0]["title"].startswith("<@U024BE7LH>")  # data stays data
+
+
+MATTERMOST_MARKUP = "**Breaking** @channel @all ~town-square #parade [TASS](https://evil.example) ![x](https://t.example/p.png) `x` _y_ | z"
+
+
+def test_webhook_text_escapes_mattermost_markdown_and_mentions(hook: tuple[HookState, str]) -> None:
+    state, url = hook
+    post_webhook(url, render_webhook(digest(MATTERMOST_MARKUP)))
+    body = json.loads(state.bodies[0])
+    line = body["text"].splitlines()[1]
+    wj = "\u2060"
+    assert line.startswith("• \\*\\*Breaking\\*\\* ")
+    for sigil in ("@channel", "@all", "~town-square", "#parade"):
+        assert sigil not in line and f"{sigil[0]}{wj}{sigil[1:]}" in line
+    assert "\\[TASS\\](https://evil.example)" in line and "!\\[x\\]" in line
+    assert "\\`x\\`" in line and "\\_y\\_" in line and "\\|" in line
+    # what a reader sees once the escapes are read: the title as typed
+    shown = line.replace(wj, "").replace("\\", "")
+    assert MATTERMOST_MARKUP in shown
+    assert body["stories"][0]["title"] == MATTERMOST_MARKUP  # the structured field stays plain text
+
+
+def test_webhook_payload_carries_at_most_max_stories(hook: tuple[HookState, str]) -> None:
+    state, url = hook
+    d = digest(*(f"Parade report {n}" for n in range(1, 13)))
+    post_webhook(url, render_webhook(d, max_stories=5))
+    body = json.loads(state.bodies[0])
+    assert [s["item_id"] for s in body["stories"]] == [1, 2, 3, 4, 5]  # the highest-scoring
+    assert body["stories_omitted"] == 7 and body["count"] == 12
+    assert render_webhook(d)["stories_omitted"] == 0
 
 
 def test_a_test_digest_does_not_share_the_real_digests_message_id() -> None:

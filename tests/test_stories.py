@@ -115,6 +115,33 @@ def test_seeds_list_and_add(project, tmp_path):
     assert proc.returncode == 1 and "bad.md" in proc.stdout and "titel" in proc.stdout
 
 
+ARTICLE = ("<html><head><title>Japarov and Mirziyoyev sign water deal</title></head><body><article>"
+           "<h1>Japarov and Mirziyoyev sign water deal</h1>"
+           + "".join(f"<p>Paragraph {n}: Kyrgyz President Sadyr Japarov and Uzbek President Shavkat Mirziyoyev "
+                     f"signed an agreement on sharing the water of the Naryn river in Tashkent on Friday, "
+                     f"with new rules for the reservoirs and the border posts along the valley.</p>"
+                     for n in range(1, 6))
+           + "</article></body></html>")
+
+
+def test_seeds_add_url_is_bounded_like_the_daemons_extraction(project, feed_server):
+    feed_server.routes["/article.html"] = Route(ARTICLE.encode(), content_type="text/html; charset=utf-8")
+    big = ARTICLE.replace("</article>", "<p>" + "filler words here " * 20_000 + "</p></article>")
+    feed_server.routes["/big.html"] = Route(big.encode(), content_type="text/html; charset=utf-8")
+    fetch = {"timeout": "3s", "allow_private_networks": True, "fulltext_max_bytes": "100kB"}
+    project.write_config([], translation={"enabled": False}, fetch=fetch)
+    out = project.cli("seeds", "add", feed_server.url("/article.html")).stdout
+    assert "japarov-and-mirziyoyev-sign-water-deal" in out
+    assert "Japarov and Mirziyoyev sign water deal" in project.cli("seeds", "list").stdout
+    too_big = project.cli("seeds", "add", feed_server.url("/big.html"), check=False)  # over fulltext_max_bytes
+    assert too_big.returncode != 0 and "cannot fetch" in (too_big.stdout + too_big.stderr)
+    # a page within the size limit whose extraction outlasts fetch.fulltext_timeout: the worker is stopped
+    project.write_config([], translation={"enabled": False},
+                         fetch={**fetch, "fulltext_max_bytes": "5MB", "fulltext_timeout": "0.01s"})
+    slow = project.cli("seeds", "add", feed_server.url("/big.html"), check=False)
+    assert slow.returncode != 0 and "did not finish within 0.01 s" in (slow.stdout + slow.stderr)
+
+
 def _rfc822(dt: datetime) -> str:
     return format_datetime(dt.astimezone(timezone.utc), usegmt=True)
 

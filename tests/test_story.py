@@ -136,3 +136,25 @@ def test_empty_unknown_language_and_odd_text_do_not_break():
     odd = story_text("\x00\u202e ALL CAPS HEADLINE —", "- - — 12-13 ... ' ’ 9-й 31.12.2025 \u200b" * 50, "xx")
     assert odd.language == "xx"
     assert compare(odd, odd, 0).outcome in ("same", "different")
+
+
+def test_names_meet_across_scripts_armenian_georgian_and_h() -> None:
+    """A name is one skeleton in every script: Armenian and Georgian spelt in Latin, h dropped."""
+    hy = story_text("Փաշինյանը և Ալիևը հանդիպեցին", "Նիկոլ Փաշինյանը և Իլհամ Ալիևը հանդիպեցին Աբու Դաբիում։", "hy")
+    en = story_text("Pashinyan and Aliyev meet", "Nikol Pashinyan and Ilham Aliyev met in Abu Dhabi.", "en")
+    assert {"nkl", "_lm"} <= hy.actors & en.actors
+    tg = story_text("Эмомалӣ Раҳмон ба Маскав рафт", "Президент Эмомалӣ Раҳмон ба Маскав рафт.", "tg")
+    ru = story_text("Эмомали Рахмон прилетел в Москву", "Президент Эмомали Рахмон прилетел в Москву.", "ru")
+    assert tg.actors & ru.actors >= {"_ml", "rmn"}
+
+
+def test_across_languages_the_same_people_within_hours_are_one_story() -> None:
+    """No term is shared across languages: three name parts in common, within 12 hours, are."""
+    kk = story_text("Тоқаев пен Жапаров Астанада кездесті",
+                    "Қасым-Жомарт Тоқаев Садыр Жапаровпен шекарадағы кеден бекеттерін талқылады.", "kk")
+    en = story_text("Tokayev, Japarov discuss border posts", "Kassym-Jomart Tokayev and Sadyr Japarov met in "
+                    "Astana and agreed to open two more customs posts.", "en")
+    assert compare(en, kk, 3 * 3600).outcome == "same"
+    assert compare(en, kk, 30 * 3600).outcome == "different"  # the same people a day later: another event
+    one = story_text("Tokayev opens a bridge", "President Tokayev opened a bridge over the Ili river.", "en")
+    assert compare(one, kk, 3600).outcome == "different"  # one person in common is not an event

@@ -1,4 +1,4 @@
-"""Suffix-aware watchlist matching for the region's languages (monitor/watchlist_morphology.py).
+"""Suffix-aware watchlist matching for the region's languages (monitor/morphology.py).
 
 Each case compiles a real watchlist file and matches real text: a term in dictionary form
 must find its case, plural and possessive forms, and must not find unrelated words that
@@ -15,7 +15,7 @@ import pytest
 from monitor.errors import ConfigError
 from monitor.watchlist import MatchInput, Watchlist, load_watchlist
 from monitor.watchlist_engine import Lexicon
-from monitor.watchlist_morphology import ending_matches, is_chain, is_joined_affix, stem_alternants
+from monitor.morphology import ending_matches, is_chain, is_joined_affix, stem_alternants
 from monitor.watchlist_text import prepare_field
 
 
@@ -230,3 +230,17 @@ def test_threshold_note_when_the_query_can_hold_under_it(tmp_path):
     assert "query held but weights 2.5 < threshold 3" in ex.near_misses[0]
     fixed = _wl(tmp_path, body.format(t=2.5), "fixed")
     assert fixed.threshold_notes() == [] and fixed.match(item) is not None
+
+
+def test_one_normaliser_serves_story_evidence_too() -> None:
+    """story_text's stems come from the same inventories: short words meet their case forms,
+    longer ones keep their 5-letter prefix (no over-cutting of "парадына")."""
+    from monitor.morphology import normalize, stem_key
+    from monitor.story_text import story_text
+
+    assert {stem_key("kk", w, 5) for w in ("жолы", "жолда", "жол")} == {"жол"}
+    assert stem_key("ky", "парадына", 5) == "парад"
+    assert normalize("Oʻzbekiston’da ЁЛКА") == "o'zbekiston'da елка"
+    a = story_text("Су тасқыны", "Ауылда су деңгейі көтерілді, жолда көлік тоқтады.", "kk")
+    b = story_text("Суға батқан жолы", "Су жолы жабылды.", "kk")
+    assert "kk:жол" in a.terms & b.terms

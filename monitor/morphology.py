@@ -1,4 +1,9 @@
-"""Suffix inventories for watchlist matching in the region's languages.
+"""Word forms of the region's languages: one normalisation and one set of suffix inventories.
+
+Both word matchers use this module: watchlist matching (:mod:`monitor.watchlist_engine`) and
+story evidence (:mod:`monitor.story_text`). :func:`normalize` is the one case-, width- and
+apostrophe-insensitive form of text; :func:`stem_key` is the short stem story evidence
+compares in languages without a Snowball stemmer.
 
 A watchlist word in its dictionary form (``Тоқаев``, ``Oʻzbekiston``, ``Մոսկվա``,
 ``საქართველო``) must find its case, plural and possessive forms in text
@@ -28,7 +33,18 @@ Everything here is pure: data and functions on normalised (casefolded) strings.
 
 from __future__ import annotations
 
+import unicodedata
 from functools import lru_cache
+
+_APOSTROPHE_MAP = {"’": "'", "‘": "'", "ʼ": "'", "ʻ": "'", "`": "'", "´": "'"}
+APOSTROPHES = str.maketrans(_APOSTROPHE_MAP)  # every apostrophe the region writes -> "'"
+_FOLD = str.maketrans({**_APOSTROPHE_MAP, "ё": "е", "\u0307": None})
+
+
+def normalize(text: str) -> str:
+    """Case- and Unicode-insensitive form: NFKC, casefold, ё→е, one apostrophe (``'``)."""
+    return unicodedata.normalize("NFKC", text).casefold().translate(_FOLD)
+
 
 MAX_PARTS = 4  # endings after one stem, e.g. Kazakh -лар-ы-ның-дағы
 MIN_STEM = 3  # shorter watchlist words match exactly (or with a joined affix, see below)
@@ -249,3 +265,18 @@ def is_joined_affix(previous: str, affix: str) -> bool:
     if len(previous) >= 2 and previous.isupper():
         return is_chain("*", affix)
     return False
+
+
+@lru_cache(maxsize=200_000)
+def stem_key(language: str, word: str, keep: int) -> str:
+    """A normalised word cut to its first ``keep`` letters, which meets most case and possessive
+    forms of one word. A word of at most ``keep`` letters that is a short stem and a chain of
+    ``language``'s endings (Kazakh ``жол-ы``, ``жол-да``, ``су-ға``) gives the stem instead, so
+    short words meet their forms too (longer words keep the prefix: ``парад-ына`` is not
+    ``пар``). Apostrophes are not letters here."""
+    w = word.replace("'", "")
+    if language in SUFFIXES and len(w) <= keep:
+        for i in range(MIN_STEM, min(keep, len(w))):
+            if is_chain(language, w[i:]):
+                return w[:i]
+    return w[:keep]
