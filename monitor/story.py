@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -28,7 +29,7 @@ from monitor.story_text import StoryText
 __all__ = ["StorySettings", "StoryVerdict", "StoryDecision", "compare", "StoryIndex"]
 
 DAY = 86400.0
-DECODED_MAX = 20_000  # decoded evidence kept in memory (about 20 MB at most)
+DECODED_MAX = 20_000  # decoded evidence kept in memory (words interned: about 20 MB at most)
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,13 @@ CREATE TABLE IF NOT EXISTS story_terms (
 """
 
 
+def _interned(o: dict[str, object]) -> dict[str, object]:
+    """Decoded evidence with its words interned (one copy of each word in memory)."""
+    intern = sys.intern
+    return {k: [intern(x) if type(x) is str else x for x in v] if type(v) is list else v
+            for k, v in o.items()}
+
+
 def _keys(t: StoryText) -> list[str]:
     return sorted(t.terms) + ["n:" + n for n in t.names] + ["#:" + n for n in t.numbers] + \
         ["d:" + d for d in t.dates]
@@ -184,7 +192,7 @@ class StoryIndex:
     def __init__(self, conn: sqlite3.Connection, settings: StorySettings = StorySettings()) -> None:
         self.conn = conn
         self.settings = settings
-        self._decoded: dict[int, tuple[str, StoryText]] = {}
+        self._decoded: dict[int, tuple[tuple[int, int], StoryText]] = {}
         conn.executescript(_DDL)
 
     def add(self, item_id: int, story_id: int, at: float, text: StoryText) -> None:
@@ -235,14 +243,19 @@ class StoryIndex:
         return [(int(i), int(s), float(t), self._decode(int(i), e)) for i, s, t, e in rows]
 
     def _decode(self, item_id: int, evidence: str) -> StoryText:
-        """An item's evidence from its JSON, kept for the items most often compared (bounded)."""
+        """An item's evidence from its JSON, kept for the items most often compared (bounded).
+
+        The cache holds a mark of the JSON (its length and hash), not the JSON itself, and the
+        decoded terms and names are interned: the window's reports share most of their
+        vocabulary, so each word is held once, not once per report."""
+        mark = (len(evidence), hash(evidence))
         hit = self._decoded.get(item_id)
-        if hit is not None and hit[0] == evidence:
+        if hit is not None and hit[0] == mark:
             return hit[1]
-        text = StoryText.from_json(json.loads(evidence))
+        text = StoryText.from_json(_interned(json.loads(evidence)))
         if len(self._decoded) >= DECODED_MAX:
             self._decoded.clear()
-        self._decoded[item_id] = (evidence, text)
+        self._decoded[item_id] = (mark, text)
         return text
 
     def decide(self, text: StoryText, at: float, also: list[tuple[int, int, float, StoryText]] | None = None
