@@ -29,7 +29,7 @@ from monitor.story_text import StoryText
 __all__ = ["StorySettings", "StoryVerdict", "StoryDecision", "compare", "StoryIndex"]
 
 DAY = 86400.0
-DECODED_MAX = 20_000  # decoded evidence kept in memory (words interned: about 20 MB at most)
+DECODED_MAX = 8_000  # decoded evidence kept in memory (about 4 KB each with words interned: 33 MB at most)
 
 
 @dataclass(frozen=True)
