@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.feedgen import ChildRun, ServerProcess, run_child, write_config, write_feeds
+from bench.feedgen import ChildRun, ServerProcess, compile_bytecode, run_child, write_config, write_feeds
 
 DEFAULT_FEEDS = 200  # x 50 items: both systems' cold and warm cycles, twice, in about two minutes on 2 cores
 DEFAULT_ROUNDS = 2
@@ -62,6 +62,7 @@ def _entries(r: ChildRun) -> int:
 
 
 def run(feeds: int, items: int, rounds: int, workdir: Path, workers: int) -> dict[str, object]:
+    compile_bytecode()  # both systems start from bytecode, as installed packages do
     paths = write_feeds(workdir / "feeds", feeds, items=items)
     n_items = feeds * items
     runs: dict[str, list[ChildRun]] = {f"{s}_{c}": [] for s in ("monitor", "reader") for c in ("cold", "warm")}

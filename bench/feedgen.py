@@ -342,6 +342,16 @@ class ServerProcess:
         return out
 
 
+def compile_bytecode() -> bool:
+    """Byte-compile the ``monitor`` package, as ``pip install`` does for an installed package
+    (reader, the peer, comes with its bytecode). Without it a process started with
+    PYTHONDONTWRITEBYTECODE (or a read-only checkout) compiles every module from source at
+    each start, a cost no installed service pays. True when every module compiled."""
+    import compileall
+
+    return bool(compileall.compile_dir(str(ROOT / "monitor"), quiet=1))
+
+
 def proc_cpu_seconds(pid: int) -> float:
     """utime + stime of a live process, from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

@@ -51,6 +51,7 @@ __all__ = [
 ]
 
 _SCHEMA_VERSION = 1
+MERGED_SEEDS = 64  # up to this many seeds are scored in one pass with a query's LSH candidates
 
 
 @dataclass(frozen=True)
@@ -662,13 +663,17 @@ class NearDupIndex:
     def query(self, sig: Signature, limit: int = 5) -> list[Candidate]:
         """Indexed documents with similarity >= threshold, best first."""
         seeds = self._seed_batch()
-        out: list[Candidate] = []
-        if seeds is not None:
-            out += seeds.matches(sig, self.settings)
         keys = self._keys(sig)
         ids = self._band_index().candidates(keys, self.settings.max_candidates) if keys else []
+        rows: list[tuple] = []  # type: ignore[type-arg]
         if ids:
             rows = [_row(r) for r in self.lsh.by_ids(ids, items_only=seeds is not None)]
+        out: list[Candidate] = []
+        if seeds is not None and rows and len(seeds.rows) <= MERGED_SEEDS:
+            out = _Batch(seeds.rows + rows).matches(sig, self.settings)  # one scoring pass for both
+        else:
+            if seeds is not None:
+                out += seeds.matches(sig, self.settings)
             if rows:
                 out += _Batch(rows).matches(sig, self.settings)
         out.sort(key=lambda c: (-c.similarity, c.doc_key))

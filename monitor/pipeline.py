@@ -31,7 +31,7 @@ from monitor.store import FeedState, FeedUpdate, ItemRef, MatchRecord, NewItem, 
 from monitor.store.api import SEED_FEED_URL  # the pseudo-feed of the seed corpus (imported from here too)
 from monitor.story import StoryIndex, StorySettings
 from monitor.story_text import StoryText, story_text
-from monitor.watchlist import MatchInput, Watchlist, load_watchlists, match_all, prepare
+from monitor.watchlist import MatchInput, Watchlist, match_all, prepare
 from monitor.workers import Lane
 
 log = logging.getLogger("monitor.pipeline")
@@ -108,7 +108,10 @@ class Services:
 def open_services(config: Config, *, watchlists: list[Watchlist] | None = None) -> Services:
     st = open_store(config.database)
     if watchlists is None:
-        watchlists, problems = load_watchlists(config.watchlists)
+        from monitor.watchlist_cache import load_watchlists_cached
+
+        cache = config.database.with_name(config.database.name + ".watchlists.pickle")
+        watchlists, problems = load_watchlists_cached(config.watchlists, cache)
         for p in problems:
             log.error("watchlist problem: %s", p)
     nd = NearDupIndex(st, NearDupSettings(threshold=config.dedup.threshold))

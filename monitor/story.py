@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from itertools import repeat
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from monitor.story_text import StoryText
 __all__ = ["StorySettings", "StoryVerdict", "StoryDecision", "compare", "StoryIndex"]
 
 DAY = 86400.0
-DECODED_MAX = 20_000  # decoded evidence kept in memory (about 20 MB at most)
+DECODED_MAX = 8_000  # decoded evidence kept in memory (about 4 KB each with words interned: 33 MB at most)
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,13 @@ def _same_or_update(new: StoryText, old: StoryText, score: float, date_conflict:
     return StoryVerdict("same", round(score, 3), why)
 
 
+def _interned(o: dict[str, object]) -> dict[str, object]:
+    """Decoded evidence with its words interned (one copy of each word in memory)."""
+    intern = sys.intern
+    return {k: [intern(x) if type(x) is str else x for x in v] if type(v) is list else v
+            for k, v in o.items()}
+
+
 def _keys(t: StoryText) -> list[str]:
     return sorted(t.terms) + ["n:" + n for n in t.names] + ["#:" + n for n in t.numbers] + \
         ["d:" + d for d in t.dates]
@@ -179,7 +187,7 @@ class StoryIndex:
     def __init__(self, store: Store, settings: StorySettings = StorySettings()) -> None:
         self.docs = store.story
         self.settings = settings
-        self._decoded: dict[int, tuple[str, StoryText]] = {}
+        self._decoded: dict[int, tuple[tuple[int, int], StoryText]] = {}
 
     def add(self, item_id: int, story_id: int, at: float, text: StoryText) -> None:
         """Record an item's evidence (joins the caller's transaction when one is open)."""
@@ -215,14 +223,19 @@ class StoryIndex:
         return [(d.item_id, d.story_id, d.at, self._decode(d.item_id, d.evidence)) for d in docs]
 
     def _decode(self, item_id: int, evidence: str) -> StoryText:
-        """An item's evidence from its JSON, kept for the items most often compared (bounded)."""
+        """An item's evidence from its JSON, kept for the items most often compared (bounded).
+
+        The cache holds a mark of the JSON (its length and hash), not the JSON itself, and the
+        decoded terms and names are interned: the window's reports share most of their
+        vocabulary, so each word is held once, not once per report."""
+        mark = (len(evidence), hash(evidence))
         hit = self._decoded.get(item_id)
-        if hit is not None and hit[0] == evidence:
+        if hit is not None and hit[0] == mark:
             return hit[1]
-        text = StoryText.from_json(json.loads(evidence))
+        text = StoryText.from_json(_interned(json.loads(evidence)))
         if len(self._decoded) >= DECODED_MAX:
             self._decoded.clear()
-        self._decoded[item_id] = (evidence, text)
+        self._decoded[item_id] = (mark, text)
         return text
 
     def decide(self, text: StoryText, at: float, also: list[tuple[int, int, float, StoryText]] | None = None

@@ -328,3 +328,28 @@ def test_stalled_model_download_does_not_stop_polling(project, feed_server, tmp_
             proc.kill()
         notify.close()
         index.stop()
+
+
+def test_plain_http_never_loads_certificates_https_is_still_verified():
+    import asyncio
+
+    from monitor.config import FetchSettings
+    from monitor.fetch import Fetcher
+
+    srv = FeedServer().start()
+    try:
+        srv.routes["/f.xml"] = Route(rss([item(1)]), etag='"e"')
+        https_url = srv.url("/f.xml").replace("http://", "https://")  # TLS to a plain-HTTP port
+
+        async def go():
+            async with Fetcher(FetchSettings(timeout=5.0, allow_private_networks=True)) as f:
+                plain = await f.fetch(srv.url("/f.xml"))
+                lazy = f._tls is None  # no verifying client (CA bundle) was needed so far
+                tls = await f.fetch(https_url)
+                return plain, lazy, tls, f._tls is not None
+
+        plain, lazy, tls, made = asyncio.run(go())
+        assert plain.ok and plain.body and lazy
+        assert tls.error_kind == "tls" and made  # https goes through the verifying client
+    finally:
+        srv.stop()
