@@ -14,9 +14,10 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from monitor import __version__, store
 from monitor.config import Config, config_path_from, load_config
@@ -255,7 +256,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def item_json(r: Any, matches: list[Any], names: dict[str, str] | None = None) -> dict[str, Any]:
     return {
-        "id": r["id"], "feed": (names or {}).get(r["feed_name"], r["feed_name"]), "title": r["title"], "link": r["link"],
+        "id": r["id"], "feed": (names or {}).get(r["feed_name"], r["feed_name"]), "title": r["title"],
+        "link": r["link"],
         "published": _ts(r["published"]), "fetched": _ts(r["fetched"]),
         "language": r["language"], "language_confidence": r["language_confidence"],
         "language_script": r["language_script"], "language_uncertain": bool(r["language_uncertain"]),
@@ -328,7 +330,8 @@ def feed_health(conn: Any, cfg: Config, now: float) -> list[dict[str, Any]]:
         from monitor.config import feed_display_name
 
         out.append({
-            "name": feed_display_name(r.url, r.name, r.title), "url": r.url, "enabled": f.enabled and not r.disabled_reason,
+            "name": feed_display_name(r.url, r.name, r.title), "url": r.url,
+            "enabled": f.enabled and not r.disabled_reason,
             "last_fetch": _ts(r.last_fetch), "last_success": _ts(r.last_success), "status": r.last_status,
             "error": r.last_error, "error_kind": r.error_kind, "consecutive_failures": r.consecutive_failures,
             "items": r.items_total, "last_new_item": _ts(r.last_new_item), "next_poll": _ts(r.next_poll),
@@ -543,7 +546,7 @@ def cmd_watchlist_test(args: argparse.Namespace) -> int:
             _out(f"    - {line}")
     if held:
         _out(f"\nQuery held, below threshold ({len(held)}):")
-        for score, r, ex in held[: args.limit]:
+        for _score, r, ex in held[: args.limit]:
             _out(f"  #{r['id']} {r['title'][:90]}")
             _out(f"    score {ex.score:g}, weights {ex.weight_sum:g} / threshold {ex.threshold:g}, "
                  f"min_score {ex.min_score:g}")
@@ -551,7 +554,7 @@ def cmd_watchlist_test(args: argparse.Namespace) -> int:
                 _out(f"    - {line}")
     if near:
         _out(f"\nNearly matched ({len(near)}):")
-        for score, r, ex in near[: args.limit]:
+        for _score, r, ex in near[: args.limit]:
             _out(f"  #{r['id']} {r['title'][:90]}")
             for line in ex.missing()[:3]:
                 _out(f"    - {line}")
@@ -582,7 +585,8 @@ def cmd_models(args: argparse.Namespace) -> int:
             version=args.model_version, licence=args.license, verify=verify_multilingual)
         say(f"installed multilingual model {info_m.label} ({len(info_m.languages)} languages: "
              f"{', '.join(c for c, _ in info_m.languages)}) in {info_m.path}")
-        say(f"licence: {info_m.license or 'not stated'}" + (" (non-commercial use only)" if info_m.non_commercial else ""))
+        say(f"licence: {info_m.license or 'not stated'}"
+            + (" (non-commercial use only)" if info_m.non_commercial else ""))
         if info_m.non_commercial:
             say(multilingual_models.LICENSE_TEXT.get(str(info_m.license).lower(), "non-commercial use only"))
         if info_m.test_model:
@@ -615,7 +619,8 @@ def cmd_models(args: argparse.Namespace) -> int:
             conn.close()
         if waiting:
             n = sum(waiting.values())
-            say(f"{n} stored item(s) wait for this model ({', '.join(f'{c}: {k}' for c, k in sorted(waiting.items()))}): "
+            langs = ", ".join(f"{c}: {k}" for c, k in sorted(waiting.items()))
+            say(f"{n} stored item(s) wait for this model ({langs}): "
                  "the running service translates them within seconds (or run `monitor run --once`), "
                  "then matches them against the watchlists like new items.")
     return 0
@@ -722,7 +727,7 @@ class UsageError(MonitorError):
 class _Parser(argparse.ArgumentParser):
     """argparse with a one-line ``error: ...`` (and exit 2) instead of the usage block."""
 
-    def error(self, message: str) -> Any:  # type: ignore[override]
+    def error(self, message: str) -> Any:
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 

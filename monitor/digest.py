@@ -209,8 +209,9 @@ def build_digest(conn: sqlite3.Connection, watchlist: str, title: str, tz: str, 
     # where the previous one ended
     carried = [min(r["published"] or r["fetched"], r["fetched"], now) for r in rows]
     start = period_start if period_start is not None else (min(carried) if carried else now)
-    d = Digest(watchlist=watchlist, title=title, timezone=tz, period_start=_utc(start) or _utc(now),
-               period_end=_utc(now), generated_at=_utc(now), stories=stories, suppressed=suppressed,
+    at = datetime.fromtimestamp(now, tz=timezone.utc)
+    d = Digest(watchlist=watchlist, title=title, timezone=tz, period_start=_utc(start) or at,
+               period_end=at, generated_at=at, stories=stories, suppressed=suppressed,
                feed_notes=feed_notes(conn, now))
     return d, plan
 

@@ -30,15 +30,23 @@ import json
 import logging
 import sqlite3
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from monitor import store
 from monitor.config import Config
-from monitor.deliver import (DeliveryError, MailCaps, SmtpSettings, build_email, post_webhook, send_email,
-                             write_file_atomic)
+from monitor.deliver import (
+    DeliveryError,
+    MailCaps,
+    SmtpSettings,
+    build_email,
+    post_webhook,
+    send_email,
+    write_file_atomic,
+)
 from monitor.digest import Digest, DigestPlan, build_digest
 from monitor.render import atom_self_url, render_atom, render_markdown, render_webhook
 from monitor.watchlist import Watchlist
@@ -160,8 +168,8 @@ def claim_channel(config: Config, conn: sqlite3.Connection, wl: Watchlist, chann
                 return DispatchResult(wl.name, channel, 0, 0, "skipped",
                                       error=f"being delivered by process {holder}")
             if pending.next_attempt and pending.next_attempt > now and not force_retry:
-                return DispatchResult(wl.name, channel, 0, 0, "deferred",
-                                      error=f"retrying after {datetime.fromtimestamp(pending.next_attempt, timezone.utc)}")
+                retry_at = datetime.fromtimestamp(pending.next_attempt, timezone.utc)
+                return DispatchResult(wl.name, channel, 0, 0, "deferred", error=f"retrying after {retry_at}")
         since = _last_sent(conn, wl.name, channel)
         digest, plan = build_digest(conn, wl.name, wl.title, wl.digest.timezone, channel, now, period_start=since)
         if heartbeat and since is not None and now - since < HEARTBEAT_MIN_GAP:

@@ -25,10 +25,10 @@ import ssl
 import time
 import zlib
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
 from urllib.parse import SplitResult, unquote, urljoin, urlsplit, urlunsplit
 
 import httpx
@@ -123,7 +123,7 @@ class Fetcher:
             trust_env=False,
         )
 
-    async def __aenter__(self) -> "Fetcher":
+    async def __aenter__(self) -> Fetcher:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -166,7 +166,7 @@ class Fetcher:
         all_permanent = True
         seen: set[str] = set()
         budget = s.timeout  # seconds of server time left for the whole request
-        for hop in range(s.max_redirects + 1):
+        for _hop in range(s.max_redirects + 1):
             try:
                 parts = urlsplit(current)
                 port = parts.port
@@ -364,7 +364,7 @@ class _Inflater:
         self.done = False
         self.d = self._new()
 
-    def _new(self) -> "zlib._Decompress":
+    def _new(self) -> zlib._Decompress:
         if self.name == "deflate":
             return zlib.decompressobj(-zlib.MAX_WBITS if self.raw_deflate else zlib.MAX_WBITS)
         return zlib.decompressobj(zlib.MAX_WBITS | 16)

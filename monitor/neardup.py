@@ -33,6 +33,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import snowballstemmer
@@ -583,7 +584,7 @@ _COLS = "doc_key, kind, story_id, n_shingles, n_words, translated, shingles, wor
 _SIG_COLS = "n_shingles, n_words, translated, shingles, words, anchors, shingle_set"
 
 
-def _row_signature(row: tuple) -> Signature:  # type: ignore[type-arg]
+def _row_signature(row: tuple[Any, ...]) -> Signature:
     n_sh, n_w, tr, sh, wd, an, ss = row
     return Signature(
         shingles=np.frombuffer(sh, dtype="<u4"),
@@ -799,7 +800,7 @@ class NearDupIndex:
 class _Batch:
     """Stored signatures as stacked arrays, for vectorised scoring."""
 
-    def __init__(self, rows: list[tuple]) -> None:  # type: ignore[type-arg]
+    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
         self.rows = rows
         k = len(rows)
         cols = list(zip(*rows, strict=True)) if rows else [()] * 10

@@ -16,16 +16,16 @@ import asyncio
 import logging
 import sqlite3
 import time
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from monitor import store
 from monitor.config import Config, FeedConfig
 from monitor.dedup import canonical_url, content_fingerprint
 from monitor.fetch import Fetcher, FetchResult, next_poll_delay
-from monitor.language import detect_item
-from monitor.language import LanguageResult
+from monitor.language import LanguageResult, detect_item
 from monitor.neardup import NearDupIndex, NearDupSettings, Signature, decide, make_signature
 from monitor.parse import Entry, ParsedFeed, parse_feed
 from monitor.seeds import Seed, load_seeds

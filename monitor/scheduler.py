@@ -201,7 +201,7 @@ class Daemon:
 
     # ---- watchlists --------------------------------------------------------------------------------
     def _watch_snapshot(self) -> dict[str, float]:
-        snap = {}
+        snap: dict[str, float] = {}
         d = self.config.watchlists
         try:
             for p in d.iterdir():
@@ -562,7 +562,7 @@ async def _serve(config_path: Path, cfg: Config, notifier: Notifier) -> int:
                 watchdog.tick()
             try:
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             if hup.is_set():
                 hup.clear()
@@ -598,7 +598,7 @@ async def _stop_db(svc: Services) -> None:
     try:
         await asyncio.wait_for(svc.db(svc.neardup.save), STOP_DB_WAIT)  # after the last queued transaction
         await asyncio.wait_for(svc.db(_record_clean_stop, svc), STOP_DB_WAIT)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         log.error("database thread busy for %.0f s; exiting without waiting for it (its open transaction "
                   "is rolled back)", svc.db_idle_for())
         return

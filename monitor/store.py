@@ -15,10 +15,11 @@ import os
 import sqlite3
 import time
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from monitor.errors import StoreError
 
@@ -357,7 +358,8 @@ def save_matches(conn: sqlite3.Connection, item_id: int, matches: list[tuple[str
 def item_rows(conn: sqlite3.Connection, *, since: float | None = None, watchlist: str | None = None,
               ids: list[int] | None = None) -> list[sqlite3.Row]:
     q = ("SELECT items.*, feeds.name AS feed_name FROM items JOIN feeds ON feeds.id = items.feed_id")
-    where, args = [], []
+    where: list[str] = []
+    args: list[object] = []
     if since is not None:
         where.append("items.fetched >= ?")
         args.append(since)
