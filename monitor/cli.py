@@ -25,7 +25,7 @@ from monitor.errors import ConfigError, MonitorError
 from monitor.scrub import scrub_lines
 from monitor.units import parse_duration
 
-log = logging.getLogger("monitor.cli")
+log = logging.getLogger(__name__)
 
 
 def _out(text: str = "") -> None:

@@ -52,7 +52,7 @@ from monitor.render import atom_self_url, render_atom, render_markdown, render_w
 from monitor.watchlist import Watchlist
 from monitor.workers import in_daemon_thread
 
-log = logging.getLogger("monitor.dispatch")
+log = logging.getLogger(__name__)
 
 CHANNELS = ("markdown", "email", "atom", "webhook")
 RETRY_BASE = 60.0

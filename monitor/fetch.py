@@ -36,7 +36,7 @@ import httpx
 from monitor.config import FetchSettings
 from monitor.scrub import has_bad_char, scrub
 
-log = logging.getLogger("monitor.fetch")
+log = logging.getLogger(__name__)
 
 REDIRECT_CODES = {301, 302, 303, 307, 308}
 PERMANENT_REDIRECTS = {301, 308}

@@ -32,7 +32,7 @@ from monitor.fetch import Fetcher
 from monitor.parse import MAX_SUMMARY, Entry, clean_text, normalise_encoding
 from monitor.robots import DbRunner, RobotsCache, run_inline
 
-log = logging.getLogger("monitor.fulltext")
+log = logging.getLogger(__name__)
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS fulltext_cache(url TEXT PRIMARY KEY, text TEXT, fetched REAL, status TEXT)"
 RETRY_AFTER = 6 * 3600.0  # a transient failure is tried again after this long

@@ -30,7 +30,7 @@ import nh3
 
 from monitor.scrub import scrub
 
-log = logging.getLogger("monitor.parse")
+log = logging.getLogger(__name__)
 
 MAX_TITLE = 500
 MAX_SUMMARY = 20_000

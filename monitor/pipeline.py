@@ -34,7 +34,7 @@ from monitor.story_text import StoryText, story_text
 from monitor.watchlist import MatchInput, Watchlist, load_watchlists, match_all, prepare
 from monitor.workers import Lane
 
-log = logging.getLogger("monitor.pipeline")
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SEED_FEED_URL = "seeds:"

@@ -21,7 +21,7 @@ from urllib.robotparser import RobotFileParser
 
 from monitor.fetch import Fetcher
 
-log = logging.getLogger("monitor.robots")
+log = logging.getLogger(__name__)
 
 ROBOTS_TTL = 86400.0  # a robots.txt that was read (or absent) is trusted this long
 ROBOTS_ERROR_TTL = 3600.0  # an unreachable robots.txt blocks the host this long

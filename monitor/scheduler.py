@@ -43,7 +43,7 @@ from monitor.pipeline import Services, open_services, poll_feed, rematch, rematc
 from monitor.sdnotify import Notifier, Watchdog
 from monitor.watchlist import Watchlist, load_watchlists
 
-log = logging.getLogger("monitor.daemon")
+log = logging.getLogger(__name__)
 
 WATCH_INTERVAL = 3.0  # seconds between checks of the watchlist directory
 WAITING_PER_ROUND = 20  # items stored untranslated that one watch tick translates (monitor.retranslate)
