@@ -418,10 +418,16 @@ monitor/                 the package, by role, in the order data flows (see "Wha
 """
 
 
+README_SUPPORT = "  support/               the feed, fault and SMTP servers the tests and benchmarks share\n"
+
+
 def rewrite_readme_layout(text: str) -> str:
-    """The Layout block of README.md's Development section: the monitor/ lines."""
-    return re.sub(r"^monitor/ +the package, one module per stage.*?\n(?=tests/ )", lambda _m: README_LAYOUT, text,
+    """The Layout block of README.md's Development section: the monitor/ lines, tests/support/."""
+    text = re.sub(r"^monitor/ +the package, one module per stage.*?\n(?=tests/ )", lambda _m: README_LAYOUT, text,
                   flags=re.M | re.S)
+    if README_SUPPORT not in text:
+        text = re.sub(r"^(tests/ {19}.*\n)", lambda m: m.group(1) + README_SUPPORT, text, count=1, flags=re.M)
+    return text
 
 
 def rewrite_package_data(text: str) -> str:
