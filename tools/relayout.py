@@ -195,7 +195,7 @@ def do_moves(moves: list[Move], dry: bool) -> tuple[list[str], set[str]]:
         if dst.exists():
             print(f"warning: {m.old} and {m.new} both exist: left as they are", file=sys.stderr)
             continue
-        done.append(f"{m.old} -> {m.new}")
+        done.append(f"moved {m.old} -> {m.new}")
         moved.add(m.new)
         if dry:
             continue
@@ -208,7 +208,7 @@ def do_moves(moves: list[Move], dry: bool) -> tuple[list[str], set[str]]:
                     and not pkg.endswith(("/data", "/templates")) and "/data/" not in pkg:
                 init.write_text(f'"""{PACKAGE_DOCS.get(pkg, pkg)}"""\n', encoding="utf-8")
                 git("add", str(init.relative_to(ROOT)))
-                done.append(f"new {init.relative_to(ROOT)}")
+                done.append(f"created {init.relative_to(ROOT)}")
         # tests/ becomes a regular package so that ``tests.support`` wins over the ``tests`` package
         # argostranslate installs into site-packages (a namespace package would lose to it)
         for rel, doc in (("tests/__init__.py", "news-monitor's tests (a package, so that tests.support imports)."),
@@ -218,7 +218,7 @@ def do_moves(moves: list[Move], dry: bool) -> tuple[list[str], set[str]]:
             if (ROOT / "tests/support").is_dir() and not init.exists():
                 init.write_text(f'"""{doc}"""\n', encoding="utf-8")
                 git("add", rel)
-                done.append(f"new {rel}")
+                done.append(f"created {rel}")
     return done, moved
 
 
@@ -238,7 +238,7 @@ def fold_errors(dry: bool) -> list[str]:
     if not errors.exists():
         return []
     if dry:
-        return [f"{ERRORS} folded into {INIT}"]
+        return [f"fold {ERRORS} into {INIT}"]
     init_text, err_text = init.read_text(encoding="utf-8"), errors.read_text(encoding="utf-8")
     init_tree, err_tree = ast.parse(init_text), ast.parse(err_text)
     title = (ast.get_docstring(init_tree) or "news-monitor.").strip().splitlines()[0]
@@ -263,7 +263,7 @@ def fold_errors(dry: bool) -> list[str]:
     init.write_text(text, encoding="utf-8")
     git("rm", "-q", ERRORS)
     git("add", INIT)
-    return [f"{ERRORS} folded into {INIT}"]
+    return [f"folded {ERRORS} into {INIT}"]
 
 
 # ---------------------------------------------------------------- step 3: rewriting references
@@ -488,7 +488,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.dry_run:
         sort_imports([rel for rel in changed if rel.endswith(".py")])
     for line in done:
-        print(("would move " if args.dry_run else "moved ") + line)
+        print(("would: " if args.dry_run else "") + line)
     print(f"{'would rewrite' if args.dry_run else 'rewrote'} references in {len(changed)} files")
     for rel in changed:
         print(f"  {rel}")
