@@ -3,6 +3,10 @@
     python tools/relayout.py            # apply (git mv + rewrite references), then print a summary
     python tools/relayout.py --dry-run  # print what would move and which files would change
 
+Run it on the merged tree (after the store package of branch s17 has landed), then
+``git diff``, ``make lint``, ``make test`` and commit; exit status 1 means some top-level module
+of monitor/ has no mapping yet (add it to MOVES and run again).
+
 The target reads in the order data flows (nine entries at the top of monitor/)::
 
     monitor/
