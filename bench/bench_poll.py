@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import multiprocessing as mp
+import os
 import sqlite3
 import sys
 import tempfile

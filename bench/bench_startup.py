@@ -69,7 +69,7 @@ def start_daemon(config: Path, sock_dir: Path, *, idle: float = 0.0, timeout: fl
         while time.perf_counter() - t0 < timeout and proc.poll() is None:
             try:
                 data = sock.recv(65536).decode()
-            except socket.timeout:
+            except TimeoutError:
                 continue
             messages.append(data)
             if "READY=1" in data.split("\n"):

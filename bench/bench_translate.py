@@ -52,7 +52,7 @@ TEMPLATES = ["{l} прибыл в {c}.", "{l} прибыл в {c} на пара�
 
 def sentences(n: int) -> list[str]:
     """``n`` distinct in-domain Russian headlines (at most 420)."""
-    out = [t.format(l=l, c=c) for t in TEMPLATES for l in LEADERS for c in CITIES_ACC]
+    out = [t.format(l=leader, c=c) for t in TEMPLATES for leader in LEADERS for c in CITIES_ACC]
     return out[:n]
 
 

@@ -304,7 +304,7 @@ class ServerProcess:
         self.proc: subprocess.Popen[str] | None = None
         self.port = 0
 
-    def __enter__(self) -> "ServerProcess":
+    def __enter__(self) -> ServerProcess:
         self.proc = subprocess.Popen([sys.executable, "-m", "bench.feedgen", "serve", str(self.directory)],
                                      cwd=ROOT, stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None

@@ -24,10 +24,11 @@ import tempfile
 import threading
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import BinaryIO, Callable
+from typing import BinaryIO
 
 from monitor.errors import MonitorError
 from monitor.model_archive import ArchiveError, free_name, unpacked

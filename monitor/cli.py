@@ -14,9 +14,10 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from monitor import __version__
 from monitor.store import MatchRecord, Store, StoredItem, open_store
@@ -25,7 +26,7 @@ from monitor.errors import ConfigError, MonitorError
 from monitor.scrub import scrub_lines
 from monitor.units import parse_duration
 
-log = logging.getLogger("monitor.cli")
+log = logging.getLogger(__name__)
 
 
 def _out(text: str = "") -> None:
@@ -341,7 +342,8 @@ def feed_health(store: Store, cfg: Config, now: float) -> list[dict[str, Any]]:
         from monitor.config import feed_display_name
 
         out.append({
-            "name": feed_display_name(r.url, r.name, r.title), "url": r.url, "enabled": f.enabled and not r.disabled_reason,
+            "name": feed_display_name(r.url, r.name, r.title), "url": r.url,
+            "enabled": f.enabled and not r.disabled_reason,
             "last_fetch": _ts(r.last_fetch), "last_success": _ts(r.last_success), "status": r.last_status,
             "error": r.last_error, "error_kind": r.error_kind, "consecutive_failures": r.consecutive_failures,
             "items": r.items_total, "last_new_item": _ts(r.last_new_item), "next_poll": _ts(r.next_poll),
@@ -594,7 +596,8 @@ def cmd_models(args: argparse.Namespace) -> int:
             version=args.model_version, licence=args.license, verify=verify_multilingual)
         say(f"installed multilingual model {info_m.label} ({len(info_m.languages)} languages: "
              f"{', '.join(c for c, _ in info_m.languages)}) in {info_m.path}")
-        say(f"licence: {info_m.license or 'not stated'}" + (" (non-commercial use only)" if info_m.non_commercial else ""))
+        say(f"licence: {info_m.license or 'not stated'}"
+            + (" (non-commercial use only)" if info_m.non_commercial else ""))
         if info_m.non_commercial:
             say(multilingual_models.LICENSE_TEXT.get(str(info_m.license).lower(), "non-commercial use only"))
         if info_m.test_model:
@@ -627,7 +630,8 @@ def cmd_models(args: argparse.Namespace) -> int:
             st.close()
         if waiting:
             n = sum(waiting.values())
-            say(f"{n} stored item(s) wait for this model ({', '.join(f'{c}: {k}' for c, k in sorted(waiting.items()))}): "
+            langs = ", ".join(f"{c}: {k}" for c, k in sorted(waiting.items()))
+            say(f"{n} stored item(s) wait for this model ({langs}): "
                  "the running service translates them within seconds (or run `monitor run --once`), "
                  "then matches them against the watchlists like new items.")
     return 0
@@ -734,7 +738,7 @@ class UsageError(MonitorError):
 class _Parser(argparse.ArgumentParser):
     """argparse with a one-line ``error: ...`` (and exit 2) instead of the usage block."""
 
-    def error(self, message: str) -> Any:  # type: ignore[override]
+    def error(self, message: str) -> Any:
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 

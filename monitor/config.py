@@ -11,9 +11,10 @@ from __future__ import annotations
 import email.utils
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -154,7 +155,7 @@ class _Checker:
             pass
         self.problems.append(Problem(self.file, line, col, dotted, message, hint))
 
-    def mapping(self, node: Any, key: Any, dotted: str, parent: Any) -> CommentedMap | None:
+    def mapping(self, node: Any, key: Any, dotted: str, parent: Any) -> dict[Any, Any] | None:
         if node is None:
             return None
         if not isinstance(node, dict):
@@ -162,7 +163,7 @@ class _Checker:
             return None
         return node
 
-    def unknown(self, node: CommentedMap, known: set[str], prefix: str) -> None:
+    def unknown(self, node: dict[Any, Any], known: set[str], prefix: str) -> None:
         for k in node:
             if k not in known:
                 close = _closest(str(k), known)
@@ -170,7 +171,7 @@ class _Checker:
                          f"did you mean '{close}'?" if close else "known keys: " + ", ".join(sorted(known)),
                          value=False)
 
-    def get(self, node: CommentedMap, key: str, dotted: str, conv: Callable[[Any], Any], default: Any) -> Any:
+    def get(self, node: dict[Any, Any], key: str, dotted: str, conv: Callable[[Any], Any], default: Any) -> Any:
         if key not in node or node[key] is None:
             return default
         try:
@@ -507,7 +508,7 @@ def load_config(path: Path | str, *, check_dirs: bool = True) -> Config:
     return cfg
 
 
-def _load_feeds(chk: _Checker, root: CommentedMap, default_interval: float) -> list[FeedConfig]:
+def _load_feeds(chk: _Checker, root: dict[Any, Any], default_interval: float) -> list[FeedConfig]:
     raw = root.get("feeds")
     if raw is None:
         chk.add(root, "feeds", "feeds", "missing", "add a list of feeds, each with a url") if "feeds" not in root \
@@ -536,7 +537,7 @@ def _load_feeds(chk: _Checker, root: CommentedMap, default_interval: float) -> l
         name = chk.get(node, "name", key + ".name", _str, None) or _default_name(url)
         line = None
         try:
-            line = raw.lc.item(i)[0] + 1
+            line = raw.lc.item(i)[0] + 1  # type: ignore[attr-defined]  # a CommentedSeq from YAML
         except (AttributeError, KeyError, IndexError, TypeError):
             pass
         if url in seen_urls:

@@ -121,7 +121,7 @@ def feed_urls(doc: ConfigDocument) -> dict[str, int]:
         url = node if isinstance(node, str) else (node.get("url") if isinstance(node, dict) else None)
         if isinstance(url, str):
             try:
-                line = feeds.lc.item(i)[0] + 1
+                line = feeds.lc.item(i)[0] + 1  # type: ignore[attr-defined]  # a CommentedSeq from YAML
             except (AttributeError, KeyError, IndexError, TypeError):
                 line = 0
             out.setdefault(url.strip(), line)

@@ -66,12 +66,17 @@ class DeliveryError(MonitorError):
         self.retry_after = retry_after
 
 
-class _SmtpBlock(Protocol):
-    host: str
-    port: int
-    security: str
-    username: str | None
-    from_addr: str
+class _SmtpBlock(Protocol):  # read-only members: config's SmtpConfig is a frozen dataclass
+    @property
+    def host(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def security(self) -> str: ...
+    @property
+    def username(self) -> str | None: ...
+    @property
+    def from_addr(self) -> str: ...
 
 
 @dataclass
@@ -279,7 +284,7 @@ def send_email(msg: EmailMessage, settings: SmtpSettings) -> None:
             smtp = smtplib.SMTP_SSL(local_hostname=helo, timeout=settings.timeout, context=context)
         else:
             smtp = smtplib.SMTP(local_hostname=helo, timeout=settings.timeout)
-        smtp._host = settings.host  # as SMTP(host) would set it: the TLS server name to verify
+        smtp._host = settings.host  # type: ignore[attr-defined]  # as SMTP(host) would set it: the TLS server name to verify
         guard = _SessionDeadline(smtp, settings.deadline)  # started before connect: a tarpit delays the greeting
         with guard, smtp:
             smtp.connect(settings.host, settings.port)
@@ -319,7 +324,7 @@ class _SessionDeadline:
             except OSError:
                 pass
 
-    def __enter__(self) -> "_SessionDeadline":
+    def __enter__(self) -> _SessionDeadline:
         self._timer.start()
         return self
 

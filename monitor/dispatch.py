@@ -28,21 +28,29 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from monitor.store import DigestRecord, NewDigest, Store, claim_holder, claim_token
 from monitor.config import Config
-from monitor.deliver import (DeliveryError, MailCaps, SmtpSettings, build_email, post_webhook, send_email,
-                             write_file_atomic)
+from monitor.deliver import (
+    DeliveryError,
+    MailCaps,
+    SmtpSettings,
+    build_email,
+    post_webhook,
+    send_email,
+    write_file_atomic,
+)
 from monitor.digest import Digest, DigestPlan, build_digest
 from monitor.render import atom_self_url, render_atom, render_markdown, render_webhook
 from monitor.watchlist import Watchlist
 from monitor.workers import in_daemon_thread
 
-log = logging.getLogger("monitor.dispatch")
+log = logging.getLogger(__name__)
 
 CHANNELS = ("markdown", "email", "atom", "webhook")
 RETRY_BASE = 60.0

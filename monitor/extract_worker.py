@@ -37,7 +37,7 @@ __all__ = ["Extraction", "extract_bounded", "extract_in_process"]
 # importable without side effects (an `if __name__ == "__main__":` guard).
 _PRELOAD = ["__main__", "monitor.extract_worker", "trafilatura", "lxml.html"]
 _lock = threading.Lock()
-_semaphores: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[int, asyncio.Semaphore]]" = \
+_semaphores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[int, asyncio.Semaphore]] = \
     weakref.WeakKeyDictionary()
 
 

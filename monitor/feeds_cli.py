@@ -204,8 +204,8 @@ def cmd_add(args: argparse.Namespace) -> int:
             return 1
     append_feeds(doc, [feed])
     save(doc)
-    line = feed_urls(load_document(path)).get(chosen.url)
-    _out(f"added {name or chosen.url} to {path}" + (f" (line {line})" if line else ""))
+    added_at = feed_urls(load_document(path)).get(chosen.url)
+    _out(f"added {name or chosen.url} to {path}" + (f" (line {added_at})" if added_at else ""))
     return 0
 
 

@@ -25,6 +25,7 @@ import ssl
 import time
 import zlib
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,7 +37,7 @@ import httpx
 from monitor.config import FetchSettings
 from monitor.scrub import has_bad_char, scrub
 
-log = logging.getLogger("monitor.fetch")
+log = logging.getLogger(__name__)
 
 REDIRECT_CODES = {301, 302, 303, 307, 308}
 PERMANENT_REDIRECTS = {301, 308}
@@ -131,7 +132,7 @@ class Fetcher:
             self._client = httpx.AsyncClient(verify=False, **self._client_args)  # http:// targets only
         self._tls: httpx.AsyncClient | None = None
 
-    async def __aenter__(self) -> "Fetcher":
+    async def __aenter__(self) -> Fetcher:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -184,7 +185,7 @@ class Fetcher:
         all_permanent = True
         seen: set[str] = set()
         budget = s.timeout  # seconds of server time left for the whole request
-        for hop in range(s.max_redirects + 1):
+        for _hop in range(s.max_redirects + 1):
             try:
                 parts = urlsplit(current)
                 port = parts.port
@@ -383,7 +384,7 @@ class _Inflater:
         self.done = False
         self.d = self._new()
 
-    def _new(self) -> "zlib._Decompress":
+    def _new(self) -> zlib._Decompress:
         if self.name == "deflate":
             return zlib.decompressobj(-zlib.MAX_WBITS if self.raw_deflate else zlib.MAX_WBITS)
         return zlib.decompressobj(zlib.MAX_WBITS | 16)

@@ -32,7 +32,7 @@ from monitor.robots import DbRunner, RobotsCache, run_inline
 from monitor.store import CachedValue, Store
 from monitor.store.api import KeyValueCache
 
-log = logging.getLogger("monitor.fulltext")
+log = logging.getLogger(__name__)
 
 RETRY_AFTER = 6 * 3600.0  # a transient failure is tried again after this long
 MIN_WORDS = 20  # fewer extracted words than this is not an article (paywall, index page)

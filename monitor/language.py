@@ -529,7 +529,7 @@ def _cyrillic_decide(text: str, lang: str | None, conf: float) -> tuple[str | No
         return lang, conf * 0.5
     best, share = ranked[0]
     if best in ("kk", "ky") and "kk" in candidates and "ky" in candidates:
-        best, _ = _cyrillic_decide(text, best, conf)
+        best = _cyrillic_decide(text, best, conf)[0] or best
     if lang is None:  # nobody had an opinion: only the letters and py3langid's ranking speak
         return best, share
     return best, max(0.6, share)

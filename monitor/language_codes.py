@@ -37,7 +37,7 @@ def code_problem(code: str) -> CodeProblem | None:
     alpha_2 = getattr(lang, "alpha_2", None) if lang is not None else None
     if alpha_2:
         return CodeProblem(f"{raw!r} is not an ISO 639-1 language code",
-                           f"did you mean '{alpha_2}' ({lang.name})?")  # type: ignore[union-attr]
+                           f"did you mean '{alpha_2}' ({getattr(lang, 'name', alpha_2)})?")
     if lang is not None and len(norm) == 3:
         return None  # a real ISO 639-3 language without a two-letter code
     return CodeProblem(f"unknown language code {raw!r}", "use an ISO 639-1 code such as en, ru, kk, ky, uz, tg, hy")

@@ -56,7 +56,7 @@ def _unpack_zip(archive: Path, dest: Path) -> str:
         names = [_check_name(archive, i.filename) for i in infos]
         top = _top(archive, names)
         total = 0
-        for info, rel in zip(infos, names):
+        for info, _rel in zip(infos, names):
             mode = info.external_attr >> 16
             if stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
                 raise ArchiveError(f"{archive}: {info.filename!r} is a link or special file")

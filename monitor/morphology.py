@@ -129,7 +129,7 @@ _RU_ADJ = "ий ый ой ая яя ое ее ие ые ого его ому е�
 DERIVATIONAL: dict[str, frozenset[str]] = {
     "en": frozenset("i n an ian ese ite ites ish er ers".split()),
     "ru": frozenset(f"ск{a}" for a in _RU_ADJ.split()) | frozenset(f"овск{a}" for a in _RU_ADJ.split())
-    | frozenset(f"ц{a}" for a in "ы ев ам ами ах ев".split()) | {"ец", "цы", "ец", "ка"},
+    | frozenset(f"ц{a}" for a in "ы ев ам ами ах ев".split()) | {"ец", "цы", "ка"},
     "uk": frozenset(f"ськ{a}" for a in "ий ого ому им ій ої ою у і их ими а е".split())
     | frozenset(f"цьк{a}" for a in "ий ого ому им ій ої ою у і их ими а е".split()),
     "be": frozenset(f"ск{a}" for a in "і ага аму ім ая ай ую ае ія іх імі".split()),

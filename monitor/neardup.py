@@ -30,6 +30,7 @@ import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import snowballstemmer
@@ -728,7 +729,7 @@ class NearDupIndex:
 class _Batch:
     """Stored signatures as stacked arrays, for vectorised scoring."""
 
-    def __init__(self, rows: list[tuple]) -> None:  # type: ignore[type-arg]
+    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
         self.rows = rows
         k = len(rows)
         cols = list(zip(*rows, strict=True)) if rows else [()] * 10

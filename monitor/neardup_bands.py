@@ -105,7 +105,7 @@ class BandIndex:
             live = ~np.isin(ids, np.fromiter(self.dead, dtype=np.int64, count=len(self.dead)))
             ids, counts = ids[live], counts[live]
         order = np.lexsort((ids, -counts))[:limit]
-        return ids[order].tolist()
+        return [int(i) for i in ids[order]]
 
     def pairs(self) -> int:
         return sum(len(k) for k, _ in self.runs) + self.n_delta

@@ -15,9 +15,9 @@ readers ignore and :func:`read_opml` reads back.
 from __future__ import annotations
 
 import email.utils
-from collections import Counter
 import re
 import xml.etree.ElementTree as ET
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone

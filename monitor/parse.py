@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from html.parser import HTMLParser
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import feedparser
@@ -29,7 +30,7 @@ import nh3
 
 from monitor.scrub import scrub
 
-log = logging.getLogger("monitor.parse")
+log = logging.getLogger(__name__)
 
 MAX_TITLE = 500
 MAX_SUMMARY = 20_000
@@ -132,7 +133,7 @@ def _bozo_text(exc: object) -> str:
     return (str(exc) or type(exc).__name__)[:200]
 
 
-def _entry(raw: dict, base: str | None, feed_lang: str | None, now: datetime) -> Entry | None:
+def _entry(raw: dict[str, Any], base: str | None, feed_lang: str | None, now: datetime) -> Entry | None:
     title = clean_text(raw.get("title") or "", MAX_TITLE)
     summary_html = raw.get("summary") or ""
     if not summary_html and raw.get("content"):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, TypeVar
@@ -22,8 +23,7 @@ from typing import Any, Callable, TypeVar
 from monitor.config import Config, FeedConfig
 from monitor.dedup import canonical_url, content_fingerprint
 from monitor.fetch import Fetcher, FetchResult, next_poll_delay
-from monitor.language import detect_item
-from monitor.language import LanguageResult
+from monitor.language import LanguageResult, detect_item
 from monitor.neardup import NearDupIndex, NearDupSettings, Signature, decide, make_signature
 from monitor.parse import Entry, ParsedFeed, parse_feed
 from monitor.seeds import Seed, load_seeds
@@ -34,7 +34,7 @@ from monitor.story_text import StoryText, story_text
 from monitor.watchlist import MatchInput, Watchlist, match_all, prepare
 from monitor.workers import Lane
 
-log = logging.getLogger("monitor.pipeline")
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SEED_FEED_NAME = "seeds"

@@ -22,7 +22,7 @@ from monitor.neardup import decide, make_signature
 from monitor.translate import CACHED, TRANSLATED, Translator, source_code
 from monitor.watchlist import MatchInput, match_all, prepare
 
-log = logging.getLogger("monitor.retranslate")
+log = logging.getLogger(__name__)
 
 # "no model kk->en ..." and "model X failed to load / unusable: ..." (a newer install may fix it);
 # not "language uncertain", "translation disabled" or a failed sanity check of one text.

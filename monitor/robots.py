@@ -12,15 +12,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any
 from urllib.parse import urlsplit
 from urllib.robotparser import RobotFileParser
 
 from monitor.fetch import Fetcher
 from monitor.store import CachedValue, Store
 
-log = logging.getLogger("monitor.robots")
+log = logging.getLogger(__name__)
 
 ROBOTS_TTL = 86400.0  # a robots.txt that was read (or absent) is trusted this long
 ROBOTS_ERROR_TTL = 3600.0  # an unreachable robots.txt blocks the host this long

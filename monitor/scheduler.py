@@ -44,7 +44,7 @@ from monitor.sdnotify import Notifier, Watchdog
 from monitor.watchlist import Watchlist, load_watchlists
 from monitor.worker_leases import Worker
 
-log = logging.getLogger("monitor.daemon")
+log = logging.getLogger(__name__)
 
 WATCH_INTERVAL = 3.0  # seconds between checks of the watchlist directory
 WAITING_PER_ROUND = 20  # items stored untranslated that one watch tick translates (monitor.retranslate)
@@ -222,7 +222,7 @@ class Daemon:
 
     # ---- watchlists --------------------------------------------------------------------------------
     def _watch_snapshot(self) -> dict[str, float]:
-        snap = {}
+        snap: dict[str, float] = {}
         d = self.config.watchlists
         try:
             for p in d.iterdir():
@@ -588,7 +588,7 @@ async def _serve(config_path: Path, cfg: Config, notifier: Notifier) -> int:
                 watchdog.tick()
             try:
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             if hup.is_set():
                 hup.clear()
@@ -629,7 +629,7 @@ async def _stop_db(svc: Services) -> None:
     try:
         await asyncio.wait_for(svc.db(svc.neardup.save), STOP_DB_WAIT)  # after the last queued transaction
         await asyncio.wait_for(svc.db(_record_clean_stop, svc), STOP_DB_WAIT)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         log.error("database thread busy for %.0f s; exiting without waiting for it (its open transaction "
                   "is rolled back)", svc.db_idle_for())
         return

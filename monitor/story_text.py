@@ -48,7 +48,7 @@ def base_language(lang: str | None) -> str:
 
 
 @lru_cache(maxsize=4)
-def _stemmer(lang: str) -> snowballstemmer.Stemmer | None:  # type: ignore[name-defined]
+def _stemmer(lang: str) -> snowballstemmer.Stemmer | None:
     name = _SNOWBALL.get(lang)
     return snowballstemmer.stemmer(name) if name else None
 
@@ -337,7 +337,7 @@ def _term_of(low: str, lang: str) -> str | None:
 
 @lru_cache(maxsize=100_000)
 def _is_generic(stem: str, lang: str) -> bool:
-    generic = _GENERIC.get(lang)
+    generic = _GENERIC.get(lang) or frozenset()
     return bool(generic) and any(stem.startswith(g) or g.startswith(stem) for g in generic if len(g) >= 3)
 
 

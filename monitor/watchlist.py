@@ -3,7 +3,7 @@
 A watchlist file is validated in full (every problem reported with
 file:line:column, key and hint), compiled to a :class:`~monitor.watchlist_engine.Lexicon`
 plus a node tree, and matched against items prepared once by
-:func:`prepare` (original text and translation). See docs/readme/watchlists.md.
+:func:`prepare` (original text and translation). See README.md, "Watchlists".
 """
 
 from __future__ import annotations
@@ -289,7 +289,7 @@ def _to_hit(item: PreparedItem, term: str, o: Occurrence) -> Hit:
 def _near_misses(trace: list[tuple[int, bool, str, str]]) -> list[str]:
     """Failed groups whose children partly held, and ``not`` clauses that excluded the item."""
     out = []
-    for i, (_, ok, text, short) in enumerate(trace):
+    for i, (_, ok, text, _short) in enumerate(trace):
         if ok or _under_not(trace, i):
             continue
         kids = _children(trace, i)
@@ -545,7 +545,8 @@ class _Checker:
                 self.aliases[name] = phrases
                 self.alias_variants[name] = variants
 
-    def variants(self, spec: Any, parent: Any, key: Any, path: str) -> list[tuple[str, str | None, tuple[int | None, int | None], str]]:
+    def variants(self, spec: Any, parent: Any, key: Any,
+                 path: str) -> list[tuple[str, str | None, tuple[int | None, int | None], str]]:
         """(text, language, position, path) of each variant in a list or a language mapping."""
         out: list[tuple[str, str | None, tuple[int | None, int | None], str]] = []
         if isinstance(spec, str):

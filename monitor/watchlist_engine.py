@@ -84,7 +84,7 @@ class Lexicon:
         self.stems: dict[str, dict[str, list[int]]] = {}  # language -> stem -> ids
         self.stem_langs_by_script: dict[str, list[str]] = {}
         self.trie: dict[str, Any] = {}  # char -> child node; _END -> [_Entry]
-        self._memo: dict[str | None, dict[str, tuple[int, ...]]] = {}
+        self._memo: dict[str | bool | None, dict[str, tuple[int, ...]]] = {}
 
     def add(self, word: Word) -> int:
         """Index ``word`` (idempotent) and return its id."""
@@ -127,9 +127,9 @@ class Lexicon:
         """Token positions of every word of this lexicon found in ``f``."""
         hits: dict[int, list[int]] = {}
         key = f.language if self.inflection == "suffix" else f.inflect_prefix
-        memo = self._memo.get(key)  # type: ignore[call-overload]
+        memo = self._memo.get(key)
         if memo is None:
-            memo = self._memo[key] = {}  # type: ignore[index]
+            memo = self._memo[key] = {}
         for pos, tok in enumerate(f.tokens):
             ids = memo.get(tok)
             if ids is None:

@@ -7,11 +7,10 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-
 from feedserver import FeedServer
 from pgcluster import ClusterUnavailable, Database, Server, shared
 

@@ -28,10 +28,11 @@ import tempfile
 import threading
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from feedserver import FeedServer, Handler, Hit, Route, rss
 
@@ -143,7 +144,7 @@ def gzip_bomb(size: int = 1 << 30) -> bytes:
 
 
 def billion_laughs() -> bytes:
-    ents = "".join(f'<!ENTITY lol{i} "{("&lol%d;" % (i - 1)) * 10}">\n' for i in range(1, 10))
+    ents = "".join(f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">\n' for i in range(1, 10))
     return ('<?xml version="1.0"?>\n<!DOCTYPE rss [\n<!ENTITY lol0 "lol">\n' + ents + ']>\n'
             '<rss version="2.0"><channel><title>laughs</title><item><title>&lol9;</title>'
             '<description>&lol9;</description></item></channel></rss>').encode()
@@ -193,7 +194,7 @@ Check = Callable[[Observed], str | None]  # None: as expected; else what differe
 class FeedCase:
     name: str
     expected: str
-    setup: Callable[["Env"], str]  # installs routes, returns the feed URL
+    setup: Callable[[Env], str]  # installs routes, returns the feed URL
     check: Check
     before: bool = True  # serve a good one-item feed in round 0 (nothing may be lost later)
     language: str | None = None
@@ -889,7 +890,7 @@ def run_feed_cases(root: Path, cases: list[FeedCase] | None = None, *, tls: bool
                     for path, route in PENDING_SWITCH.values():
                         srv.routes[path] = route
                 t0 = time.monotonic()
-                asyncio.run(poll_all(svc, progress=lambda o: done.setdefault(o.feed, []).append(
+                asyncio.run(poll_all(svc, progress=lambda o, t0=t0: done.setdefault(o.feed, []).append(
                     time.monotonic() - t0)))
                 round_seconds.append(time.monotonic() - t0)
                 counts.append(svc.store.items.count(seeds=True))
@@ -1399,7 +1400,7 @@ class _DripServer:
         self.closing = False
         self._thread = threading.Thread(target=self._accept, daemon=True)
 
-    def start(self) -> "_DripServer":
+    def start(self) -> _DripServer:
         self._thread.start()
         return self
 

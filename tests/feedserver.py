@@ -9,9 +9,9 @@ from __future__ import annotations
 import gzip
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
 
 
 @dataclass
@@ -26,7 +26,7 @@ class Route:
     drip: float = 0.0  # seconds between body bytes (slow-drip server)
     gzip: bool = False  # send the body gzip-compressed (Content-Encoding: gzip)
     raw_gzip: bytes | None = None  # a pre-compressed body (gzip bomb)
-    handler: Callable[["Handler"], None] | None = None  # full control
+    handler: Callable[[Handler], None] | None = None  # full control
 
 
 @dataclass
@@ -37,7 +37,7 @@ class Hit:
 
 
 class Handler(BaseHTTPRequestHandler):
-    server: "FeedServer"  # type: ignore[assignment]
+    server: FeedServer  # type: ignore[assignment]
     protocol_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
@@ -119,7 +119,7 @@ class FeedServer(ThreadingHTTPServer):
     def url(self, path: str) -> str:
         return self.base + path
 
-    def start(self) -> "FeedServer":
+    def start(self) -> FeedServer:
         self._thread.start()
         return self
 

@@ -10,10 +10,10 @@ from feedserver import Route, rss
 
 from monitor.store import open_store
 from monitor.argos_models import bundled_models
-
-RU_EN = next(m for m in bundled_models() if "ru_en" in m.name)  # the bundled Russian->English model
 from monitor.config import load_config
 from monitor.pipeline import open_services, sync_seeds
+
+RU_EN = next(m for m in bundled_models() if "ru_en" in m.name)  # the bundled Russian->English model
 
 
 def test_detect_prints_json_lines(project):

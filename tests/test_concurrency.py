@@ -10,9 +10,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from email import message_from_bytes, policy
-from typing import Iterator
 
 import pytest
 from aiosmtpd.controller import Controller

@@ -60,7 +60,7 @@ class Notify:
                     return m
             try:
                 self.messages.append(self.sock.recv(4096).decode())
-            except socket.timeout:
+            except TimeoutError:
                 pass
         raise AssertionError(f"no {needle!r} in {self.messages[after:]}")
 
@@ -68,7 +68,7 @@ class Notify:
         try:
             while True:
                 self.messages.append(self.sock.recv(4096).decode())
-        except socket.timeout:
+        except TimeoutError:
             pass
 
     def close(self) -> None:

@@ -7,11 +7,11 @@ import email.policy
 import json
 import socket
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
 
 import feedparser
 from aiosmtpd.controller import Controller

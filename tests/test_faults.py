@@ -16,9 +16,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-import pytest
-
 import faultserver as fs
+import pytest
 
 
 @pytest.fixture(scope="module")

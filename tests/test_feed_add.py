@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from feedserver import FeedServer, Route, atom, rss
+
 from monitor.cli import main
 from monitor.config import load_config
 

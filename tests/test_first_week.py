@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from feedserver import Route, rss
 
+from monitor.config import FeedConfig
 from monitor.daemon_state import daemon_state
 from monitor.scheduler import reschedule_feeds
-from monitor.config import FeedConfig
 from monitor.wording import duration_words, error_words
 
 VICTORY = [{"title": "Tokayev and Mirziyoyev attend Victory Day parade in Moscow",

@@ -9,8 +9,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
 from feedserver import FeedServer, Route, rss
+
 from monitor.config import FetchSettings
 from monitor.fetch import Fetcher
 from monitor.fulltext import enrich_entries, fetch_articles, short_summary

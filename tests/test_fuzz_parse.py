@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 from feedserver import atom, rss
+from hypothesis import HealthCheck, given, settings, strategies as st
+
 from monitor.parse import MAX_SUMMARY, MAX_TITLE, ParsedFeed, parse_feed
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)

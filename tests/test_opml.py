@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import io
 import email.utils
+import io
 import json
 import re
 import shutil
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 from defusedxml import ElementTree as DefusedET
-
 from feedserver import Route, rss
+
 from monitor.cli import main
 from monitor.config import load_config
 from monitor.errors import MonitorError

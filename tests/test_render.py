@@ -152,7 +152,7 @@ def test_markdown_hostile_titles_render_as_text() -> None:
     tags = collect_tags(html)
     assert "script" not in {t for t, _ in tags}
     assert "img" not in {t for t, _ in tags}
-    for tag, attrs in tags:
+    for _tag, attrs in tags:
         for name, value in attrs:
             assert not name.startswith("on")
             assert "javascript:" not in (value or "").lower()

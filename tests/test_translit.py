@@ -6,7 +6,7 @@ import pytest
 
 from monitor.translit import uz_cyrillic_to_latin
 
-O, T = "\u02bb", "\u02bc"  # oʻ/gʻ and the tutuq belgisi
+O, T = "\u02bb", "\u02bc"  # noqa: E741 (O: the letter it marks) oʻ/gʻ and the tutuq belgisi
 
 
 @pytest.mark.parametrize(
