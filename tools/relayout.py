@@ -97,7 +97,6 @@ MOVES: tuple[Move, ...] = (
     M("monitor/watchlist.py", "monitor/analysis/watchlists/__init__.py"),
     M("monitor/watchlist_engine.py", "monitor/analysis/watchlists/engine.py"),
     M("monitor/watchlist_text.py", "monitor/analysis/watchlists/text.py"),
-    M("monitor/watchlist_morphology.py", "monitor/analysis/watchlists/morphology.py"),
     # delivery
     M("monitor/digest.py", "monitor/delivery/digest.py"),
     M("monitor/render.py", "monitor/delivery/render.py"),
@@ -134,6 +133,13 @@ ANTICIPATED: tuple[Move, ...] = (
     M("monitor/signature.py", "monitor/analysis/signature.py"),
     M("monitor/analysis_pool.py", "monitor/service/analysis_pool.py"),
     M("monitor/workers_lease.py", "monitor/service/workers_lease.py"),
+    M("monitor/worker_leases.py", "monitor/service/worker_leases.py"),
+    M("monitor/watchlist_cache.py", "monitor/service/watchlist_cache.py"),
+    M("monitor/morphology.py", "monitor/analysis/morphology.py"),
+    M("monitor/credentials.py", "monitor/config/credentials.py"),
+    M("monitor/database_url.py", "monitor/config/database_url.py"),
+    M("monitor/db_cli.py", "monitor/cli/db.py"),
+    M("monitor/cli_output.py", "monitor/cli/output.py"),
 )
 
 # monitor/errors.py is folded into the package's __init__.py (see the module docstring).
