@@ -22,6 +22,7 @@ from monitor import __version__, store
 from monitor.config import Config, config_path_from, load_config
 from monitor.errors import ConfigError, MonitorError
 from monitor.scrub import scrub_lines
+from monitor.text import shorten
 from monitor.units import parse_duration
 
 log = logging.getLogger("monitor.cli")
@@ -67,7 +68,7 @@ def _table(rows: list[list[str]], headers: list[str]) -> str:
             widths[i] = max(widths[i], len(c)) if i == last else min(max(widths[i], len(c)), 60)
 
     def fmt(r: list[str]) -> str:
-        return "  ".join((c if len(c) <= 60 or i == last else c[:59] + "…").ljust(widths[i])
+        return "  ".join((c if len(c) <= 60 or i == last else shorten(c, 60, at="char")).ljust(widths[i])
                          for i, c in enumerate(r)).rstrip()
     return "\n".join([fmt(headers), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])
 

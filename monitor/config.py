@@ -20,12 +20,11 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
 from monitor.errors import ConfigError, Problem, relpath
+from monitor.text import is_email_address, is_language_code
 from monitor.units import parse_duration, parse_size
 from monitor.yaml_load import AliasBudgetError, load_yaml
 
 DEFAULT_USER_AGENT = "news-monitor/0.1 (+https://github.com/news-monitor/news-monitor)"
-_LANG = re.compile(r"^[a-z]{2,3}$")
-_EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+$")
 
 
 @dataclass(frozen=True)
@@ -214,7 +213,7 @@ def _str(v: Any) -> str:
 
 def _lang(v: Any) -> str:
     s = _str(v).lower()
-    if not _LANG.match(s):
+    if not is_language_code(s):
         raise ValueError(f"expected an ISO 639-1 language code such as 'ru', got {v!r}")
     from monitor.language_codes import code_problem
 
@@ -426,7 +425,7 @@ def load_config(path: Path | str, *, check_dirs: bool = True) -> Config:
         if security not in ("none", "starttls", "ssl"):
             chk.add(sn, "security", "smtp.security", f"must be none, starttls or ssl, got {security!r}")
         from_addr = chk.get(sn, "from", "smtp.from", _str, "news-monitor@localhost")
-        if not _EMAIL.match(email.utils.parseaddr(from_addr)[1] or "") or "\n" in from_addr or "\r" in from_addr:
+        if not is_email_address(email.utils.parseaddr(from_addr)[1] or "") or "\n" in from_addr or "\r" in from_addr:
             chk.add(sn, "from", "smtp.from", f"not an e-mail address: {from_addr!r}")
         smtp = SmtpConfig(
             host=chk.get(sn, "host", "smtp.host", _str, "localhost"),

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 
 from monitor.config import feed_display_name
 from monitor.dedup import without_tracking
+from monitor.text import shorten
 
 
 @dataclass(frozen=True)
@@ -114,13 +115,6 @@ def _feed(r: sqlite3.Row) -> str:
     return feed_display_name(r["feed_url"], r["feed_name"], r["feed_title"])
 
 
-def _short(text: str, limit: int = SUMMARY_CHARS) -> str:
-    text = text.strip()
-    if len(text) <= limit:
-        return text
-    return text[: limit - 1].rsplit(" ", 1)[0].rstrip(",.;:") + "…"
-
-
 def build_digest(conn: sqlite3.Connection, watchlist: str, title: str, tz: str, channel: str, now: float,
                  *, item_ids: list[int] | None = None, period_start: float | None = None) -> tuple[Digest, DigestPlan]:
     """The digest of ``watchlist`` for ``channel``: every matched item not yet delivered there,
@@ -199,8 +193,8 @@ def build_digest(conn: sqlite3.Connection, watchlist: str, title: str, tz: str, 
             original_title=lead["title"] if translated else None,
             language=lead["language"],
             translation_status=lead["translation_status"] or "not_needed",
-            summary=_short(lead["summary_translated"] if translated and lead["summary_translated"] is not None
-                           else (lead["summary_short"] or lead["summary"])),
+            summary=shorten(lead["summary_translated"] if translated and lead["summary_translated"] is not None
+                            else (lead["summary_short"] or lead["summary"]), SUMMARY_CHARS),
             link=without_tracking(lead["link"]), feed=_feed(lead), published=_utc(lead["published"] or lead["fetched"]),
             score=lead["score"], why=why, also_reported_by=others, updates=updates))
         if sid > 0:

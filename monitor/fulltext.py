@@ -31,6 +31,7 @@ from monitor.extract_worker import extract_bounded, extract_in_process
 from monitor.fetch import Fetcher
 from monitor.parse import MAX_SUMMARY, Entry, clean_text, normalise_encoding
 from monitor.robots import DbRunner, RobotsCache, run_inline
+from monitor.text import shorten
 
 log = logging.getLogger("monitor.fulltext")
 
@@ -145,12 +146,7 @@ def short_summary(original: Entry, enriched: Entry, limit: int = SHORT_SUMMARY) 
     """What a digest shows: the feed's own summary, or the article's opening when the feed had none."""
     if original.summary.strip():
         return original.summary
-    text = enriched.summary.strip()
-    if len(text) <= limit:
-        return text
-    cut = text[:limit]
-    end = max(cut.rfind(". "), cut.rfind("! "), cut.rfind("? "))
-    return cut[: end + 1] if end > limit // 3 else cut.rsplit(" ", 1)[0] + "…"
+    return shorten(enriched.summary, limit, at="sentence")
 
 
 def _create(conn: sqlite3.Connection) -> None:

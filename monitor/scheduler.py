@@ -329,7 +329,7 @@ class Daemon:
                                                        timeout=cfg.download_timeout, verify=verify_argos)
             except argos_models.ModelError as e:
                 log.warning("translation model %s->%s not installed: %s", src, dst, e)
-                if "network" in str(e):
+                if e.kind == "offline":
                     break  # offline: do not try every pair against an unreachable index
                 continue
             log.info("installed translation model %s->%s (version %s)", src, dst, info.version)

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from monitor.errors import ConfigError, Problem, relpath
+from monitor.text import is_email_address, is_language_code
 from monitor.watchlist_engine import (
     FIELD_GROUPS,
     TITLE_FIELDS,
@@ -54,9 +55,7 @@ TITLE_BOOST = 2.0  # a term found in the title counts this many times its weight
 FORMATS = ("markdown", "email", "atom", "webhook")
 MODES = ("digest", "immediate")
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-_LANG_RE = re.compile(r"^[a-z]{2,3}$")
 _HHMM_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
-_EMAIL_RE = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 _WORD_STAR_RE = re.compile(r"\S+")
 
 
@@ -553,7 +552,7 @@ class _Checker:
         if isinstance(spec, Mapping):
             for lang, vals in spec.items():
                 lpath = f"{path}.{lang}"
-                if not isinstance(lang, str) or not _LANG_RE.match(lang):
+                if not isinstance(lang, str) or not is_language_code(lang):
                     self.err(_pos(spec, lang, of_key=True), lpath, f"unknown language code {lang!r}",
                              "use an ISO 639-1 code such as en, ru, kk, ky, uz, tg, hy")
                     continue
@@ -702,7 +701,7 @@ class _Checker:
             lang = None
             if "lang" in v:
                 lang = v["lang"]
-                if not isinstance(lang, str) or not _LANG_RE.match(lang):
+                if not isinstance(lang, str) or not is_language_code(lang):
                     self.err(_pos(v, "lang"), _join(path, "lang"), f"unknown language code {lang!r}",
                              "use an ISO 639-1 code such as en, ru, kk")
                     lang = None
@@ -791,7 +790,7 @@ class _Checker:
         for k in ("languages", "exclude_languages"):
             vals = []
             for code, at in self.str_list(v, k, "filters"):
-                if not _LANG_RE.match(code):
+                if not is_language_code(code):
                     self.err(at, f"filters.{k}", f"unknown language code {code!r}",
                              "use ISO 639-1 codes such as en, ru, kk")
                 vals.append(code)
@@ -840,7 +839,7 @@ class _Checker:
             self.err(_pos(v, "formats"), "digest.formats", "no output format", "e.g. formats: [markdown]")
         recipients = []
         for r, at in self.str_list(v, "recipients", "digest"):
-            if not _EMAIL_RE.match(r):
+            if not is_email_address(r):
                 self.err(at, "digest.recipients", f"not an e-mail address: {r!r}", "e.g. analyst@example.org")
             recipients.append(r)
         if "email" in formats and not recipients:
@@ -880,7 +879,7 @@ _NODE_OPTION_KEYS = frozenset(("min", "fields", "weight", "name", "lang", "varia
 
 def _is_lang_shorthand(v: Mapping[str, Any]) -> bool:
     """A mapping whose keys are all two-letter language codes (``{kk: Тоқаев}``), not node keys."""
-    return all(isinstance(k, str) and len(k) == 2 and _LANG_RE.match(k) and k not in _NODE_OPTION_KEYS
+    return all(isinstance(k, str) and len(k) == 2 and is_language_code(k) and k not in _NODE_OPTION_KEYS
                for k in v)
 
 

@@ -15,6 +15,7 @@ from typing import Protocol
 
 import snowballstemmer
 
+from monitor.text import script_of as text_script_of
 from monitor.watchlist_morphology import is_joined_affix
 
 # ISO 639-1 code -> Snowball algorithm. Languages missing here get prefix matching.
@@ -40,24 +41,22 @@ _APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "ʻ": "'", "`":
 _CACHE_LIMIT = 400_000
 
 
+_SCRIPT_NAMES = {"Latn": "latin", "Cyrl": "cyrillic", "Armn": "armenian", "Grek": "greek",
+                 "Geor": "georgian", "Arab": "arabic"}
+_WORD_SCRIPT: dict[str, str] = {}
+
+
 def script_of(word: str) -> str:
-    """The script of a (normalised) word, judged by its first character."""
-    o = ord(word[0]) if word else 0
-    if o < 0x250:
-        return "latin"
-    if 0x400 <= o <= 0x52F:
-        return "cyrillic"
-    if 0x530 <= o <= 0x58F:
-        return "armenian"
-    if 0x370 <= o <= 0x3FF:
-        return "greek"
-    if 0x10A0 <= o <= 0x10FF or 0x1C90 <= o <= 0x1CBF:
-        return "georgian"
-    if 0x600 <= o <= 0x6FF:
-        return "arabic"
-    if 0x1E00 <= o <= 0x1EFF:
-        return "latin"
-    return "other"
+    """The script of a (normalised) word, judged by its first character ("latin", "cyrillic",
+    ...: the names of :data:`DEFAULT_LANGUAGE_BY_SCRIPT`), from :func:`monitor.text.script_of`."""
+    ch = word[0] if word else "a"
+    name = _WORD_SCRIPT.get(ch)
+    if name is None:
+        iso = text_script_of(ch)
+        name = ("latin" if ord(ch) < 0x250 else "other") if iso is None else _SCRIPT_NAMES.get(iso, "other")
+        if len(_WORD_SCRIPT) < 65536:
+            _WORD_SCRIPT[ch] = name
+    return name
 
 
 def normalize(text: str) -> str:
