@@ -22,6 +22,7 @@ from monitor import __version__, store
 from monitor.config import Config, config_path_from, load_config
 from monitor.errors import ConfigError, MonitorError
 from monitor.scrub import scrub_lines
+from monitor.seeds import SEED_FEED_NAME, SEED_FEED_URL
 from monitor.text import shorten
 from monitor.units import parse_duration
 
@@ -300,7 +301,7 @@ def cmd_items(args: argparse.Namespace) -> int:
             _known_watchlist(cfg, conn, args.watchlist)
         since = time.time() - parse_duration(args.since) if args.since else None
         rows = [r for r in store.item_rows(conn, since=since, watchlist=args.watchlist)
-                if args.seeds or r["feed_name"] != "seeds"]
+                if args.seeds or r["feed_name"] != SEED_FEED_NAME]
         if args.limit:
             rows = rows[-args.limit:]
         matches = store.matches_for(conn, [r["id"] for r in rows])
@@ -323,7 +324,7 @@ def feed_health(conn: Any, cfg: Config, now: float) -> list[dict[str, Any]]:
     configured = {f.url: f for f in cfg.feeds}
     out = []
     for r in store.all_feeds(conn):
-        if r.url == "seeds:" or r.url not in configured:
+        if r.url == SEED_FEED_URL or r.url not in configured:
             continue
         f = configured[r.url]
         from monitor.config import feed_display_name
@@ -514,13 +515,14 @@ def cmd_watchlist_test(args: argparse.Namespace) -> int:
     conn = store.connect(cfg.database)
     try:
         since = time.time() - parse_duration(args.since)
-        rows = [r for r in store.item_rows(conn, since=since) if r["feed_name"] != "seeds"]
+        rows = [r for r in store.item_rows(conn, since=since) if r["feed_name"] != SEED_FEED_NAME]
     finally:
         conn.close()
     matched, held, near = [], [], []
     for r in rows:
         inp = MatchInput(title=r["title"], summary=r["summary"], language=r["language"], feed=r["feed_name"],
-                         title_translated=r["title_translated"], summary_translated=r["summary_translated"])
+                         title_translated=r["title_translated"], summary_translated=r["summary_translated"],
+                         translated_to=r["translated_to"] or cfg.translation.target)
         ex = wl.explain(inp)
         if ex.matched:
             matched.append((ex.score, r, ex))

@@ -32,21 +32,23 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Literal
 from pathlib import Path
 
 from monitor import store
 from monitor.config import Config
-from monitor.deliver import (DeliveryError, MailCaps, SmtpSettings, build_email, post_webhook, send_email,
+from monitor.deliver import (MailCaps, SmtpSettings, build_email, post_webhook, send_email,
                              write_file_atomic)
 from monitor.digest import Digest, DigestPlan, build_digest
+from monitor.errors import DeliveryError
 from monitor.render import atom_self_url, render_atom, render_markdown, render_webhook
-from monitor.watchlist import Watchlist
+from monitor.watchlist import CHANNELS, Watchlist
 from monitor.workers import in_daemon_thread
 
 log = logging.getLogger("monitor.dispatch")
 
-CHANNELS = ("markdown", "email", "atom", "webhook")
+DispatchStatus = Literal["sent", "empty", "failed", "deferred", "skipped"]
+
 RETRY_BASE = 60.0
 RETRY_MAX = 6 * 3600.0
 ATOM_HISTORY = 20
@@ -60,7 +62,7 @@ class DispatchResult:
     channel: str
     stories: int
     suppressed: int
-    status: str  # sent | empty | failed | deferred | skipped
+    status: DispatchStatus
     location: str | None = None
     error: str | None = None
 

@@ -18,7 +18,7 @@ import sqlite3
 import time
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Literal, TypeVar
 
 from monitor import store
 from monitor.config import Config, FeedConfig
@@ -28,7 +28,7 @@ from monitor.language import detect_item
 from monitor.language import LanguageResult
 from monitor.neardup import NearDupIndex, NearDupSettings, Signature, decide, make_signature
 from monitor.parse import Entry, ParsedFeed, parse_feed
-from monitor.seeds import Seed, load_seeds
+from monitor.seeds import SEED_FEED_NAME, SEED_FEED_URL, Seed, load_seeds
 from monitor.story import StoryIndex, StorySettings
 from monitor.story_text import StoryText, story_text
 from monitor.watchlist import MatchInput, Watchlist, load_watchlists, match_all, prepare
@@ -37,8 +37,9 @@ from monitor.workers import Lane
 log = logging.getLogger("monitor.pipeline")
 T = TypeVar("T")
 
-SEED_FEED_URL = "seeds:"
-SEED_FEED_NAME = "seeds"
+# Why an item is a duplicate (items.duplicate_kind, `items --json`): the same canonical URL or
+# content as an earlier item, a seed's near-copy, a member or an update of an earlier story.
+DuplicateKind = Literal["url", "content", "seed", "story", "update"]
 GONE_LIMIT = 3  # a feed answering 410 this many times in a row is disabled
 TRANSLATE_SUMMARY_CHARS = 600  # translate the lead of long summaries, not whole articles
 TRANSLATE_STUCK = 120.0  # a translation lane busy with one job this long: store items untranslated meanwhile
@@ -277,7 +278,7 @@ class _Pending:
     canonical: str | None
     content: str | None
     duplicate_of: int | None = None
-    duplicate_kind: str | None = None
+    duplicate_kind: DuplicateKind | None = None
     similarity: float | None = None
     story_id: int | None = None
     language: Any = None
@@ -467,7 +468,8 @@ def _store_one(svc: Services, feed_name: str, feed_id: int, p: _Pending, now: fl
     if is_seed or p.duplicate_kind in ("url", "content"):
         return False
     inp = MatchInput(title=e.title, summary=e.summary, language=lang.language, feed=feed_name,
-                     title_translated=p.title_tr, summary_translated=p.summary_tr)
+                     title_translated=p.title_tr, summary_translated=p.summary_tr,
+                     translated_to=p.translated_to or svc.config.translation.target)
     prepared = prepare(inp)  # tokenised and stemmed once, shared by every watchlist
     found = [(m.watchlist, m.score, m.why()) for m in match_all(svc.watchlists, prepared)]
     if found:
@@ -566,7 +568,8 @@ def rematch(svc: Services, wl: Watchlist, window: float, now: float | None = Non
     with store.transaction(conn):
         for r in rows:
             inp = MatchInput(title=r["title"], summary=r["summary"], language=r["language"], feed=r["feed_name"],
-                             title_translated=r["title_translated"], summary_translated=r["summary_translated"])
+                             title_translated=r["title_translated"], summary_translated=r["summary_translated"],
+                             translated_to=r["translated_to"] or svc.config.translation.target)
             m = wl.match(inp)
             if m is not None:
                 added += r["id"] not in had

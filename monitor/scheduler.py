@@ -41,6 +41,7 @@ from monitor.errors import ConfigError, MonitorError
 from monitor.fetch import Fetcher
 from monitor.pipeline import Services, open_services, poll_feed, rematch, rematch_changed, sync_seeds
 from monitor.sdnotify import Notifier, Watchdog
+from monitor.seeds import SEED_FEED_NAME, SEED_FEED_URL
 from monitor.watchlist import Watchlist, load_watchlists
 
 log = logging.getLogger("monitor.daemon")
@@ -366,7 +367,7 @@ class Daemon:
         self.config = cfg
         self.svc.config = cfg
         self.svc.feed_ids = await self.svc.db(store.sync_feeds, self.svc.conn,
-                                              [(f.url, f.name) for f in cfg.feeds] + [("seeds:", "seeds")])
+                                              [(f.url, f.name) for f in cfg.feeds] + [(SEED_FEED_URL, SEED_FEED_NAME)])
         assert self.scheduler is not None
         wanted = {f.url for f in cfg.feeds if f.enabled}
         for job in self.scheduler.get_jobs():

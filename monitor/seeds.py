@@ -30,6 +30,8 @@ from monitor.errors import ConfigError, Problem, relpath
 from monitor.text import shorten
 
 SEED_SUFFIXES = {".txt", ".md", ".markdown"}
+SEED_FEED_URL = "seeds:"  # the pseudo-feed that holds the seeds (feeds.url, never fetched)
+SEED_FEED_NAME = "seeds"
 _FRONT = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*\r?\n", re.DOTALL)
 _FRONT_KEYS = {"title", "url", "date", "language"}
 

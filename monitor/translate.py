@@ -35,7 +35,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, Literal
 
 from monitor import argos_models
 from monitor.argos_models import ModelInfo, list_models
@@ -43,10 +43,13 @@ from monitor.multilingual_models import MultilingualInfo, list_multilingual
 from monitor.text import language_code, main_script, shorten, split_sentences
 from monitor.translit import TRANSLITERATORS
 
-TRANSLATED = "translated"
-CACHED = "cached"
-NOT_NEEDED = "not_needed"
-UNAVAILABLE = "unavailable"
+# The outcome of one translation request. An item stores it as its translation_status, an
+# unavailable one with the reason appended ("unavailable: no model kk->en").
+TranslationOutcome = Literal["translated", "cached", "not_needed", "unavailable"]
+TRANSLATED: Final = "translated"
+CACHED: Final = "cached"
+NOT_NEEDED: Final = "not_needed"
+UNAVAILABLE: Final = "unavailable"
 
 PIVOT = "en"
 MAX_DECODING_LENGTH = 256
@@ -67,7 +70,7 @@ class TranslationResult:
     """The outcome for one (text, source language) request."""
 
     text: str | None  # translated text, None if not translated
-    status: str  # "translated" | "cached" | "not_needed" | "unavailable"
+    status: TranslationOutcome
     reason: str | None  # why unavailable, e.g. "no model kk->en"
     model_version: str | None
 

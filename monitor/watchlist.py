@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
@@ -52,7 +52,11 @@ __all__ = [
 ]
 
 TITLE_BOOST = 2.0  # a term found in the title counts this many times its weight
-FORMATS = ("markdown", "email", "atom", "webhook")
+# The delivery channels a digest can go out on: the one list (dispatch, validation, and the
+# enum in watchlists/watchlist.schema.json, which a test compares).
+Channel = Literal["markdown", "email", "atom", "webhook"]
+CHANNELS: tuple[Channel, ...] = get_args(Channel)
+FORMATS = CHANNELS
 MODES = ("digest", "immediate")
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _HHMM_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
@@ -69,6 +73,7 @@ class MatchInput:
     feed: str
     title_translated: str | None = None
     summary_translated: str | None = None
+    translated_to: str | None = None  # the language of the translations (translation.target); None: "en"
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from typing import Protocol
 
 import snowballstemmer
 
+from monitor.text import language_code
 from monitor.text import script_of as text_script_of
 from monitor.watchlist_morphology import is_joined_affix
 
@@ -193,11 +194,15 @@ class _ItemLike(Protocol):
     def title_translated(self) -> str | None: ...
     @property
     def summary_translated(self) -> str | None: ...
+    @property
+    def translated_to(self) -> str | None: ...
 
 
-def prepare(item: _ItemLike, target_language: str = "en") -> PreparedItem:
-    """Tokenise every field of ``item`` once (translations are in ``target_language``)."""
-    lang = item.language.lower().replace("_", "-").split("-")[0] if item.language else None
+def prepare(item: _ItemLike, target_language: str | None = None) -> PreparedItem:
+    """Tokenise every field of ``item`` once. The translations are in ``target_language``, else in
+    the item's ``translated_to`` (the configured translation.target), else in English."""
+    lang = language_code(item.language)
+    target_language = language_code(target_language or item.translated_to) or "en"
     fields = {
         "title": prepare_field(item.title or "", lang),
         "summary": prepare_field(item.summary or "", lang),
