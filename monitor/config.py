@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import MarkedYAMLError
 
 from monitor.errors import ConfigError, Problem, relpath
 from monitor.text import is_email_address, is_language_code
 from monitor.units import parse_duration, parse_size
+from monitor.yamlcheck import ProblemCollector
 from monitor.yaml_load import AliasBudgetError, load_yaml
 
 DEFAULT_USER_AGENT = "news-monitor/0.1 (+https://github.com/news-monitor/news-monitor)"
@@ -122,27 +123,11 @@ class Config:
         return self.path.parent
 
 
-class _Checker:
-    """Collects problems with positions while walking the YAML tree."""
+class _Checker(ProblemCollector):
+    """Collects problems with positions while walking config.yaml (monitor.yamlcheck)."""
 
     def __init__(self, file: Path):
-        self.file = relpath(file)
-        self.problems: list[Problem] = []
-
-    def add(self, node: Any, key: Any, dotted: str, message: str, hint: str = "", *, value: bool = True) -> None:
-        line = col = None
-        try:
-            if isinstance(node, CommentedMap) and key in node:
-                pos = node.lc.value(key) if value else node.lc.key(key)
-                line, col = pos[0] + 1, pos[1] + 1
-            elif isinstance(node, CommentedSeq) and isinstance(key, int):
-                pos = node.lc.item(key)
-                line, col = pos[0] + 1, pos[1] + 1
-            elif hasattr(node, "lc"):
-                line, col = node.lc.line + 1, node.lc.col + 1
-        except (AttributeError, KeyError, IndexError, TypeError):
-            pass
-        self.problems.append(Problem(self.file, line, col, dotted, message, hint))
+        super().__init__(relpath(file))
 
     def mapping(self, node: Any, key: Any, dotted: str, parent: Any) -> CommentedMap | None:
         if node is None:
@@ -153,12 +138,7 @@ class _Checker:
         return node
 
     def unknown(self, node: CommentedMap, known: set[str], prefix: str) -> None:
-        for k in node:
-            if k not in known:
-                close = _closest(str(k), known)
-                self.add(node, k, f"{prefix}{k}", "unknown key",
-                         f"did you mean '{close}'?" if close else "known keys: " + ", ".join(sorted(known)),
-                         value=False)
+        self.unknown_keys(node, known, prefix.removesuffix("."), listing="known keys")
 
     def get(self, node: CommentedMap, key: str, dotted: str, conv: Callable[[Any], Any], default: Any) -> Any:
         if key not in node or node[key] is None:
@@ -168,13 +148,6 @@ class _Checker:
         except (ValueError, TypeError) as e:
             self.add(node, key, dotted, str(e))
             return default
-
-
-def _closest(word: str, options: set[str]) -> str | None:
-    import difflib
-
-    m = difflib.get_close_matches(word, sorted(options), n=1, cutoff=0.6)
-    return m[0] if m else None
 
 
 def _bool(v: Any) -> bool:

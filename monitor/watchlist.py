@@ -8,7 +8,6 @@ plus a node tree, and matched against items prepared once by
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import hashlib
 import re
@@ -45,6 +44,11 @@ from monitor.watchlist_text import (
     words_of,
 )
 from monitor.yaml_load import load_yaml
+from monitor.yamlcheck import ProblemCollector
+from monitor.yamlcheck import join_key as _join
+from monitor.yamlcheck import kind_of as _kind
+from monitor.yamlcheck import position as _pos
+from monitor.yamlcheck import suggest as _suggest
 
 __all__ = [
     "DigestSettings", "Explanation", "Hit", "Match", "MatchInput", "PreparedItem", "Watchlist",
@@ -386,47 +390,15 @@ _LEAF_KEYS = {
 _NEAR_KEYS = ("terms", "within", "ordered")
 
 
-def _pos(container: Any, key: Any = None, of_key: bool = False) -> tuple[int | None, int | None]:
-    """1-based (line, column) of ``container[key]`` (or of the key itself), or of the container."""
-    lc = getattr(container, "lc", None)
-    if lc is None:
-        return None, None
-    try:
-        if key is not None and isinstance(container, Mapping):
-            line, col = lc.key(key) if of_key else lc.value(key)
-        elif key is not None:
-            line, col = lc.item(key)
-        else:
-            line, col = lc.line, lc.col
-    except (KeyError, IndexError, TypeError):
-        line, col = lc.line, lc.col
-    return line + 1, col + 1
-
-
-def _suggest(word: str, options: Iterable[str]) -> str:
-    close = difflib.get_close_matches(str(word), list(options), n=1)
-    return f"did you mean '{close[0]}'?" if close else ""
-
-
-class _Checker:
+class _Checker(ProblemCollector):
     """Validates one parsed watchlist document and compiles it; collects every problem."""
 
     def __init__(self, file: str, doc: Any, lexicon: Lexicon | None = None):
-        self.file = file
+        super().__init__(file)
         self.doc = doc
-        self.problems: list[Problem] = []
         self.lexicon = lexicon if lexicon is not None else Lexicon()
         self.aliases: dict[str, list[tuple[int, ...]]] = {}
         self.alias_variants: dict[str, list[tuple[str, str | None, tuple[int | None, int | None], str]]] = {}
-
-    def err(self, at: tuple[int | None, int | None], key: str, message: str, hint: str = "") -> None:
-        self.problems.append(Problem(self.file, at[0], at[1], key, message, hint))
-
-    def unknown_keys(self, m: Mapping[str, Any], allowed: Sequence[str], path: str) -> None:
-        for k in m:
-            if k not in allowed:
-                hint = _suggest(k, allowed) or "allowed keys: " + ", ".join(allowed)
-                self.err(_pos(m, k, of_key=True), _join(path, str(k)), "unknown key", hint)
 
     # -- scalars
 
@@ -892,26 +864,6 @@ def _zones() -> list[str]:
     import zoneinfo
 
     return sorted(zoneinfo.available_timezones())
-
-
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
-
-def _kind(v: Any) -> str:
-    if v is None:
-        return "nothing"
-    if isinstance(v, bool):
-        return f"boolean {v}"
-    if isinstance(v, (int, float)):
-        return f"number {v}"
-    if isinstance(v, str):
-        return f"text {v!r}"
-    if isinstance(v, list):
-        return "a list"
-    if isinstance(v, Mapping):
-        return "a mapping"
-    return type(v).__name__
 
 
 def _parse(text: str, file: str) -> tuple[Any, list[Problem]]:
