@@ -37,9 +37,10 @@ from apscheduler.triggers.date import DateTrigger
 
 from monitor import store
 from monitor.config import Config, FeedConfig, load_config
+from monitor.cycle import begin
 from monitor.errors import ConfigError, MonitorError
 from monitor.fetch import Fetcher
-from monitor.pipeline import Services, open_services, poll_feed, rematch, rematch_changed, sync_seeds
+from monitor.pipeline import Services, open_services, poll_feed, rematch, sync_seeds
 from monitor.sdnotify import Notifier, Watchdog
 from monitor.seeds import SEED_FEED_NAME, SEED_FEED_URL
 from monitor.watchlist import Watchlist, reload_watchlists
@@ -506,8 +507,8 @@ async def _serve(config_path: Path, cfg: Config, notifier: Notifier) -> int:
                              job_defaults={"coalesce": True, "max_instances": 1})
     d.scheduler = sched
     try:
-        await svc.db(sync_seeds, svc)
-        await svc.db(rematch_changed, svc, cfg.rematch_window)  # watchlists edited while stopped
+        # seeds, and watchlists edited while stopped (waiting translations: translate_waiting, in rounds)
+        await svc.db(functools.partial(begin, svc, translate=False))
         rows = {r.url: r for r in await svc.db(store.all_feeds, svc.conn)}
         now = time.time()
         armed = 0
