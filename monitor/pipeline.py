@@ -39,7 +39,8 @@ T = TypeVar("T")
 
 # Why an item is a duplicate (items.duplicate_kind, `items --json`): the same canonical URL or
 # content as an earlier item, a seed's near-copy, a member or an update of an earlier story.
-DuplicateKind = Literal["url", "content", "seed", "story", "update"]
+ExactKind = Literal["url", "content"]
+DuplicateKind = Literal[ExactKind, "seed", "story", "update"]
 GONE_LIMIT = 3  # a feed answering 410 this many times in a row is disabled
 TRANSLATE_SUMMARY_CHARS = 600  # translate the lead of long summaries, not whole articles
 TRANSLATE_STUCK = 120.0  # a translation lane busy with one job this long: store items untranslated meanwhile
@@ -289,8 +290,13 @@ class _Pending:
     item_id: int = 0
     sig: Signature | None = None
 
-    def keys(self) -> list[tuple[str, str]]:
-        return [(k, v) for k, v in (("url", self.canonical), ("content", self.content)) if v]
+    def keys(self) -> list[tuple[ExactKind, str]]:
+        out: list[tuple[ExactKind, str]] = []
+        if self.canonical:
+            out.append(("url", self.canonical))
+        if self.content:
+            out.append(("content", self.content))
+        return out
 
 
 def ingest(svc: Services, feed_name: str, feed_id: int, entries: list[Entry], *, override: str | None = None,
@@ -460,7 +466,7 @@ def _store_one(svc: Services, feed_name: str, feed_id: int, p: _Pending, now: fl
         duplicate_similarity=p.similarity, duplicate_seed=seed_name, summary_short=summary_short,
         story_id=p.story_id,
     )
-    store.insert_item(conn, values, p.keys() + [("guid", f"{feed_id} {e.guid}")])
+    store.insert_item(conn, values, [*p.keys(), ("guid", f"{feed_id} {e.guid}")])
     if sig is not None:
         svc.neardup.add(f"item:{p.item_id}", "seed" if is_seed else "item", sig, p.story_id)
     if evidence is not None and svc.stories is not None:
@@ -500,7 +506,7 @@ def _story_decision(svc: Services, p: _Pending, evidence: StoryText, at: float, 
         if old is not None and c.similarity >= NEAR_COPY:
             also.append((item_id, old[0], old[1], old[2]))
     d = svc.stories.decide(evidence, at, also)
-    if d.outcome in ("story", "update"):
+    if d.outcome != "new_story":
         p.duplicate_of, p.duplicate_kind, p.similarity, p.story_id = d.item_id, d.outcome, round(d.score, 3), d.story_id
 
 
