@@ -53,6 +53,7 @@ RETRY_INTERVAL = 30.0
 RETENTION_INTERVAL = 6 * 3600.0
 HEARTBEAT_INTERVAL = 15.0
 START_SPREAD = 30.0  # first polls are spread over up to this many seconds
+REARM_AFTER = 0.05  # seconds: the soonest a poll job re-arms its feed (see poll_job)
 
 
 def in_quiet_hours(quiet: tuple[str, str] | None, tz: str, when: datetime) -> datetime | None:
@@ -127,7 +128,9 @@ class Daemon:
         if not self.stopping:
             row = await self.svc.db(store.get_feed, self.svc.conn, self.svc.feed_ids[url])
             if not row.disabled_reason:
-                self.arm_feed(feed, nxt)
+                # never in the past: a date already due fires before this run counts as finished,
+                # APScheduler skips it (max_instances=1) and the feed would never be polled again
+                self.arm_feed(feed, max(nxt, time.time() + REARM_AFTER))
         self.report_status()
 
     async def get_fetcher(self) -> Fetcher:
