@@ -30,7 +30,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import BinaryIO
 
-from monitor.errors import MonitorError
+from monitor.errors import ModelError
 from monitor.model_archive import ArchiveError, free_name, unpacked
 
 DEFAULT_INDEX_URL = "https://raw.githubusercontent.com/argosopentech/argospm-index/main/"
@@ -46,10 +46,6 @@ ARGOS_INDEX_PAIRS = frozenset({("ru", "en"), ("uk", "en"), ("tr", "en"), ("az", 
                                ("en", "ru"), ("en", "uk"), ("en", "tr"), ("en", "az")})
 
 _LOCK = threading.RLock()
-
-
-class ModelError(MonitorError):
-    """A translation model could not be listed, fetched or installed."""
 
 
 @dataclass(frozen=True)
@@ -251,7 +247,8 @@ def _network_error(url: str, exc: BaseException) -> ModelError:
     return ModelError(
         f"cannot reach the Argos package index at {url} ({reason}): this machine has no "
         "network access to it. Install offline instead: download the .argosmodel on a machine "
-        "with internet access and run `monitor models install --file FILE.argosmodel`."
+        "with internet access and run `monitor models install --file FILE.argosmodel`.",
+        kind="offline",
     )
 
 

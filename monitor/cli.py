@@ -8,7 +8,6 @@ bad usage.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import os
@@ -23,14 +22,14 @@ from monitor import __version__
 from monitor.store import MatchRecord, Store, StoredItem, open_store
 from monitor.config import Config, config_path_from, load_config
 from monitor.errors import ConfigError, MonitorError
+from monitor.cli_output import out as _out
+from monitor.cli_output import run_once
+from monitor.cli_output import table as _table
 from monitor.scrub import scrub_lines
+from monitor.seeds import SEED_FEED_NAME, SEED_FEED_URL
 from monitor.units import parse_duration
 
 log = logging.getLogger(__name__)
-
-
-def _out(text: str = "") -> None:
-    print(scrub_lines(text), flush=True)  # feed titles, errors and URLs come from the network
 
 
 def _err(text: str) -> None:
@@ -60,20 +59,6 @@ def _ago(value: float | None, now: float) -> str:
     return fmt.format(f"{d:.0f}s")
 
 
-def _table(rows: list[list[str]], headers: list[str]) -> str:
-    """Columns padded to their widest cell (at most 60 characters; the last column is never cut)."""
-    widths = [len(h) for h in headers]
-    last = len(headers) - 1
-    for r in rows:
-        for i, c in enumerate(r):
-            widths[i] = max(widths[i], len(c)) if i == last else min(max(widths[i], len(c)), 60)
-
-    def fmt(r: list[str]) -> str:
-        return "  ".join((c if len(c) <= 60 or i == last else c[:59] + "…").ljust(widths[i])
-                         for i, c in enumerate(r)).rstrip()
-    return "\n".join([fmt(headers), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])
-
-
 # ---- run ---------------------------------------------------------------------------------------------
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -85,143 +70,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_once(cfg, quiet=args.quiet)
 
 
-POOL_MIN_FEEDS = 20  # from this many feeds on, parsing and detection use every core ...
-# ... when there are cores to spare: the main process keeps one busy (storing, fetching). Measured
-# on 2 cores (bench_peer, 100 feeds x 50 items, cold): 53 s with a pool worker, 41-54 s without, and
-# the worker and its forkserver add about 230 MB (each imports the language models again).
-POOL_MIN_CPUS = 3
-
-
-def usable_cpus() -> int:
-    """CPUs this process may run on (its affinity mask, not the machine's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
-def cpu_pool() -> Any:
-    """Worker processes for the pure CPU stages (forkserver: safe beside our threads)."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    # the main process stores (one core); the others parse and analyse
-    workers = max(1, usable_cpus() - 1)
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver"))
-
-
-class _DropFeedFailureLogs(logging.Filter):
-    """`run --once` reports each failing feed in its table: its per-feed warning would say it again."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.name == "monitor.pipeline" and record.levelno == logging.WARNING
-                    and "in a row" in str(record.msg))
-
-
-class _feed_failures_reported_here:
-    def __enter__(self) -> None:
-        self.filter = _DropFeedFailureLogs()
-        self.handlers = list(logging.getLogger().handlers)
-        for h in self.handlers:
-            h.addFilter(self.filter)
-
-    def __exit__(self, *exc: object) -> None:
-        for h in self.handlers:
-            h.removeFilter(self.filter)
-
-
-def _outcome_words(o: Any, now: float) -> str:
-    from monitor.wording import duration_words, error_words
-
-    if not o.error:
-        return "not modified" if o.not_modified else "ok"
-    text = error_words(o.error_kind, o.error, o.url, o.status)
-    if o.next_poll and o.next_poll > now:
-        text += f"; next try in {duration_words(o.next_poll - now)}"
-    return text
-
-
 def _names_by_stored_name(store: Store, cfg: Config) -> dict[str, str]:
-    """Stored feed name -> the name shown (see :func:`display_names`)."""
+    """Stored feed name -> the name shown (see :func:`monitor.cycle.display_names`)."""
     from monitor.config import feed_display_name
 
     return {r.name: feed_display_name(r.url, r.name, r.title) for r in store.feeds.all()}
-
-
-def display_names(store: Store, cfg: Config) -> dict[str, str]:
-    """Feed URL -> the name shown in tables and digests (a feed's own title when config gives no name)."""
-    from monitor.config import feed_display_name
-
-    return {r.url: feed_display_name(r.url, r.name, r.title) for r in store.feeds.all()}
-
-
-def run_once(cfg: Config, *, quiet: bool = False, now: float | None = None, in_order: bool = False) -> int:
-    """One poll-and-digest cycle. ``in_order`` polls one feed after the other in config order (the demo:
-    the same stories and clusters every time); otherwise feeds are polled concurrently."""
-    from monitor.dispatch import dispatch_watchlist
-    from monitor.pipeline import open_services, poll_all, rematch_changed, sync_seeds
-
-    svc = open_services(cfg)
-    try:
-        sync_seeds(svc)
-        from monitor.retranslate import translate_waiting
-
-        try:  # items stored before a model for their language was installed
-            waited = translate_waiting(svc)
-        except Exception as e:  # noqa: BLE001 - a broken model must not stop the cycle
-            log.error("translating waiting items failed: %s", e)
-            waited = None
-        if waited is not None and waited.translated and not quiet:
-            _out(f"Translated {waited.translated} stored item(s) with newly installed models "
-                 f"({waited.matched} now match a watchlist).")
-        rematch_changed(svc, cfg.rematch_window, now)
-        feeds = [f for f in cfg.feeds if f.enabled]
-        if len(feeds) >= POOL_MIN_FEEDS and usable_cpus() >= POOL_MIN_CPUS:
-            svc.cpu_executor = cpu_pool()
-        if not quiet:
-            _out(f"Polling {len(feeds)} feed(s)...")
-        done = [0]
-
-        def progress(o: Any) -> None:
-            done[0] += 1
-            if not quiet:
-                state = "failed" if o.error else ("not modified" if o.not_modified else f"{o.new_items} new")
-                _out(f"  [{done[0]}/{len(feeds)}] {o.feed}: {state}")
-
-        async def poll_in_order() -> list[Any]:
-            return [o for f in feeds for o in await poll_all(svc, [f], progress=progress)]
-
-        with _feed_failures_reported_here():
-            outcomes = asyncio.run(poll_in_order() if in_order else poll_all(svc, feeds, progress=progress))
-        names = display_names(svc.store, cfg)
-        now_ts = time.time()
-        rows = [[names.get(o.url, o.feed), str(o.status or "-"), str(o.new_items), str(o.matched),
-                 _outcome_words(o, now_ts)] for o in outcomes]
-        _out()
-        _out(_table(rows, ["feed", "http", "new", "matched", "result"]))
-        failed = [o for o in outcomes if o.error]
-        unreachable = {"dns", "connect", "tls", "timeout", "blocked"}
-        if outcomes and len(failed) == len(outcomes) and all(o.error_kind in unreachable for o in failed):
-            _out("\nNo feed could be reached. Without network access, try `monitor demo`: it serves sample "
-                 "feeds locally and runs the whole service.")
-        _out()
-        n_written = 0
-        for wl in svc.watchlists:
-            for r in dispatch_watchlist(cfg, svc.store, wl, now, force_retry=True):
-                if r.status == "sent":
-                    n_written += 1
-                    _out(f"digest {wl.name} ({r.channel}): {r.stories} stor{'y' if r.stories == 1 else 'ies'} -> "
-                         f"{r.location}")
-                elif r.status == "failed":
-                    _out(f"digest {wl.name} ({r.channel}): FAILED: {r.error}")
-                else:
-                    _out(f"digest {wl.name} ({r.channel}): nothing new" +
-                         (f" ({r.suppressed} suppressed)" if r.suppressed else ""))
-        if not svc.watchlists:
-            _out(f"no watchlists in {cfg.watchlists}")
-    finally:
-        svc.close()
-    return 0
 
 
 # ---- check -------------------------------------------------------------------------------------------
@@ -313,7 +166,7 @@ def cmd_items(args: argparse.Namespace) -> int:
             _known_watchlist(cfg, st, args.watchlist)
         since = time.time() - parse_duration(args.since) if args.since else None
         rows = [r for r in st.items.list(since=since, watchlist=args.watchlist)
-                if args.seeds or r.feed_name != "seeds"]
+                if args.seeds or r.feed_name != SEED_FEED_NAME]
         if args.limit:
             rows = rows[-args.limit:]
         matches = st.items.matches_for([r.id for r in rows])
@@ -336,7 +189,7 @@ def feed_health(store: Store, cfg: Config, now: float) -> list[dict[str, Any]]:
     configured = {f.url: f for f in cfg.feeds}
     out = []
     for r in store.feeds.all():
-        if r.url == "seeds:" or r.url not in configured:
+        if r.url == SEED_FEED_URL or r.url not in configured:
             continue
         f = configured[r.url]
         from monitor.config import feed_display_name
@@ -527,13 +380,14 @@ def cmd_watchlist_test(args: argparse.Namespace) -> int:
     st = open_store(cfg.database)
     try:
         since = time.time() - parse_duration(args.since)
-        rows = [r for r in st.items.list(since=since) if r.feed_name != "seeds"]
+        rows = [r for r in st.items.list(since=since) if r.feed_name != SEED_FEED_NAME]
     finally:
         st.close()
     matched, held, near = [], [], []
     for r in rows:
         inp = MatchInput(title=r.title, summary=r.summary, language=r.language, feed=r.feed_name,
-                         title_translated=r.title_translated, summary_translated=r.summary_translated)
+                         title_translated=r.title_translated, summary_translated=r.summary_translated,
+                         translated_to=r.translated_to or cfg.translation.target)
         ex = wl.explain(inp)
         if ex.matched:
             matched.append((ex.score, r, ex))

@@ -17,17 +17,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import MarkedYAMLError
 
 from monitor.database_url import PostgresUrl, is_postgres_url, parse_postgres_url
 from monitor.errors import ConfigError, Problem, relpath
+from monitor.text import is_email_address, is_language_code
 from monitor.units import parse_duration, parse_size
+from monitor.yamlcheck import ProblemCollector
 from monitor.yaml_load import AliasBudgetError, load_yaml
 
 DEFAULT_USER_AGENT = "news-monitor/0.1 (+https://github.com/news-monitor/news-monitor)"
-_LANG = re.compile(r"^[a-z]{2,3}$")
-_EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+$")
 
 
 @dataclass(frozen=True)
@@ -133,27 +133,11 @@ class Config:
         return self.path.parent
 
 
-class _Checker:
-    """Collects problems with positions while walking the YAML tree."""
+class _Checker(ProblemCollector):
+    """Collects problems with positions while walking config.yaml (monitor.yamlcheck)."""
 
     def __init__(self, file: Path):
-        self.file = relpath(file)
-        self.problems: list[Problem] = []
-
-    def add(self, node: Any, key: Any, dotted: str, message: str, hint: str = "", *, value: bool = True) -> None:
-        line = col = None
-        try:
-            if isinstance(node, CommentedMap) and key in node:
-                pos = node.lc.value(key) if value else node.lc.key(key)
-                line, col = pos[0] + 1, pos[1] + 1
-            elif isinstance(node, CommentedSeq) and isinstance(key, int):
-                pos = node.lc.item(key)
-                line, col = pos[0] + 1, pos[1] + 1
-            elif hasattr(node, "lc"):
-                line, col = node.lc.line + 1, node.lc.col + 1
-        except (AttributeError, KeyError, IndexError, TypeError):
-            pass
-        self.problems.append(Problem(self.file, line, col, dotted, message, hint))
+        super().__init__(relpath(file))
 
     def mapping(self, node: Any, key: Any, dotted: str, parent: Any) -> dict[Any, Any] | None:
         if node is None:
@@ -163,13 +147,8 @@ class _Checker:
             return None
         return node
 
-    def unknown(self, node: dict[Any, Any], known: set[str], prefix: str) -> None:
-        for k in node:
-            if k not in known:
-                close = _closest(str(k), known)
-                self.add(node, k, f"{prefix}{k}", "unknown key",
-                         f"did you mean '{close}'?" if close else "known keys: " + ", ".join(sorted(known)),
-                         value=False)
+    def unknown(self, node: CommentedMap, known: set[str], prefix: str) -> None:
+        self.unknown_keys(node, known, prefix.removesuffix("."), listing="known keys")
 
     def get(self, node: dict[Any, Any], key: str, dotted: str, conv: Callable[[Any], Any], default: Any) -> Any:
         if key not in node or node[key] is None:
@@ -179,13 +158,6 @@ class _Checker:
         except (ValueError, TypeError) as e:
             self.add(node, key, dotted, str(e))
             return default
-
-
-def _closest(word: str, options: set[str]) -> str | None:
-    import difflib
-
-    m = difflib.get_close_matches(word, sorted(options), n=1, cutoff=0.6)
-    return m[0] if m else None
 
 
 def _bool(v: Any) -> bool:
@@ -224,7 +196,7 @@ def _str(v: Any) -> str:
 
 def _lang(v: Any) -> str:
     s = _str(v).lower()
-    if not _LANG.match(s):
+    if not is_language_code(s):
         raise ValueError(f"expected an ISO 639-1 language code such as 'ru', got {v!r}")
     from monitor.language_codes import code_problem
 
@@ -448,7 +420,7 @@ def load_config(path: Path | str, *, check_dirs: bool = True) -> Config:
         if security not in ("none", "starttls", "ssl"):
             chk.add(sn, "security", "smtp.security", f"must be none, starttls or ssl, got {security!r}")
         from_addr = chk.get(sn, "from", "smtp.from", _str, "news-monitor@localhost")
-        if not _EMAIL.match(email.utils.parseaddr(from_addr)[1] or "") or "\n" in from_addr or "\r" in from_addr:
+        if not is_email_address(email.utils.parseaddr(from_addr)[1] or "") or "\n" in from_addr or "\r" in from_addr:
             chk.add(sn, "from", "smtp.from", f"not an e-mail address: {from_addr!r}")
         smtp = SmtpConfig(
             host=chk.get(sn, "host", "smtp.host", _str, "localhost"),

@@ -40,7 +40,7 @@ import httpx
 from monitor import __version__
 from monitor.credentials import secret
 from monitor.digest import Digest
-from monitor.errors import MonitorError
+from monitor.errors import DeliveryError
 from monitor.fetch import parse_retry_after
 from monitor.render import clean_line, ordered_stories, render_html, render_text, safe_url, truncate
 
@@ -53,17 +53,6 @@ _TITLE_MAX = 110  # characters of the top story's title within the subject
 SECURITY_MODES = ("none", "starttls", "ssl")
 SMTP_DEADLINE = 120.0  # seconds for a whole SMTP session (connect to QUIT), however the server drips
 WEBHOOK_DEADLINE = 30.0  # seconds for a whole webhook call (connect to the last byte of the answer)
-
-
-class DeliveryError(MonitorError):
-    """A channel failed; ``transient`` says whether a retry may succeed."""
-
-    def __init__(self, message: str, *, transient: bool, code: int | None = None,
-                 retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.transient = transient
-        self.code = code
-        self.retry_after = retry_after
 
 
 class _SmtpBlock(Protocol):  # read-only members: config's SmtpConfig is a frozen dataclass

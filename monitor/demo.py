@@ -99,7 +99,7 @@ def _digest_as_text(cfg: Any, md_path: Path) -> str:
 
 def run_demo(workdir: Path | None = None) -> int:
     from monitor import argos_models
-    from monitor.cli import run_once
+    from monitor.cli_output import run_once
     from monitor.config import load_config
 
     spec = json.loads(DATA.read_text(encoding="utf-8"))

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from monitor.config import feed_display_name
 from monitor.dedup import without_tracking
 from monitor.store import MatchedItem, Store, StoredItem
+from monitor.text import shorten
 
 
 @dataclass(frozen=True)
@@ -113,13 +114,6 @@ def _feed(r: StoredItem) -> str:
     return feed_display_name(r.feed_url, r.feed_name, r.feed_title)
 
 
-def _short(text: str, limit: int = SUMMARY_CHARS) -> str:
-    text = text.strip()
-    if len(text) <= limit:
-        return text
-    return text[: limit - 1].rsplit(" ", 1)[0].rstrip(",.;:") + "…"
-
-
 def build_digest(store: Store, watchlist: str, title: str, tz: str, channel: str, now: float,
                  *, item_ids: list[int] | None = None, period_start: float | None = None) -> tuple[Digest, DigestPlan]:
     """The digest of ``watchlist`` for ``channel``: every matched item not yet delivered there,
@@ -185,8 +179,8 @@ def build_digest(store: Store, watchlist: str, title: str, tz: str, channel: str
             original_title=lead.title if translated else None,
             language=lead.language,
             translation_status=lead.translation_status or "not_needed",
-            summary=_short(lead.summary_translated if translated and lead.summary_translated is not None
-                           else (lead.summary_short or lead.summary)),
+            summary=shorten(lead.summary_translated if translated and lead.summary_translated is not None
+                            else (lead.summary_short or lead.summary), SUMMARY_CHARS),
             link=without_tracking(lead.link), feed=_feed(lead), published=_utc(lead.published or lead.fetched),
             score=lead_m.score, why=why, also_reported_by=others, updates=updates))
         if sid > 0:

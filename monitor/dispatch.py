@@ -32,27 +32,22 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from monitor.store import DigestRecord, NewDigest, Store, claim_holder, claim_token
 from monitor.config import Config
-from monitor.deliver import (
-    DeliveryError,
-    MailCaps,
-    SmtpSettings,
-    build_email,
-    post_webhook,
-    send_email,
-    write_file_atomic,
-)
+from monitor.deliver import (MailCaps, SmtpSettings, build_email, post_webhook, send_email,
+                             write_file_atomic)
 from monitor.digest import Digest, DigestPlan, build_digest
+from monitor.errors import DeliveryError
 from monitor.render import atom_self_url, render_atom, render_markdown, render_webhook
-from monitor.watchlist import Watchlist
+from monitor.watchlist import CHANNELS, Watchlist
 from monitor.workers import in_daemon_thread
 
 log = logging.getLogger(__name__)
 
-CHANNELS = ("markdown", "email", "atom", "webhook")
+DispatchStatus = Literal["sent", "empty", "failed", "deferred", "skipped"]
+
 RETRY_BASE = 60.0
 RETRY_MAX = 6 * 3600.0
 ATOM_HISTORY = 20
@@ -66,7 +61,7 @@ class DispatchResult:
     channel: str
     stories: int
     suppressed: int
-    status: str  # sent | empty | failed | deferred | skipped
+    status: DispatchStatus
     location: str | None = None
     error: str | None = None
 

@@ -2,8 +2,15 @@
 
     MonitorError
      +-- ConfigError        config.yaml or a watchlist is unusable (carries Problems)
-     +-- FetchError         a feed could not be fetched (kind names the failure)
      +-- StoreError         the SQLite state could not be written or read
+     +-- ModelError         a translation model could not be listed, fetched or installed
+     |                      (kind: "offline" when the package index is unreachable)
+     +-- DeliveryError      a digest channel failed (transient says whether a retry may help)
+
+Elsewhere, on purpose: ``monitor.model_archive.ArchiveError`` and ``monitor.cli.UsageError``
+are MonitorErrors of their own modules. A feed that cannot be fetched raises nothing: the
+fetcher returns a ``FetchResult`` whose ``error_kind`` names the failure, and the feed's health
+records it.
 
 A :class:`Problem` is one located complaint about a user-edited file: the
 file, line and column (1-based) and the key it concerns, with a hint.
@@ -13,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 
 @dataclass(frozen=True)
@@ -46,14 +54,31 @@ class ConfigError(MonitorError):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
-class FetchError(MonitorError):
-    def __init__(self, kind: str, message: str):
-        self.kind = kind
-        super().__init__(f"{kind}: {message}")
-
-
 class StoreError(MonitorError):
     pass
+
+
+ModelErrorKind = Literal["offline", "other"]
+
+
+class ModelError(MonitorError):
+    """A translation model could not be listed, fetched or installed. ``kind`` is "offline" when
+    the package index or download could not be reached at all (trying other pairs is futile)."""
+
+    def __init__(self, message: str, *, kind: ModelErrorKind = "other") -> None:
+        super().__init__(message)
+        self.kind: ModelErrorKind = kind
+
+
+class DeliveryError(MonitorError):
+    """A channel failed; ``transient`` says whether a retry may succeed."""
+
+    def __init__(self, message: str, *, transient: bool, code: int | None = None,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.transient = transient
+        self.code = code
+        self.retry_after = retry_after
 
 
 def relpath(path: Path | str) -> str:

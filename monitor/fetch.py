@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 from urllib.parse import SplitResult, unquote, urljoin, urlsplit, urlunsplit
 
 import httpx
@@ -43,6 +43,11 @@ REDIRECT_CODES = {301, 302, 303, 307, 308}
 PERMANENT_REDIRECTS = {301, 308}
 
 
+# Why a fetch failed (stored on the feed as its last error kind and shown by `monitor feeds`).
+ErrorKind = Literal["timeout", "connect", "dns", "tls", "http", "too_large", "redirects", "blocked", "file",
+                    "protocol"]
+
+
 @dataclass(frozen=True)
 class FetchResult:
     url: str  # as requested
@@ -54,7 +59,7 @@ class FetchResult:
     last_modified: str | None = None
     not_modified: bool = False
     error: str | None = None  # human-readable
-    error_kind: str | None = None  # timeout|connect|dns|tls|http|too_large|redirects|blocked|file|protocol
+    error_kind: ErrorKind | None = None
     retry_after: float | None = None  # seconds, from Retry-After
     moved_to: str | None = None  # new URL when every redirect hop was permanent (301/308)
     elapsed: float = 0.0
@@ -436,6 +441,7 @@ def _network_failure(url: str, current: str, e: BaseException, start: float) -> 
     text = str(e) or type(e).__name__
     low = text.lower()
     cause = e.__cause__ or e.__context__
+    kind: ErrorKind
     if isinstance(e, ssl.SSLError) or isinstance(cause, ssl.SSLError) or "ssl" in low or "certificate" in low:
         kind = "tls"
     elif isinstance(cause, socket.gaierror) or "name or service not known" in low or "name resolution" in low \

@@ -31,6 +31,7 @@ from monitor.parse import MAX_SUMMARY, Entry, clean_text, normalise_encoding
 from monitor.robots import DbRunner, RobotsCache, run_inline
 from monitor.store import CachedValue, Store
 from monitor.store.api import KeyValueCache
+from monitor.text import shorten
 
 log = logging.getLogger(__name__)
 
@@ -143,10 +144,5 @@ def short_summary(original: Entry, enriched: Entry, limit: int = SHORT_SUMMARY) 
     """What a digest shows: the feed's own summary, or the article's opening when the feed had none."""
     if original.summary.strip():
         return original.summary
-    text = enriched.summary.strip()
-    if len(text) <= limit:
-        return text
-    cut = text[:limit]
-    end = max(cut.rfind(". "), cut.rfind("! "), cut.rfind("? "))
-    return cut[: end + 1] if end > limit // 3 else cut.rsplit(" ", 1)[0] + "…"
+    return shorten(enriched.summary, limit, at="sentence")
 

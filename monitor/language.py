@@ -32,6 +32,9 @@ from typing import Any
 import pycld2
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
+from monitor.text import language_code as normalize_code
+from monitor.text import scripts as _scripts
+
 __all__ = [
     "LanguageResult",
     "UNCERTAIN_BELOW",
@@ -83,32 +86,6 @@ class LanguageResult:
 
 # --------------------------------------------------------------------------- scripts
 
-_SCRIPT_RANGES: tuple[tuple[int, int, str], ...] = (
-    (0x0041, 0x024F, "Latn"),
-    (0x0370, 0x03FF, "Grek"),
-    (0x0400, 0x052F, "Cyrl"),
-    (0x0530, 0x058F, "Armn"),
-    (0x0590, 0x05FF, "Hebr"),
-    (0x0600, 0x06FF, "Arab"),
-    (0x0750, 0x077F, "Arab"),
-    (0x0900, 0x097F, "Deva"),
-    (0x0980, 0x09FF, "Beng"),
-    (0x0E00, 0x0E7F, "Thai"),
-    (0x10A0, 0x10FF, "Geor"),
-    (0x1100, 0x11FF, "Hang"),
-    (0x1C90, 0x1CBF, "Geor"),
-    (0x1E00, 0x1EFF, "Latn"),
-    (0x2D00, 0x2D2F, "Geor"),
-    (0x3040, 0x309F, "Hira"),
-    (0x30A0, 0x30FF, "Kana"),
-    (0x3400, 0x4DBF, "Hani"),
-    (0x4E00, 0x9FFF, "Hani"),
-    (0xAC00, 0xD7AF, "Hang"),
-    (0xF900, 0xFAFF, "Hani"),
-    (0xFB50, 0xFDFF, "Arab"),
-    (0xFE70, 0xFEFF, "Arab"),
-)
-
 # Languages that are (practically) written only in one script.
 _SCRIPT_ONLY: dict[str, str] = {
     "Armn": "hy",
@@ -147,34 +124,6 @@ _LANG_SCRIPTS: dict[str, frozenset[str]] = {
     "el": frozenset({"Grek"}),
     "he": frozenset({"Hebr"}),
 }
-
-
-def _script_of(ch: str) -> str | None:
-    o = ord(ch)
-    if o < 0x41:
-        return None
-    for lo, hi, name in _SCRIPT_RANGES:
-        if lo <= o <= hi:
-            return name if ch.isalpha() else None
-    return "Zyyy" if ch.isalpha() else None
-
-
-_SCRIPT_MEMO: dict[str, str | None] = {}
-
-
-def _scripts(text: str) -> Counter[str]:
-    """Letters per script (memoised per character: headlines repeat a small alphabet)."""
-    counts: Counter[str] = Counter()
-    memo = _SCRIPT_MEMO
-    for ch, n in Counter(text).items():
-        s = memo.get(ch, "?")
-        if s == "?":
-            s = _script_of(ch)
-            if len(memo) < 65536:
-                memo[ch] = s
-        if s is not None:
-            counts[s] += n
-    return counts
 
 
 # --------------------------------------------------------------------------- letters
@@ -242,40 +191,9 @@ def _cyrillic_candidates(text: str) -> tuple[list[str], Counter[str]]:
 
 # --------------------------------------------------------------------------- detectors
 
-_CODE_ALIASES: dict[str, str] = {
-    "iw": "he",
-    "jw": "jv",
-    "zh-hant": "zh",
-    "zh-hans": "zh",
-    "zh-tw": "zh",
-    "zh-cn": "zh",
-    "ary": "ar",
-    "arz": "ar",
-    "yue": "zh",
-    "wuu": "zh",
-    "uzs": "uz",
-    "fil": "tl",
-    "nb": "no",
-    "nn": "no",
-    "sh": "sr",
-}
-_NO_LANGUAGE = frozenset({"un", "xx", "zxx", "und", "unknown", ""})
-
 _lock = threading.Lock()
 _langid: LanguageIdentifier | None = None
 _langdetect: Any = None
-
-
-def normalize_code(code: str | None) -> str | None:
-    """Map "ru-RU", "uz-Cyrl", "zh-Hant", "iw" ... to an ISO 639-1 code (None if empty)."""
-    if not code:
-        return None
-    c = code.strip().lower().replace("_", "-")
-    if c in _CODE_ALIASES:
-        return _CODE_ALIASES[c]
-    base = c.split("-", 1)[0]
-    base = _CODE_ALIASES.get(base, base)
-    return None if base in _NO_LANGUAGE else base
 
 
 def _get_langid() -> LanguageIdentifier:

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from monitor.argos_models import _LOCK, ModelError
+from monitor.argos_models import _LOCK
+from monitor.errors import ModelError
 from monitor.model_archive import ArchiveError, free_name, unpacked
 
 SUBDIR = "multilingual"

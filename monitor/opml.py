@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import email.utils
 import re
+from collections import Counter
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -30,11 +31,11 @@ from defusedxml import ElementTree as DefusedET
 from monitor.config import FeedConfig
 from monitor.config_edit import NewFeed
 from monitor.errors import MonitorError
+from monitor.text import language_code
 from monitor.units import parse_duration
 
 NM_NS = "https://github.com/news-monitor/news-monitor/opml"
 MAX_OPML_BYTES = 20_000_000
-_LANG = re.compile(r"^[a-z]{2,3}$")
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,7 @@ def read_opml(data: bytes) -> OpmlDocument:
             continue
         attrs = extra.get(listed, {})
         tags = _tags(attrs.get("categories") or raw.get("categories") or [])
-        feed = OpmlFeed(url=url, title=title, tags=tags, language=_lang(attrs.get("language")),
+        feed = OpmlFeed(url=url, title=title, tags=tags, language=language_code(attrs.get("language")),
                         interval=_interval(attrs.get("interval")), fulltext=attrs.get("fulltext") == "true",
                         enabled=attrs.get("enabled") != "false")
         key = url_key(url)
@@ -150,13 +151,6 @@ def _unique(items: tuple[str, ...]) -> tuple[str, ...]:
             seen.add(x.casefold())
             out.append(x)
     return tuple(out)
-
-
-def _lang(value: str | None) -> str | None:
-    if not value:
-        return None
-    code = value.strip().lower().replace("_", "-").split("-")[0]
-    return code if _LANG.match(code) else None
 
 
 def _interval(value: str | None) -> str | None:

@@ -29,6 +29,7 @@ import feedparser
 import nh3
 
 from monitor.scrub import scrub
+from monitor.text import language_code, shorten
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ def parse_feed(body: bytes, content_type: str | None = None, base_url: str | Non
     version = d.get("version") or ""
     feed = d.get("feed", {})
     feed_link = _http_link(feed.get("link"), base_url)
-    feed_lang = _lang_code(feed.get("language"))
+    feed_lang = language_code(feed.get("language"))
     entries: list[Entry] = []
     seen: set[str] = set()
     for raw in d.get("entries", []):
@@ -143,7 +144,7 @@ def _entry(raw: dict[str, Any], base: str | None, feed_lang: str | None, now: da
     if not title and not summary:
         return None
     if not title:
-        title = summary[:120].rsplit(" ", 1)[0] + ("…" if len(summary) > 120 else "")
+        title = shorten(summary, 120)
     guid = clean_text(str(raw.get("id") or ""), 1000) or link or \
         "sha1:" + hashlib.sha1((title + "\n" + summary).encode()).hexdigest()
     published = None
@@ -161,7 +162,7 @@ def _entry(raw: dict[str, Any], base: str | None, feed_lang: str | None, now: da
         elif published > now + FUTURE_SLACK:
             published = now
     author = clean_text(raw.get("author") or "", MAX_AUTHOR) or None
-    lang = _lang_code(raw.get("language")) or feed_lang
+    lang = language_code(raw.get("language")) or feed_lang
     return Entry(guid, link, title, summary, published, author, lang)
 
 
@@ -177,9 +178,7 @@ def clean_text(value: str, limit: int) -> str:
             value = html.unescape(nh3.clean(value, tags=set(), clean_content_tags={"script", "style"}))
     value = scrub(value)  # controls become spaces, bidi overrides and zero-width characters go
     value = _SPACE.sub(" ", value).strip()
-    if len(value) > limit:
-        value = value[: limit - 1].rstrip() + "…"
-    return value
+    return shorten(value, limit, at="char")
 
 
 def _http_link(link: object, base: str | None) -> str | None:
@@ -198,13 +197,6 @@ def _http_link(link: object, base: str | None) -> str | None:
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc or any(c in link for c in " <>\"'`"):
         return None
     return link[:2000]
-
-
-def _lang_code(value: object) -> str | None:
-    if not value or not isinstance(value, str):
-        return None
-    code = value.strip().lower().replace("_", "-").split("-")[0]
-    return code if re.fullmatch(r"[a-z]{2,3}", code) else None
 
 
 def _refuse_entities(data: bytes) -> None:

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Literal, TypeVar
 
 from monitor.config import Config, FeedConfig
 from monitor.dedup import canonical_url, content_fingerprint
@@ -26,9 +26,8 @@ from monitor.fetch import Fetcher, FetchResult, next_poll_delay
 from monitor.language import LanguageResult, detect_item
 from monitor.neardup import NearDupIndex, NearDupSettings, Signature, decide, make_signature
 from monitor.parse import Entry, ParsedFeed, parse_feed
-from monitor.seeds import Seed, load_seeds
+from monitor.seeds import SEED_FEED_NAME, SEED_FEED_URL, Seed, load_seeds
 from monitor.store import FeedState, FeedUpdate, ItemRef, MatchRecord, NewItem, Store, open_store
-from monitor.store.api import SEED_FEED_URL  # the pseudo-feed of the seed corpus (imported from here too)
 from monitor.story import StoryIndex, StorySettings
 from monitor.story_text import StoryText, story_text
 from monitor.watchlist import MatchInput, Watchlist, match_all, prepare
@@ -37,7 +36,10 @@ from monitor.workers import Lane
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-SEED_FEED_NAME = "seeds"
+# Why an item is a duplicate (items.duplicate_kind, `items --json`): the same canonical URL or
+# content as an earlier item, a seed's near-copy, a member or an update of an earlier story.
+ExactKind = Literal["url", "content"]
+DuplicateKind = Literal[ExactKind, "seed", "story", "update"]
 GONE_LIMIT = 3  # a feed answering 410 this many times in a row is disabled
 TRANSLATE_SUMMARY_CHARS = 600  # translate the lead of long summaries, not whole articles
 TRANSLATE_STUCK = 120.0  # a translation lane busy with one job this long: store items untranslated meanwhile
@@ -278,7 +280,7 @@ class _Pending:
     canonical: str | None
     content: str | None
     duplicate_of: int | None = None
-    duplicate_kind: str | None = None
+    duplicate_kind: DuplicateKind | None = None
     similarity: float | None = None
     story_id: int | None = None
     language: Any = None
@@ -289,8 +291,13 @@ class _Pending:
     item_id: int = 0
     sig: Signature | None = None
 
-    def keys(self) -> list[tuple[str, str]]:
-        return [(k, v) for k, v in (("url", self.canonical), ("content", self.content)) if v]
+    def keys(self) -> list[tuple[ExactKind, str]]:
+        out: list[tuple[ExactKind, str]] = []
+        if self.canonical:
+            out.append(("url", self.canonical))
+        if self.content:
+            out.append(("content", self.content))
+        return out
 
 
 def ingest(svc: Services, feed_name: str, feed_id: int, entries: list[Entry], *, override: str | None = None,
@@ -472,7 +479,8 @@ def _decide_one(svc: Services, feed_name: str, feed_id: int, p: _Pending, now: f
     if is_seed or p.duplicate_kind in ("url", "content"):
         return row
     inp = MatchInput(title=e.title, summary=e.summary, language=lang.language, feed=feed_name,
-                     title_translated=p.title_tr, summary_translated=p.summary_tr)
+                     title_translated=p.title_tr, summary_translated=p.summary_tr,
+                     translated_to=p.translated_to or svc.config.translation.target)
     prepared = prepare(inp)  # tokenised and stemmed once, shared by every watchlist
     found = [MatchRecord(p.item_id, m.watchlist, m.score, tuple(m.why()), now)
              for m in match_all(svc.watchlists, prepared)]
@@ -509,7 +517,7 @@ def _story_decision(svc: Services, p: _Pending, evidence: StoryText, at: float, 
         if old is not None and c.similarity >= NEAR_COPY:
             also.append((item_id, old[0], old[1], old[2]))
     d = svc.stories.decide(evidence, at, also)
-    if d.outcome in ("story", "update"):
+    if d.outcome != "new_story":
         p.duplicate_of, p.duplicate_kind, p.similarity, p.story_id = d.item_id, d.outcome, round(d.score, 3), d.story_id
 
 
@@ -574,7 +582,8 @@ def rematch(svc: Services, wl: Watchlist, window: float, now: float | None = Non
     with st.transaction():
         for r in rows:
             inp = MatchInput(title=r.title, summary=r.summary, language=r.language, feed=r.feed_name,
-                             title_translated=r.title_translated, summary_translated=r.summary_translated)
+                             title_translated=r.title_translated, summary_translated=r.summary_translated,
+                             translated_to=r.translated_to or svc.config.translation.target)
             m = wl.match(inp)
             if m is not None:
                 added += r.id not in had

@@ -27,6 +27,7 @@ from markupsafe import Markup
 
 from monitor.digest import Digest, DigestStory, StorySource
 from monitor.scrub import clean_line, has_bad_char  # noqa: F401 - clean_line is re-exported
+from monitor.text import shorten
 
 _has_bad_char = has_bad_char  # its name here before the scrubber moved to monitor.scrub
 
@@ -37,13 +38,7 @@ _NAMESPACE = uuid.UUID("5b0f1d4e-63a5-4c1e-9a43-6b1c2d9f8e10")  # news-monitor d
 
 def truncate(text: str, max_len: int) -> str:
     """Shorten to at most ``max_len`` characters at a word boundary, with an ellipsis."""
-    if len(text) <= max_len:
-        return text
-    cut = text[: max_len - 1]
-    space = cut.rfind(" ")
-    if space >= max_len // 2:
-        cut = cut[:space]
-    return cut.rstrip(" ,;:-–—") + "…"
+    return shorten(text, max_len)
 
 
 def safe_url(value: str | None) -> str | None:

@@ -70,7 +70,8 @@ def translate_waiting(svc: Any, *, now: float | None = None, limit: int = 5000) 
     re-decide near-duplicates and watchlist matches for them. ``svc`` is a pipeline.Services
     (its store, translator, near-duplicate index and watchlists). ``Outcome.more`` says
     whether the limit cut the round short."""
-    from monitor.pipeline import SEED_FEED_URL, TRANSLATE_SUMMARY_CHARS
+    from monitor.pipeline import TRANSLATE_SUMMARY_CHARS
+    from monitor.seeds import SEED_FEED_URL
     from monitor.translate import cut_lead
 
     translator: Translator | None = svc.get_translator()
@@ -150,7 +151,7 @@ def _redecide(svc: Any, r: StoredItem, title_tr: str | None, summary_tr: str | N
     if is_seed or exact_dup:
         return 0, joined
     inp = MatchInput(title=r.title, summary=r.summary or "", language=r.language, feed=r.feed_name,
-                     title_translated=title_tr, summary_translated=summary_tr)
+                     title_translated=title_tr, summary_translated=summary_tr, translated_to=target)
     prepared = prepare(inp)
     had = {m.watchlist for m in st.items.matches_for([item_id]).get(item_id, [])}
     found = [MatchRecord(item_id, m.watchlist, m.score, tuple(m.why()), now) for m in match_all(svc.watchlists, prepared)]

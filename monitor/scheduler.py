@@ -37,11 +37,13 @@ from apscheduler.triggers.date import DateTrigger
 
 from monitor import store
 from monitor.config import Config, FeedConfig, load_config
+from monitor.cycle import begin
 from monitor.errors import ConfigError, MonitorError
 from monitor.fetch import Fetcher
-from monitor.pipeline import Services, open_services, poll_feed, rematch, rematch_changed, sync_seeds
+from monitor.pipeline import Services, open_services, poll_feed, rematch, sync_seeds
 from monitor.sdnotify import Notifier, Watchdog
-from monitor.watchlist import Watchlist, load_watchlists
+from monitor.seeds import SEED_FEED_NAME, SEED_FEED_URL
+from monitor.watchlist import Watchlist, reload_watchlists
 from monitor.worker_leases import Worker
 
 log = logging.getLogger(__name__)
@@ -82,8 +84,6 @@ class Daemon:
     items: int = 0
     stopping: bool = False
     watch_state: dict[str, float] = field(default_factory=dict)
-    good_watchlists: dict[str, Watchlist] = field(default_factory=dict)
-    wl_hashes: dict[str, str] = field(default_factory=dict)
     scheduler: AsyncIOScheduler | None = None
     inflight: set[asyncio.Task] = field(default_factory=set)
     fetcher: Fetcher | None = None
@@ -265,23 +265,16 @@ class Daemon:
             await self.immediate_alerts()
 
     async def reload_watchlists(self) -> None:
-        """Load every watchlist file; a file that fails keeps its last good version active."""
-        wls, problems = load_watchlists(self.config.watchlists)
-        for p in problems:
+        """Load every watchlist file with :func:`monitor.watchlist.reload_watchlists`: a file that
+        fails keeps its last good version active; new and edited ones are re-applied to recent items."""
+        r = reload_watchlists(self.config.watchlists, self.svc.watchlists)
+        for p in r.problems:
             log.error("watchlist not reloaded: %s", p)
-        await self.record_reload("watchlists", [str(p) for p in problems])
-        broken_files = {Path(p.file).name for p in problems}
-        new: dict[str, Watchlist] = {w.name: w for w in wls}
-        for name, old in self.good_watchlists.items():
-            if name not in new and old.path.name in broken_files:
-                log.warning("keeping the last good version of watchlist %s", name)
-                new[name] = old
-        hashes = {n: (self.wl_hashes.get(n, "") if w is self.good_watchlists.get(n) else _wl_fingerprint(w))
-                  for n, w in new.items()}
-        changed = [w for n, w in new.items() if hashes[n] != self.wl_hashes.get(n)]
-        self.good_watchlists = new
-        self.wl_hashes = hashes
-        self.svc.watchlists = list(new.values())
+        await self.record_reload("watchlists", [str(p) for p in r.problems])
+        for name in r.kept:
+            log.warning("keeping the last good version of watchlist %s", name)
+        self.svc.watchlists = r.watchlists
+        changed = [w for w in r.watchlists if w.name in r.changed]
         for w in changed:
             added, removed = await self.svc.db(rematch, self.svc, w, self.config.rematch_window)
             log.info("watchlist %s (re)loaded: %d new match(es), %d dropped among items of the last %.0f days",
@@ -293,8 +286,9 @@ class Daemon:
 
     def arm_digests(self) -> None:
         assert self.scheduler is not None
+        active = {w.name for w in self.svc.watchlists}
         for job in self.scheduler.get_jobs():
-            if job.id.startswith("digest:") and job.id[7:] not in self.good_watchlists:
+            if job.id.startswith("digest:") and job.id[7:] not in active:
                 job.remove()
         for wl in self.svc.watchlists:
             try:
@@ -350,7 +344,7 @@ class Daemon:
                                                        timeout=cfg.download_timeout, verify=verify_argos)
             except argos_models.ModelError as e:
                 log.warning("translation model %s->%s not installed: %s", src, dst, e)
-                if "network" in str(e):
+                if e.kind == "offline":
                     break  # offline: do not try every pair against an unreachable index
                 continue
             log.info("installed translation model %s->%s (version %s)", src, dst, info.version)
@@ -387,7 +381,7 @@ class Daemon:
         self.config = cfg
         self.svc.config = cfg
         self.svc.feed_ids = await self.svc.db(self.svc.store.feeds.sync,
-                                              [(f.url, f.name) for f in cfg.feeds] + [("seeds:", "seeds")])
+                                              [(f.url, f.name) for f in cfg.feeds] + [(SEED_FEED_URL, SEED_FEED_NAME)])
         assert self.scheduler is not None
         wanted = {f.url for f in cfg.feeds if f.enabled}
         for job in self.scheduler.get_jobs():
@@ -443,16 +437,6 @@ def reschedule_feeds(old: dict[str, FeedConfig], new: tuple[FeedConfig, ...] | l
             last = last_fetch.get(f.url)
             plan[f.url] = max(soon, last + f.interval) if last else soon
     return plan
-
-
-def _wl_fingerprint(wl: Watchlist) -> str:
-    """Hash of the watchlist file as loaded (taken right after loading it)."""
-    import hashlib
-
-    try:
-        return hashlib.sha256(wl.path.read_bytes()).hexdigest()
-    except OSError:
-        return repr(wl)
 
 
 # ---- what `monitor run` prints in a terminal --------------------------------------------------------
@@ -537,8 +521,6 @@ async def _serve(config_path: Path, cfg: Config, notifier: Notifier) -> int:
     d.worker = Worker.for_store(svc.store)
     if d.worker is not None:
         await svc.db(d.worker.start)
-    d.good_watchlists = {w.name: w for w in svc.watchlists}
-    d.wl_hashes = {w.name: _wl_fingerprint(w) for w in svc.watchlists}
     d.watch_state = d._watch_snapshot()
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -551,8 +533,8 @@ async def _serve(config_path: Path, cfg: Config, notifier: Notifier) -> int:
                              job_defaults={"coalesce": True, "max_instances": 1})
     d.scheduler = sched
     try:
-        await svc.db(sync_seeds, svc)
-        await svc.db(rematch_changed, svc, cfg.rematch_window)  # watchlists edited while stopped
+        # seeds, and watchlists edited while stopped (waiting translations: translate_waiting, in rounds)
+        await svc.db(functools.partial(begin, svc, translate=False))
         rows = {r.url: r for r in await svc.db(svc.store.feeds.all)}
         now = time.time()
         armed = 0

@@ -27,8 +27,10 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from monitor.errors import ConfigError, Problem, relpath
+from monitor.text import shorten
 
 SEED_SUFFIXES = {".txt", ".md", ".markdown"}
+SEED_FEED_NAME = "seeds"
 _FRONT = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*\r?\n", re.DOTALL)
 _FRONT_KEYS = {"title", "url", "date", "language"}
 
@@ -66,7 +68,7 @@ def load_seed(path: Path) -> Seed:
     title = str(meta.get("title") or "").strip()
     if not title:
         first = text.split("\n", 1)[0].lstrip("# ").strip()
-        title = first if len(first) <= 160 else first[:157].rsplit(" ", 1)[0] + "…"
+        title = shorten(first, 160)
     published = None
     d = meta.get("date")
     if isinstance(d, datetime):

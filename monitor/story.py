@@ -23,6 +23,7 @@ import sys
 from itertools import repeat
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 from monitor.store import Store, StoryDoc
 from monitor.story_text import StoryText
@@ -77,7 +78,7 @@ class StoryVerdict:
 class StoryDecision:
     """The decision for a new report against every candidate."""
 
-    outcome: str  # "story" (joins an earlier item's story) | "update" (joins it as a change) | "new_story"
+    outcome: Literal["story", "update", "new_story"]  # joins an earlier item's story, as a change of it, or not
     item_id: int | None  # the earlier item it joined
     story_id: int | None
     score: float = 0.0

@@ -34,19 +34,23 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, Literal
 
 from monitor import argos_models
 from monitor.argos_models import ModelInfo, list_models
 from monitor.multilingual_models import MultilingualInfo, list_multilingual
 from monitor.store import Store, open_store
 from monitor.store.api import TranslationCache
+from monitor.text import language_code, main_script, shorten, split_sentences
 from monitor.translit import TRANSLITERATORS
 
-TRANSLATED = "translated"
-CACHED = "cached"
-NOT_NEEDED = "not_needed"
-UNAVAILABLE = "unavailable"
+# The outcome of one translation request. An item stores it as its translation_status, an
+# unavailable one with the reason appended ("unavailable: no model kk->en").
+TranslationOutcome = Literal["translated", "cached", "not_needed", "unavailable"]
+TRANSLATED: Final = "translated"
+CACHED: Final = "cached"
+NOT_NEEDED: Final = "not_needed"
+UNAVAILABLE: Final = "unavailable"
 
 PIVOT = "en"
 MAX_DECODING_LENGTH = 256
@@ -67,7 +71,7 @@ class TranslationResult:
     """The outcome for one (text, source language) request."""
 
     text: str | None  # translated text, None if not translated
-    status: str  # "translated" | "cached" | "not_needed" | "unavailable"
+    status: TranslationOutcome
     reason: str | None  # why unavailable, e.g. "no model kk->en"
     model_version: str | None
 
@@ -102,9 +106,6 @@ _STUTTER = re.compile(r"([^\W\d_]{2,3})\1{2,}|([^\W\d_])\2{4,}", re.UNICODE)  # 
 # A text with no match cannot hold two sentences (for scripts that mark sentence ends).
 _MAYBE_SPLIT = re.compile(r"[.!?…؟।։][»\"'”’)\]]?\s|[。！？]\S", re.UNICODE)
 _NO_FAST_PATH = {"th", "lo", "km", "my"}  # sentences end without punctuation
-_SENT_END = re.compile(
-    r"(?<=[.!?…։])([»\"'”’)\]]?)\s+(?=[«\"“„(\['‘]?[\w])", re.UNICODE
-)
 
 
 def sanity_problem(source: str, output: str) -> str | None:
@@ -138,31 +139,14 @@ def sanity_problem(source: str, output: str) -> str | None:
     return None
 
 
-def split_sentences_rule(text: str) -> list[str]:
-    """Rule-based splitter used when a package ships no MiniSBD model."""
-    parts: list[str] = []
-    start = 0
-    for m in _SENT_END.finditer(text):
-        before = text[start : m.start()]
-        # not after a one-letter abbreviation such as "В." or "г."
-        if re.search(r"(?:^|\s)[^\W\d_]\.$", before):
-            continue
-        parts.append(text[start : m.start()] + m.group(1))
-        start = m.end()
-    parts.append(text[start:])
-    return [p.strip() for p in parts if p.strip()]
+split_sentences_rule = split_sentences  # the rule-based splitter, used when a package ships no MiniSBD model
 
 
 def normalize_lang(code: str | None) -> str | None:
-    """ISO 639-1 code as Argos names it ("zh-TW" -> "zt", "pt-BR" -> "pt")."""
-    if not code:
-        return None
-    code = code.strip().lower().replace("_", "-")
-    if code in ("und", "unknown", "xx"):
-        return None
-    if code in ("zh-tw", "zh-hant", "zh-hk"):
+    """ISO 639 code as Argos names it ("zh-TW" -> "zt", "pt-BR" -> "pt")."""
+    if code and code.strip().lower().replace("_", "-") in ("zh-tw", "zh-hant", "zh-hk"):
         return "zt"
-    return code.split("-", 1)[0]
+    return language_code(code)
 
 
 def split_code(code: str | None) -> tuple[str | None, str | None]:
@@ -175,12 +159,7 @@ def split_code(code: str | None) -> tuple[str | None, str | None]:
     return lang, script
 
 
-def text_script(text: str) -> str | None:
-    """The dominant script of ``text`` (ISO 15924), None if it has no letters."""
-    from monitor.language import _scripts  # the detector's own script table (cheap, pure)
-
-    counts = _scripts(text)
-    return counts.most_common(1)[0][0] if counts else None
+text_script = main_script  # its name here before the one copy moved to monitor.text
 
 
 def source_code(language: str | None, script: str | None) -> str | None:
@@ -195,22 +174,7 @@ def source_code(language: str | None, script: str | None) -> str | None:
 def cut_lead(text: str, limit: int) -> str:
     """At most ``limit`` characters of ``text``, cut after the last whole sentence that fits
     (a word boundary and "…" when even the first sentence is longer)."""
-    text = text.strip()
-    if len(text) <= limit:
-        return text
-    out = ""
-    for sentence in split_sentences_rule(text[: limit + 1]):
-        candidate = f"{out} {sentence}".strip()
-        if len(candidate) > limit or not _ends_sentence(sentence):
-            break
-        out = candidate
-    if out:
-        return out
-    return text[:limit].rsplit(" ", 1)[0].rstrip(",;:—-– ") + "…"
-
-
-def _ends_sentence(sentence: str) -> bool:
-    return bool(re.search(r"[.!?…։。！？][»\"'”’)\]]?$", sentence))
+    return shorten(text, limit, at="sentence")
 
 
 def _sha256(text: str) -> str:

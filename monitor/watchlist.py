@@ -8,7 +8,6 @@ plus a node tree, and matched against items prepared once by
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import hashlib
 import re
@@ -16,12 +15,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from monitor.errors import ConfigError, Problem, relpath
+from monitor.text import is_email_address, is_language_code
 from monitor.watchlist_engine import (
     FIELD_GROUPS,
     TITLE_FIELDS,
@@ -44,6 +44,11 @@ from monitor.watchlist_text import (
     words_of,
 )
 from monitor.yaml_load import load_yaml
+from monitor.yamlcheck import ProblemCollector
+from monitor.yamlcheck import join_key as _join
+from monitor.yamlcheck import kind_of as _kind
+from monitor.yamlcheck import position as _pos
+from monitor.yamlcheck import suggest as _suggest
 
 __all__ = [
     "DigestSettings", "Explanation", "Hit", "Match", "MatchInput", "PreparedItem", "Watchlist",
@@ -51,12 +56,14 @@ __all__ = [
 ]
 
 TITLE_BOOST = 2.0  # a term found in the title counts this many times its weight
-FORMATS = ("markdown", "email", "atom", "webhook")
+# The delivery channels a digest can go out on: the one list (dispatch, validation, and the
+# enum in watchlists/watchlist.schema.json, which a test compares).
+Channel = Literal["markdown", "email", "atom", "webhook"]
+CHANNELS: tuple[Channel, ...] = get_args(Channel)
+FORMATS = CHANNELS
 MODES = ("digest", "immediate")
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-_LANG_RE = re.compile(r"^[a-z]{2,3}$")
 _HHMM_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
-_EMAIL_RE = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 _WORD_STAR_RE = re.compile(r"\S+")
 
 
@@ -70,6 +77,7 @@ class MatchInput:
     feed: str
     title_translated: str | None = None
     summary_translated: str | None = None
+    translated_to: str | None = None  # the language of the translations (translation.target); None: "en"
 
 
 @dataclass(frozen=True)
@@ -382,47 +390,15 @@ _LEAF_KEYS = {
 _NEAR_KEYS = ("terms", "within", "ordered")
 
 
-def _pos(container: Any, key: Any = None, of_key: bool = False) -> tuple[int | None, int | None]:
-    """1-based (line, column) of ``container[key]`` (or of the key itself), or of the container."""
-    lc = getattr(container, "lc", None)
-    if lc is None:
-        return None, None
-    try:
-        if key is not None and isinstance(container, Mapping):
-            line, col = lc.key(key) if of_key else lc.value(key)
-        elif key is not None:
-            line, col = lc.item(key)
-        else:
-            line, col = lc.line, lc.col
-    except (KeyError, IndexError, TypeError):
-        line, col = lc.line, lc.col
-    return line + 1, col + 1
-
-
-def _suggest(word: str, options: Iterable[str]) -> str:
-    close = difflib.get_close_matches(str(word), list(options), n=1)
-    return f"did you mean '{close[0]}'?" if close else ""
-
-
-class _Checker:
+class _Checker(ProblemCollector):
     """Validates one parsed watchlist document and compiles it; collects every problem."""
 
     def __init__(self, file: str, doc: Any, lexicon: Lexicon | None = None):
-        self.file = file
+        super().__init__(file)
         self.doc = doc
-        self.problems: list[Problem] = []
         self.lexicon = lexicon if lexicon is not None else Lexicon()
         self.aliases: dict[str, list[tuple[int, ...]]] = {}
         self.alias_variants: dict[str, list[tuple[str, str | None, tuple[int | None, int | None], str]]] = {}
-
-    def err(self, at: tuple[int | None, int | None], key: str, message: str, hint: str = "") -> None:
-        self.problems.append(Problem(self.file, at[0], at[1], key, message, hint))
-
-    def unknown_keys(self, m: Mapping[str, Any], allowed: Sequence[str], path: str) -> None:
-        for k in m:
-            if k not in allowed:
-                hint = _suggest(k, allowed) or "allowed keys: " + ", ".join(allowed)
-                self.err(_pos(m, k, of_key=True), _join(path, str(k)), "unknown key", hint)
 
     # -- scalars
 
@@ -554,7 +530,7 @@ class _Checker:
         if isinstance(spec, Mapping):
             for lang, vals in spec.items():
                 lpath = f"{path}.{lang}"
-                if not isinstance(lang, str) or not _LANG_RE.match(lang):
+                if not isinstance(lang, str) or not is_language_code(lang):
                     self.err(_pos(spec, lang, of_key=True), lpath, f"unknown language code {lang!r}",
                              "use an ISO 639-1 code such as en, ru, kk, ky, uz, tg, hy")
                     continue
@@ -703,7 +679,7 @@ class _Checker:
             lang = None
             if "lang" in v:
                 lang = v["lang"]
-                if not isinstance(lang, str) or not _LANG_RE.match(lang):
+                if not isinstance(lang, str) or not is_language_code(lang):
                     self.err(_pos(v, "lang"), _join(path, "lang"), f"unknown language code {lang!r}",
                              "use an ISO 639-1 code such as en, ru, kk")
                     lang = None
@@ -792,7 +768,7 @@ class _Checker:
         for k in ("languages", "exclude_languages"):
             vals = []
             for code, at in self.str_list(v, k, "filters"):
-                if not _LANG_RE.match(code):
+                if not is_language_code(code):
                     self.err(at, f"filters.{k}", f"unknown language code {code!r}",
                              "use ISO 639-1 codes such as en, ru, kk")
                 vals.append(code)
@@ -841,7 +817,7 @@ class _Checker:
             self.err(_pos(v, "formats"), "digest.formats", "no output format", "e.g. formats: [markdown]")
         recipients = []
         for r, at in self.str_list(v, "recipients", "digest"):
-            if not _EMAIL_RE.match(r):
+            if not is_email_address(r):
                 self.err(at, "digest.recipients", f"not an e-mail address: {r!r}", "e.g. analyst@example.org")
             recipients.append(r)
         if "email" in formats and not recipients:
@@ -881,7 +857,7 @@ _NODE_OPTION_KEYS = frozenset(("min", "fields", "weight", "name", "lang", "varia
 
 def _is_lang_shorthand(v: Mapping[str, Any]) -> bool:
     """A mapping whose keys are all two-letter language codes (``{kk: Тоқаев}``), not node keys."""
-    return all(isinstance(k, str) and len(k) == 2 and _LANG_RE.match(k) and k not in _NODE_OPTION_KEYS
+    return all(isinstance(k, str) and len(k) == 2 and is_language_code(k) and k not in _NODE_OPTION_KEYS
                for k in v)
 
 
@@ -889,26 +865,6 @@ def _zones() -> list[str]:
     import zoneinfo
 
     return sorted(zoneinfo.available_timezones())
-
-
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
-
-def _kind(v: Any) -> str:
-    if v is None:
-        return "nothing"
-    if isinstance(v, bool):
-        return f"boolean {v}"
-    if isinstance(v, (int, float)):
-        return f"number {v}"
-    if isinstance(v, str):
-        return f"text {v!r}"
-    if isinstance(v, list):
-        return "a list"
-    if isinstance(v, Mapping):
-        return "a mapping"
-    return type(v).__name__
 
 
 def _parse(text: str, file: str) -> tuple[Any, list[Problem]]:

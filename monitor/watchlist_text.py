@@ -15,6 +15,8 @@ from typing import Protocol
 import snowballstemmer
 
 from monitor.morphology import is_joined_affix, normalize
+from monitor.text import language_code
+from monitor.text import script_of as text_script_of
 
 __all__ = ["STEMMERS", "DEFAULT_LANGUAGE_BY_SCRIPT", "PreparedField", "PreparedItem", "normalize", "prepare",
            "prepare_field", "script_of", "stem", "tokenize", "words_of"]
@@ -40,24 +42,22 @@ _TOKEN_RE = re.compile(r"\w+(?:['’‘ʼ`´]\w+)*")
 _CACHE_LIMIT = 400_000
 
 
+_SCRIPT_NAMES = {"Latn": "latin", "Cyrl": "cyrillic", "Armn": "armenian", "Grek": "greek",
+                 "Geor": "georgian", "Arab": "arabic"}
+_WORD_SCRIPT: dict[str, str] = {}
+
+
 def script_of(word: str) -> str:
-    """The script of a (normalised) word, judged by its first character."""
-    o = ord(word[0]) if word else 0
-    if o < 0x250:
-        return "latin"
-    if 0x400 <= o <= 0x52F:
-        return "cyrillic"
-    if 0x530 <= o <= 0x58F:
-        return "armenian"
-    if 0x370 <= o <= 0x3FF:
-        return "greek"
-    if 0x10A0 <= o <= 0x10FF or 0x1C90 <= o <= 0x1CBF:
-        return "georgian"
-    if 0x600 <= o <= 0x6FF:
-        return "arabic"
-    if 0x1E00 <= o <= 0x1EFF:
-        return "latin"
-    return "other"
+    """The script of a (normalised) word, judged by its first character ("latin", "cyrillic",
+    ...: the names of :data:`DEFAULT_LANGUAGE_BY_SCRIPT`), from :func:`monitor.text.script_of`."""
+    ch = word[0] if word else "a"
+    name = _WORD_SCRIPT.get(ch)
+    if name is None:
+        iso = text_script_of(ch)
+        name = ("latin" if ord(ch) < 0x250 else "other") if iso is None else _SCRIPT_NAMES.get(iso, "other")
+        if len(_WORD_SCRIPT) < 65536:
+            _WORD_SCRIPT[ch] = name
+    return name
 
 
 _NORM_CACHE: dict[str, str] = {}
@@ -189,11 +189,15 @@ class _ItemLike(Protocol):
     def title_translated(self) -> str | None: ...
     @property
     def summary_translated(self) -> str | None: ...
+    @property
+    def translated_to(self) -> str | None: ...
 
 
-def prepare(item: _ItemLike, target_language: str = "en") -> PreparedItem:
-    """Tokenise every field of ``item`` once (translations are in ``target_language``)."""
-    lang = item.language.lower().replace("_", "-").split("-")[0] if item.language else None
+def prepare(item: _ItemLike, target_language: str | None = None) -> PreparedItem:
+    """Tokenise every field of ``item`` once. The translations are in ``target_language``, else in
+    the item's ``translated_to`` (the configured translation.target), else in English."""
+    lang = language_code(item.language)
+    target_language = language_code(target_language or item.translated_to) or "en"
     fields = {
         "title": prepare_field(item.title or "", lang),
         "summary": prepare_field(item.summary or "", lang),
