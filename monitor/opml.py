@@ -15,10 +15,8 @@ readers ignore and :func:`read_opml` reads back.
 from __future__ import annotations
 
 import email.utils
-import re
 from collections import Counter
 import xml.etree.ElementTree as ET
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone

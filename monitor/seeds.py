@@ -27,6 +27,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from monitor.errors import ConfigError, Problem, relpath
+from monitor.store.api import SEED_FEED_URL as SEED_FEED_URL  # re-exported: the pseudo-feed that holds the seeds (feeds.url, never fetched)
 from monitor.text import shorten
 
 SEED_SUFFIXES = {".txt", ".md", ".markdown"}
