@@ -1,4 +1,4 @@
-"""Benchmark of near-duplicate detection (monitor.neardup): quality and speed.
+"""Benchmark of near-duplicate detection (monitor.analysis.neardup): quality and speed.
 
 Quality: the labelled set in bench/data/dedup_eval/docs.jsonl. The 30 base articles
 are indexed as seeds; every other document (hand-written and derived near-duplicates,
@@ -31,14 +31,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from monitor.store import open_store  # noqa: E402
-from monitor.neardup import (  # noqa: E402
+from monitor.analysis.neardup import (  # noqa: E402
     NearDupIndex,
     NearDupSettings,
     Signature,
     evidence,
     make_signature,
 )
+from monitor.store import open_store  # noqa: E402
 
 DATA = ROOT / "bench" / "data" / "dedup_eval" / "docs.jsonl"
 
@@ -347,7 +347,7 @@ def compare_datasketch(n: int) -> dict[str, float]:
     """Signature time: our numpy MinHash vs datasketch MinHash on the same shingles."""
     from datasketch import MinHash
 
-    from monitor.neardup import _content_tokens
+    from monitor.analysis.neardup import _content_tokens
 
     vocab = _vocab(20000, random.Random(1))
     docs = synthetic_docs(n, 77, vocab)

@@ -19,7 +19,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from monitor.language import detect_text  # noqa: E402
+from monitor.analysis.language import detect_text  # noqa: E402
 
 DATA = ROOT / "bench" / "data" / "lang_eval"
 REGION = ("ru", "uk", "be", "kk", "ky", "uz", "tg", "hy", "az", "ka")
@@ -75,7 +75,7 @@ def throughput(fns: list[Callable[[str], object]], texts: list[str], passes: int
 
 def langdetect_share(texts: list[str]) -> float:
     """Fraction of texts for which the stage asked langdetect for a second opinion."""
-    from monitor import language
+    from monitor.analysis import language
 
     calls = 0
     original = language._langdetect_probs
@@ -116,7 +116,7 @@ def detectors_alone() -> dict[str, Callable[[str], str | None]]:
     import pycld2
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-    from monitor.language import _langdetect_probs, normalize_code
+    from monitor.analysis.language import _langdetect_probs, normalize_code
 
     ident = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
 

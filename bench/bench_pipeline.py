@@ -65,8 +65,8 @@ def _config(state: Path) -> Any:
 
 def end_to_end(bodies: list[bytes], state: Path, profile: bool) -> tuple[Clock, int, int, int, str | None]:
     """parse_feed + ingest for every body, as the service does it (one feed id per body)."""
-    from monitor.parse import parse_feed
-    from monitor.pipeline import open_services, sync_seeds
+    from monitor.ingest.parse import parse_feed
+    from monitor.service.pipeline import open_services, sync_seeds
 
     cfg = _config(state)
     svc = open_services(cfg)
@@ -78,7 +78,7 @@ def end_to_end(bodies: list[bytes], state: Path, profile: bool) -> tuple[Clock, 
     new = dups = matched = 0
     if prof:
         prof.enable()
-    from monitor.pipeline import ingest
+    from monitor.service.pipeline import ingest
 
     for (url, name), body in zip(feeds, bodies):
         with clock.time("parse"):
@@ -99,12 +99,12 @@ def end_to_end(bodies: list[bytes], state: Path, profile: bool) -> tuple[Clock, 
 
 def stages(bodies: list[bytes], state: Path) -> tuple[Clock, dict[str, int]]:
     """Each stage alone over the same items, in a fresh database."""
-    from monitor.dedup import canonical_url, content_fingerprint
-    from monitor.language import detect_item
-    from monitor.neardup import NearDupIndex, NearDupSettings, make_signature
-    from monitor.parse import parse_feed
+    from monitor.analysis.dedup import canonical_url, content_fingerprint
+    from monitor.analysis.language import detect_item
+    from monitor.analysis.neardup import NearDupIndex, NearDupSettings, make_signature
+    from monitor.analysis.watchlists import MatchInput, load_watchlists, prepare
+    from monitor.ingest.parse import parse_feed
     from monitor.store import MatchRecord, NewItem, open_store
-    from monitor.watchlist import MatchInput, load_watchlists, prepare
 
     cfg = _config(state)
     clock = Clock()

@@ -88,7 +88,7 @@ def driver(config: Path, report: Path) -> int:
     import signal
 
     t_start = time.perf_counter()
-    import monitor.pipeline as pipeline
+    import monitor.service.pipeline as pipeline
     from monitor.cli import main as cli_main
 
     real = pipeline.poll_all

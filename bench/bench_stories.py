@@ -2,7 +2,7 @@
 
 The labelled set in bench/data/stories/*.jsonl (one report per line with its event id,
 outlet, language and publication time) is fed through the real ingest decision
-(:func:`monitor.pipeline.ingest` on a real SQLite file, one feed per outlet), one item at
+(:func:`monitor.service.pipeline.ingest` on a real SQLite file, one feed per outlet), one item at
 a time in publication order, each "fetched" at its publication time, so the story
 window sees the real gaps between reports. Translation is off: every decision is made on
 the items' own languages (as on a machine without models for the region's languages).
@@ -39,8 +39,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from monitor.config import load_config  # noqa: E402
-from monitor.parse import Entry  # noqa: E402
-from monitor.pipeline import ingest, open_services  # noqa: E402
+from monitor.ingest.parse import Entry  # noqa: E402
+from monitor.service.pipeline import ingest, open_services  # noqa: E402
 
 DATA = ROOT / "bench" / "data" / "stories"
 TARGET_WRONG = 0.02

@@ -4,7 +4,7 @@
     .venv/bin/python bench/bench_translate.py [--smoke] [--sentences N]
 
 Models: the bundled Argos ru->en test package and the bundled multilingual NLLB-layout test model
-(monitor/data/models/multilingual-tiny, 2+2 layers of width 128). Both are tiny: the figures show
+(monitor/analysis/data/models/multilingual-tiny, 2+2 layers of width 128). Both are tiny: the figures show
 the stage's own costs and the batching effect on this machine, not real-model speed. Real-model
 figures (NLLB-200 600M/1.3B, OPUS-MT big) are not measured here: they are copied, labelled as such,
 under "real_models_from_notes" from /work/shared/notes/translation-models.md (measured there with
@@ -13,7 +13,7 @@ random weights of the published architectures on the same kind of 2-core machine
 Keys (Argos): translate_batched_sps / translate_single_sps (sentences per second through
 Translator.translate_many, batched vs one request per call), translate_batch_speedup (target
 >= 3), translate_cache_hit_ms (one cached request), engine import time and RSS (what the first
-translation costs the daemon) against the daemon's import of monitor.translate without it.
+translation costs the daemon) against the daemon's import of monitor.analysis.translate without it.
 Keys (multilingual): multilingual_batched_sps / multilingual_single_sps / multilingual_batch_speedup,
 multilingual_engine_batched_sps / _single_sps (the engine alone), multilingual_load_s (load +
 self-check), multilingual_rss_after_first_translation_mb (fresh process).
@@ -82,7 +82,7 @@ def engine_cost(models_dir: Path, with_argos_translate: bool = True) -> dict[str
                     return int(line.split()[1]) / 1024
             return float("nan")
         t0 = time.perf_counter()
-        import monitor.translate
+        import monitor.analysis.translate
         base_s, base_rss = time.perf_counter() - t0, rss()
         mode = sys.argv[1]
         t0 = time.perf_counter()
@@ -93,7 +93,7 @@ def engine_cost(models_dir: Path, with_argos_translate: bool = True) -> dict[str
         imp_s = time.perf_counter() - t0
         res = {"base_s": base_s, "base_rss": base_rss, "imp_s": imp_s, "imp_rss": rss()}
         if mode == "engine":
-            t = monitor.translate.Translator(Path(sys.argv[2]) / "m.db", Path(sys.argv[3]))
+            t = monitor.analysis.translate.Translator(Path(sys.argv[2]) / "m.db", Path(sys.argv[3]))
             t0 = time.perf_counter()
             t.translate_many([("Токаев прибыл в Москву на парад Победы.", "ru")])
             res["first_s"] = time.perf_counter() - t0
@@ -156,7 +156,7 @@ def news_items(sents: list[str], lang: str) -> list[tuple[str, str, str]]:
 
 def item_costs(tmp: Path, models_dir: Path, news: list[tuple[str, str, str]], tag: str) -> tuple[float, float]:
     """ms per news item (title + lead): batched across items, then one item per call."""
-    from monitor.translate import Translator
+    from monitor.analysis.translate import Translator
 
     warm = [("Warm-up. " + news[0][1], news[0][2])]  # load, self-check and splitter outside the timing
     batched = Translator(tmp / f"{tag}-items-b.db", models_dir)
@@ -176,8 +176,8 @@ def item_costs(tmp: Path, models_dir: Path, news: list[tuple[str, str, str]], ta
 
 
 def multilingual(tmp: Path, n: int) -> dict[str, Any]:
-    from monitor.multilingual_models import bundled_multilingual, install_multilingual
-    from monitor.translate import TRANSLATED, Translator
+    from monitor.analysis.multilingual_models import bundled_multilingual, install_multilingual
+    from monitor.analysis.translate import TRANSLATED, Translator
 
     models_dir = tmp / "mmodels"
     fixture = next(p for p in bundled_multilingual() if p.name == "multilingual-tiny")
@@ -239,7 +239,7 @@ def multilingual_process_cost(models_dir: Path, tmp: Path) -> dict[str, float]:
             for line in open("/proc/self/status"):
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1]) / 1024
-        from monitor.translate import Translator
+        from monitor.analysis.translate import Translator
         base = rss()
         t0 = time.perf_counter()
         t = Translator(Path(sys.argv[1]) / "first.db", Path(sys.argv[2]))
@@ -272,11 +272,11 @@ def _rss_doc(items: list[tuple[str, str, str]], n: int) -> bytes:
 
 def cycle(tmp: Path, per_third: int) -> dict[str, Any]:
     """The share of a cycle (parse + ingest of every feed) spent in the translation stage."""
-    from monitor.argos_models import bundled_models, install_from_file
+    from monitor.analysis.argos_models import bundled_models, install_from_file
+    from monitor.analysis.multilingual_models import bundled_multilingual, install_multilingual
     from monitor.config import load_config
-    from monitor.multilingual_models import bundled_multilingual, install_multilingual
-    from monitor.parse import parse_feed
-    from monitor.pipeline import ingest, open_services, sync_seeds
+    from monitor.ingest.parse import parse_feed
+    from monitor.service.pipeline import ingest, open_services, sync_seeds
 
     state = tmp / "cycle"
     state.mkdir()
@@ -341,8 +341,8 @@ def main() -> int:
     args = ap.parse_args()
     n = 24 if args.smoke else min(args.sentences, 420)
 
-    from monitor.argos_models import bundled_models, install_from_file
-    from monitor.translate import CACHED, TRANSLATED, Translator
+    from monitor.analysis.argos_models import bundled_models, install_from_file
+    from monitor.analysis.translate import CACHED, TRANSLATED, Translator
 
     with tempfile.TemporaryDirectory() as tmp_s:
         tmp = Path(tmp_s)

@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from monitor.watchlist import MatchInput, load_watchlists, prepare  # noqa: E402
+from monitor.analysis.watchlists import MatchInput, load_watchlists, prepare  # noqa: E402
 
 
 def load_eval(path: Path) -> list[dict]:  # type: ignore[type-arg]
@@ -81,8 +81,8 @@ def morphology_effect(directory: Path, rows: list[dict], inputs: list[MatchInput
                       got_by_wl: dict[str, list[bool]]) -> dict[str, object] | None:
     """Suffix inventories against the older prefix rule: items gained and lost, right and wrong."""
     try:
-        from monitor.watchlist import load_watchlist
-        from monitor.watchlist_engine import Lexicon
+        from monitor.analysis.watchlists import load_watchlist
+        from monitor.analysis.watchlists.engine import Lexicon
         lex = Lexicon(inflection="prefix")
     except (ImportError, TypeError):
         return None  # code older than the suffix inventories

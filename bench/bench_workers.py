@@ -31,7 +31,6 @@ from pathlib import Path
 from bench.feedgen import ServerProcess, write_config, write_feeds
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
 
 INTERVAL = "3s"
 COUNTS_SQL = ("SELECT COUNT(*), COUNT(duplicate_kind), (SELECT COUNT(*) FROM matches) FROM items i "

@@ -23,10 +23,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
-import faultserver as fs  # noqa: E402
+import tests.support.faultserver as fs  # noqa: E402
 
 SMOKE_FEED_CASES = {"connection-refused", "http-503", "gzip-bomb", "billion-laughs", "koi8r-declared-utf8",
                     "hostile-fields", "redirect-loop", "html-instead-of-feed"}

@@ -11,8 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from feedserver import FeedServer
 from pgcluster import ClusterUnavailable, Database, Server, shared
+
+from tests.support.feedserver import FeedServer
 
 ROOT = Path(__file__).resolve().parent.parent
 

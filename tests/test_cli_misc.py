@@ -6,12 +6,11 @@ import json
 import sqlite3
 import time
 
-from feedserver import Route, rss
-
-from monitor.store import open_store
-from monitor.argos_models import bundled_models
+from monitor.analysis.argos_models import bundled_models
 from monitor.config import load_config
-from monitor.pipeline import open_services, sync_seeds
+from monitor.service.pipeline import open_services, sync_seeds
+from monitor.store import open_store
+from tests.support.feedserver import Route, rss
 
 RU_EN = next(m for m in bundled_models() if "ru_en" in m.name)  # the bundled Russian->English model
 

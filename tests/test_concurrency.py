@@ -16,13 +16,13 @@ from email import message_from_bytes, policy
 
 import pytest
 from aiosmtpd.controller import Controller
-from faultserver import DrippingWebhook, SmtpTarpit
-from feedserver import FeedServer, Route, rss
 from test_daemon import Notify, item, start, wait_until
 
+from monitor.delivery.channels import DeliveryError, SmtpSettings, post_webhook, send_email
 from monitor.store.sqlite.base import connect
 from monitor.store.sqlite.items import per_batch_queries
-from monitor.deliver import DeliveryError, SmtpSettings, post_webhook, send_email
+from tests.support.faultserver import DrippingWebhook, SmtpTarpit
+from tests.support.feedserver import FeedServer, Route, rss
 
 ALERTS = """\
 name: parade-alerts
@@ -334,7 +334,7 @@ def test_plain_http_never_loads_certificates_https_is_still_verified():
     import asyncio
 
     from monitor.config import FetchSettings
-    from monitor.fetch import Fetcher
+    from monitor.ingest.fetch import Fetcher
 
     srv = FeedServer().start()
     try:

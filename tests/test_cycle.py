@@ -1,14 +1,13 @@
-"""monitor.cycle.run_once: one cycle as a service (a report and typed events, no printing)."""
+"""monitor.service.cycle.run_once: one cycle as a service (a report and typed events, no printing)."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
-from feedserver import Route, rss
-
 from monitor.config import load_config
-from monitor.cycle import FeedPolled, PollStarted, run_once
+from monitor.service.cycle import FeedPolled, PollStarted, run_once
+from tests.support.feedserver import Route, rss
 
 PACKAGE = Path(__file__).resolve().parent.parent / "monitor"
 
@@ -57,6 +56,6 @@ def test_run_once_reports_without_printing(project, feed_server, capsys) -> None
 
 
 def test_no_import_circle_between_cli_and_demo() -> None:
-    assert "monitor.cli" not in module_imports("monitor.demo")
-    assert "monitor.cli" not in module_imports("monitor.cycle")
-    assert "monitor.cli" not in module_imports("monitor.cli_output")
+    assert "monitor.cli" not in module_imports("monitor.cli.demo")
+    assert "monitor.cli" not in module_imports("monitor.service.cycle")
+    assert "monitor.cli" not in module_imports("monitor.cli.output")

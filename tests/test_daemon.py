@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from feedserver import Route, rss
+from tests.support.feedserver import Route, rss
 
 WATCHLIST = """\
 name: parade-alerts

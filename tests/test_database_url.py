@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from monitor import ConfigError
 from monitor.config import load_config
-from monitor.database_url import PostgresUrl, database_password, parse_postgres_url
-from monitor.errors import ConfigError
+from monitor.config.database_url import PostgresUrl, database_password, parse_postgres_url
 
 
 def _config(tmp_path: Path, database: str) -> Path:

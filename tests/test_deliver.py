@@ -25,7 +25,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from monitor.deliver import (
+from monitor.delivery.channels import (
     DeliveryError,
     MailCaps,
     SmtpSettings,
@@ -36,8 +36,8 @@ from monitor.deliver import (
     smtp_password,
     write_file_atomic,
 )
-from monitor.digest import Digest, DigestStory, StorySource
-from monitor.render import render_webhook
+from monitor.delivery.digest import Digest, DigestStory, StorySource
+from monitor.delivery.render import render_webhook
 
 UTC = timezone.utc
 ENCODED_WORD_TRICK = "=?UTF-8?Q?=0A?=Bcc: victim@evil.example"
@@ -600,7 +600,7 @@ def test_byte_cap_drops_stories_until_the_message_fits() -> None:
 
 
 def test_permanent_refusals_are_told_apart_from_config_errors() -> None:
-    from monitor.dispatch import refused_for_good
+    from monitor.delivery.dispatch import refused_for_good
 
     assert refused_for_good("email", DeliveryError("552 too big", transient=False, code=552))
     assert refused_for_good("webhook", DeliveryError("413", transient=False, code=413))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from monitor.delivery.digest import feed_notes
 from monitor.store import FeedUpdate, NewItem, open_store
-from monitor.digest import feed_notes
 
 
 def test_footer_lists_failing_disabled_and_quiet_feeds(tmp_path: Path) -> None:
@@ -34,7 +34,7 @@ def test_footer_lists_failing_disabled_and_quiet_feeds(tmp_path: Path) -> None:
 
 
 def test_why_lines_name_the_matched_words_not_the_alias():
-    from monitor.digest import readable_why
+    from monitor.delivery.digest import readable_why
 
     assert readable_why('"victory_day" in title, summary ("Victory Day")') == '"Victory Day" in title, summary'
     assert readable_why('"central_asia" in title (original), summary (translation) ("Центральной Азии", '
@@ -45,7 +45,7 @@ def test_why_lines_name_the_matched_words_not_the_alias():
 
 
 def test_digest_links_drop_tracking_parameters_only():
-    from monitor.dedup import without_tracking
+    from monitor.analysis.dedup import without_tracking
 
     assert without_tracking("http://www.x.org/a?utm_source=rss&id=7&fbclid=1#p") == "http://www.x.org/a?id=7#p"
     assert without_tracking("https://x.org/a?id=7") == "https://x.org/a?id=7"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from feedserver import Route, atom, rdf, rss
+from tests.support.feedserver import Route, atom, rdf, rss
 
 EN_ITEMS = [
     {"title": "Tokayev and Mirziyoyev join Putin at Victory Day parade on Red Square",

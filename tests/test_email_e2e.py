@@ -15,9 +15,9 @@ from pathlib import Path
 
 import feedparser
 from aiosmtpd.controller import Controller
-from feedserver import Route, atom, rss
 
-from monitor.argos_models import bundled_models
+from monitor.analysis.argos_models import bundled_models
+from tests.support.feedserver import Route, atom, rss
 
 RU_EN = next(m for m in bundled_models() if "ru_en" in m.name)  # the bundled Russian->English model
 

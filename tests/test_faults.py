@@ -1,6 +1,6 @@
 """Issue 10: the service against hostile feeds and local faults, each case asserted.
 
-The feed cases (tests/faultserver.py, FEED_CASES) run together in one deployment: three
+The feed cases (tests/support/faultserver.py, FEED_CASES) run together in one deployment: three
 polling rounds of the real pipeline against one fault server, then `monitor feeds --json`
 and the stored items are checked per case. Other cases drive the Fetcher, the CLI and
 the digest writer directly. bench/fault_harness.py prints the same cases as a table.
@@ -16,8 +16,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-import faultserver as fs
 import pytest
+
+import tests.support.faultserver as fs
 
 
 @pytest.fixture(scope="module")

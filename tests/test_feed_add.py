@@ -16,10 +16,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from feedserver import FeedServer, Route, atom, rss
-
 from monitor.cli import main
 from monitor.config import load_config
+from tests.support.feedserver import FeedServer, Route, atom, rss
 
 ROOT = Path(__file__).resolve().parent.parent
 HTML = "text/html; charset=utf-8"

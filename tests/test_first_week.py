@@ -13,12 +13,12 @@ import time
 from pathlib import Path
 
 import pytest
-from feedserver import Route, rss
 
 from monitor.config import FeedConfig
-from monitor.daemon_state import daemon_state
-from monitor.scheduler import reschedule_feeds
-from monitor.wording import duration_words, error_words
+from monitor.service.daemon_state import daemon_state
+from monitor.service.scheduler import reschedule_feeds
+from monitor.service.wording import duration_words, error_words
+from tests.support.feedserver import Route, rss
 
 VICTORY = [{"title": "Tokayev and Mirziyoyev attend Victory Day parade in Moscow",
             "link": "https://news.example.org/parade?utm_source=rss&id=7", "guid": "p1",

@@ -9,14 +9,14 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from feedserver import FeedServer, Route, rss
 
+from monitor.analysis.watchlists import MatchInput, load_watchlists
 from monitor.config import FetchSettings
-from monitor.fetch import Fetcher
-from monitor.fulltext import enrich_entries, fetch_articles, short_summary
+from monitor.ingest.fetch import Fetcher
+from monitor.ingest.fulltext import enrich_entries, fetch_articles, short_summary
+from monitor.ingest.parse import Entry
 from monitor.store import open_store
-from monitor.parse import Entry
-from monitor.watchlist import MatchInput, load_watchlists
+from tests.support.feedserver import FeedServer, Route, rss
 
 ROOT = Path(__file__).resolve().parent.parent
 HTML = "text/html; charset=utf-8"
@@ -212,9 +212,9 @@ def test_failures_keep_the_entry(feed_server, conn, caplog) -> None:
                                                content_type=HTML)
     entries = [entry(feed_server.url(p)) for p in ("/gone.html", "/report.pdf", "/teaser.html")]
     entries.append(entry(None))
-    with caplog.at_level("WARNING", logger="monitor.fulltext"):
+    with caplog.at_level("WARNING", logger="monitor.ingest.fulltext"):
         assert enrich(conn, entries, settings()) == entries
-    assert len([r for r in caplog.records if r.name == "monitor.fulltext"]) == 3  # one line per failure
+    assert len([r for r in caplog.records if r.name == "monitor.ingest.fulltext"]) == 3  # one line per failure
     statuses = dict(conn.execute("SELECT url, status FROM fulltext_cache").fetchall())
     assert statuses == {feed_server.url("/gone.html"): "http-404", feed_server.url("/report.pdf"): "not-html",
                         feed_server.url("/teaser.html"): "short"}
@@ -264,8 +264,8 @@ def test_e2e_fulltext_feed_matches_on_article_body(project, feed_server) -> None
 # ---- issue 19: extraction in a bounded worker process -----------------------------------------------
 
 def test_worker_extracts_what_the_in_process_extractor_does() -> None:
-    from monitor.extract_worker import extract_bounded
-    from monitor.fulltext import extract_text
+    from monitor.ingest.extract_worker import extract_bounded
+    from monitor.ingest.fulltext import extract_text
 
     page = news_page("Customs open inquiry into re-exports", ARTICLE).decode()
     done = asyncio.run(extract_bounded(page, "https://kabar.example/a", timeout=30.0, memory=512 << 20,
@@ -300,7 +300,7 @@ def test_article_bigger_than_the_fulltext_cap_is_not_fetched_whole(feed_server, 
 def test_memory_budget_holds_without_setrlimit() -> None:
     """Where a sandbox refuses setrlimit (the unit's SystemCallFilter=~@resources), the parent's
     watch on the worker's resident size enforces the budget on its own."""
-    from monitor.extract_worker import _run
+    from monitor.ingest.extract_worker import _run
 
     links = "".join(f'<li><a href="/s/{i}">Section {i} news and more news</a></li>' for i in range(40_000))
     page = f"<html><body><ul>{links}</ul></body></html>"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from feedserver import atom, rss
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from monitor.parse import MAX_SUMMARY, MAX_TITLE, ParsedFeed, parse_feed
+from monitor.ingest.parse import MAX_SUMMARY, MAX_TITLE, ParsedFeed, parse_feed
+from tests.support.feedserver import atom, rss
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
 SEEDS = [

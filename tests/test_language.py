@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.language import (
+from monitor.analysis.language import (
     UNCERTAIN_BELOW,
     LanguageResult,
     detect_item,
@@ -101,7 +101,7 @@ def test_deterministic_within_and_across_processes() -> None:
     here = [detect_text(t) for t in texts]
     assert here == [detect_text(t) for t in texts]
     code = (
-        "import json,sys; from monitor.language import detect_lines; "
+        "import json,sys; from monitor.analysis.language import detect_lines; "
         "print(json.dumps(list(detect_lines(sys.stdin)), ensure_ascii=False))"
     )
     runs = [

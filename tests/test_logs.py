@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.logs import NOISY_LOGGERS, parse_level, setup_logging, syslog_priority, under_systemd
+from monitor.service.logs import NOISY_LOGGERS, parse_level, setup_logging, syslog_priority, under_systemd
 
 ROOT = Path(__file__).resolve().parent.parent
 HUMAN_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (INFO|WARNING|ERROR|DEBUG|CRITICAL) +\S+: .*$")
@@ -35,7 +35,7 @@ def restore_logging() -> Iterator[None]:
 
 
 def emit_all() -> None:
-    log = logging.getLogger("monitor.fetch")
+    log = logging.getLogger("monitor.ingest.fetch")
     log.debug("d")
     log.info("i")
     log.warning("w")
@@ -53,11 +53,11 @@ def test_journal_format_has_priorities_and_no_timestamps() -> None:
     setup_logging("DEBUG", force_journal=True, stream=out)
     emit_all()
     assert out.getvalue().splitlines() == [
-        "<7>monitor.fetch: d",
-        "<6>monitor.fetch: i",
-        "<4>monitor.fetch: w",
-        "<3>monitor.fetch: e",
-        "<2>monitor.fetch: c",
+        "<7>monitor.ingest.fetch: d",
+        "<6>monitor.ingest.fetch: i",
+        "<4>monitor.ingest.fetch: w",
+        "<3>monitor.ingest.fetch: e",
+        "<2>monitor.ingest.fetch: c",
     ]
 
 
@@ -67,9 +67,9 @@ def test_journal_format_prefixes_every_traceback_line() -> None:
     try:
         raise RuntimeError("feed exploded")
     except RuntimeError:
-        logging.getLogger("monitor.pipeline").exception("poll failed")
+        logging.getLogger("monitor.service.pipeline").exception("poll failed")
     lines = out.getvalue().splitlines()
-    assert lines[0] == "<3>monitor.pipeline: poll failed"
+    assert lines[0] == "<3>monitor.service.pipeline: poll failed"
     assert len(lines) > 3 and all(line.startswith("<3>") for line in lines)
     assert lines[-1] == "<3>RuntimeError: feed exploded"
 
@@ -81,7 +81,7 @@ def test_human_format_has_time_and_level_and_respects_threshold() -> None:
     lines = out.getvalue().splitlines()
     assert len(lines) == 3
     assert all(HUMAN_LINE.match(line) for line in lines), lines
-    assert lines[0].endswith("WARNING  monitor.fetch: w")
+    assert lines[0].endswith("WARNING  monitor.ingest.fetch: w")
 
 
 def test_setup_twice_replaces_handler() -> None:
@@ -128,9 +128,9 @@ def run_child(tmp_path: Path, extra_env: dict[str, str], journal_is_stderr: bool
     env = {k: v for k, v in os.environ.items() if k not in ("JOURNAL_STREAM", "INVOCATION_ID")}
     env.update(extra_env)
     code = (
-        "import logging; from monitor.logs import setup_logging; setup_logging();"
-        "logging.getLogger('monitor.scheduler').info('started');"
-        "logging.getLogger('monitor.fetch').warning('feed slow')"
+        "import logging; from monitor.service.logs import setup_logging; setup_logging();"
+        "logging.getLogger('monitor.service.scheduler').info('started');"
+        "logging.getLogger('monitor.ingest.fetch').warning('feed slow')"
     )
     with open(err_path, "w") as err:
         if journal_is_stderr:
@@ -142,25 +142,25 @@ def run_child(tmp_path: Path, extra_env: dict[str, str], journal_is_stderr: bool
 
 def test_real_process_under_journal_stream(tmp_path: Path) -> None:
     text = run_child(tmp_path, {}, journal_is_stderr=True)
-    assert text == "<6>monitor.scheduler: started\n<4>monitor.fetch: feed slow\n"
+    assert text == "<6>monitor.service.scheduler: started\n<4>monitor.ingest.fetch: feed slow\n"
 
 
 def test_real_process_with_invocation_id(tmp_path: Path) -> None:
     text = run_child(tmp_path, {"INVOCATION_ID": "5f1e9c0d2b7a4e36a1c8d0e4f2b3a697"})
-    assert text.splitlines() == ["<6>monitor.scheduler: started", "<4>monitor.fetch: feed slow"]
+    assert text.splitlines() == ["<6>monitor.service.scheduler: started", "<4>monitor.ingest.fetch: feed slow"]
 
 
 def test_real_process_from_terminal(tmp_path: Path) -> None:
     lines = run_child(tmp_path, {}).splitlines()
     assert len(lines) == 2 and all(HUMAN_LINE.match(line) for line in lines), lines
-    assert lines[1].endswith("WARNING  monitor.fetch: feed slow")
+    assert lines[1].endswith("WARNING  monitor.ingest.fetch: feed slow")
 
 
 def test_crash_tracebacks_on_sigusr1_and_watchdog_abort(tmp_path: Path) -> None:
     err_path = tmp_path / "stderr"
     code = (
         "import os, signal, threading, time\n"
-        "from monitor.logs import enable_crash_tracebacks\n"
+        "from monitor.service.logs import enable_crash_tracebacks\n"
         "assert enable_crash_tracebacks()\n"
         "def wedged_poll():\n"
         "    time.sleep(60)\n"

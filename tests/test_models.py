@@ -12,9 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from argospkg import repack
 
-from monitor.argos_models import (
+from monitor.analysis.argos_models import (
     ModelError,
     argos_dirs,
     bundled_models,
@@ -22,12 +21,13 @@ from monitor.argos_models import (
     install_from_index,
     list_models,
 )
+from tests.support.argospkg import repack
 
 
 @pytest.fixture(scope="module")
 def bundled() -> Path:
     models = [p for p in bundled_models() if p.name.startswith("translate-ru_en-")]
-    assert models, "the ru->en test model must be committed under monitor/data/models/"
+    assert models, "the ru->en test model must be committed under monitor/analysis/data/models/"
     return models[0]
 
 
@@ -212,7 +212,7 @@ def test_hostile_tar_for_a_multilingual_model(tmp_path: Path) -> None:
     import io
     import tarfile
 
-    from monitor.multilingual_models import install_multilingual, list_multilingual
+    from monitor.analysis.multilingual_models import install_multilingual, list_multilingual
 
     models_dir = tmp_path / "models"
     for kind in ("sym", "hard", "dotdot", "dev"):
@@ -297,7 +297,7 @@ def test_stalled_download_hits_the_deadline_without_holding_the_models_lock(
 ) -> None:
     import time
 
-    from monitor import argos_models
+    from monitor.analysis import argos_models
 
     models_dir = tmp_path / "models"
     errors: list[BaseException] = []
@@ -328,7 +328,7 @@ def test_stalled_download_hits_the_deadline_without_holding_the_models_lock(
 
 def test_install_runs_the_self_check_before_anything_is_replaced(tmp_path: Path, bundled: Path) -> None:
     """A package whose model translates garbage is refused; the installed one stays."""
-    from monitor.translate import verify_argos
+    from monitor.analysis.translate import verify_argos
 
     models_dir = tmp_path / "models"
     good = install_from_file(bundled, models_dir, verify=verify_argos)

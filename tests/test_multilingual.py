@@ -1,5 +1,5 @@
 """The multilingual model kind through the real stage: the tiny NLLB-architecture fixture
-(monitor/data/models/multilingual-tiny, built by tools/build_multilingual_model.py), real
+(monitor/analysis/data/models/multilingual-tiny, built by tools/build_multilingual_model.py), real
 SentencePiece + CTranslate2 inference, no mocks."""
 
 from __future__ import annotations
@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from monitor.argos_models import bundled_models, install_from_file
-from monitor.multilingual_models import (
+from monitor.analysis.argos_models import bundled_models, install_from_file
+from monitor.analysis.multilingual_models import (
     bundled_multilingual,
     install_multilingual,
     list_multilingual,
     read_model,
 )
-from monitor.translate import (
+from monitor.analysis.translate import (
     CACHED,
     MULTILINGUAL,
     TRANSLATED,
@@ -45,7 +45,7 @@ CASES = [KK, UZ_LATN, UZ_CYRL, UZ_CYRL2, TG]
 @pytest.fixture(scope="module")
 def fixture_dir() -> Path:
     found = [p for p in bundled_multilingual() if p.name == "multilingual-tiny"]
-    assert found, "the tiny multilingual model must be committed under monitor/data/models/"
+    assert found, "the tiny multilingual model must be committed under monitor/analysis/data/models/"
     return found[0]
 
 
@@ -226,7 +226,7 @@ def test_broken_multilingual_model_is_refused_at_install(tmp_path: Path, fixture
     vocab = json.loads((bad / "shared_vocabulary.json").read_text(encoding="utf-8"))
     (bad / "shared_vocabulary.json").write_text(json.dumps(vocab[:4] + vocab[4:][::-1]), encoding="utf-8")
     d = tmp_path / "models"
-    from monitor.argos_models import ModelError
+    from monitor.analysis.argos_models import ModelError
 
     with pytest.raises(ModelError, match="self-check failed"):
         install_multilingual(bad, d, verify=verify_multilingual)
@@ -239,7 +239,7 @@ def test_converted_folder_without_manifest_gets_one_and_nc_licence_needs_acknowl
 ) -> None:
     """A folder as ct2-transformers-converter writes it (no manifest): languages come from the
     vocabulary, the NLLB licence is assumed and must be acknowledged."""
-    from monitor.argos_models import ModelError
+    from monitor.analysis.argos_models import ModelError
 
     conv = tmp_path / "nllb-200-distilled-600M-ct2-int8"
     shutil.copytree(fixture_dir, conv)
@@ -301,7 +301,7 @@ def test_every_fixture_case_through_the_stage_in_one_batch(translator: Translato
 def test_uzbek_cyrillic_cases_transliterate_to_the_fixture_spelling(translator: Translator) -> None:
     """The fixture's corpus spells each Cyrillic headline in Latin by hand; the transliterator
     must give exactly that, and the stage the same English from either script."""
-    from monitor.translit import uz_cyrillic_to_latin
+    from monitor.analysis.translit import uz_cyrillic_to_latin
 
     cyr = [c for c in _fixture_cases() if c.get("source_cyrl")]
     assert len(cyr) >= 5

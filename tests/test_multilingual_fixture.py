@@ -1,6 +1,6 @@
 """The committed tiny multilingual (NLLB-layout) model, checked with ctranslate2 + sentencepiece only.
 
-The model in monitor/data/models/multilingual-tiny/ is built by tools/build_multilingual_model.py;
+The model in monitor/analysis/data/models/multilingual-tiny/ is built by tools/build_multilingual_model.py;
 these tests need neither torch nor transformers. They run real CTranslate2 inference and assert
 exact translations, and that the NLLB input layout (`[src_code] pieces </s>`, target prefix
 `eng_Latn`) is what makes them come out right.
@@ -19,7 +19,7 @@ import pytest
 import sentencepiece
 
 ROOT = Path(__file__).resolve().parent.parent
-MODEL_DIR = ROOT / "monitor" / "data" / "models" / "multilingual-tiny"
+MODEL_DIR = ROOT / "monitor" / "analysis" / "data" / "models" / "multilingual-tiny"
 CASES = json.loads((ROOT / "tests" / "data" / "multilingual_cases.json").read_text(encoding="utf-8"))
 MANIFEST = json.loads((MODEL_DIR / "manifest.json").read_text(encoding="utf-8"))
 TARGET = MANIFEST["target_languages"]["en"]

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings as hyp_settings, strategies as st
 
-from monitor.store import open_store
-from monitor.neardup import (
+from monitor.analysis.neardup import (
     Candidate,
     NearDupIndex,
     NearDupSettings,
@@ -22,6 +21,7 @@ from monitor.neardup import (
     make_signature,
     similarity,
 )
+from monitor.store import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_NAME = "000_71e0985426784b8e.txt"
@@ -170,7 +170,7 @@ def test_numbers_normalise_across_conventions(raw: str, norm: str) -> None:
 
 
 def test_decide_prefers_seed_then_best_item() -> None:
-    from monitor.neardup import decide
+    from monitor.analysis.neardup import decide
 
     item = Candidate("item:4", "item", 2, 0.9)
     seed = Candidate(SEED_KEY, "seed", None, 0.6)
@@ -182,7 +182,7 @@ def test_decide_prefers_seed_then_best_item() -> None:
 
 def test_three_sites_carrying_one_story_cluster_together(tmp_path: Path) -> None:
     """Pipeline-style use: first report starts a story, the next copies join it."""
-    from monitor.neardup import decide
+    from monitor.analysis.neardup import decide
 
     idx = NearDupIndex(open_store(tmp_path / "state.sqlite"))
     base = EVAL["b19"]
@@ -204,7 +204,7 @@ def test_three_sites_carrying_one_story_cluster_together(tmp_path: Path) -> None
 
 
 def test_number_tokens_do_not_swallow_neighbours() -> None:
-    from monitor.neardup import _tokens
+    from monitor.analysis.neardup import _tokens
 
     assert _tokens("в 2023 10 человек, 10 000 тонн, 1,5 млрд") == [
         "в", "2023", "10", "человек", "10 000", "тонн", "1,5", "млрд"]

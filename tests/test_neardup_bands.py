@@ -1,4 +1,4 @@
-"""The in-memory LSH band index (monitor/neardup_bands.py) behind NearDupIndex: persisted beside the
+"""The in-memory LSH band index (monitor/analysis/neardup_bands.py) behind NearDupIndex: persisted beside the
 database, caught up with documents stored by another connection, rebuilt when its file is missing,
 and returning the same candidates as a plain count of shared band keys."""
 
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
+from monitor.analysis.neardup import NearDupIndex, make_signature
+from monitor.analysis.neardup_bands import DELTA_MAX, BandIndex
 from monitor.store import open_store
-from monitor.neardup import NearDupIndex, make_signature
-from monitor.neardup_bands import DELTA_MAX, BandIndex
 
 WORDS = [f"{a}{b}{c}" for a in "bcdfgklmnprstvz" for b in "aeiou" for c in ("ran", "tel", "mos", "dik", "vu")]
 

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 from defusedxml import ElementTree as DefusedET
-from feedserver import Route, rss
 
+from monitor import MonitorError
 from monitor.cli import main
 from monitor.config import load_config
-from monitor.errors import MonitorError
-from monitor.opml import NM_NS, read_opml, url_key, write_opml
+from monitor.config.opml import NM_NS, read_opml, url_key, write_opml
+from tests.support.feedserver import Route, rss
 
 DATA = Path(__file__).parent / "data" / "opml"
 ROOT = Path(__file__).resolve().parent.parent

@@ -182,9 +182,9 @@ def test_generated_readme_examples_match_a_real_run(name: str) -> None:
 def test_readme_list_id_and_subject_are_what_a_mail_carries() -> None:
     from datetime import datetime, timezone
 
-    from monitor.deliver import build_email
-    from monitor.digest import Digest
-    from monitor.watchlist import load_watchlists
+    from monitor.analysis.watchlists import load_watchlists
+    from monitor.delivery.channels import build_email
+    from monitor.delivery.digest import Digest
 
     wl = next(w for w in load_watchlists(ROOT / "watchlists")[0] if w.name == "victory-day-parade")
     now = datetime.now(timezone.utc)

@@ -14,8 +14,8 @@ import feedparser
 import pytest
 from ruamel.yaml import YAML
 
-from monitor.digest import Digest, DigestStory, FeedNote, StorySource, SuppressedEntry
-from monitor.render import (
+from monitor.delivery.digest import Digest, DigestStory, FeedNote, StorySource, SuppressedEntry
+from monitor.delivery.render import (
     clean_line,
     md_escape,
     render_atom,
@@ -395,7 +395,7 @@ def test_a_test_mail_says_so_in_every_format() -> None:
 
 
 def test_atom_has_a_self_link_and_entries_link_their_stories(tmp_path: Path) -> None:
-    from monitor.render import atom_self_url
+    from monitor.delivery.render import atom_self_url
 
     path = tmp_path / "victory-day" / "digests.atom"
     doc = render_atom("victory-day", "Victory Day", [sample_digest()], feed_url=atom_self_url(None, "victory-day", path))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from monitor.scheduler import in_quiet_hours
+from monitor.service.scheduler import in_quiet_hours
 
 
 def utc(h: int, m: int = 0, day: int = 25) -> datetime:

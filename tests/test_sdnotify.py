@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.sdnotify import Notifier, Watchdog, monotonic_usec, watchdog_interval
+from monitor.service.sdnotify import Notifier, Watchdog, monotonic_usec, watchdog_interval
 
 
 class Listener:
@@ -118,7 +118,7 @@ def test_abstract_namespace_socket() -> None:
 
 def test_child_process_notifies_from_environment(listener: tuple[Listener, str]) -> None:
     lst, path = listener
-    code = "from monitor.sdnotify import Notifier; import os; Notifier().ready(f'child {os.getpid()}')"
+    code = "from monitor.service.sdnotify import Notifier; import os; Notifier().ready(f'child {os.getpid()}')"
     env = {**os.environ, "NOTIFY_SOCKET": path}
     proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=Path(__file__).parent.parent, timeout=30)
     assert proc.returncode == 0

@@ -14,13 +14,13 @@ from typing import Any, Callable
 
 import psycopg
 import pytest
+from pgcluster import Database, Server
 
-from monitor.errors import StoreError
+from monitor import StoreError
 from monitor.store import open_store
 from monitor.store.api import CachedValue, FeedUpdate, MatchRecord, NewDigest, NewItem, SignatureRecord, StoryDoc
 from monitor.store.postgres.dialect import ddl, statement
 from monitor.store.sqlite.schema import MIGRATIONS
-from pgcluster import Database, Server
 
 
 def _item(item_id: int, feed_id: int, guid: str, **kw: Any) -> NewItem:

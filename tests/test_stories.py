@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from pathlib import Path
 
-from feedserver import Route, rss
+from tests.support.feedserver import Route, rss
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = (ROOT / "seeds" / "000_71e0985426784b8e.txt").read_text(encoding="utf-8")

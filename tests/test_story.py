@@ -1,13 +1,13 @@
-"""Story evidence (monitor.story_text) and the story decision (monitor.story) on real SQLite."""
+"""Story evidence (monitor.analysis.story_text) and the story decision (monitor.analysis.story) on real SQLite."""
 
 from __future__ import annotations
 
 import pytest
 
-from monitor.store import open_store
+from monitor.analysis.story import DAY, StoryIndex, StorySettings, compare
+from monitor.analysis.story_text import PLACE, story_text
 from monitor.config import ConfigError, load_config
-from monitor.story import DAY, StoryIndex, StorySettings, compare
-from monitor.story_text import PLACE, story_text
+from monitor.store import open_store
 
 
 def test_case_forms_share_a_stem_prefix_without_a_stemmer():

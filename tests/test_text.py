@@ -1,4 +1,4 @@
-"""The shared small helpers (monitor.text) and the one-definition lists they replaced."""
+"""The shared small helpers (monitor.analysis.text) and the one-definition lists they replaced."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import load_config
-from monitor.errors import ConfigError
-from monitor.text import (
+from monitor import ConfigError
+from monitor.analysis.text import (
     is_email_address,
     language_code,
     main_script,
@@ -17,7 +16,8 @@ from monitor.text import (
     shorten,
     split_sentences,
 )
-from monitor.watchlist import CHANNELS, MatchInput, load_watchlist, prepare
+from monitor.analysis.watchlists import CHANNELS, MatchInput, load_watchlist, prepare
+from monitor.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 

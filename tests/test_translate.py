@@ -11,10 +11,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from argospkg import repack
 
-from monitor.argos_models import bundled_models, install_from_file
-from monitor.translate import (
+from monitor.analysis.argos_models import bundled_models, install_from_file
+from monitor.analysis.translate import (
     CACHED,
     NOT_NEEDED,
     TRANSLATED,
@@ -23,6 +22,7 @@ from monitor.translate import (
     sanity_problem,
     split_sentences_rule,
 )
+from tests.support.argospkg import repack
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADLINE = "Токаев прибыл в Москву на парад Победы."
@@ -66,7 +66,7 @@ def translator(tmp_path: Path, models_dir: Path) -> Translator:
 def test_import_does_not_load_the_engine() -> None:
     code = textwrap.dedent("""
         import sys
-        import monitor.translate, monitor.argos_models
+        import monitor.analysis.translate, monitor.analysis.argos_models
         heavy = [m for m in ("torch", "argostranslate", "ctranslate2", "onnxruntime", "stanza")
                  if m in sys.modules]
         print(",".join(heavy))
@@ -80,7 +80,7 @@ def test_start_up_report_does_not_load_the_engine(tmp_path: Path, models_dir: Pa
     code = textwrap.dedent(f"""
         import sys
         from pathlib import Path
-        from monitor.translate import Translator
+        from monitor.analysis.translate import Translator
         t = Translator(Path({str(tmp_path / 'm.db')!r}), Path({str(models_dir)!r}))
         print(t.availability("ru", load=False), t.availability("kk", load=False), sep="|")
         print(",".join(m for m in ("torch", "argostranslate", "ctranslate2") if m in sys.modules))
@@ -176,7 +176,7 @@ def test_batch_and_per_sentence_outputs_agree(tmp_path: Path, models_dir: Path) 
 
 def test_agrees_with_argos_own_api(translator: Translator, models_dir: Path) -> None:
     """The stage's batched path gives what argostranslate.translate.translate() gives."""
-    from monitor import argos_models
+    from monitor.analysis import argos_models
 
     with argos_models._LOCK:
         settings = argos_models._settings(models_dir)
@@ -266,7 +266,7 @@ def test_wx_protection_is_caught_by_the_self_check(tmp_path: Path, models_dir: P
         if libc.prctl(65, 1, 0, 0, 0) != 0:   # PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN
             print("SKIP"); sys.exit(0)
         from pathlib import Path
-        from monitor.translate import Translator
+        from monitor.analysis.translate import Translator
         t = Translator(Path({str(tmp_path / 'wx.db')!r}), Path({str(models_dir)!r}))
         r = t.translate_many([({HEADLINE!r}, "ru")])[0]
         print(r.status, "|", r.text, "|", r.reason)

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from feedserver import Route, rss
-
-from monitor.argos_models import bundled_models
-from monitor.multilingual_models import bundled_multilingual
+from monitor.analysis.argos_models import bundled_models
+from monitor.analysis.multilingual_models import bundled_multilingual
+from tests.support.feedserver import Route, rss
 
 WATCHLIST = """\
 name: region-english
@@ -233,8 +232,8 @@ def test_bad_routing_config_names_file_line_and_key(project) -> None:
 
 def test_waiting_items_are_translated_in_bounded_rounds(project, feed_server) -> None:
     from monitor.config import load_config
-    from monitor.pipeline import open_services
-    from monitor.retranslate import translate_waiting, waiting_counts
+    from monitor.service.pipeline import open_services
+    from monitor.service.retranslate import translate_waiting, waiting_counts
 
     _setup(project, feed_server, ["kk", "tg", "uz"])
     project.write_config([{"name": f"{c} desk", "url": feed_server.url(f"/{c}.xml"), "language": c}

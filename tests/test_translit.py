@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.translit import uz_cyrillic_to_latin
+from monitor.analysis.translit import uz_cyrillic_to_latin
 
 O, T = "\u02bb", "\u02bc"  # noqa: E741 (O: the letter it marks) oʻ/gʻ and the tutuq belgisi
 

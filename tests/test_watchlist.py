@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from ruamel.yaml import YAML
 
-from monitor.errors import ConfigError, Problem
-from monitor.watchlist import (
+from monitor import ConfigError, Problem
+from monitor.analysis.watchlists import (
     DigestSettings,
     Hit,
     MatchInput,

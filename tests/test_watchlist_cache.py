@@ -5,8 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from monitor.watchlist import MatchInput, load_watchlists, match_all
-from monitor.watchlist_cache import cache_key, load_watchlists_cached
+from monitor.analysis.watchlists import MatchInput, load_watchlists, match_all
+from monitor.service.watchlist_cache import cache_key, load_watchlists_cached
 
 ROOT = Path(__file__).resolve().parent.parent
 ITEM = MatchInput(title="Tokayev and Mirziyoyev to attend Victory Day parade in Moscow",

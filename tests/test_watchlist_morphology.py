@@ -1,4 +1,4 @@
-"""Suffix-aware watchlist matching for the region's languages (monitor/morphology.py).
+"""Suffix-aware watchlist matching for the region's languages (monitor/analysis/morphology.py).
 
 Each case compiles a real watchlist file and matches real text: a term in dictionary form
 must find its case, plural and possessive forms, and must not find unrelated words that
@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from monitor.errors import ConfigError
-from monitor.watchlist import MatchInput, Watchlist, load_watchlist
-from monitor.watchlist_engine import Lexicon
-from monitor.morphology import ending_matches, is_chain, is_joined_affix, stem_alternants
-from monitor.watchlist_text import prepare_field
+from monitor import ConfigError
+from monitor.analysis.morphology import ending_matches, is_chain, is_joined_affix, stem_alternants
+from monitor.analysis.watchlists import MatchInput, Watchlist, load_watchlist
+from monitor.analysis.watchlists.engine import Lexicon
+from monitor.analysis.watchlists.text import prepare_field
 
 
 def _wl(tmp_path: Path, body: str, name: str = "t", inflection: str = "suffix") -> Watchlist:
@@ -235,8 +235,8 @@ def test_threshold_note_when_the_query_can_hold_under_it(tmp_path):
 def test_one_normaliser_serves_story_evidence_too() -> None:
     """story_text's stems come from the same inventories: short words meet their case forms,
     longer ones keep their 5-letter prefix (no over-cutting of "парадына")."""
-    from monitor.morphology import normalize, stem_key
-    from monitor.story_text import story_text
+    from monitor.analysis.morphology import normalize, stem_key
+    from monitor.analysis.story_text import story_text
 
     assert {stem_key("kk", w, 5) for w in ("жолы", "жолда", "жол")} == {"жол"}
     assert stem_key("ky", "парадына", 5) == "парад"

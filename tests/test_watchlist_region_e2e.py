@@ -3,7 +3,7 @@ watchlist at ``run --once``, and near misses in ``watchlist test`` (feeds on 127
 
 from __future__ import annotations
 
-from feedserver import Route, rss
+from tests.support.feedserver import Route, rss
 
 KK_ITEMS = [
     {"title": "Тоқаевтың Мәскеуге сапары: Президент 9-мамырда Жеңіс шеруіне қатысады",

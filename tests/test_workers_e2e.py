@@ -16,11 +16,11 @@ import time
 from typing import Any
 
 import psycopg
-
-from feedserver import Route, rss
 from pgcluster import Database
 from test_daemon import wait_until
 from test_email_e2e import free_port, smtp_server
+
+from tests.support.feedserver import Route, rss
 
 WATCHLIST = """\
 name: parade-alerts

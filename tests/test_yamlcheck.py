@@ -1,4 +1,4 @@
-"""config.yaml and watchlist files report problems through the one collector (monitor.yamlcheck)."""
+"""config.yaml and watchlist files report problems through the one collector (monitor.config.yamlcheck)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
+from monitor import ConfigError
+from monitor.analysis.watchlists import load_watchlist
 from monitor.config import load_config
-from monitor.errors import ConfigError
-from monitor.watchlist import load_watchlist
-from monitor.yamlcheck import ProblemCollector, closest, kind_of, position, suggest
+from monitor.config.yamlcheck import ProblemCollector, closest, kind_of, position, suggest
 
 
 def test_position_of_keys_values_and_items() -> None:

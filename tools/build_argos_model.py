@@ -21,7 +21,7 @@ Run (6-14 minutes each on 2 cores, 4 minutes of CPU; wall time is noisy on share
     /work/build-venv/bin/python tools/build_argos_model.py --direction ru-en
     /work/build-venv/bin/python tools/build_argos_model.py --direction en-ru
 
-which write monitor/data/models/translate-ru_en-1.0.argosmodel (and en_ru). The reverse model
+which write monitor/analysis/data/models/translate-ru_en-1.0.argosmodel (and en_ru). The reverse model
 exists so tests can exercise pivoting through English with real inference.
 
 Deterministic: fixed seeds, one SentencePiece thread with relative paths, one torch thread,
@@ -346,7 +346,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--direction", choices=("ru-en", "en-ru"), default="ru-en")
     ap.add_argument("--out", type=Path, default=None,
-                    help="default: monitor/data/models/translate-<src>_<tgt>-<version>.argosmodel")
+                    help="default: monitor/analysis/data/models/translate-<src>_<tgt>-<version>.argosmodel")
     ap.add_argument("--steps", type=int, default=1400)
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads (1 is fastest on a busy 2-core machine)")
@@ -361,7 +361,7 @@ def main() -> int:
     work = args.work or Path(tempfile.mkdtemp(prefix="argos-build-"))
     work.mkdir(parents=True, exist_ok=True)
     src, tgt = args.direction.split("-")
-    out = args.out or Path("monitor/data/models") / f"translate-{src}_{tgt}-{VERSION}.argosmodel"
+    out = args.out or Path("monitor/analysis/data/models") / f"translate-{src}_{tgt}-{VERSION}.argosmodel"
     pairs = load_corpus()
     probe = ["Токаев прибыл в Москву на парад Победы.", "Рахмон посетит парад Победы в Москве.",
              "ЕС ввел новые санкции против Казахстана."]

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Build the tiny multilingual (NLLB-200 layout) test model: monitor/data/models/multilingual-tiny/.
+"""Build the tiny multilingual (NLLB-200 layout) test model: monitor/analysis/data/models/multilingual-tiny/.
 
 A genuine, tiny neural model in exactly the layout of facebook/nllb-200-*, trained on the
 project's own corpus (tools/multilingual_corpus/, written for news-monitor):
@@ -20,7 +20,7 @@ project's own corpus (tools/multilingual_corpus/, written for news-monitor):
    pair comes out right with the token last (or --max-steps is reached).
 
 It writes the CTranslate2 files (model.bin, config.json, shared_vocabulary.json), the
-SentencePiece model and manifest.json into monitor/data/models/multilingual-tiny/, the cases the
+SentencePiece model and manifest.json into monitor/analysis/data/models/multilingual-tiny/, the cases the
 model reproduces into tests/data/multilingual_cases.json, and timings, file hashes and pass counts
 into tools/multilingual_corpus/last_build.json.
 
@@ -54,7 +54,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS_DIR = ROOT / "tools" / "multilingual_corpus"
-OUT_DIR = ROOT / "monitor" / "data" / "models" / "multilingual-tiny"
+OUT_DIR = ROOT / "monitor" / "analysis" / "data" / "models" / "multilingual-tiny"
 CASES_FILE = ROOT / "tests" / "data" / "multilingual_cases.json"
 BUILD_INFO = CORPUS_DIR / "last_build.json"
 sys.path.insert(0, str(CORPUS_DIR))

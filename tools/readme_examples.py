@@ -79,7 +79,7 @@ def models_list() -> str:
     (d / "watchlists").mkdir()
     (d / "config.yaml").write_text("feeds: []\nwatchlists: watchlists\nmodels: models\n"
                                    "translation: {pairs: [ru-en]}\n", encoding="utf-8")
-    data = ROOT / "monitor" / "data" / "models"
+    data = ROOT / "monitor" / "analysis" / "data" / "models"
     cfg = str(d / "config.yaml")
     _monitor("--config", cfg, "models", "install", "--file", str(data / "translate-ru_en-1.0.argosmodel"), cwd=d)
     _monitor("--config", cfg, "models", "install", "--multilingual", str(data / "multilingual-tiny"), cwd=d)

@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from monitor.digest import Digest, DigestStory, FeedNote, StorySource, SuppressedEntry  # noqa: E402
-from monitor.render import render_html, render_markdown  # noqa: E402
+from monitor.delivery.digest import Digest, DigestStory, FeedNote, StorySource, SuppressedEntry  # noqa: E402
+from monitor.delivery.render import render_html, render_markdown  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "docs" / "digest-email.png"

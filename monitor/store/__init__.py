@@ -14,10 +14,27 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from monitor.errors import StoreError
-from monitor.store.api import (ApplyResult, CachedValue, ChannelSummary, DigestRecord, FeedActivity, FeedState,
-                               FeedUpdate, ItemRef, MatchedItem, MatchRecord, NewDigest, NewItem, RefusedDigest,
-                               SignatureRecord, Store, StoredItem, StoryDoc, TranslationGroup)
+from monitor import StoreError
+from monitor.store.api import (
+    ApplyResult,
+    CachedValue,
+    ChannelSummary,
+    DigestRecord,
+    FeedActivity,
+    FeedState,
+    FeedUpdate,
+    ItemRef,
+    MatchedItem,
+    MatchRecord,
+    NewDigest,
+    NewItem,
+    RefusedDigest,
+    SignatureRecord,
+    Store,
+    StoredItem,
+    StoryDoc,
+    TranslationGroup,
+)
 
 __all__ = ["ApplyResult", "CachedValue", "ChannelSummary", "DigestRecord", "FeedActivity", "FeedRow", "FeedState",
            "FeedUpdate", "ItemRef", "MatchRecord", "MatchedItem", "NewDigest", "NewItem", "RefusedDigest",
@@ -40,7 +57,7 @@ def open_store(where: str | Path | None, *, readonly: bool = False, password: st
         from monitor.store.postgres import PostgresStore
 
         if password is None:
-            password = getattr(where, "password", None)  # monitor.database_url.PostgresUrl
+            password = getattr(where, "password", None)  # monitor.config.database_url.PostgresUrl
         return PostgresStore(text, password)  # type: ignore[return-value]
     if text.startswith("sqlite:///"):
         return SqliteStore(Path(text[len("sqlite:///"):]), readonly=readonly)  # sqlite:////abs/path

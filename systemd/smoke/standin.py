@@ -2,20 +2,34 @@
 
 SIGHUP: reload (RELOADING=1 ... READY=1); SIGUSR2: wedge the main loop; SIGTERM: STOPPING=1, exit 0.
 """
-import logging, os, signal, sqlite3, sys, threading, time
-from monitor.logs import setup_logging, enable_crash_tracebacks
-from monitor.sdnotify import Notifier, Watchdog
+import logging
+import os
+import signal
+import sqlite3
+import sys
+import threading
+import time
+
+from monitor.service.logs import enable_crash_tracebacks, setup_logging
+from monitor.service.sdnotify import Notifier, Watchdog
+
 setup_logging("INFO"); enable_crash_tracebacks()
 log = logging.getLogger("monitor.e2e")
 n = Notifier(); wd = Watchdog(n)
 log.info("uid=%s home=%s state=%s cred=%s cwd=%s", os.getuid(), os.environ.get("HOME"), os.environ.get("STATE_DIRECTORY"), os.environ.get("CREDENTIALS_DIRECTORY"), os.getcwd())
 n.extend_timeout(60)
-import torch, ctranslate2, numpy
-import argostranslate.settings, argostranslate.translate, argostranslate.package
+import argostranslate.package
+import argostranslate.settings
+import argostranslate.translate
+import ctranslate2
+import numpy
+import torch
+
 x = torch.randn(256, 256); y = (x @ x).sum().item()
 log.info("torch %s threads=%d matmul ok; ctranslate2 %s cpu_count=%s", torch.__version__, torch.get_num_threads(), ctranslate2.__version__, os.cpu_count())
 log.info("argos data_dir=%s", argostranslate.settings.data_dir)
-from monitor.deliver import smtp_password
+from monitor.delivery.channels import smtp_password
+
 try:
     log.info("smtp password from credential: %s", "set" if smtp_password() else "empty")
 except OSError as exc:
@@ -24,6 +38,7 @@ db = sqlite3.connect(os.path.join(os.environ["STATE_DIRECTORY"], "monitor.db"))
 db.execute("create table if not exists t(x)"); db.execute("insert into t values (1)"); db.commit()
 log.info("sqlite rows=%d", db.execute("select count(*) from t").fetchone()[0])
 import httpx
+
 r = httpx.get(os.environ.get("E2E_URL", "http://127.0.0.1:18765/feed.xml"), timeout=5)
 log.info("fetched %d bytes status %d", len(r.content), r.status_code)
 try:

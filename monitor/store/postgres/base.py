@@ -19,7 +19,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import psycopg
 import psycopg_pool
 
-from monitor.errors import StoreError
+from monitor import StoreError
 from monitor.store.postgres.dialect import ddl, returns_id, statement
 from monitor.store.sqlite.base import split_sql
 from monitor.store.sqlite.schema import MIGRATIONS

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from monitor.errors import StoreError
+from monitor import StoreError
 from monitor.store.postgres import PostgresStore
 from monitor.store.sqlite import SqliteStore
 

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
-from monitor.errors import StoreError
+from monitor import StoreError
 from monitor.store.sqlite.schema import MIGRATIONS
 
 CHUNK = 500  # ids or keys per IN (...) list

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Sequence
 
-from monitor.errors import StoreError
+from monitor import StoreError
 from monitor.store.api import SEED_FEED_URL, FeedActivity, FeedState, FeedUpdate
 from monitor.store.sqlite.base import Db
 

@@ -1,4 +1,4 @@
-"""Near-duplicate signatures (``neardup_*``): bytes in, bytes out; the maths is in monitor.neardup."""
+"""Near-duplicate signatures (``neardup_*``): bytes in, bytes out; the maths is in monitor.analysis.neardup."""
 
 from __future__ import annotations
 

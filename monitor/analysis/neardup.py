@@ -1,0 +1,753 @@
+"""Near-duplicate detection across languages: MinHash signatures, LSH bands in memory.
+
+A document's :class:`Signature` carries three kinds of evidence, all computed from
+the English text (original or machine-translated) plus, for translated items, the
+original text:
+
+* a MinHash over word shingles (pairs of consecutive stemmed content words),
+  which recognises republications, trimmed/extended copies and lightly edited
+  agency copy;
+* a MinHash over the set of stemmed content words, which survives rewording;
+* an exact, small set of "anchors": names (capitalised tokens reduced to a Latin
+  consonant skeleton so that ``Tokayev``, ``Tokaev`` and ``Токаевым`` agree),
+  months and numbers (``9``, ``2023``, ``1.5``), which tell one event from another.
+
+The similarity of two signatures (:func:`similarity`) is the larger of the shingle
+overlap and the product of word, anchor and number overlap (cube-rooted when either
+side is a translation). Candidates come from LSH bands of the shingle MinHash and
+of a MinHash of the anchors, kept in memory as sorted numpy arrays
+(:mod:`monitor.analysis.neardup_bands`, persisted beside the database); signatures stay in
+SQLite; seeds, being few, are all compared.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import unicodedata
+import zlib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import snowballstemmer
+
+from monitor.analysis.neardup_bands import SAVE_EVERY, BandIndex
+from monitor.store import SignatureRecord, Store
+
+__all__ = [
+    "NearDupSettings",
+    "Signature",
+    "Candidate",
+    "Decision",
+    "decide",
+    "Evidence",
+    "evidence",
+    "make_signature",
+    "similarity",
+    "NearDupIndex",
+]
+
+_SCHEMA_VERSION = 1
+MERGED_SEEDS = 64  # up to this many seeds are scored in one pass with a query's LSH candidates
+
+
+@dataclass(frozen=True)
+class NearDupSettings:
+    """Tuning of signatures and LSH; defaults are measured by bench/bench_dedup.py."""
+
+    threshold: float = 0.45  # similarity at/above which two docs are one story
+    num_perm: int = 64  # permutations per MinHash (two MinHashes per doc)
+    bands: int = 16  # LSH bands over the shingle MinHash
+    rows: int = 2  # rows per band (bands * rows <= num_perm)
+    anchor_bands: int = 32  # LSH bands over a MinHash of names and numbers
+    anchor_rows: int = 3
+    seed_scan_limit: int = 1000  # up to this many seeds are all compared, LSH or not
+    shingle_size: int = 2  # consecutive content words per shingle
+    max_anchors: int = 128  # names/numbers kept per document
+    min_containment_size: int = 12  # smaller sets are compared by Jaccard, not containment
+    containment_guard: float = 2.0  # containment counts up to this multiple of Jaccard
+    max_candidates: int = 32  # LSH candidates (most band hits first) verified per query
+    seed: int = 20230509  # permutation seed; stored in the index and checked
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.threshold <= 1.0:
+            raise ValueError("threshold must be in (0, 1]")
+        if self.bands * self.rows > self.num_perm:
+            raise ValueError("bands * rows must not exceed num_perm")
+        if min(self.shingle_size, self.num_perm, self.bands, self.rows,
+               self.anchor_bands, self.anchor_rows, self.max_candidates) < 1:
+            raise ValueError("sizes, bands and rows must be positive")
+
+
+@dataclass(frozen=True, eq=False)
+class Signature:
+    """Compact fingerprint of one document (about 0.6 KB)."""
+
+    shingles: np.ndarray  # uint32[num_perm], MinHash of word shingles
+    words: np.ndarray  # uint32[num_perm], MinHash of content words
+    anchors: np.ndarray  # sorted unique uint32 hashes of names and numbers
+    n_shingles: int  # distinct shingles
+    n_words: int  # distinct content words
+    translated: bool = False  # English text is a machine translation
+    shingle_set: np.ndarray | None = None  # exact sorted uint32 shingle hashes (kept for seeds)
+
+    def to_blob(self) -> bytes:
+        """Serialise for SQLite (sizes, then the three arrays)."""
+        head = np.array(
+            [self.n_shingles, self.n_words, len(self.shingles), len(self.anchors), int(self.translated)],
+            dtype="<u4",
+        )
+        return b"".join(
+            a.astype("<u4", copy=False).tobytes()
+            for a in (head, self.shingles, self.words, self.anchors)
+        )
+
+    @classmethod
+    def from_blob(cls, blob: bytes) -> Signature:
+        """Inverse of :meth:`to_blob`."""
+        arr = np.frombuffer(blob, dtype="<u4")
+        n_sh, n_w, k, n_a, tr = (int(x) for x in arr[:5])
+        return cls(
+            shingles=arr[5 : 5 + k],
+            words=arr[5 + k : 5 + 2 * k],
+            anchors=arr[5 + 2 * k : 5 + 2 * k + n_a],
+            n_shingles=n_sh,
+            n_words=n_w,
+            translated=bool(tr),
+        )
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An indexed document at/above the threshold for a query."""
+
+    doc_key: str
+    kind: str  # "seed" | "item"
+    story_id: int | None
+    similarity: float
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do with a new document given its candidates."""
+
+    outcome: str  # "duplicate" (of a seed) | "joins_story" (of an item) | "new_story"
+    match: Candidate | None  # the seed or item it matched
+
+    @property
+    def story_id(self) -> int | None:
+        return self.match.story_id if self.match is not None else None
+
+
+def decide(candidates: list[Candidate]) -> Decision:
+    """A matching seed wins over items (the analyst has read it); else the best item."""
+    seeds = [c for c in candidates if c.kind == "seed"]
+    if seeds:
+        return Decision("duplicate", max(seeds, key=lambda c: c.similarity))
+    if candidates:
+        return Decision("joins_story", max(candidates, key=lambda c: c.similarity))
+    return Decision("new_story", None)
+
+
+# --------------------------------------------------------------------------- text
+
+_EN_STOP = frozenset(
+    """a about above after again against all also am an and any are as at be because been
+    before being below between both but by can could did do does doing down during each
+    few for from further had has have having he her here hers herself him himself his how
+    i if in into is it its itself just me more most my myself no nor not now of off on once
+    only or other our ours ourselves out over own same she should so some such than that
+    the their theirs them themselves then there these they this those through to too under
+    until up very was we were what when where which while who whom why will with would you
+    your yours yourself yourselves said says say according told tell one two new last year
+    years week day may might must shall us its it's per mr ms via however since amid among
+    around across within without would whose being than which while upon onto""".split()
+)
+# Capitalised function words that must not count as names (Russian, Ukrainian, Kazakh).
+_CYR_STOP = frozenset(
+    """в во на и а но не что как это по за из к ко от до о об при для с со у же ли бы
+    он она они оно мы вы я его ее её их этот эта эти тот та те так также уже еще ещё
+    все всё всех был была были будет было когда где если то чтобы после перед между
+    над под через около более менее только ни да нет или кроме однако ведь вот при
+    по словам сообщает сообщил сообщила заявил заявила отметил отметила""".split()
+)
+_RU_MONTHS = {
+    "январ": "january", "феврал": "february", "март": "march", "апрел": "april",
+    "мая": "may", "май": "may", "мае": "may", "июн": "june", "июл": "july",
+    "август": "august", "сентябр": "september", "октябр": "october",
+    "ноябр": "november", "декабр": "december",
+}
+_EN_MONTHS = frozenset(
+    "january february march april may june july august september october november december".split()
+)
+_CYR2LAT = {
+    "а": "a", "б": "b", "в": "v", "г": "g", "д": "d", "е": "e", "ё": "e", "ж": "zh",
+    "з": "z", "и": "i", "й": "y", "к": "k", "л": "l", "м": "m", "н": "n", "о": "o",
+    "п": "p", "р": "r", "с": "s", "т": "t", "у": "u", "ф": "f", "х": "kh", "ц": "ts",
+    "ч": "ch", "ш": "sh", "щ": "shch", "ъ": "", "ы": "y", "ь": "", "э": "e", "ю": "yu",
+    "я": "ya", "і": "i", "ї": "yi", "є": "ye", "ґ": "g", "ә": "a", "ғ": "g", "қ": "k",
+    "ң": "n", "ө": "o", "ұ": "u", "ү": "u", "һ": "h", "ў": "u", "ј": "j",
+}
+_RU_CASE_ENDINGS = ("ыми", "ими", "ами", "ями", "ым", "им", "ом", "ем", "ой", "ей", "ах", "ях", "ую")
+
+# Words; numbers with decimal/thousands separators ("1.5", "10,000", "10 000" but not "2023 10").
+_WORD_RE = re.compile(
+    r"[^\W\d_]+(?:['’][^\W\d_]+)*|\d{1,3}(?:[\u00a0 ]\d{3}(?!\d))+|\d+(?:[.,]\d+)*", re.UNICODE
+)
+_CYR_RE = re.compile(r"[\u0400-\u04ff]")
+_DIGRAPHS = (("shch", "sh"), ("dzh", "j"), ("zh", "j"), ("kh", "h"), ("ts", "c"), ("tz", "c"),
+             ("ph", "f"), ("ck", "k"), ("w", "v"), ("x", "ks"), ("q", "k"))
+_VOWELS = frozenset("aeiouy")
+
+_stemmer = snowballstemmer.stemmer("english")
+
+
+@lru_cache(maxsize=50_000)
+def _stem(word: str) -> str:
+    return str(_stemmer.stemWord(word))
+
+
+@lru_cache(maxsize=20_000)
+def _skeleton(word: str) -> str:
+    """Latin consonant skeleton of a name: 'Tokayev', 'Tokaev', 'Токаевым' -> 'tkv'."""
+    w = word.lower()
+    if _CYR_RE.search(w):
+        for end in _RU_CASE_ENDINGS:
+            if w.endswith(end) and len(w) - len(end) >= 3:
+                w = w[: -len(end)]
+                break
+        w = "".join(_CYR2LAT.get(ch, ch) for ch in w)
+    w = unicodedata.normalize("NFKD", w).encode("ascii", "ignore").decode()
+    w = "".join(ch for ch in w if "a" <= ch <= "z")
+    if not w:
+        return ""
+    for a, b in _DIGRAPHS:
+        w = w.replace(a, b)
+    if len(w) > 1 and w[0] == "y" and w[1] in _VOWELS:
+        w = w[1:]
+    first = "_" if w[0] in _VOWELS else w[0]
+    out = [first]
+    for ch in w[1:]:
+        if ch not in _VOWELS and ch != out[-1]:
+            out.append(ch)
+    return "".join(out)
+
+
+def _norm_number(tok: str) -> str:
+    """'10,000' / '10 000' -> '10000'; '1,5' / '1.5' -> '1.5'."""
+    parts = re.split(r"[.,\u00a0 ]", tok)
+    if len(parts) == 1:
+        return tok.lstrip("0") or "0"
+    if all(len(p) == 3 for p in parts[1:]):
+        return "".join(parts).lstrip("0") or "0"
+    return (parts[0].lstrip("0") or "0") + "." + "".join(parts[1:])
+
+
+def _h32(s: str) -> int:
+    return zlib.crc32(s.encode("utf-8"))
+
+
+def _content_term(tok: str) -> str | None:
+    """Stemmed lower-case form of a word token, normalised number, or None for stopwords."""
+    if tok[0].isdigit():
+        return _norm_number(tok)
+    low = tok.lower()
+    if low.endswith("'s"):
+        low = low[:-2]
+    if low in _EN_STOP or len(low) < 2:
+        return None
+    return _stem(low)
+
+
+@lru_cache(maxsize=100_000)  # bounded: about 15 MB when full
+def _content_hash(tok: str) -> int:
+    """CRC32 of :func:`_content_term`, or -1 for stopwords."""
+    term = _content_term(tok)
+    return -1 if term is None else _h32(term)
+
+
+@lru_cache(maxsize=50_000)
+def _anchor_of(tok: str, cyrillic_months: bool) -> str | None:
+    """Anchor of one token: 'n:<number>', 'm:<month>', 'e:<name skeleton>' or None."""
+    c = tok[0]
+    if c.isdigit():
+        return "n:" + _norm_number(tok)
+    low = tok.lower()
+    if c.islower():
+        if cyrillic_months:
+            for stem, month in _RU_MONTHS.items():
+                if low.startswith(stem):
+                    return "m:" + month
+        return None
+    if not c.isupper():
+        return None
+    if low.endswith("'s"):
+        low = low[:-2]
+    if low in _EN_MONTHS:
+        return "m:" + low
+    if low in _EN_STOP or low in _CYR_STOP or len(low) < 3:
+        return None
+    sk = _skeleton(low)
+    return "e:" + sk if len(sk) >= 2 else None
+
+
+def _tokens(text: str) -> list[str]:
+    return _WORD_RE.findall(text.replace("’", "'"))
+
+
+def _content_tokens(text: str) -> list[str]:
+    """Stemmed, lower-cased content words and numbers of English text, in order."""
+    return [t for t in map(_content_term, _tokens(text)) if t is not None]
+
+
+def _anchors(toks: list[str], cyrillic_months: bool) -> set[str]:
+    """Names (consonant skeletons), months and numbers among ``toks``.
+
+    A capitalised word that also occurs in lower case in the same text (a sentence-initial
+    common word) is not a name.
+    """
+    lower_seen = {t for t in toks if t[0].islower()}
+    found = {_anchor_of(t, cyrillic_months) for t in toks if t[0].isdigit() or t.lower() not in lower_seen
+             or (cyrillic_months and t[0].islower())}
+    found.discard(None)
+    return found  # type: ignore[return-value]
+
+
+# ------------------------------------------------------------------------ hashing
+
+_MASK32 = np.uint64(0xFFFFFFFF)
+_MIX1 = np.uint64(0x9E3779B97F4A7C15)
+_MIX2 = np.uint64(0xC2B2AE3D27D4EB4F)
+
+
+@lru_cache(maxsize=8)
+def _perms(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    a = rng.integers(1, 2**63, size=num_perm, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    b = rng.integers(0, 2**63, size=num_perm, dtype=np.uint64)
+    return a[:, None], b[:, None]
+
+
+def _minhash(values: np.ndarray, num_perm: int, seed: int) -> np.ndarray:
+    """MinHash (multiply-add-shift family) of 32-bit set members; uint32[num_perm]."""
+    if values.size == 0:
+        return np.full(num_perm, 0xFFFFFFFF, dtype=np.uint32)
+    a, b = _perms(num_perm, seed)
+    with np.errstate(over="ignore"):
+        h = (values[None, :] * a + b) >> np.uint64(32)
+    return h.min(axis=1).astype(np.uint32)
+
+
+def _shingle_hashes(tok_hashes: np.ndarray, k: int) -> np.ndarray:
+    """32-bit hashes of the k-word shingles of a token hash sequence."""
+    n = tok_hashes.size
+    if n < k:
+        return tok_hashes.copy()
+    with np.errstate(over="ignore"):
+        acc = tok_hashes[: n - k + 1].copy()
+        for i in range(1, k):
+            acc = (acc * _MIX1) ^ tok_hashes[i : n - k + 1 + i]
+        acc = acc * _MIX2
+        acc ^= acc >> np.uint64(31)
+        acc = acc * _MIX1
+    return acc >> np.uint64(32)
+
+
+def make_signature(
+    english_text: str,
+    original_text: str | None = None,
+    language: str | None = None,
+    settings: NearDupSettings = NearDupSettings(),
+) -> Signature:
+    """Fingerprint a document from its English text (and, if translated, its original)."""
+    toks = _tokens(english_text)
+    hashes = [h for h in map(_content_hash, toks) if h >= 0]
+    th = np.array(hashes, dtype=np.uint64)
+    sh = np.unique(_shingle_hashes(th, settings.shingle_size))
+    wh = np.unique(th)
+    anchor_set = _anchors(toks, cyrillic_months=False)
+    translated = (language or "en").lower().split("-")[0] != "en"
+    if original_text and translated:
+        anchor_set |= _anchors(_tokens(original_text), cyrillic_months=True)
+    # Lowest bit tags numbers (1) apart from names and months (0).
+    anchors = np.unique(
+        np.array([(_h32(a) & 0xFFFFFFFE) | (a[0] == "n") for a in anchor_set], dtype=np.uint32)
+    )
+    if anchors.size > settings.max_anchors:
+        anchors = anchors[: settings.max_anchors]  # hash order: a stable random subset
+    return Signature(
+        shingles=_minhash(sh, settings.num_perm, settings.seed),
+        words=_minhash(wh, settings.num_perm, settings.seed + 1),
+        anchors=anchors,
+        n_shingles=int(sh.size),
+        n_words=int(wh.size),
+        translated=translated,
+        shingle_set=sh.astype(np.uint32),
+    )
+
+
+# --------------------------------------------------------------------- similarity
+
+
+def _overlap(j: float, na: int, nb: int, s: NearDupSettings) -> float:
+    """Guarded containment: overlap relative to the smaller set, but at most guard * Jaccard.
+
+    Plain containment lets a long article "contain" every short one on the same topic
+    (and MinHash estimates it badly when sizes differ a lot); the guard keeps excerpts of
+    a quarter of the article or more while ignoring a few shared names.
+    """
+    if na == 0 or nb == 0:
+        return 0.0
+    if min(na, nb) < s.min_containment_size:
+        return j
+    inter = j * (na + nb) / (1.0 + j)
+    return min(1.0, inter / min(na, nb), s.containment_guard * j)
+
+
+def _minhash_overlap(sig_a: np.ndarray, sig_b: np.ndarray, na: int, nb: int, s: NearDupSettings) -> float:
+    j = float(np.count_nonzero(sig_a == sig_b)) / sig_a.size
+    return _overlap(j, na, nb, s)
+
+
+def _exact_containment(a: np.ndarray, b: np.ndarray, s: NearDupSettings) -> float:
+    """Share of the smaller exact shingle set found in the other (an excerpt of a seed)."""
+    small = min(a.size, b.size)
+    if small < s.min_containment_size:
+        return 0.0
+    return np.intersect1d(a, b, assume_unique=True).size / small
+
+
+def _anchor_overlap(a: np.ndarray, b: np.ndarray, s: NearDupSettings) -> float:
+    if a.size == 0 or b.size == 0:
+        return 0.0
+    inter = np.intersect1d(a, b, assume_unique=True).size
+    j = inter / (a.size + b.size - inter)
+    return min(1.0, inter / min(a.size, b.size), s.containment_guard * j)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """The parts of a similarity score, for explaining a decision."""
+
+    shingles: float
+    words: float
+    anchors: float
+    names: float
+    numbers: float
+    score: float
+
+
+def evidence(a: Signature, b: Signature, settings: NearDupSettings = NearDupSettings()) -> Evidence:
+    """Similarity of two signatures with its parts."""
+    cs = _minhash_overlap(a.shingles, b.shingles, a.n_shingles, b.n_shingles, settings)
+    if a.shingle_set is not None and b.shingle_set is not None:
+        cs = max(cs, _exact_containment(a.shingle_set, b.shingle_set, settings))
+    cw = _minhash_overlap(a.words, b.words, a.n_words, b.n_words, settings)
+    ca = _anchor_overlap(a.anchors, b.anchors, settings)
+    na_, nb_ = a.anchors & 1 == 1, b.anchors & 1 == 1
+    cn = _anchor_overlap(a.anchors[~na_], b.anchors[~nb_], settings)
+    cd = _anchor_overlap(a.anchors[na_], b.anchors[nb_], settings)
+    # Rewording (edits, machine translation) breaks shingles but keeps vocabulary, names and
+    # numbers; their product is softened (cube root) when either side is a translation.
+    nums = cd if min(int(na_.sum()), int(nb_.sum())) >= 2 else ca
+    vocab = cw * ca * nums
+    if a.translated or b.translated:
+        vocab **= 1.0 / 3.0
+    return Evidence(cs, cw, ca, cn, cd, max(cs, vocab))
+
+
+def similarity(a: Signature, b: Signature, settings: NearDupSettings = NearDupSettings()) -> float:
+    """Similarity in [0, 1]; >= settings.threshold means one story."""
+    return evidence(a, b, settings).score
+
+
+# -------------------------------------------------------------------------- index
+
+
+class _Postings:
+    """Sets of uint32 hashes of k documents as one sorted array, for counting overlaps."""
+
+    def __init__(self, sets: list[np.ndarray | None]) -> None:
+        k = len(sets)
+        self.size = np.array([0 if a is None else a.size for a in sets], dtype=np.int64)
+        parts = [a for a in sets if a is not None and a.size]
+        hashes = np.concatenate(parts) if parts else np.empty(0, np.uint32)
+        owners = np.repeat(np.arange(k), self.size)
+        order = np.argsort(hashes, kind="stable")
+        self.hashes, self.owners, self.k = hashes[order], owners[order], k
+
+    def intersections(self, q: np.ndarray) -> np.ndarray:
+        """|q ∩ set_i| for every document i (q sorted, unique)."""
+        lo = np.searchsorted(self.hashes, q, "left")
+        hi = np.searchsorted(self.hashes, q, "right")
+        hit = np.flatnonzero(hi > lo)
+        if hit.size == 0:
+            return np.zeros(self.k)
+        owners = np.concatenate([self.owners[lo[i] : hi[i]] for i in hit])
+        return np.bincount(owners, minlength=self.k).astype(float)
+
+
+def _score_many(q: Signature, b: _Batch, s: NearDupSettings) -> np.ndarray:
+    """Vectorised :func:`similarity` of ``q`` against a batch of stored signatures."""
+
+    def overlap(j: np.ndarray, na: int, nb: np.ndarray) -> np.ndarray:
+        small = np.minimum(na, nb)
+        inter = j * (na + nb) / (1.0 + j)
+        cont = np.minimum(np.minimum(1.0, inter / np.maximum(small, 1)), s.containment_guard * j)
+        out = np.where(small < s.min_containment_size, j, cont)
+        return np.where((nb == 0) | (na == 0), 0.0, out)
+
+    def anchor(inter: np.ndarray, nb: np.ndarray, na: int) -> np.ndarray:
+        union = na + nb - inter
+        j = inter / np.maximum(union, 1)
+        cont = np.where(np.minimum(na, nb) > 0, inter / np.maximum(np.minimum(na, nb), 1), 0.0)
+        return np.minimum(np.minimum(1.0, cont), s.containment_guard * j)
+
+    cs = overlap((b.sh == q.shingles).mean(axis=1), q.n_shingles, b.n_sh)
+    cw = overlap((b.wd == q.words).mean(axis=1), q.n_words, b.n_w)
+    q_nums = q.anchors[(q.anchors & 1) == 1]
+    ca = anchor(b.anchors.intersections(q.anchors), b.anchors.size, q.anchors.size)
+    cd = anchor(b.anchors.intersections(q_nums), b.n_num, q_nums.size)
+    nums = np.where(np.minimum(b.n_num, q_nums.size) >= 2, cd, ca)
+    vocab = cw * ca * nums
+    vocab = np.where(b.tr | q.translated, np.cbrt(vocab), vocab)
+    score = np.maximum(cs, vocab)
+    if q.shingle_set is not None and b.exact.hashes.size:
+        inter = b.exact.intersections(q.shingle_set)
+        small = np.minimum(q.shingle_set.size, b.exact.size)
+        exact = np.where(small >= s.min_containment_size, inter / np.maximum(small, 1), 0.0)
+        score = np.maximum(score, exact)
+    return score
+
+
+def _band_keys(sig: Signature, settings: NearDupSettings) -> list[int]:
+    """Signed 32-bit LSH keys: `bands` x `rows` of the shingle MinHash, then
+    `anchor_bands` x `anchor_rows` of a MinHash of the anchors (names, numbers)."""
+    r, nb = settings.rows, settings.bands
+    ar, anb = settings.anchor_rows, settings.anchor_bands
+    keys: list[int] = []
+    if sig.n_shingles:
+        keys += _keys_of(sig.shingles[: nb * r].reshape(nb, r), 0, settings.seed)
+    if sig.anchors.size:
+        amh = _minhash(sig.anchors.astype(np.uint64), anb * ar, settings.seed + 2)
+        keys += _keys_of(amh.reshape(anb, ar), nb, settings.seed)
+    return keys
+
+
+def _keys_of(bands: np.ndarray, offset: int, seed: int) -> list[int]:
+    n, r = bands.shape
+    mult = _band_mult(offset + n, r, seed)[offset:]
+    with np.errstate(over="ignore"):
+        h = (bands.astype(np.uint64) * mult).sum(axis=1, dtype=np.uint64)
+        h ^= h >> np.uint64(29)
+        h = h * _MIX2
+    return [int(k) for k in ((h >> np.uint64(32)).astype(np.int64) - (1 << 31))]
+
+
+@lru_cache(maxsize=16)
+def _band_mult(n: int, r: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed + 7 + 1000 * r)
+    return rng.integers(1, 2**63, size=(n, r), dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+
+
+def _record(doc_key: str, kind: str, sig: Signature, story_id: int | None) -> SignatureRecord:
+    exact = sig.shingle_set if kind == "seed" else None
+    return SignatureRecord(doc_key, kind, story_id, sig.n_shingles, sig.n_words,  # type: ignore[arg-type]
+                           bool(sig.translated), sig.shingles.astype("<u4").tobytes(),
+                           sig.words.astype("<u4").tobytes(), sig.anchors.astype("<u4").tobytes(),
+                           None if exact is None else exact.astype("<u4").tobytes())
+
+
+def _row(r: SignatureRecord) -> tuple:  # type: ignore[type-arg]
+    """A record as the tuple _Batch stacks (doc_key, kind, story_id, n_shingles, ... shingle_set)."""
+    return (r.doc_key, r.kind, r.story_id, r.n_shingles, r.n_words, r.translated, r.shingles, r.words, r.anchors,
+            r.shingle_set)
+
+
+def _row_signature(r: SignatureRecord) -> Signature:
+    return Signature(
+        shingles=np.frombuffer(r.shingles, dtype="<u4"),
+        words=np.frombuffer(r.words, dtype="<u4"),
+        anchors=np.frombuffer(r.anchors, dtype="<u4"),
+        n_shingles=int(r.n_shingles),
+        n_words=int(r.n_words),
+        translated=bool(r.translated),
+        shingle_set=None if r.shingle_set is None else np.frombuffer(r.shingle_set, dtype="<u4"),
+    )
+
+
+class NearDupIndex:
+    """Persistent LSH index of signatures: signatures in the store (``store.lsh``), band keys in
+    memory (:class:`monitor.analysis.neardup_bands.BandIndex`, saved to ``<database>.neardup.npz``).
+
+    Rows are never removed when items are purged from the store: fingerprints
+    outlive retention, so a purged story is still recognised.
+    """
+
+    def __init__(self, store: Store, settings: NearDupSettings = NearDupSettings()) -> None:
+        self.store = store
+        self.lsh = store.lsh
+        self.settings = settings
+        self._seeds: _Batch | None = None  # all seeds, when few enough; loaded lazily
+        self._seeds_loaded = False
+        want = {
+            "schema": str(_SCHEMA_VERSION),
+            "num_perm": str(settings.num_perm),
+            "bands": str(settings.bands),
+            "rows": str(settings.rows),
+            "anchor_bands": str(settings.anchor_bands),
+            "anchor_rows": str(settings.anchor_rows),
+            "shingle_size": str(settings.shingle_size),
+            "seed": str(settings.seed),
+        }
+        have = self.lsh.settings()
+        if not have or "uid" not in have:  # a new index, or one made by a version without a uid
+            have = self.lsh.init_settings({**({} if have else want), "uid": os.urandom(8).hex()})
+        have = dict(have)
+        self._uid = have.pop("uid")
+        self._bands: BandIndex | None = None  # the LSH band keys, in memory (loaded on first use)
+        where = self.lsh.location()
+        self._bands_path = Path(where + ".neardup.npz") if where else None
+        self._last_keys: tuple[Signature, list[int]] | None = None
+        if have != want:
+            diff = sorted(k for k in want if have.get(k) != want[k])
+            raise ValueError(
+                f"near-duplicate index was built with other settings ({', '.join(diff)}); "
+                "keep the old settings or delete the neardup_* tables to rebuild"
+            )
+
+    def count(self) -> int:
+        """Number of indexed documents."""
+        return self.lsh.count()
+
+    def add(self, doc_key: str, kind: str, sig: Signature, story_id: int | None) -> None:
+        """Index (or re-index) a document; committed unless the caller's transaction is open."""
+        self.add_many([(doc_key, kind, sig, story_id)])
+
+    def add_many(self, docs: list[tuple[str, str, Signature, int | None]]) -> None:
+        """Index several (doc_key, kind, signature, story_id) in one transaction."""
+        bands = self._band_index()
+        with self.store.transaction():
+            for doc_key, kind, sig, story_id in docs:
+                if kind not in ("seed", "item"):
+                    raise ValueError(f"kind must be 'seed' or 'item', not {kind!r}")
+                doc_id, old = self.lsh.put(_record(doc_key, kind, sig, story_id))
+                if old is not None:
+                    self._forget(old)
+                if kind == "seed":
+                    self._seeds_loaded = False
+                bands.add(int(doc_id or 0), self._keys(sig))
+        if bands.needs_merge():
+            bands.merge()
+            if self._bands_path is not None and time.monotonic() - bands.saved_at > SAVE_EVERY:
+                self.save()
+
+    def _forget(self, old: SignatureRecord) -> None:
+        self.lsh.forget_bands(old.id, _band_keys(_row_signature(old), self.settings))
+        if self._bands is not None:
+            self._bands.remove(old.id)
+
+    def get(self, doc_key: str) -> Signature | None:
+        """The stored signature of a document, if indexed."""
+        rec = self.lsh.get(doc_key)
+        return None if rec is None else _row_signature(rec)
+
+    def set_story(self, doc_key: str, story_id: int | None) -> None:
+        """Record the story cluster a document was assigned to."""
+        self.lsh.set_story(doc_key, story_id)
+        self._seeds_loaded = False
+
+    def query(self, sig: Signature, limit: int = 5) -> list[Candidate]:
+        """Indexed documents with similarity >= threshold, best first."""
+        seeds = self._seed_batch()
+        keys = self._keys(sig)
+        ids = self._band_index().candidates(keys, self.settings.max_candidates) if keys else []
+        rows: list[tuple] = []  # type: ignore[type-arg]
+        if ids:
+            rows = [_row(r) for r in self.lsh.by_ids(ids, items_only=seeds is not None)]
+        out: list[Candidate] = []
+        if seeds is not None and rows and len(seeds.rows) <= MERGED_SEEDS:
+            out = _Batch(seeds.rows + rows).matches(sig, self.settings)  # one scoring pass for both
+        else:
+            if seeds is not None:
+                out += seeds.matches(sig, self.settings)
+            if rows:
+                out += _Batch(rows).matches(sig, self.settings)
+        out.sort(key=lambda c: (-c.similarity, c.doc_key))
+        return out[:limit]
+
+    def _band_index(self) -> BandIndex:
+        """The in-memory band index, loaded (or rebuilt) on first use and brought up to date
+        with documents stored since by anyone (a crash, another process)."""
+        if self._bands is None:
+            loaded = BandIndex.load(self._bands_path, self._uid) if self._bands_path is not None else None
+            if loaded is None or loaded.watermark > self.lsh.max_id():  # absent, foreign or newer than the tables
+                loaded = BandIndex(self._uid)
+            self._bands = loaded
+        bands = self._bands
+        new = self.lsh.ids_after(bands.watermark)
+        if new:
+            bands.watermark = new[-1]
+            todo = [i for i in new if i not in bands.ids]  # not the ones this index added itself
+            for rec in self.lsh.by_ids(todo):
+                bands.add(rec.id, _band_keys(_row_signature(rec), self.settings))
+            if bands.needs_merge():
+                bands.merge()
+        return bands
+
+    def _keys(self, sig: Signature) -> list[int]:
+        """Band keys of ``sig`` (the last result is kept: a query is followed by the add of the same one)."""
+        last = self._last_keys
+        if last is not None and last[0] is sig:
+            return last[1]
+        keys = _band_keys(sig, self.settings)
+        self._last_keys = (sig, keys)
+        return keys
+
+    def save(self) -> None:
+        """Write the band index beside the database (a restart then reads it instead of rebuilding)."""
+        if self._bands is not None and self._bands_path is not None:
+            try:
+                self._bands.save(self._bands_path)
+            except OSError:
+                pass  # a cache: the next open catches up from neardup_docs
+
+    def _seed_batch(self) -> _Batch | None:
+        """All seeds as arrays if there are at most seed_scan_limit of them (cached)."""
+        if not self._seeds_loaded:
+            self._seeds = None
+            if self.lsh.count("seed") <= self.settings.seed_scan_limit:
+                self._seeds = _Batch([_row(r) for r in self.lsh.seeds()])
+            self._seeds_loaded = True
+        return self._seeds
+
+
+class _Batch:
+    """Stored signatures as stacked arrays, for vectorised scoring."""
+
+    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
+        self.rows = rows
+        k = len(rows)
+        cols = list(zip(*rows, strict=True)) if rows else [()] * 10
+        self.sh = np.frombuffer(b"".join(cols[6]), dtype="<u4").reshape(k, -1 if k else 0)
+        self.wd = np.frombuffer(b"".join(cols[7]), dtype="<u4").reshape(k, -1 if k else 0)
+        self.n_sh = np.array(cols[3], dtype=np.int64)
+        self.n_w = np.array(cols[4], dtype=np.int64)
+        self.tr = np.array(cols[5], dtype=bool)
+        anchors = [np.frombuffer(a, dtype="<u4") for a in cols[8]]
+        self.anchors = _Postings(anchors)  # type: ignore[arg-type]
+        self.n_num = np.array([int(np.count_nonzero(a & 1)) for a in anchors], dtype=np.int64)
+        self.exact = _Postings([None if x is None else np.frombuffer(x, dtype="<u4") for x in cols[9]])
+
+    def matches(self, sig: Signature, s: NearDupSettings) -> list[Candidate]:
+        if not self.rows:
+            return []
+        scores = _score_many(sig, self, s)
+        return [
+            Candidate(self.rows[i][0], self.rows[i][1], self.rows[i][2], round(float(scores[i]), 4))
+            for i in np.flatnonzero(scores >= s.threshold)
+        ]

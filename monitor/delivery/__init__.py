@@ -1,0 +1,1 @@
+"""Delivery: digest values, rendering, channels and the exactly-once dispatch."""

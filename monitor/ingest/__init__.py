@@ -1,0 +1,1 @@
+"""Ingest: bytes in, typed entries out (fetch, robots.txt, full text, parse, seeds)."""

@@ -1,0 +1,1 @@
+"""The running service: the pipeline, the daemon's jobs, retranslation, logs, sd_notify."""

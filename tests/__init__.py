@@ -1,0 +1,1 @@
+"""news-monitor's tests (a package, so that tests.support imports)."""
