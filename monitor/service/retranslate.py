@@ -154,6 +154,7 @@ def _redecide(svc: Any, r: StoredItem, title_tr: str | None, summary_tr: str | N
                      title_translated=title_tr, summary_translated=summary_tr, translated_to=target)
     prepared = prepare(inp)
     had = {m.watchlist for m in st.items.matches_for([item_id]).get(item_id, [])}
-    found = [MatchRecord(item_id, m.watchlist, m.score, tuple(m.why()), now) for m in match_all(svc.watchlists, prepared)]
+    found = [MatchRecord(item_id, m.watchlist, m.score, tuple(m.why()), now)
+             for m in match_all(svc.watchlists, prepared)]
     st.items.save_matches(found)
     return int(any(m.watchlist not in had for m in found)), joined

@@ -9,8 +9,10 @@ inside ``Store.transaction()``; a method that writes runs its own transaction ot
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence, Set as AbstractSet
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import AbstractSet, ContextManager, Literal, Mapping, Protocol, Sequence
+from typing import Literal, Protocol
 
 FingerprintKind = Literal["url", "content", "guid"]
 DocKind = Literal["seed", "item"]
@@ -391,7 +393,8 @@ class Store(Protocol):
     story: StoryStore
     meta: MetaStore
 
-    def transaction(self, *, durable: bool = False) -> ContextManager[None]: ...  # re-entrant: joins an open one
+    # re-entrant: joins an open one
+    def transaction(self, *, durable: bool = False) -> AbstractContextManager[None]: ...
     def schema_version(self) -> int: ...
     def purge(self, older_than: float) -> int: ...  # items and matches; old digests and caches; returns items
     def close(self) -> None: ...

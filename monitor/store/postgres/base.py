@@ -13,8 +13,9 @@ two workers starting at once apply each migration once.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 import psycopg
 import psycopg_pool

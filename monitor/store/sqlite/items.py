@@ -8,11 +8,11 @@ SQLite 3.40 runs as a full scan.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import fields
-from typing import Any, Sequence
+from typing import Any
 
-from monitor.store.api import (SEED_FEED_URL, ApplyResult, ItemRef, MatchRecord, NewItem, StoredItem,
-                               TranslationGroup)
+from monitor.store.api import SEED_FEED_URL, ApplyResult, ItemRef, MatchRecord, NewItem, StoredItem, TranslationGroup
 from monitor.store.sqlite.base import Db, chunks, marks
 
 ITEM_COLS = [f.name for f in fields(NewItem) if f.name not in ("fingerprints", "matches")]
@@ -114,11 +114,13 @@ class SqliteItems:
                     continue
                 known.add((it.feed_id, it.guid))
                 rows.append([int(v) if isinstance(v, bool) else v for v in (getattr(it, c) for c in ITEM_COLS)])
-                keys += [(k, v, it.id, it.fetched) for k, v in (*it.fingerprints, ("guid", guid_key(it.feed_id, it.guid)))]
+                own = (*it.fingerprints, ("guid", guid_key(it.feed_id, it.guid)))
+                keys += [(k, v, it.id, it.fetched) for k, v in own]
                 matches += it.matches
                 stored.append(it.id)
             self.db.many(insert, rows)
-            self.db.many("INSERT OR IGNORE INTO fingerprints(kind, value, item_id, first_seen) VALUES (?, ?, ?, ?)", keys)
+            self.db.many("INSERT OR IGNORE INTO fingerprints(kind, value, item_id, first_seen) VALUES (?, ?, ?, ?)",
+                         keys)
             self.save_matches(matches)
         return ApplyResult(tuple(stored), tuple(skipped))
 
