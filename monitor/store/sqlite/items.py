@@ -7,6 +7,7 @@ SQLite 3.40 runs as a full scan.
 
 from __future__ import annotations
 
+import builtins
 import json
 from collections.abc import Sequence
 from dataclasses import fields
@@ -164,7 +165,7 @@ class SqliteItems:
         return int(self.db.one(q)[0])  # type: ignore[index]
 
     # ---- matches
-    def matches_for(self, ids: Sequence[int]) -> dict[int, list[MatchRecord]]:
+    def matches_for(self, ids: Sequence[int]) -> dict[int, builtins.list[MatchRecord]]:
         out: dict[int, list[MatchRecord]] = {}
         for chunk in chunks(list(dict.fromkeys(ids))):
             for r in self.db.all(f"SELECT {MATCH_COLS} FROM matches WHERE item_id IN ({marks(len(chunk))}) "
@@ -189,7 +190,7 @@ class SqliteItems:
     def drop_match(self, item_id: int, watchlist: str) -> None:
         self.db.run("DELETE FROM matches WHERE item_id=? AND watchlist=?", (item_id, watchlist))
 
-    def latest_matched(self, watchlist: str, limit: int) -> list[int]:
+    def latest_matched(self, watchlist: str, limit: int) -> builtins.list[int]:
         return [int(r[0]) for r in self.db.all(
             "SELECT m.item_id FROM matches m JOIN items ON items.id = m.item_id WHERE m.watchlist = ? "
             "AND (items.duplicate_kind IS NULL OR items.duplicate_kind != 'seed') "
@@ -199,12 +200,12 @@ class SqliteItems:
     def heads_others(self, item_id: int) -> bool:
         return self.db.one("SELECT 1 FROM items WHERE story_id=? AND id<>? LIMIT 1", (item_id, item_id)) is not None
 
-    def waiting_translation(self) -> list[TranslationGroup]:
+    def waiting_translation(self) -> builtins.list[TranslationGroup]:
         return [TranslationGroup(lang, script, int(n)) for lang, script, n in self.db.all(
             f"SELECT language, language_script, COUNT(*) FROM items WHERE {WAITING_SQL} "
             "GROUP BY language, language_script ORDER BY language, language_script")]
 
-    def waiting_items(self, language: str | None, script: str | None, limit: int) -> list[StoredItem]:
+    def waiting_items(self, language: str | None, script: str | None, limit: int) -> builtins.list[StoredItem]:
         return [stored_item(r) for r in self.db.all(
             f"{STORED_FROM} WHERE {WAITING_SQL} AND items.language IS ? AND items.language_script IS ? "
             "ORDER BY items.id LIMIT ?", (language, script, limit))]
