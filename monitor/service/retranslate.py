@@ -95,7 +95,7 @@ def translate_waiting(svc: Any, *, now: float | None = None, limit: int = 5000) 
         chunk = rows[start : start + BATCH]
         requests: list[tuple[str, str]] = []
         for r in chunk:
-            code = source_code(r.language, r.language_script) or r.language
+            code = source_code(r.language, r.language_script) or str(r.language)  # routed as the groups above
             requests.append((r.title, code))
             requests.append((cut_lead(r.summary or "", TRANSLATE_SUMMARY_CHARS), code))
         results = translator.translate_many(requests)

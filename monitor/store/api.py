@@ -352,9 +352,13 @@ class TranslationCache(Protocol):
 
 
 class CacheStore(Protocol):
-    fulltext: KeyValueCache
-    robots: KeyValueCache
-    translations: TranslationCache
+    # read-only members (properties), so that a backend's own cache classes satisfy them
+    @property
+    def fulltext(self) -> KeyValueCache: ...
+    @property
+    def robots(self) -> KeyValueCache: ...
+    @property
+    def translations(self) -> TranslationCache: ...
 
 
 class LshStore(Protocol):
@@ -386,13 +390,21 @@ class MetaStore(Protocol):
 
 
 class Store(Protocol):
-    feeds: FeedStore
-    items: ItemStore
-    ledger: LedgerStore
-    caches: CacheStore
-    lsh: LshStore
-    story: StoryStore
-    meta: MetaStore
+    # read-only members (properties), so that a backend's own sub-store classes satisfy them
+    @property
+    def feeds(self) -> FeedStore: ...
+    @property
+    def items(self) -> ItemStore: ...
+    @property
+    def ledger(self) -> LedgerStore: ...
+    @property
+    def caches(self) -> CacheStore: ...
+    @property
+    def lsh(self) -> LshStore: ...
+    @property
+    def story(self) -> StoryStore: ...
+    @property
+    def meta(self) -> MetaStore: ...
 
     # re-entrant: joins an open one
     def transaction(self, *, durable: bool = False) -> AbstractContextManager[None]: ...
