@@ -109,7 +109,7 @@ def main() -> None:
     ap.add_argument("--feeds", type=int, default=200)
     args = ap.parse_args()
     feeds, items, counts = (3, 5, (1, 2)) if args.smoke else (args.feeds, 50, (1, 2, 4))
-    from pgcluster import ClusterUnavailable, start_cluster
+    from tests.pgcluster import ClusterUnavailable, start_cluster
 
     try:
         server = start_cluster()

@@ -20,7 +20,6 @@ def _postgres(where: Path) -> Database:
     """The PostgreSQL database of the state under ``where`` (made on first use, named in a file
     there, so opening ``where`` again reaches the same database); skips when no server can be had."""
     import pytest
-
     from pgcluster import ClusterUnavailable, shared
 
     note = where / "postgres.json"

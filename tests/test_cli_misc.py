@@ -80,3 +80,13 @@ def test_retention_purges_items_but_not_fingerprints(project, feed_server):
         assert sync_seeds(svc)[0] == 0  # seeds are not re-added either
     finally:
         svc.close()
+
+
+def test_db_migrate_refuses_a_config_already_on_postgresql(project):
+    # no server is reached: the command stops at the config, with one located problem
+    project.write_config([], database="postgresql://monitor@127.0.0.1:9/news")
+    proc = project.cli("db", "migrate", "--to", "postgresql://monitor@127.0.0.1:9/other", check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        "config.yaml: database: is already postgresql://monitor@127.0.0.1:9/news: db migrate copies a SQLite state",
+        "1 problem(s); the config is unusable"]

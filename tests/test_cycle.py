@@ -13,8 +13,9 @@ PACKAGE = Path(__file__).resolve().parent.parent / "monitor"
 
 
 def module_imports(name: str) -> set[str]:
-    """Every monitor.* module ``monitor/<name>.py`` imports, at the top or inside a function."""
-    tree = ast.parse((PACKAGE / f"{name.removeprefix('monitor.')}.py").read_text(encoding="utf-8"))
+    """Every monitor.* module that module ``name`` imports, at the top or inside a function."""
+    path = PACKAGE.joinpath(*name.split(".")[1:])
+    tree = ast.parse((path / "__init__.py" if path.is_dir() else path.with_suffix(".py")).read_text(encoding="utf-8"))
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("monitor"):

@@ -6,8 +6,8 @@ SQLite-only checks (query plans, the old on-disk layout) are at the end."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from store_backends import STORE_BACKENDS, open_backend, set_schema_version

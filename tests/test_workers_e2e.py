@@ -119,7 +119,7 @@ def test_two_workers_deliver_every_matching_story_once_while_one_is_killed(proje
         try:
             time.sleep(4)
             for round_ in range(1, 4):
-                wait_until(lambda: _registered(pg_database, b.pid), timeout=60, step=0.2)
+                wait_until(lambda pid=b.pid: _registered(pg_database, pid), timeout=60, step=0.2)
                 publish(round_)
                 time.sleep(rng.uniform(0.5, 2.0))
                 b.send_signal(signal.SIGKILL)  # mid-cycle: polls and deliveries in flight

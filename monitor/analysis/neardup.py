@@ -562,7 +562,7 @@ def _record(doc_key: str, kind: str, sig: Signature, story_id: int | None) -> Si
                            None if exact is None else exact.astype("<u4").tobytes())
 
 
-def _row(r: SignatureRecord) -> tuple:  # type: ignore[type-arg]
+def _row(r: SignatureRecord) -> tuple:
     """A record as the tuple _Batch stacks (doc_key, kind, story_id, n_shingles, ... shingle_set)."""
     return (r.doc_key, r.kind, r.story_id, r.n_shingles, r.n_words, r.translated, r.shingles, r.words, r.anchors,
             r.shingle_set)
@@ -666,7 +666,7 @@ class NearDupIndex:
         seeds = self._seed_batch()
         keys = self._keys(sig)
         ids = self._band_index().candidates(keys, self.settings.max_candidates) if keys else []
-        rows: list[tuple] = []  # type: ignore[type-arg]
+        rows: list[tuple] = []
         if ids:
             rows = [_row(r) for r in self.lsh.by_ids(ids, items_only=seeds is not None)]
         out: list[Candidate] = []

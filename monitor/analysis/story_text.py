@@ -25,6 +25,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
+from typing import Any
 
 import snowballstemmer
 
@@ -245,7 +246,7 @@ class StoryText:
                 "y": sorted(self.years), "d": sorted(self.dates), "m": sorted(self.months), "c": sorted(self.cues)}
 
     @classmethod
-    def from_json(cls, o: dict[str, list]) -> StoryText:  # type: ignore[type-arg]
+    def from_json(cls, o: dict[str, Any]) -> StoryText:  # "l" a str, the rest lists (as to_json writes them)
         return cls(str(o["l"]), frozenset(o["t"]), frozenset(o["n"]), frozenset(o["#"]), frozenset(o["y"]),
                    frozenset(o["d"]), frozenset(int(m) for m in o["m"]), frozenset(o["c"]))
 

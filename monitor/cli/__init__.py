@@ -260,7 +260,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         _out(f"daemon: not running ({state.detail}){hb}")
     if workers is not None:  # a shared PostgreSQL store: every `monitor run` is a worker
         live = [w for w in workers if w.alive]
-        _out(f"workers: {len(live)} alive" + (f", {len(workers) - len(live)} silent" if len(workers) > len(live) else ""))
+        silent = len(workers) - len(live)
+        _out(f"workers: {len(live)} alive" + (f", {silent} silent" if silent else ""))
         for w in workers:
             _out(f"  {w.id} ({w.role}): heartbeat {_ago(w.heartbeat, now)}, {w.feeds} feed lease(s), "
                  f"started {_ago(w.started, now)}" + ("" if w.alive else "; silent: its leases have run out"))
@@ -408,7 +409,7 @@ def cmd_watchlist_test(args: argparse.Namespace) -> int:
             _out(f"    - {line}")
     if held:
         _out(f"\nQuery held, below threshold ({len(held)}):")
-        for score, r, ex in held[: args.limit]:
+        for _score, r, ex in held[: args.limit]:
             _out(f"  #{r.id} {r.title[:90]}")
             _out(f"    score {ex.score:g}, weights {ex.weight_sum:g} / threshold {ex.threshold:g}, "
                  f"min_score {ex.min_score:g}")
@@ -416,7 +417,7 @@ def cmd_watchlist_test(args: argparse.Namespace) -> int:
                 _out(f"    - {line}")
     if near:
         _out(f"\nNearly matched ({len(near)}):")
-        for score, r, ex in near[: args.limit]:
+        for _score, r, ex in near[: args.limit]:
             _out(f"  #{r.id} {r.title[:90]}")
             for line in ex.missing()[:3]:
                 _out(f"    - {line}")

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from monitor import ConfigError, StoreError
+from monitor import ConfigError, Problem, StoreError, relpath
 from monitor.config.database_url import PostgresUrl, database_password, parse_postgres_url
 
 
@@ -35,7 +35,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
     cfg = load_config(config_path_from(args.config))
     if not isinstance(cfg.database, Path):
-        raise ConfigError(f"database: is already {cfg.database}: db migrate copies a SQLite state")
+        raise ConfigError([Problem(relpath(cfg.path), None, None, "database",
+                                   f"is already {cfg.database}: db migrate copies a SQLite state")])
     if not cfg.database.exists():
         print(f"no SQLite state at {cfg.database}: nothing to copy", file=sys.stderr)
         return 1

@@ -11,7 +11,7 @@ from __future__ import annotations
 import email.utils
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -147,7 +147,7 @@ class _Checker(ProblemCollector):
             return None
         return node
 
-    def unknown(self, node: CommentedMap, known: set[str], prefix: str) -> None:
+    def unknown(self, node: Mapping[Any, Any], known: set[str], prefix: str) -> None:
         self.unknown_keys(node, known, prefix.removesuffix("."), listing="known keys")
 
     def get(self, node: dict[Any, Any], key: str, dotted: str, conv: Callable[[Any], Any], default: Any) -> Any:

@@ -8,8 +8,8 @@ neither is there. The SMTP password and the database password are both read this
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 
 def secret(variable: str, credential: str, env: Mapping[str, str] = os.environ) -> str | None:

@@ -95,7 +95,12 @@ class DigestPlan:
 
 
 def _utc(ts: float | None) -> datetime | None:
-    return datetime.fromtimestamp(ts, tz=timezone.utc) if ts else None
+    return _at(ts) if ts else None
+
+
+def _at(ts: float) -> datetime:
+    """A timestamp as an aware UTC datetime (``_utc`` for a time that is always there)."""
+    return datetime.fromtimestamp(ts, tz=timezone.utc)
 
 
 _WHY = re.compile(r'^"(?P<term>[^"]*)" in (?P<places>.+?)(?: \((?P<forms>".*")\))?$')
@@ -189,8 +194,8 @@ def build_digest(store: Store, watchlist: str, title: str, tz: str, channel: str
     # where the previous one ended
     carried = [min(m.item.published or m.item.fetched, m.item.fetched, now) for m in matched]
     start = period_start if period_start is not None else (min(carried) if carried else now)
-    d = Digest(watchlist=watchlist, title=title, timezone=tz, period_start=_utc(start) or _utc(now),
-               period_end=_utc(now), generated_at=_utc(now), stories=stories, suppressed=suppressed,
+    d = Digest(watchlist=watchlist, title=title, timezone=tz, period_start=_utc(start) or _at(now),
+               period_end=_at(now), generated_at=_at(now), stories=stories, suppressed=suppressed,
                feed_notes=feed_notes(store, now))
     return d, plan
 

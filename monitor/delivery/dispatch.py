@@ -155,8 +155,8 @@ def claim_channel(config: Config, store: Store, wl: Watchlist, channel: str, now
                 return DispatchResult(wl.name, channel, 0, 0, "skipped",
                                       error=f"being delivered by process {holder}")
             if pending.next_attempt and pending.next_attempt > now and not force_retry:
-                return DispatchResult(wl.name, channel, 0, 0, "deferred",
-                                      error=f"retrying after {datetime.fromtimestamp(pending.next_attempt, timezone.utc)}")
+                retry_at = datetime.fromtimestamp(pending.next_attempt, timezone.utc)
+                return DispatchResult(wl.name, channel, 0, 0, "deferred", error=f"retrying after {retry_at}")
         since = ledger.last_sent_end(wl.name, channel) or None
         digest, plan = build_digest(store, wl.name, wl.title, wl.digest.timezone, channel, now, period_start=since)
         if heartbeat and since is not None and now - since < HEARTBEAT_MIN_GAP:

@@ -472,7 +472,7 @@ def _decide_one(svc: Services, feed_name: str, feed_id: int, p: _Pending, now: f
         title_translated=p.title_tr, summary_translated=p.summary_tr, translated_to=p.translated_to,
         translation_status=p.translation_status, duplicate_of=p.duplicate_of, duplicate_kind=p.duplicate_kind,
         duplicate_similarity=p.similarity, duplicate_seed=seed_name, summary_short=summary_short,
-        story_id=p.story_id, fingerprints=tuple(p.keys()),  # type: ignore[arg-type]
+        story_id=p.story_id, fingerprints=tuple(p.keys()),
     )
     if sig is not None:
         svc.neardup.add(f"item:{p.item_id}", "seed" if is_seed else "item", sig, p.story_id)

@@ -95,7 +95,7 @@ def translate_waiting(svc: Any, *, now: float | None = None, limit: int = 5000) 
         chunk = rows[start : start + BATCH]
         requests: list[tuple[str, str]] = []
         for r in chunk:
-            code = source_code(r.language, r.language_script) or r.language
+            code = source_code(r.language, r.language_script) or str(r.language)  # routed as the groups above
             requests.append((r.title, code))
             requests.append((cut_lead(r.summary or "", TRANSLATE_SUMMARY_CHARS), code))
         results = translator.translate_many(requests)
@@ -154,6 +154,7 @@ def _redecide(svc: Any, r: StoredItem, title_tr: str | None, summary_tr: str | N
                      title_translated=title_tr, summary_translated=summary_tr, translated_to=target)
     prepared = prepare(inp)
     had = {m.watchlist for m in st.items.matches_for([item_id]).get(item_id, [])}
-    found = [MatchRecord(item_id, m.watchlist, m.score, tuple(m.why()), now) for m in match_all(svc.watchlists, prepared)]
+    found = [MatchRecord(item_id, m.watchlist, m.score, tuple(m.why()), now)
+             for m in match_all(svc.watchlists, prepared)]
     st.items.save_matches(found)
     return int(any(m.watchlist not in had for m in found)), joined

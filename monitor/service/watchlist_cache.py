@@ -69,7 +69,7 @@ def load_watchlists_cached(directory: Path, cache: Path | None) -> tuple[list[Wa
         with open(cache, "rb") as fh:
             stored_key, result = pickle.load(fh)
         if stored_key == key:
-            return result  # type: ignore[no-any-return]
+            return result
     except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, TypeError, ValueError):
         pass
     result = load_watchlists(directory)

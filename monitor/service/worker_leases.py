@@ -16,8 +16,9 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 LEASE_ENV = "MONITOR_LEASE_SECONDS"
 DEFAULT_LEASE = 60.0

@@ -13,6 +13,7 @@ import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from monitor import StoreError
 from monitor.store.api import (
@@ -44,7 +45,16 @@ __all__ = ["ApplyResult", "CachedValue", "ChannelSummary", "DigestRecord", "Feed
 FeedRow = FeedState  # the name callers used before the store was typed
 
 
-def open_store(where: str | Path | None, *, readonly: bool = False, password: str | None = None) -> Store:
+class ServerAddress(Protocol):
+    """A database server as config.yaml names it (monitor.config.database_url.PostgresUrl, which the
+    store may not import): its str() is the ``postgresql://`` URL, without the password."""
+
+    @property
+    def password(self) -> str | None: ...
+
+
+def open_store(where: str | Path | ServerAddress | None, *, readonly: bool = False,
+               password: str | None = None) -> Store:
     """The store at ``where``: a path or ``sqlite:///path`` (SQLite), None (a private in-memory
     SQLite database), or ``postgresql://user@host[:port]/db`` (PostgreSQL; ``password``, else the
     ``password`` that config.yaml's ``database:`` value carries from the environment)."""
@@ -58,7 +68,7 @@ def open_store(where: str | Path | None, *, readonly: bool = False, password: st
 
         if password is None:
             password = getattr(where, "password", None)  # monitor.config.database_url.PostgresUrl
-        return PostgresStore(text, password)  # type: ignore[return-value]
+        return PostgresStore(text, password)
     if text.startswith("sqlite:///"):
         return SqliteStore(Path(text[len("sqlite:///"):]), readonly=readonly)  # sqlite:////abs/path
     if "://" in text:

@@ -9,8 +9,11 @@ inside ``Store.transaction()``; a method that writes runs its own transaction ot
 
 from __future__ import annotations
 
+import builtins
+from collections.abc import Mapping, Sequence, Set as AbstractSet
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import AbstractSet, ContextManager, Literal, Mapping, Protocol, Sequence
+from typing import Literal, Protocol
 
 FingerprintKind = Literal["url", "content", "guid"]
 DocKind = Literal["seed", "item"]
@@ -296,15 +299,15 @@ class ItemStore(Protocol):
              ids: Sequence[int] | None = None, seeds: bool = True,
              exact_duplicates: bool = True) -> list[StoredItem]: ...  # by id
     def count(self, *, seeds: bool = False) -> int: ...
-    def matches_for(self, ids: Sequence[int]) -> dict[int, list[MatchRecord]]: ...
+    def matches_for(self, ids: Sequence[int]) -> dict[int, builtins.list[MatchRecord]]: ...
     def save_matches(self, matches: Sequence[MatchRecord]) -> None: ...  # upsert score and why
     def matched_ids(self, watchlist: str) -> set[int]: ...
     def watchlist_names(self) -> set[str]: ...  # every watchlist with a stored match
     def drop_match(self, item_id: int, watchlist: str) -> None: ...
-    def latest_matched(self, watchlist: str, limit: int) -> list[int]: ...  # newest first, no seed copies
+    def latest_matched(self, watchlist: str, limit: int) -> builtins.list[int]: ...  # newest first, no seed copies
     def heads_others(self, item_id: int) -> bool: ...  # another item belongs to the story it names
-    def waiting_translation(self) -> list[TranslationGroup]: ...
-    def waiting_items(self, language: str | None, script: str | None, limit: int) -> list[StoredItem]: ...
+    def waiting_translation(self) -> builtins.list[TranslationGroup]: ...
+    def waiting_items(self, language: str | None, script: str | None, limit: int) -> builtins.list[StoredItem]: ...
     def set_translation(self, item_id: int, title: str | None, summary: str | None, translated_to: str | None,
                         status: str) -> None: ...
     def set_translation_status(self, item_id: int, status: str) -> None: ...
@@ -349,9 +352,13 @@ class TranslationCache(Protocol):
 
 
 class CacheStore(Protocol):
-    fulltext: KeyValueCache
-    robots: KeyValueCache
-    translations: TranslationCache
+    # read-only members (properties), so that a backend's own cache classes satisfy them
+    @property
+    def fulltext(self) -> KeyValueCache: ...
+    @property
+    def robots(self) -> KeyValueCache: ...
+    @property
+    def translations(self) -> TranslationCache: ...
 
 
 class LshStore(Protocol):
@@ -383,15 +390,24 @@ class MetaStore(Protocol):
 
 
 class Store(Protocol):
-    feeds: FeedStore
-    items: ItemStore
-    ledger: LedgerStore
-    caches: CacheStore
-    lsh: LshStore
-    story: StoryStore
-    meta: MetaStore
+    # read-only members (properties), so that a backend's own sub-store classes satisfy them
+    @property
+    def feeds(self) -> FeedStore: ...
+    @property
+    def items(self) -> ItemStore: ...
+    @property
+    def ledger(self) -> LedgerStore: ...
+    @property
+    def caches(self) -> CacheStore: ...
+    @property
+    def lsh(self) -> LshStore: ...
+    @property
+    def story(self) -> StoryStore: ...
+    @property
+    def meta(self) -> MetaStore: ...
 
-    def transaction(self, *, durable: bool = False) -> ContextManager[None]: ...  # re-entrant: joins an open one
+    # re-entrant: joins an open one
+    def transaction(self, *, durable: bool = False) -> AbstractContextManager[None]: ...
     def schema_version(self) -> int: ...
     def purge(self, older_than: float) -> int: ...  # items and matches; old digests and caches; returns items
     def close(self) -> None: ...

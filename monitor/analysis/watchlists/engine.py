@@ -551,7 +551,7 @@ class Group(Node):
         held = 0
         found: Found = []
         for c in self.children:
-            if c.__class__ is Term and c.first_ids.isdisjoint(present):  # type: ignore[attr-defined]
+            if c.__class__ is Term and c.first_ids.isdisjoint(present):
                 c_ok, c_found = _MISS
             else:
                 c_ok, c_found = c.evaluate(ctx)

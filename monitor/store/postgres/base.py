@@ -13,8 +13,9 @@ two workers starting at once apply each migration once.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 import psycopg
 import psycopg_pool
@@ -65,11 +66,11 @@ def migrate(conn: psycopg.Connection, where: str, extra: Sequence[str] = ()) -> 
         check_version(version, where)
         for i in range(version, len(MIGRATIONS)):
             for stmt in split_sql(MIGRATIONS[i]):
-                conn.execute(ddl(stmt))  # type: ignore[call-overload]
+                conn.execute(ddl(stmt))
         conn.execute("DELETE FROM schema_version")
         conn.execute("INSERT INTO schema_version(version) VALUES (%s)", (max(version, len(MIGRATIONS)),))
         for stmt in extra:
-            conn.execute(stmt)  # type: ignore[call-overload]
+            conn.execute(stmt)
     return len(MIGRATIONS)
 
 
@@ -106,17 +107,17 @@ class PgDb:
 
     def all(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self.connection() as conn:
-            return conn.execute(statement(sql), tuple(args)).fetchall()  # type: ignore[call-overload]
+            return conn.execute(statement(sql), tuple(args)).fetchall()
 
     def one(self, sql: str, args: Sequence[Any] = ()) -> tuple[Any, ...] | None:
         with self.connection() as conn:
-            row: tuple[Any, ...] | None = conn.execute(statement(sql), tuple(args)).fetchone()  # type: ignore[call-overload]
+            row: tuple[Any, ...] | None = conn.execute(statement(sql), tuple(args)).fetchone()
             return row
 
     def run(self, sql: str, args: Sequence[Any] = ()) -> int:
         """Execute a write; for an INSERT into a table with a generated id, returns that id."""
         with self.connection() as conn:
-            cur = conn.execute(statement(sql), tuple(args))  # type: ignore[call-overload]
+            cur = conn.execute(statement(sql), tuple(args))
             if returns_id(sql):
                 row = cur.fetchone()
                 return int(row[0]) if row else 0
@@ -128,7 +129,7 @@ class PgDb:
             return
         with self.connection() as conn:
             with conn.cursor() as cur:
-                cur.executemany(statement(sql), rows)  # type: ignore[call-overload]
+                cur.executemany(statement(sql), rows)
 
     @contextmanager
     def transaction(self, *, durable: bool = False) -> Iterator[None]:

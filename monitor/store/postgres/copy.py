@@ -8,8 +8,8 @@ table's row count is compared with the source's: a difference is an error naming
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from monitor import StoreError
 from monitor.store.postgres import PostgresStore

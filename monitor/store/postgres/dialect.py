@@ -61,7 +61,7 @@ def statement(sql: str) -> str:
 
 def returns_id(sql: str) -> bool:
     m = _INSERT.match(sql)
-    return bool(m) and m.group(2).lower() in GENERATED_ID
+    return m is not None and m.group(2).lower() in GENERATED_ID
 
 
 _TYPES = [

@@ -4,13 +4,14 @@ SQLite's BEGIN IMMEDIATE makes every write transaction exclusive; PostgreSQL run
 side (READ COMMITTED), so the few read-then-write steps take a lock first:
 item ids are reserved under a row lock on their counter, ``apply`` holds an advisory lock per
 feed while it re-checks which entries are stored, a digest's plan-and-claim holds one per
-(watchlist, channel), and signatures are written one at a time so their ids appear in order. ``channel_summary`` avoids SQLite's bare
-columns beside MAX(). Everything else is the SQLite backend's code on a PgDb.
+(watchlist, channel), and signatures are written one at a time so their ids appear in order.
+``channel_summary`` avoids SQLite's bare columns beside MAX(). Everything else is the SQLite
+backend's code on a PgDb.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from monitor.store.api import ApplyResult, ChannelSummary, DigestRecord, NewItem, SignatureRecord
 from monitor.store.sqlite.items import SqliteItems

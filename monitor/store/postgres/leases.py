@@ -11,8 +11,8 @@ once across all workers (retention, reload): a named lease.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from monitor.store.postgres.base import PgDb
 

@@ -3,7 +3,7 @@ translation cache (source hash and languages, model version -> text)."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from monitor.store.api import CachedValue
 from monitor.store.sqlite.base import Db

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import fields
-from typing import Sequence
 
 from monitor import StoreError
 from monitor.store.api import SEED_FEED_URL, FeedActivity, FeedState, FeedUpdate

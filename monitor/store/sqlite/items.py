@@ -7,12 +7,13 @@ SQLite 3.40 runs as a full scan.
 
 from __future__ import annotations
 
+import builtins
 import json
+from collections.abc import Sequence
 from dataclasses import fields
-from typing import Any, Sequence
+from typing import Any
 
-from monitor.store.api import (SEED_FEED_URL, ApplyResult, ItemRef, MatchRecord, NewItem, StoredItem,
-                               TranslationGroup)
+from monitor.store.api import SEED_FEED_URL, ApplyResult, ItemRef, MatchRecord, NewItem, StoredItem, TranslationGroup
 from monitor.store.sqlite.base import Db, chunks, marks
 
 ITEM_COLS = [f.name for f in fields(NewItem) if f.name not in ("fingerprints", "matches")]
@@ -114,11 +115,13 @@ class SqliteItems:
                     continue
                 known.add((it.feed_id, it.guid))
                 rows.append([int(v) if isinstance(v, bool) else v for v in (getattr(it, c) for c in ITEM_COLS)])
-                keys += [(k, v, it.id, it.fetched) for k, v in (*it.fingerprints, ("guid", guid_key(it.feed_id, it.guid)))]
+                own = (*it.fingerprints, ("guid", guid_key(it.feed_id, it.guid)))
+                keys += [(k, v, it.id, it.fetched) for k, v in own]
                 matches += it.matches
                 stored.append(it.id)
             self.db.many(insert, rows)
-            self.db.many("INSERT OR IGNORE INTO fingerprints(kind, value, item_id, first_seen) VALUES (?, ?, ?, ?)", keys)
+            self.db.many("INSERT OR IGNORE INTO fingerprints(kind, value, item_id, first_seen) VALUES (?, ?, ?, ?)",
+                         keys)
             self.save_matches(matches)
         return ApplyResult(tuple(stored), tuple(skipped))
 
@@ -162,7 +165,7 @@ class SqliteItems:
         return int(self.db.one(q)[0])  # type: ignore[index]
 
     # ---- matches
-    def matches_for(self, ids: Sequence[int]) -> dict[int, list[MatchRecord]]:
+    def matches_for(self, ids: Sequence[int]) -> dict[int, builtins.list[MatchRecord]]:
         out: dict[int, list[MatchRecord]] = {}
         for chunk in chunks(list(dict.fromkeys(ids))):
             for r in self.db.all(f"SELECT {MATCH_COLS} FROM matches WHERE item_id IN ({marks(len(chunk))}) "
@@ -187,7 +190,7 @@ class SqliteItems:
     def drop_match(self, item_id: int, watchlist: str) -> None:
         self.db.run("DELETE FROM matches WHERE item_id=? AND watchlist=?", (item_id, watchlist))
 
-    def latest_matched(self, watchlist: str, limit: int) -> list[int]:
+    def latest_matched(self, watchlist: str, limit: int) -> builtins.list[int]:
         return [int(r[0]) for r in self.db.all(
             "SELECT m.item_id FROM matches m JOIN items ON items.id = m.item_id WHERE m.watchlist = ? "
             "AND (items.duplicate_kind IS NULL OR items.duplicate_kind != 'seed') "
@@ -197,12 +200,12 @@ class SqliteItems:
     def heads_others(self, item_id: int) -> bool:
         return self.db.one("SELECT 1 FROM items WHERE story_id=? AND id<>? LIMIT 1", (item_id, item_id)) is not None
 
-    def waiting_translation(self) -> list[TranslationGroup]:
+    def waiting_translation(self) -> builtins.list[TranslationGroup]:
         return [TranslationGroup(lang, script, int(n)) for lang, script, n in self.db.all(
             f"SELECT language, language_script, COUNT(*) FROM items WHERE {WAITING_SQL} "
             "GROUP BY language, language_script ORDER BY language, language_script")]
 
-    def waiting_items(self, language: str | None, script: str | None, limit: int) -> list[StoredItem]:
+    def waiting_items(self, language: str | None, script: str | None, limit: int) -> builtins.list[StoredItem]:
         return [stored_item(r) for r in self.db.all(
             f"{STORED_FROM} WHERE {WAITING_SQL} AND items.language IS ? AND items.language_script IS ? "
             "ORDER BY items.id LIMIT ?", (language, script, limit))]

@@ -4,7 +4,8 @@ stories, and what each watchlist was last applied with."""
 from __future__ import annotations
 
 import json
-from typing import AbstractSet, Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set as AbstractSet
+from typing import Any
 
 from monitor.store.api import ChannelSummary, DigestRecord, MatchedItem, NewDigest, RefusedDigest
 from monitor.store.sqlite.base import Db, chunks, marks
@@ -103,7 +104,8 @@ class SqliteLedger:
                          "VALUES (?, ?, ?, ?, ?)", [(watchlist, channel, i, digest_id, now) for i in item_ids])
             self.db.many(
                 "INSERT INTO story_deliveries(watchlist, channel, story_id, languages, delivered_at) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT(watchlist, channel, story_id) DO UPDATE SET languages=excluded.languages",
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT(watchlist, channel, story_id)"
+                " DO UPDATE SET languages=excluded.languages",
                 [(watchlist, channel, sid, ",".join(sorted(langs)), now) for sid, langs in stories.items()])
             if digest_id is not None:
                 self.db.run("UPDATE digests SET status='sent', error=NULL, next_attempt=NULL, claim=NULL, "

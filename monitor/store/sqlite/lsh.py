@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from monitor.store.api import DocKind, SignatureRecord
 from monitor.store.sqlite.base import Db, chunks, marks

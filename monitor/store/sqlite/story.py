@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from monitor.store.api import StoryDoc
 from monitor.store.sqlite.base import Db, marks
@@ -39,7 +39,8 @@ class SqliteStory:
             return []
         return [StoryDoc(int(i), int(s), float(t), e) for i, s, t, e in self.db.all(
             f"SELECT d.item_id, d.story_id, d.at, d.evidence FROM story_docs d JOIN ("
-            f" SELECT item_id, COUNT(*) AS hits FROM story_terms WHERE term IN ({marks(len(keys))}) AND at BETWEEN ? AND ?"
+            f" SELECT item_id, COUNT(*) AS hits FROM story_terms"
+            f" WHERE term IN ({marks(len(keys))}) AND at BETWEEN ? AND ?"
             f" GROUP BY item_id ORDER BY hits DESC, item_id DESC LIMIT ?) c ON c.item_id = d.item_id",
             (*keys, lo, hi, limit))]
 

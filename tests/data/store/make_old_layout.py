@@ -3,18 +3,15 @@
 Run with an export of commit 50a1139 first on the path:
     git archive 50a1139 monitor | tar -x -C /tmp/old && PYTHONPATH=/tmp/old python make_old_layout.py OUT.db
 """
-import sqlite3
-import sys
-import time
+import sqlite3, sys, time
 from pathlib import Path
-
 import monitor
 from monitor import store
-from monitor.analysis.neardup import NearDupIndex, make_signature
-from monitor.analysis.story import StoryIndex
-from monitor.analysis.story_text import story_text
-from monitor.ingest.fulltext import _create as ft_create, _write as ft_write
-from monitor.ingest.robots import _create as rb_create, _write as rb_write
+from monitor.neardup import NearDupIndex, make_signature
+from monitor.story import StoryIndex
+from monitor.story_text import story_text
+from monitor.fulltext import _create as ft_create, _write as ft_write
+from monitor.robots import _create as rb_create, _write as rb_write
 
 out = Path(sys.argv[1])
 out.unlink(missing_ok=True)
@@ -39,8 +36,7 @@ with store.transaction(conn):
 ft_create(conn); ft_write(conn, "http://127.0.0.1:9/article", "Article text " * 30, now, "ok")
 rb_create(conn); rb_write(conn, "http://127.0.0.1:9", "User-agent: *\nAllow: /\n", "ok", now)
 conn.close()
-from monitor.analysis.translate import Translator
-
+from monitor.translate import Translator
 t = Translator(out, Path("/nonexistent-models"))
 t._cache_put([("0" * 64, "ru", "Old text")], "old-v1")
 t.close()
