@@ -616,7 +616,7 @@ class NearDupIndex:
         where = self.lsh.location()
         self._bands_path = Path(where + ".neardup.npz") if where else None
         self._last_keys: tuple[Signature, list[int]] | None = None
-        self._held: dict[int, tuple] = {}  # type: ignore[type-arg]  # doc id -> _row of an item signature
+        self._held: dict[int, tuple[Any, ...]] = {}  # doc id -> _row of an item signature
         if have != want:
             diff = sorted(k for k in want if have.get(k) != want[k])
             raise ValueError(
@@ -712,11 +712,11 @@ class NearDupIndex:
                 bands.merge()
         return bands
 
-    def _rows(self, ids: list[int], *, items_only: bool) -> list[tuple]:  # type: ignore[type-arg]
+    def _rows(self, ids: list[int], *, items_only: bool) -> list[tuple[Any, ...]]:
         """The _row of each document ``ids`` names (in that order), from memory where held."""
         held = self._held
         missing = [i for i in ids if i not in held]
-        got: dict[int, tuple] = {}  # type: ignore[type-arg]
+        got: dict[int, tuple[Any, ...]] = {}
         if missing:
             for rec in self.lsh.by_ids(missing):
                 got[rec.id] = _row(rec)
@@ -725,7 +725,7 @@ class NearDupIndex:
         rows = [r for i in ids if (r := held.get(i) or got.get(i)) is not None]
         return [r for r in rows if r[1] == "item"] if items_only else rows
 
-    def _hold(self, doc_id: int, row: tuple) -> None:  # type: ignore[type-arg]
+    def _hold(self, doc_id: int, row: tuple[Any, ...]) -> None:
         """Keep an item's signature in memory (bounded: the oldest half goes when full)."""
         held = self._held
         if len(held) >= SIGNATURES_HELD:
