@@ -16,8 +16,10 @@ The similarity of two signatures (:func:`similarity`) is the larger of the shing
 overlap and the product of word, anchor and number overlap (cube-rooted when either
 side is a translation). Candidates come from LSH bands of the shingle MinHash and
 of a MinHash of the anchors, kept in memory as sorted numpy arrays
-(:mod:`monitor.analysis.neardup_bands`, persisted beside the database); signatures stay in
-SQLite; seeds, being few, are all compared.
+(:mod:`monitor.analysis.neardup_bands`, persisted beside the database); signatures are stored in
+SQLite, and the newest items' are held in memory too (those this process adds or catches up
+with, and those read back for a query), so most queries read no SQL; seeds, being few, are all
+compared.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ __all__ = [
 
 _SCHEMA_VERSION = 1
 MERGED_SEEDS = 64  # up to this many seeds are scored in one pass with a query's LSH candidates
+SIGNATURES_HELD = 60_000  # item signatures kept in memory (about 1 KB each); older ones are read back on need
 
 
 @dataclass(frozen=True)
@@ -613,6 +616,7 @@ class NearDupIndex:
         where = self.lsh.location()
         self._bands_path = Path(where + ".neardup.npz") if where else None
         self._last_keys: tuple[Signature, list[int]] | None = None
+        self._held: dict[int, tuple[Any, ...]] = {}  # doc id -> _row of an item signature
         if have != want:
             diff = sorted(k for k in want if have.get(k) != want[k])
             raise ValueError(
@@ -635,9 +639,12 @@ class NearDupIndex:
             for doc_key, kind, sig, story_id in docs:
                 if kind not in ("seed", "item"):
                     raise ValueError(f"kind must be 'seed' or 'item', not {kind!r}")
-                doc_id, old = self.lsh.put(_record(doc_key, kind, sig, story_id))
+                rec = _record(doc_key, kind, sig, story_id)
+                doc_id, old = self.lsh.put(rec)
                 if old is not None:
                     self._forget(old)
+                if kind == "item":
+                    self._hold(int(doc_id or 0), _row(rec))
                 if kind == "seed":
                     self._seeds_loaded = False
                 bands.add(int(doc_id or 0), self._keys(sig))
@@ -650,6 +657,7 @@ class NearDupIndex:
         self.lsh.forget_bands(old.id, _band_keys(_row_signature(old), self.settings))
         if self._bands is not None:
             self._bands.remove(old.id)
+        self._held.pop(old.id, None)
 
     def get(self, doc_key: str) -> Signature | None:
         """The stored signature of a document, if indexed."""
@@ -660,6 +668,9 @@ class NearDupIndex:
         """Record the story cluster a document was assigned to."""
         self.lsh.set_story(doc_key, story_id)
         self._seeds_loaded = False
+        for i, row in self._held.items():
+            if row[0] == doc_key:
+                self._held[i] = (*row[:2], story_id, *row[3:])
 
     def query(self, sig: Signature, limit: int = 5) -> list[Candidate]:
         """Indexed documents with similarity >= threshold, best first."""
@@ -668,7 +679,7 @@ class NearDupIndex:
         ids = self._band_index().candidates(keys, self.settings.max_candidates) if keys else []
         rows: list[tuple] = []
         if ids:
-            rows = [_row(r) for r in self.lsh.by_ids(ids, items_only=seeds is not None)]
+            rows = self._rows(ids, items_only=seeds is not None)
         out: list[Candidate] = []
         if seeds is not None and rows and len(seeds.rows) <= MERGED_SEEDS:
             out = _Batch(seeds.rows + rows).matches(sig, self.settings)  # one scoring pass for both
@@ -695,9 +706,32 @@ class NearDupIndex:
             todo = [i for i in new if i not in bands.ids]  # not the ones this index added itself
             for rec in self.lsh.by_ids(todo):
                 bands.add(rec.id, _band_keys(_row_signature(rec), self.settings))
+                if rec.kind == "item":
+                    self._hold(rec.id, _row(rec))
             if bands.needs_merge():
                 bands.merge()
         return bands
+
+    def _rows(self, ids: list[int], *, items_only: bool) -> list[tuple[Any, ...]]:
+        """The _row of each document ``ids`` names (in that order), from memory where held."""
+        held = self._held
+        missing = [i for i in ids if i not in held]
+        got: dict[int, tuple[Any, ...]] = {}
+        if missing:
+            for rec in self.lsh.by_ids(missing):
+                got[rec.id] = _row(rec)
+                if rec.kind == "item":
+                    self._hold(rec.id, got[rec.id])
+        rows = [r for i in ids if (r := held.get(i) or got.get(i)) is not None]
+        return [r for r in rows if r[1] == "item"] if items_only else rows
+
+    def _hold(self, doc_id: int, row: tuple[Any, ...]) -> None:
+        """Keep an item's signature in memory (bounded: the oldest half goes when full)."""
+        held = self._held
+        if len(held) >= SIGNATURES_HELD:
+            for i in list(held)[: SIGNATURES_HELD // 2]:
+                del held[i]
+        held[doc_id] = row
 
     def _keys(self, sig: Signature) -> list[int]:
         """Band keys of ``sig`` (the last result is kept: a query is followed by the add of the same one)."""

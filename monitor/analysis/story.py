@@ -12,7 +12,9 @@ never one story. A report that joins a story but carries a change the earlier on
 Candidates come from :class:`StoryIndex`, two SQLite tables (``story_docs``: each item's
 evidence and story; ``story_terms``: its terms, names and numbers with its time, indexed by
 term then time), so only the items of the window that share something are read; ``story_df`` counts each term's reports
-per day, so the window's everyday vocabulary can be weighed down.
+per day, so the window's everyday vocabulary can be weighed down. The recent part of all three is
+held in memory (:class:`monitor.analysis.story_window.StoryWindow`): lookups within it run
+without SQL; only those reaching further back (a late update of a scheduled event) ask the store.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from itertools import repeat
 from typing import Literal
 
 from monitor.analysis.story_text import StoryText
+from monitor.analysis.story_window import StoryWindow
 from monitor.store import Store, StoryDoc
 
 __all__ = ["StorySettings", "StoryVerdict", "StoryDecision", "compare", "StoryIndex"]
@@ -188,12 +191,21 @@ class StoryIndex:
     def __init__(self, store: Store, settings: StorySettings = StorySettings()) -> None:
         self.docs = store.story
         self.settings = settings
-        self._decoded: dict[int, tuple[tuple[int, int], StoryText]] = {}
+        self._decoded: dict[int, tuple[tuple[int, int] | None, StoryText]] = {}  # mark None: added here
+        # the window and two days more in memory: a report's lookups then reach back only that far
+        self.memory = StoryWindow(store.story, settings.window + 2 * DAY, self._keys_of)
+
+    def _keys_of(self, doc: StoryDoc) -> tuple[list[str], tuple[str, ...]]:
+        """A stored item's candidate keys and counted terms, as :meth:`add` wrote them."""
+        text = self._decode(doc.item_id, doc.evidence)
+        return _keys(text), ("", *sorted(text.terms))
 
     def add(self, item_id: int, story_id: int, at: float, text: StoryText) -> None:
         """Record an item's evidence (joins the caller's transaction when one is open)."""
-        self.docs.add(StoryDoc(item_id, story_id, at, json.dumps(text.to_json(), ensure_ascii=False)),
-                      _keys(text), ("", *sorted(text.terms)))
+        keys, terms = _keys(text), ("", *sorted(text.terms))
+        self.docs.add(StoryDoc(item_id, story_id, at, json.dumps(text.to_json(), ensure_ascii=False)), keys, terms)
+        self.memory.add(item_id, story_id, at, keys, terms)
+        self._remember(item_id, None, text)
 
     def weights(self, text: StoryText, at: float) -> dict[str, float]:
         """Weight of each of the text's terms by its share of the reports of the window around ``at``."""
@@ -202,7 +214,9 @@ class StoryIndex:
             return {}
         lo, hi = int((at - s.window) // DAY), int((at + s.window) // DAY)  # whole days around the window
         terms = ["", *sorted(text.terms)]
-        df = self.docs.term_counts(terms, lo, hi)
+        df = self.memory.term_counts(terms, lo, hi)
+        if df is None:  # reaches before the days held in memory
+            df = self.docs.term_counts(terms, lo, hi)
         n = int(df.pop("", 0) or 0)
         if n < s.min_docs:
             return {}
@@ -220,8 +234,15 @@ class StoryIndex:
         keys = [k for k in _keys(text) if k not in skip]
         if not keys:
             return []
-        docs = self.docs.candidates(keys, at - span, at + span, self.settings.max_candidates)
-        return [(d.item_id, d.story_id, d.at, self._decode(d.item_id, d.evidence)) for d in docs]
+        held = self.memory.candidates(keys, at - span, at + span, self.settings.max_candidates)
+        if held is None:  # reaches before the reports held in memory
+            docs = self.docs.candidates(keys, at - span, at + span, self.settings.max_candidates)
+            return [(d.item_id, d.story_id, d.at, self._decode(d.item_id, d.evidence)) for d in docs]
+        texts = {i: hit[1] for i, _, _ in held if (hit := self._decoded.get(i)) is not None}
+        missing = [i for i, _, _ in held if i not in texts]
+        if missing:
+            texts.update((d.item_id, self._decode(d.item_id, d.evidence)) for d in self.docs.docs(missing))
+        return [(i, story, when, texts[i]) for i, story, when in held if i in texts]
 
     def _decode(self, item_id: int, evidence: str) -> StoryText:
         """An item's evidence from its JSON, kept for the items most often compared (bounded).
@@ -231,13 +252,16 @@ class StoryIndex:
         vocabulary, so each word is held once, not once per report."""
         mark = (len(evidence), hash(evidence))
         hit = self._decoded.get(item_id)
-        if hit is not None and hit[0] == mark:
+        if hit is not None and hit[0] in (mark, None):
             return hit[1]
         text = StoryText.from_json(_interned(json.loads(evidence)))
+        self._remember(item_id, mark, text)
+        return text
+
+    def _remember(self, item_id: int, mark: tuple[int, int] | None, text: StoryText) -> None:
         if len(self._decoded) >= DECODED_MAX:
             self._decoded.clear()
         self._decoded[item_id] = (mark, text)
-        return text
 
     def decide(self, text: StoryText, at: float, also: list[tuple[int, int, float, StoryText]] | None = None
                ) -> StoryDecision:
@@ -246,6 +270,7 @@ class StoryIndex:
         s = self.settings
         # a report that changes a scheduled event may come long after its announcement
         span = max(s.window, s.date_bridge) if text.cues and text.dates else s.window
+        self.memory.load()  # first use: read the window; then: what other processes stored since
         weights = self.weights(text, at)
         cands = self.candidates(text, at, span, {t for t, w in weights.items() if w == 0.0})
         seen = {c[0] for c in cands}

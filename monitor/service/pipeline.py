@@ -263,16 +263,20 @@ class Analysed:
     content: str | None
     language: LanguageResult
     sig: Signature  # of the original text: used unless the item gets translated
+    story: StoryText | None = None  # story evidence of the original text (its translation is merged in later)
 
 
-def analyse_entries(entries: list[Entry], override: str | None, target: str) -> list[Analysed]:
-    """Exact-dedup keys, language and (for target-language items) the near-duplicate signature.
-    A pure function: runs in the process pool during big cycles."""
+def analyse_entries(entries: list[Entry], override: str | None, target: str, *, with_story: bool = True
+                    ) -> list[Analysed]:
+    """Exact-dedup keys, language, the near-duplicate signature of the original text and (with
+    ``with_story``) its story evidence. A pure function: runs in the process pool during big
+    cycles, so none of it holds the database thread."""
     out = []
     for e in entries:
         lang = detect_item(e.title, e.summary, declared=e.language_hint, override=override)
         sig = make_signature(f"{e.title}\n{e.summary}", None, lang.language)
-        out.append(Analysed(e, canonical_url(e.link), content_fingerprint(e.title, e.summary), lang, sig))
+        story = story_text(e.title, e.summary, lang.language) if with_story else None
+        out.append(Analysed(e, canonical_url(e.link), content_fingerprint(e.title, e.summary), lang, sig, story))
     return out
 
 
@@ -292,6 +296,7 @@ class _Pending:
     translation_status: str = "not_needed"
     item_id: int = 0
     sig: Signature | None = None
+    story: StoryText | None = None  # story evidence of the original text, when analysed already
 
     def keys(self) -> list[tuple[ExactKind, str]]:
         out: list[tuple[ExactKind, str]] = []
@@ -326,8 +331,9 @@ def ingest(svc: Services, feed_name: str, feed_id: int, entries: list[Entry], *,
     target = svc.config.translation.target
     pending = []
     for e in fresh:
-        a = by_guid.get(e.guid) or analyse_entries([e], override, target)[0]
-        pending.append(_Pending(a.entry, a.canonical, a.content, language=a.language, sig=a.sig))
+        # analysed here (seeds, tools): story evidence only where the decision needs it (see _story_evidence)
+        a = by_guid.get(e.guid) or analyse_entries([e], override, target, with_story=False)[0]
+        pending.append(_Pending(a.entry, a.canonical, a.content, language=a.language, sig=a.sig, story=a.story))
     done = translations or {}
     for p in pending:
         t = done.get(p.entry.guid)
@@ -499,7 +505,7 @@ def _ref(svc: Services, batch: dict[int, ItemRef], item_id: int | None) -> ItemR
 def _story_evidence(p: _Pending) -> StoryText:
     """What the item says about its event: its own language, plus the English translation."""
     e = p.entry
-    text = story_text(e.title, e.summary, p.language.language)
+    text = p.story if p.story is not None else story_text(e.title, e.summary, p.language.language)
     if p.title_tr and p.translated_to:
         text = text.merged(story_text(p.title_tr, p.summary_tr or "", p.translated_to))
     return text

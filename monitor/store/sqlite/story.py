@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from monitor.store.api import StoryDoc
-from monitor.store.sqlite.base import Db, marks
+from monitor.store.sqlite.base import Db, chunks, marks
 
 DAY = 86400
 
@@ -47,3 +47,32 @@ class SqliteStory:
     def get(self, item_id: int) -> StoryDoc | None:
         r = self.db.one("SELECT item_id, story_id, at, evidence FROM story_docs WHERE item_id = ?", (item_id,))
         return None if r is None else StoryDoc(int(r[0]), int(r[1]), float(r[2]), r[3])
+
+    def docs(self, item_ids: Sequence[int]) -> list[StoryDoc]:
+        """The evidence of several items (those indexed)."""
+        out: list[StoryDoc] = []
+        for chunk in chunks(list(item_ids)):
+            out += [StoryDoc(int(i), int(s), float(t), e) for i, s, t, e in self.db.all(
+                f"SELECT item_id, story_id, at, evidence FROM story_docs WHERE item_id IN ({marks(len(chunk))})",
+                chunk)]
+        return out
+
+    def ids_after(self, after: int) -> list[int]:
+        """Items indexed with an id above ``after``, in id order (to catch up with other writers)."""
+        return [int(r[0]) for r in self.db.all(
+            "SELECT item_id FROM story_docs WHERE item_id > ? ORDER BY item_id", (after,))]
+
+    def since(self, at: float) -> list[StoryDoc]:
+        """Every item published at or after ``at`` (a one-off scan, to load a window into memory)."""
+        return [StoryDoc(int(i), int(s), float(t), e) for i, s, t, e in self.db.all(
+            "SELECT item_id, story_id, at, evidence FROM story_docs WHERE at >= ?", (at,))]
+
+    def latest_at(self) -> float | None:
+        """The latest publication time indexed, None when nothing is."""
+        r = self.db.one("SELECT MAX(at) FROM story_docs")
+        return None if r is None or r[0] is None else float(r[0])
+
+    def day_counts(self, first_day: int) -> list[tuple[str, int, int]]:
+        """(term, day, reports) of every day from ``first_day`` on (a one-off scan)."""
+        return [(t, int(d), int(n)) for t, d, n in self.db.all(
+            "SELECT term, day, n FROM story_df WHERE day >= ?", (first_day,))]
