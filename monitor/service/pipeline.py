@@ -32,6 +32,7 @@ from monitor.ingest.parse import Entry, ParsedFeed, parse_feed
 from monitor.ingest.seeds import SEED_FEED_NAME, SEED_FEED_URL, Seed, load_seeds
 from monitor.service.workers import Lane
 from monitor.store import FeedState, FeedUpdate, ItemRef, MatchRecord, NewItem, Store, open_store
+from monitor.store.api import WAITING_FOR_WORKER
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -108,6 +109,10 @@ class Services:
 
 
 def open_services(config: Config, *, watchlists: list[Watchlist] | None = None) -> Services:
+    if config.translation.enabled and not config.translation.remote and config.translation.device != "cpu":
+        from monitor.analysis.translate import resolve_device
+
+        resolve_device(config.translation.device)  # "cuda" on a machine without one: ModelError, before any work
     st = open_store(config.database)
     if watchlists is None:
         from monitor.service.watchlist_cache import load_watchlists_cached
@@ -392,6 +397,8 @@ def _translate(svc: Services, pending: list[_Pending]) -> None:
             p.translation_status = "unavailable: translation disabled"
         elif lang.language is None or lang.uncertain:
             p.translation_status = "unavailable: language uncertain"
+        elif cfg.remote:  # a `monitor run --translate-only` worker translates it (retranslate.py)
+            p.translation_status = WAITING_FOR_WORKER
         else:
             todo.append(p)
     if not todo:

@@ -5,7 +5,9 @@ live lease holds, with ``FOR UPDATE SKIP LOCKED`` so two workers claiming at the
 never get the same feed and never wait for each other. A lease lasts ``lease`` seconds and is
 renewed while its worker polls; a worker killed with -9 renews nothing, so its feeds are
 claimable again once its leases run out. ``claim_task`` is the same for jobs that must run
-once across all workers (retention, reload): a named lease.
+once across all workers (retention, reload): a named lease. ``claim_translations`` hands a
+translation-only worker items waiting for a translation the same way (``translation_claims``), so
+two translation workers never translate one item.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import time
 from dataclasses import dataclass
 from typing import Sequence
 
+from monitor.store.api import StoredItem
 from monitor.store.postgres.base import PgDb
+from monitor.store.sqlite.items import STORED_FROM, WAITING_SQL, stored_item
 
 FORGET_AFTER = 7 * 86400  # a worker silent this long is dropped from the list when another registers
 
@@ -32,6 +36,10 @@ LEASE_DDL = (
         until DOUBLE PRECISION NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS task_leases (
         name TEXT PRIMARY KEY,
+        worker TEXT NOT NULL,
+        until DOUBLE PRECISION NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS translation_claims (
+        item_id BIGINT PRIMARY KEY REFERENCES items(id) ON DELETE CASCADE,
         worker TEXT NOT NULL,
         until DOUBLE PRECISION NOT NULL)""",
 )
@@ -76,6 +84,8 @@ class PgLeases:
             self.db.run("UPDATE workers SET heartbeat=? WHERE id=?", (now, worker))
             rows = self.db.all("UPDATE feed_leases SET until=? WHERE worker=? AND until >= ? RETURNING feed_id",
                                (now + lease, worker, now))
+            self.db.run("UPDATE translation_claims SET until=? WHERE worker=? AND until >= ?",
+                        (now + lease, worker, now))
         return len(rows)
 
     def unregister(self, worker: str) -> None:
@@ -83,6 +93,7 @@ class PgLeases:
         with self.db.transaction():
             self.db.run("DELETE FROM feed_leases WHERE worker=?", (worker,))
             self.db.run("DELETE FROM task_leases WHERE worker=?", (worker,))
+            self.db.run("DELETE FROM translation_claims WHERE worker=?", (worker,))
             self.db.run("DELETE FROM workers WHERE id=?", (worker,))
 
     def workers(self) -> list[WorkerRow]:
@@ -125,6 +136,34 @@ class PgLeases:
     def feed_leases(self) -> list[FeedLease]:
         return [FeedLease(int(f), w, float(u)) for f, w, u in self.db.all(
             "SELECT feed_id, worker, until FROM feed_leases ORDER BY feed_id")]
+
+    # ---- items waiting for a translation
+    def claim_translations(self, worker: str, language: str | None, script: str | None, limit: int,
+                           lease: float, now: float | None = None) -> list[StoredItem]:
+        """Up to ``limit`` items in ``language``/``script`` waiting for a translation (oldest first) that
+        no live claim of another worker holds, claimed by ``worker`` for ``lease`` seconds."""
+        now = time.time() if now is None else now
+        with self.db.transaction():
+            ids = [int(r[0]) for r in self.db.all(
+                "SELECT items.id FROM items LEFT JOIN translation_claims c ON c.item_id = items.id "
+                f"WHERE {WAITING_SQL} AND items.language IS ? AND items.language_script IS ? "
+                "AND (c.item_id IS NULL OR c.worker = ? OR c.until < ?) "
+                "ORDER BY items.id LIMIT ? FOR UPDATE OF items SKIP LOCKED",
+                (language, script, worker, now, limit))]
+            got = [int(row[0]) for i in ids if (row := self.db.one(
+                "INSERT INTO translation_claims(item_id, worker, until) VALUES (?, ?, ?) "
+                "ON CONFLICT (item_id) DO UPDATE SET worker=excluded.worker, until=excluded.until "
+                "WHERE translation_claims.worker = excluded.worker OR translation_claims.until < ? "
+                "RETURNING item_id", (i, worker, now + lease, now))) is not None]
+            if not got:
+                return []
+            rows = self.db.all(f"{STORED_FROM} WHERE items.id IN ({','.join('?' * len(got))}) ORDER BY items.id", got)
+        return [stored_item(r) for r in rows]
+
+    def release_translations(self, worker: str, item_ids: Sequence[int]) -> None:
+        if item_ids:
+            marks = ",".join("?" * len(item_ids))
+            self.db.run(f"DELETE FROM translation_claims WHERE worker=? AND item_id IN ({marks})", (worker, *item_ids))
 
     # ---- jobs that run once across the workers
     def claim_task(self, worker: str, name: str, lease: float, now: float | None = None) -> bool:
