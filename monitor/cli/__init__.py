@@ -84,7 +84,7 @@ def _names_by_stored_name(store: Store, cfg: Config) -> dict[str, str]:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from monitor.analysis.watchlists import load_watchlists
-    from monitor.config.setup_check import database_problems, watchlist_setup_problems
+    from monitor.config.setup_check import database_problems, device_problems, watchlist_setup_problems
     from monitor.ingest.seeds import load_seeds, missing_seeds_note
 
     problems: list[str] = []
@@ -103,6 +103,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         _, seed_problems = load_seeds(cfg.seeds)
         problems.extend(str(p) for p in seed_problems)
         problems.extend(database_problems(cfg))
+        problems.extend(device_problems(cfg))
         note = missing_seeds_note(cfg.seeds)
         if note:
             notes.append(note)

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from monitor.analysis.dedup import canonical_url, content_fingerprint
@@ -117,7 +118,9 @@ def open_services(config: Config, *, watchlists: list[Watchlist] | None = None) 
     if watchlists is None:
         from monitor.service.watchlist_cache import load_watchlists_cached
 
-        cache = config.database.with_name(config.database.name + ".watchlists.pickle")
+        # beside a SQLite file; a PostgreSQL store has no file of its own: each worker compiles them
+        db = config.database
+        cache = db.with_name(db.name + ".watchlists.pickle") if isinstance(db, Path) else None
         watchlists, problems = load_watchlists_cached(config.watchlists, cache)
         for p in problems:
             log.error("watchlist problem: %s", p)
