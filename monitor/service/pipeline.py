@@ -59,6 +59,7 @@ class FeedOutcome:
     error_kind: str | None = None  # FetchResult.error_kind, or "parse"
     not_modified: bool = False
     next_poll: float = 0.0
+    elsewhere: bool = False  # not polled: another worker on the shared store held or had just polled it
 
 
 @dataclass
@@ -551,8 +552,18 @@ def seed_entry(s: Seed, guid: str) -> Entry:
 
 # ---- a whole cycle ---------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class FeedGate:
+    """Around each poll of :func:`poll_all`: ``take(feed_id)`` says whether to poll it now (a
+    worker's feed lease, on the database thread), ``give(feed_id)`` releases it after."""
+
+    take: Callable[[int], bool]
+    give: Callable[[int], None]
+
+
 async def poll_all(svc: Services, feeds: list[FeedConfig] | None = None, *,
-                   progress: Callable[[FeedOutcome], None] | None = None) -> list[FeedOutcome]:
+                   progress: Callable[[FeedOutcome], None] | None = None,
+                   gate: FeedGate | None = None) -> list[FeedOutcome]:
     feeds = [f for f in (feeds if feeds is not None else svc.config.feeds) if f.enabled]
     rows = {r.url: r for r in await svc.db(svc.store.feeds.all)}
     feeds = [f for f in feeds if not (f.url in rows and rows[f.url].disabled_reason)]
@@ -562,9 +573,17 @@ async def poll_all(svc: Services, feeds: list[FeedConfig] | None = None, *,
     inflight = asyncio.Semaphore(max(4, svc.config.fetch.concurrency * 2))
     async with Fetcher(svc.config.fetch) as fetcher:
         async def one(f: FeedConfig) -> FeedOutcome:
+            feed_id = svc.feed_ids[f.url]
             try:
                 async with inflight:
-                    out = await poll_feed(svc, fetcher, f, rows.get(f.url))
+                    if gate is not None and not await svc.db(gate.take, feed_id):
+                        out = FeedOutcome(f.name, f.url, None, elsewhere=True)
+                    else:
+                        try:
+                            out = await poll_feed(svc, fetcher, f, rows.get(f.url))
+                        finally:
+                            if gate is not None:
+                                await svc.db(gate.give, feed_id)
             except Exception as e:  # noqa: BLE001 - one feed must never stop the others
                 log.exception("%s: unexpected error", f.name)
                 out = FeedOutcome(f.name, f.url, None, error=f"internal error: {type(e).__name__}: {e}")

@@ -58,12 +58,25 @@ class Worker:
         """Take ``feed_id``'s lease: False when another live worker holds it or it is not due."""
         return self.leases.claim_feeds(self.id, 1, self.lease, feed_ids=[feed_id]) == [feed_id]
 
+    def may_poll_once(self, feed_id: int, started: float) -> bool:
+        """``monitor run --once``: take ``feed_id``'s lease unless another worker holds it or fetched it
+        since one lease period before ``started`` (two runs at once never poll one feed twice)."""
+        return self.leases.claim_feeds(self.id, 1, self.lease, feed_ids=[feed_id],
+                                       fetched_before=started - self.lease) == [feed_id]
+
     def polled(self, feed_id: int) -> None:
         self.leases.release_feed(self.id, feed_id)
 
     def may_run(self, task: str, period: float) -> bool:
         """Hold the once-only ``task`` for a little less than its period (the holder renews it)."""
         return bool(self.leases.claim_task(self.id, task, max(self.lease, period * 0.9), time.time()))
+
+    def take_once(self, task: str) -> bool:
+        """Hold ``task`` while doing it (release with ``done``): False when another worker does it now."""
+        return bool(self.leases.claim_task(self.id, task, self.lease, time.time()))
+
+    def done(self, task: str) -> None:
+        self.leases.release_task(self.id, task)
 
     def claim_translations(self, language: str | None, script: str | None, limit: int) -> list[Any]:
         """Items waiting for a translation that this worker now holds (a translation-only worker)."""

@@ -104,12 +104,19 @@ class PgLeases:
 
     # ---- feeds
     def claim_feeds(self, worker: str, limit: int, lease: float, now: float | None = None,
-                    feed_ids: Sequence[int] | None = None) -> list[int]:
+                    feed_ids: Sequence[int] | None = None, fetched_before: float | None = None) -> list[int]:
         """Up to ``limit`` due feeds (``next_poll`` passed) that no live lease of another worker holds,
-        leased to ``worker`` for ``lease`` seconds; ``feed_ids`` narrows the choice."""
+        leased to ``worker`` for ``lease`` seconds; ``feed_ids`` narrows the choice. With
+        ``fetched_before`` (``monitor run --once``: when it started) a feed is also "due" when it was
+        not fetched since then, whatever its ``next_poll``."""
         now = time.time() if now is None else now
         only = ""
-        args: list[object] = [now, worker, now]
+        due = "f.next_poll <= ?"
+        args: list[object] = [now]
+        if fetched_before is not None:
+            due = "(f.next_poll <= ? OR f.last_fetch IS NULL OR f.last_fetch < ?)"
+            args.append(fetched_before)
+        args += [worker, now]
         if feed_ids is not None:
             if not feed_ids:
                 return []
@@ -119,7 +126,7 @@ class PgLeases:
         with self.db.transaction():
             ids = [int(r[0]) for r in self.db.all(
                 "SELECT f.id FROM feeds f LEFT JOIN feed_leases l ON l.feed_id = f.id "
-                "WHERE f.next_poll <= ? AND (l.feed_id IS NULL OR l.worker = ? OR l.until < ?)" + only +
+                f"WHERE {due} AND (l.feed_id IS NULL OR l.worker = ? OR l.until < ?)" + only +
                 " ORDER BY f.next_poll, f.id LIMIT ? FOR UPDATE OF f SKIP LOCKED", args)]
             # the upsert re-checks against the newest committed lease: a worker whose snapshot predates
             # another's claim of the same feed gets nothing for it
@@ -174,3 +181,6 @@ class PgLeases:
                           "WHERE task_leases.worker = excluded.worker OR task_leases.until < ? RETURNING worker",
                           (name, worker, now + lease, now))
         return row is not None
+
+    def release_task(self, worker: str, name: str) -> None:
+        self.db.run("DELETE FROM task_leases WHERE name=? AND worker=?", (name, worker))
