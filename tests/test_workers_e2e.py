@@ -180,15 +180,15 @@ def test_the_worker_unit_is_the_service_unit_but_for_its_directories_and_passwor
 def test_two_run_once_at_once_never_poll_one_feed_twice(project, feed_server, pg_database):
     """`monitor run --once` on a shared store takes feed leases like the daemon: two started together
     split the feeds (each fetched once, each report stored once), and say which the other polled."""
-    feeds = 8
+    feeds = 6
     for f in range(feeds):
-        feed_server.routes[f"/s{f}.xml"] = Route(rss([item(1000 + f, "parade")]), delay=0.6)
+        feed_server.routes[f"/s{f}.xml"] = Route(rss([item(1000 + f, "parade")]), delay=2.5)
     project.use_postgres(pg_database)
     project.write_config([{"name": f"Slow {f}", "url": feed_server.url(f"/s{f}.xml")} for f in range(feeds)],
-                         translation={"enabled": False}, fetch={"timeout": "5s", "concurrency": 1,
+                         translation={"enabled": False}, fetch={"timeout": "8s", "concurrency": 1,
                                                                 "allow_private_networks": True})
     project.cli("check")  # creates nothing; the schema comes with the first run
-    env = dict(os.environ, MONITOR_LEASE_SECONDS="30", **pg_database.env)
+    env = dict(os.environ, **pg_database.env)
     env.pop("MONITOR_CONFIG", None)
     runs = [subprocess.Popen([sys.executable, "-m", "monitor", "--config", str(project.config), "run", "--once"],
                              cwd=project.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

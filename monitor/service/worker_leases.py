@@ -59,10 +59,9 @@ class Worker:
         return self.leases.claim_feeds(self.id, 1, self.lease, feed_ids=[feed_id]) == [feed_id]
 
     def may_poll_once(self, feed_id: int, started: float) -> bool:
-        """``monitor run --once``: take ``feed_id``'s lease unless another worker holds it or fetched it
-        since one lease period before ``started`` (two runs at once never poll one feed twice)."""
-        return self.leases.claim_feeds(self.id, 1, self.lease, feed_ids=[feed_id],
-                                       fetched_before=started - self.lease) == [feed_id]
+        """``monitor run --once``: take ``feed_id``'s lease unless another worker holds it or began
+        fetching it since ``started`` (two runs at once never poll one feed twice)."""
+        return self.leases.claim_feeds(self.id, 1, self.lease, feed_ids=[feed_id], fetched_before=started) == [feed_id]
 
     def polled(self, feed_id: int) -> None:
         self.leases.release_feed(self.id, feed_id)
