@@ -95,7 +95,7 @@ def translate_rows(translator: Translator, rows: list[StoredItem]) -> list[Trans
 
     requests: list[tuple[str, str]] = []
     for r in rows:
-        code = source_code(r.language, r.language_script) or r.language
+        code = source_code(r.language, r.language_script) or r.language or ""
         requests.append((r.title, code))
         requests.append((cut_lead(r.summary or "", TRANSLATE_SUMMARY_CHARS), code))
     return translator.translate_many(requests) if requests else []

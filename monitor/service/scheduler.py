@@ -341,7 +341,7 @@ class Daemon:
         from monitor.analysis import argos_models
 
         cfg = self.config.translation
-        if not cfg.enabled or not cfg.pairs:
+        if not cfg.enabled or not cfg.pairs or cfg.remote:  # remote: the translation-only workers need them
             return
         have = {(m.from_code, m.to_code) for m in argos_models.list_models(self.config.models)}
         missing = [p for p in cfg.pairs if p not in have]
