@@ -175,3 +175,35 @@ def test_the_worker_unit_is_the_service_unit_but_for_its_directories_and_passwor
         [ln for ln in worker if ln.split("=", 1)[0] not in differ]
     assert "LoadCredential=database-password:/etc/news-monitor/database-password" in worker
     assert "StateDirectory=news-monitor-worker-%i" in worker
+
+
+def test_two_run_once_at_once_never_poll_one_feed_twice(project, feed_server, pg_database):
+    """`monitor run --once` on a shared store takes feed leases like the daemon: two started together
+    split the feeds (each fetched once, each report stored once), and say which the other polled."""
+    feeds = 6
+    for f in range(feeds):
+        feed_server.routes[f"/s{f}.xml"] = Route(rss([item(1000 + f, "parade")]), delay=2.5)
+    project.use_postgres(pg_database)
+    project.write_config([{"name": f"Slow {f}", "url": feed_server.url(f"/s{f}.xml")} for f in range(feeds)],
+                         translation={"enabled": False}, fetch={"timeout": "8s", "concurrency": 1,
+                                                                "allow_private_networks": True})
+    project.cli("check")  # creates nothing; the schema comes with the first run
+    env = dict(os.environ, **pg_database.env)
+    env.pop("MONITOR_CONFIG", None)
+    runs = [subprocess.Popen([sys.executable, "-m", "monitor", "--config", str(project.config), "run", "--once"],
+                             cwd=project.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in runs]
+    for p, (_out, err) in zip(runs, outs):
+        assert p.returncode == 0, err[-3000:]
+    for f in range(feeds):
+        assert len(feed_server.hits_for(f"/s{f}.xml")) == 1, f"feed {f} fetched twice"
+    table = "\n".join(o for o, _ in outs)
+    assert len(re.findall(r"^Slow \d .* ok$", table, re.M)) == feeds, table
+    assert len(re.findall(r"^Slow \d .* just polled by another worker$", table, re.M)) == feeds, table
+    with psycopg.connect(pg_database.dsn) as conn:
+        stored = conn.execute("SELECT COUNT(*) FROM items i JOIN feeds f ON f.id = i.feed_id "
+                              "WHERE f.url != 'seeds:'").fetchone()[0]
+        left = conn.execute("SELECT COUNT(*) FROM workers").fetchone()[0]
+    assert stored == feeds
+    assert left == 0  # each run unregistered itself (its leases free at once)

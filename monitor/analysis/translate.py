@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
 
+from monitor import ModelError
 from monitor.analysis import argos_models
 from monitor.analysis.argos_models import ModelInfo, list_models
 from monitor.analysis.multilingual_models import MultilingualInfo, list_multilingual
@@ -276,7 +277,7 @@ class _ArgosModel:
 
     kind = ARGOS
 
-    def __init__(self, info: ModelInfo, models_dir: Path, threads: int) -> None:
+    def __init__(self, info: ModelInfo, models_dir: Path, threads: int, device: str = "cpu") -> None:
         self.info = info
         self.version = f"{info.name}@{info.version}"
         with argos_models._LOCK:
@@ -292,7 +293,7 @@ class _ArgosModel:
         import ctranslate2
 
         self.translator = ctranslate2.Translator(
-            str(info.path / "model"), device="cpu", inter_threads=1, intra_threads=threads,
+            str(info.path / "model"), device=device, inter_threads=1, intra_threads=threads,
             compute_type="auto",
         )
         onnx_files = sorted((info.path / "minisbd").glob("*.onnx"))
@@ -314,7 +315,7 @@ class _MultilingualModel:
 
     kind = MULTILINGUAL
 
-    def __init__(self, info: MultilingualInfo, threads: int) -> None:
+    def __init__(self, info: MultilingualInfo, threads: int, device: str = "cpu") -> None:
         import ctranslate2
         import sentencepiece
 
@@ -322,7 +323,7 @@ class _MultilingualModel:
         self.version = info.label
         self.sp = sentencepiece.SentencePieceProcessor(model_file=str(info.spm_path))
         self.translator = ctranslate2.Translator(
-            str(info.path), device="cpu", inter_threads=1, intra_threads=threads, compute_type="auto",
+            str(info.path), device=device, inter_threads=1, intra_threads=threads, compute_type="auto",
         )
 
     def source_tokens(self, sentence: str, step: Step) -> list[str]:
@@ -436,6 +437,30 @@ def _check_multilingual(model: _MultilingualModel, target: str) -> str | None:
     return self_check(one, lang, target, canary)
 
 
+def resolve_device(want: str) -> str:
+    """The CTranslate2 device for ``translation.device``: "cpu" as is (nothing imported), "cuda" only
+    when CTranslate2 sees a CUDA device (else ModelError saying so), "auto" cuda when it does."""
+    if want == "cpu":
+        return "cpu"
+    if want not in ("cuda", "auto"):
+        raise ModelError(f"translation.device: expected cpu, cuda or auto, got {want!r}")
+    try:
+        import ctranslate2
+
+        count = int(ctranslate2.get_cuda_device_count())
+    except Exception as exc:  # noqa: BLE001 - a CUDA runtime that cannot even be queried counts as none
+        count, why = 0, f" ({exc})"
+    else:
+        why = ""
+    if count > 0:
+        return "cuda"
+    if want == "auto":
+        return "cpu"
+    raise ModelError("translation.device is cuda, but CTranslate2 finds no CUDA device on this machine"
+                     f"{why}: no NVIDIA GPU, no driver, or a CTranslate2 build without CUDA; use device: cpu, "
+                     "or auto (cuda where there is one)")
+
+
 class Translator:
     """The translation stage. Synchronous; the pipeline runs it via ``asyncio.to_thread``."""
 
@@ -451,6 +476,7 @@ class Translator:
         prefer: Sequence[str] = DEFAULT_PREFER,
         languages: dict[str, Sequence[str]] | None = None,
         multilingual_model: str | None = None,
+        device: str = "cpu",
     ) -> None:
         # the translation cache: the caller's store's (the daemon: no second connection), else a store
         # of our own on a database file, or in memory (None)
@@ -467,6 +493,7 @@ class Translator:
         self.prefer = tuple(prefer) or DEFAULT_PREFER
         self.languages = {k: tuple(v) for k, v in (languages or {}).items()}
         self.multilingual_model = multilingual_model
+        self.device = resolve_device(device)  # "cpu" or "cuda"; ModelError when cuda is asked and absent
         self._lock = threading.RLock()
         self._models: dict[str, Engine] = {}  # by label
         self._broken: dict[str, str] = {}  # label -> reason
@@ -482,7 +509,8 @@ class Translator:
                       **kw: Any) -> Translator:
         """A stage configured by ``config.TranslationSettings``."""
         return cls(cache, models_dir, target=settings.target, prefer=settings.prefer,
-                   languages=dict(settings.languages), multilingual_model=settings.multilingual_model, **kw)
+                   languages=dict(settings.languages), multilingual_model=settings.multilingual_model,
+                   device=settings.device, **kw)
 
     # ------------------------------------------------------------ models
     def refresh(self) -> bool:
@@ -534,10 +562,10 @@ class Translator:
         try:
             if step.kind == ARGOS:
                 assert step.argos is not None
-                model = _ArgosModel(step.argos, self.models_dir, self.threads)
+                model = _ArgosModel(step.argos, self.models_dir, self.threads, self.device)
             else:
                 assert step.multi is not None
-                model = _MultilingualModel(step.multi, self.threads)
+                model = _MultilingualModel(step.multi, self.threads, self.device)
         except Exception as exc:
             reason = f"model {name} failed to load: {exc}"
             self._broken[label] = reason

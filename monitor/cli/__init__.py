@@ -59,6 +59,12 @@ def _ago(value: float | None, now: float) -> str:
 # ---- run ---------------------------------------------------------------------------------------------
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.translate_only:
+        if args.once:
+            raise UsageError("--translate-only is a daemon of its own: it does not go with --once")
+        from monitor.service.translation_worker import run_translation_worker
+
+        return run_translation_worker(config_path_from(args.config))
     if not args.once:
         from monitor.service.scheduler import run_daemon
 
@@ -78,7 +84,7 @@ def _names_by_stored_name(store: Store, cfg: Config) -> dict[str, str]:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from monitor.analysis.watchlists import load_watchlists
-    from monitor.config.setup_check import database_problems, watchlist_setup_problems
+    from monitor.config.setup_check import database_problems, device_problems, watchlist_setup_problems
     from monitor.ingest.seeds import load_seeds, missing_seeds_note
 
     problems: list[str] = []
@@ -97,6 +103,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         _, seed_problems = load_seeds(cfg.seeds)
         problems.extend(str(p) for p in seed_problems)
         problems.extend(database_problems(cfg))
+        problems.extend(device_problems(cfg))
         note = missing_seeds_note(cfg.seeds)
         if note:
             notes.append(note)
@@ -660,6 +667,9 @@ def build_parser() -> argparse.ArgumentParser:
                 "build and deliver the digests, print a per-feed table, exit.")
     s.add_argument("--once", action="store_true", help="poll every feed once, write digests, exit")
     s.add_argument("--quiet", action="store_true", help="with --once: no progress lines")
+    s.add_argument("--translate-only", action="store_true",
+                   help="a translation-only worker on a shared PostgreSQL database: polls no feeds, sends no "
+                        "digests, translates the items other workers store untranslated (translation.remote)")
     s.set_defaults(fn=cmd_run)
 
     s = command("check", "validate config.yaml, watchlists and seeds; exit 1 on any problem",

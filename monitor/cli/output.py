@@ -64,6 +64,8 @@ def outcome_words(o: Any, now: float) -> str:
     """A feed's result column: "ok", "not modified", or the failure in words (and the next try)."""
     from monitor.service.wording import duration_words, error_words
 
+    if getattr(o, "elsewhere", False):
+        return "just polled by another worker"
     if not o.error:
         return "not modified" if o.not_modified else "ok"
     text = error_words(o.error_kind, o.error, o.url, o.status)
@@ -83,7 +85,8 @@ def event_line(event: CycleEvent) -> str:
         return f"Polling {event.feeds} feed(s)..."
     assert isinstance(event, FeedPolled)
     o = event.outcome
-    state = "failed" if o.error else ("not modified" if o.not_modified else f"{o.new_items} new")
+    state = "failed" if o.error else ("just polled by another worker" if o.elsewhere else
+                                      "not modified" if o.not_modified else f"{o.new_items} new")
     return f"  [{event.done}/{event.total}] {o.feed}: {state}"
 
 

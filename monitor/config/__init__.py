@@ -75,6 +75,8 @@ class TranslationSettings:
     languages: tuple[tuple[str, tuple[str, ...]], ...] = ()  # ("kk", ("multilingual",)), ...
     multilingual_model: str | None = None  # which installed multilingual model, when several
     download_timeout: float = 900.0  # whole-operation deadline of an unattended model download
+    device: str = "cpu"  # where CTranslate2 runs: cpu, cuda, or auto (cuda when a CUDA device is seen)
+    remote: bool = False  # leave translation to `monitor run --translate-only` workers (PostgreSQL only)
 
 
 @dataclass(frozen=True)
@@ -194,6 +196,16 @@ def _str(v: Any) -> str:
     return v.strip()
 
 
+DEVICES = ("cpu", "cuda", "auto")
+
+
+def _device(v: Any) -> str:
+    s = _str(v).lower()
+    if s not in DEVICES:
+        raise ValueError(f"expected cpu, cuda or auto, got {v!r}")
+    return s
+
+
 def _lang(v: Any) -> str:
     s = _str(v).lower()
     if not is_language_code(s):
@@ -285,7 +297,7 @@ _FETCH_KEYS = {"timeout", "connect_timeout", "max_bytes", "max_redirects", "conc
                "user_agent", "backoff_base", "backoff_max", "allow_private_networks", "fulltext_max_bytes",
                "fulltext_timeout", "fulltext_memory", "fulltext_concurrency"}
 _TRANSLATION_KEYS = {"enabled", "target", "pairs", "install_missing", "prefer", "languages",
-                     "multilingual_model", "download_timeout"}
+                     "multilingual_model", "download_timeout", "device", "remote"}
 _ROUTE_CODE = re.compile(r"^[a-z]{2,3}(?:-[A-Z][a-z]{3})?$")
 _DEDUP_KEYS = {"threshold", "story_window"}
 _SMTP_KEYS = {"host", "port", "security", "username", "from", "password"}
@@ -396,7 +408,13 @@ def load_config(path: Path | str, *, check_dirs: bool = True) -> Config:
             languages=tuple(languages),
             multilingual_model=chk.get(tn, "multilingual_model", "translation.multilingual_model", _str, None),
             download_timeout=chk.get(tn, "download_timeout", "translation.download_timeout", _duration, 900.0),
+            device=chk.get(tn, "device", "translation.device", _device, "cpu"),
+            remote=chk.get(tn, "remote", "translation.remote", _bool, False),
         )
+        if translation.remote and not is_postgres_url(str(root.get("database") or "")):
+            chk.add(tn, "remote", "translation.remote",
+                    "needs a shared PostgreSQL database (a translation-only worker serves the others through it)",
+                    "set database: postgresql://..., or translation.remote: false")
 
     dedup = DedupSettings()
     dn = chk.mapping(root.get("dedup"), "dedup", "dedup", root)

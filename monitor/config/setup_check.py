@@ -117,3 +117,19 @@ def database_problems(config: Config) -> list[str]:
                                     "$CREDENTIALS_DIRECTORY/database-password)")
         return [f"{where}: {e}{hint}"]
     return []
+
+
+def device_problems(config: Config) -> list[str]:
+    """``translation.device: cuda`` on a machine where CTranslate2 finds no CUDA device."""
+    from monitor import ModelError
+
+    tr = config.translation
+    if not tr.enabled or tr.device == "cpu":
+        return []
+    from monitor.analysis.translate import resolve_device
+
+    try:
+        resolve_device(tr.device)
+    except ModelError as e:
+        return [f"{relpath(config.path)}: {e}"]
+    return []

@@ -132,14 +132,21 @@ def run_once(cfg: Config, *, now: float | None = None, in_order: bool = False,
     """One poll-and-digest cycle. ``in_order`` polls one feed after the other in config order (the
     demo: the same stories and clusters every time); otherwise feeds are polled concurrently."""
     from monitor.delivery.dispatch import dispatch_watchlist
-    from monitor.service.pipeline import open_services, poll_all
+    from monitor.service.pipeline import FeedGate, open_services, poll_all
+    from monitor.service.worker_leases import Worker
 
     def emit(event: CycleEvent) -> None:
         if on_event is not None:
             on_event(event)
 
+    started = time.time()
     svc = open_services(cfg)
+    worker = Worker.for_store(svc.store, role="once")  # a shared PostgreSQL store: feed leases as the daemon's
+    gate = None
     try:
+        if worker is not None:
+            worker.start()
+            gate = FeedGate(lambda feed_id: worker.may_poll_once(feed_id, started), worker.polled)
         waited = begin(svc, now)
         if waited is not None and waited.translated:
             emit(WaitingTranslated(waited))
@@ -154,12 +161,17 @@ def run_once(cfg: Config, *, now: float | None = None, in_order: bool = False,
             emit(FeedPolled(o, done[0], len(feeds)))
 
         async def poll_in_order() -> list[FeedOutcome]:
-            return [o for f in feeds for o in await poll_all(svc, [f], progress=progress)]
+            return [o for f in feeds for o in await poll_all(svc, [f], progress=progress, gate=gate)]
 
-        outcomes = asyncio.run(poll_in_order() if in_order else poll_all(svc, feeds, progress=progress))
+        outcomes = asyncio.run(poll_in_order() if in_order else poll_all(svc, feeds, progress=progress, gate=gate))
         names = display_names(svc.store)
         dispatched = [r for wl in svc.watchlists for r in dispatch_watchlist(cfg, svc.store, wl, now,
                                                                           force_retry=True)]
         return CycleReport(tuple(outcomes), names, tuple(dispatched), len(svc.watchlists), waited)
     finally:
+        if worker is not None:
+            try:
+                worker.stop()
+            except Exception:  # noqa: BLE001 - its leases then run out on their own
+                log.warning("could not unregister worker %s", worker.id, exc_info=True)
         svc.close()

@@ -33,6 +33,7 @@ from monitor.ingest.parse import Entry, ParsedFeed, parse_feed
 from monitor.ingest.seeds import SEED_FEED_NAME, SEED_FEED_URL, Seed, load_seeds
 from monitor.service.workers import Lane
 from monitor.store import FeedState, FeedUpdate, ItemRef, MatchRecord, NewItem, Store, open_store
+from monitor.store.api import WAITING_FOR_WORKER
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -58,6 +59,7 @@ class FeedOutcome:
     error_kind: str | None = None  # FetchResult.error_kind, or "parse"
     not_modified: bool = False
     next_poll: float = 0.0
+    elsewhere: bool = False  # not polled: another worker on the shared store held or had just polled it
 
 
 @dataclass
@@ -109,6 +111,10 @@ class Services:
 
 
 def open_services(config: Config, *, watchlists: list[Watchlist] | None = None) -> Services:
+    if config.translation.enabled and not config.translation.remote and config.translation.device != "cpu":
+        from monitor.analysis.translate import resolve_device
+
+        resolve_device(config.translation.device)  # "cuda" on a machine without one: ModelError, before any work
     st = open_store(config.database)
     if watchlists is None:
         from monitor.service.watchlist_cache import load_watchlists_cached
@@ -400,6 +406,8 @@ def _translate(svc: Services, pending: list[_Pending]) -> None:
             p.translation_status = "unavailable: translation disabled"
         elif lang.language is None or lang.uncertain:
             p.translation_status = "unavailable: language uncertain"
+        elif cfg.remote:  # a `monitor run --translate-only` worker translates it (retranslate.py)
+            p.translation_status = WAITING_FOR_WORKER
         else:
             todo.append(p)
     if not todo:
@@ -549,8 +557,18 @@ def seed_entry(s: Seed, guid: str) -> Entry:
 
 # ---- a whole cycle ---------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class FeedGate:
+    """Around each poll of :func:`poll_all`: ``take(feed_id)`` says whether to poll it now (a
+    worker's feed lease, on the database thread), ``give(feed_id)`` releases it after."""
+
+    take: Callable[[int], bool]
+    give: Callable[[int], None]
+
+
 async def poll_all(svc: Services, feeds: list[FeedConfig] | None = None, *,
-                   progress: Callable[[FeedOutcome], None] | None = None) -> list[FeedOutcome]:
+                   progress: Callable[[FeedOutcome], None] | None = None,
+                   gate: FeedGate | None = None) -> list[FeedOutcome]:
     feeds = [f for f in (feeds if feeds is not None else svc.config.feeds) if f.enabled]
     rows = {r.url: r for r in await svc.db(svc.store.feeds.all)}
     feeds = [f for f in feeds if not (f.url in rows and rows[f.url].disabled_reason)]
@@ -560,9 +578,17 @@ async def poll_all(svc: Services, feeds: list[FeedConfig] | None = None, *,
     inflight = asyncio.Semaphore(max(4, svc.config.fetch.concurrency * 2))
     async with Fetcher(svc.config.fetch) as fetcher:
         async def one(f: FeedConfig) -> FeedOutcome:
+            feed_id = svc.feed_ids[f.url]
             try:
                 async with inflight:
-                    out = await poll_feed(svc, fetcher, f, rows.get(f.url))
+                    if gate is not None and not await svc.db(gate.take, feed_id):
+                        out = FeedOutcome(f.name, f.url, None, elsewhere=True)
+                    else:
+                        try:
+                            out = await poll_feed(svc, fetcher, f, rows.get(f.url))
+                        finally:
+                            if gate is not None:
+                                await svc.db(gate.give, feed_id)
             except Exception as e:  # noqa: BLE001 - one feed must never stop the others
                 log.exception("%s: unexpected error", f.name)
                 out = FeedOutcome(f.name, f.url, None, error=f"internal error: {type(e).__name__}: {e}")

@@ -6,19 +6,22 @@ are added or updated, never removed here.
 
 The daemon calls ``translate_waiting`` whenever its installed models change (and once at start);
 ``monitor run --once`` calls it before polling; ``monitor models install`` reports
-``waiting_counts``.
+``waiting_counts``. A translation-only worker (``monitor run --translate-only``) runs the same
+three steps, ``pick_waiting`` (under its claims), ``translate_rows`` and ``store_translations``,
+for the items poll workers with ``translation.remote: true`` store untranslated.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from monitor.analysis.neardup import decide, make_signature
-from monitor.analysis.translate import CACHED, TRANSLATED, Translator, source_code
+from monitor.analysis.translate import CACHED, TRANSLATED, TranslationResult, Translator, source_code
 from monitor.analysis.watchlists import MatchInput, match_all, prepare
 from monitor.store import MatchRecord, Store, StoredItem
 
@@ -65,52 +68,82 @@ def servable(store: Store, translator: Translator) -> dict[str, int]:
             if not isinstance(translator.route_for(code), str)}
 
 
-def translate_waiting(svc: Any, *, now: float | None = None, limit: int = 5000) -> Outcome:
-    """Translate up to ``limit`` waiting items whose language now has a model (oldest first);
-    re-decide near-duplicates and watchlist matches for them. ``svc`` is a pipeline.Services
-    (its store, translator, near-duplicate index and watchlists). ``Outcome.more`` says
-    whether the limit cut the round short."""
-    from monitor.analysis.translate import cut_lead
-    from monitor.ingest.seeds import SEED_FEED_URL
-    from monitor.service.pipeline import TRANSLATE_SUMMARY_CHARS
+# claim(language, script, limit) -> the waiting items a translation-only worker now holds
+Claim = Callable[[str | None, str | None, int], list[StoredItem]]
 
-    translator: Translator | None = svc.get_translator()
+
+def pick_waiting(svc: Any, translator: Translator, limit: int, claim: Claim | None = None) -> list[StoredItem]:
+    """Up to ``limit`` waiting items whose language the installed models serve (oldest first, by
+    language); ``claim`` takes them under a claim of a translation-only worker (PostgreSQL)."""
     st: Store = svc.store
-    if translator is None:
-        return Outcome(0, 0, 0, sum(waiting_counts(st).values()))
     translator.refresh()
     groups = [(g.language, g.script) for g in st.items.waiting_translation()
               if not isinstance(translator.route_for(source_code(g.language, g.script) or str(g.language)), str)]
-    if not groups:
-        return Outcome(0, 0, 0, sum(waiting_counts(st).values()))
-    now = now or time.time()
-    target = svc.config.translation.target
+    take = claim or st.items.waiting_items
     rows: list[StoredItem] = []
     for lang, script in groups:
-        rows += st.items.waiting_items(lang, script, limit - len(rows))
+        rows += take(lang, script, limit - len(rows))
         if len(rows) >= limit:
             break
+    return rows
+
+
+def translate_rows(translator: Translator, rows: list[StoredItem]) -> list[TranslationResult]:
+    """Title and lead of each row, translated (two results per row; no database work)."""
+    from monitor.analysis.translate import cut_lead
+    from monitor.service.pipeline import TRANSLATE_SUMMARY_CHARS
+
+    requests: list[tuple[str, str]] = []
+    for r in rows:
+        code = source_code(r.language, r.language_script) or r.language or ""
+        requests.append((r.title, code))
+        requests.append((cut_lead(r.summary or "", TRANSLATE_SUMMARY_CHARS), code))
+    return translator.translate_many(requests) if requests else []
+
+
+def store_translations(svc: Any, rows: list[StoredItem], results: list[TranslationResult],
+                       now: float | None = None) -> tuple[int, int, int]:
+    """Store what ``translate_rows`` returned and re-decide near-duplicates and matches, one
+    transaction per BATCH rows. Returns (translated, newly matched, joined a story)."""
+    from monitor.ingest.seeds import SEED_FEED_URL
+
+    st: Store = svc.store
+    now = now or time.time()
+    target = svc.config.translation.target
     translated = matched = joined = 0
     for start in range(0, len(rows), BATCH):
-        chunk = rows[start : start + BATCH]
-        requests: list[tuple[str, str]] = []
-        for r in chunk:
-            code = source_code(r.language, r.language_script) or str(r.language)  # routed as the groups above
-            requests.append((r.title, code))
-            requests.append((cut_lead(r.summary or "", TRANSLATE_SUMMARY_CHARS), code))
-        results = translator.translate_many(requests)
         with st.transaction():
-            for i, r in enumerate(chunk):
-                rt, rs = results[2 * i], results[2 * i + 1]
+            for i in range(start, min(start + BATCH, len(rows))):
+                r, rt, rs = rows[i], results[2 * i], results[2 * i + 1]
                 if rt.status not in (TRANSLATED, CACHED):
                     st.items.set_translation_status(r.id, f"unavailable: {rt.reason or rt.status}"[:200])
                     continue
                 summary_tr = rs.text if rs.status in (TRANSLATED, CACHED, "not_needed") and r.summary else None
                 translated += 1
-                is_seed = r.feed_url == SEED_FEED_URL
-                m, j = _redecide(svc, r, rt.text, summary_tr, target, rt.status, is_seed, now)
+                m, j = _redecide(svc, r, rt.text, summary_tr, target, rt.status, r.feed_url == SEED_FEED_URL, now)
                 matched += m
                 joined += j
+    return translated, matched, joined
+
+
+def translate_waiting(svc: Any, *, now: float | None = None, limit: int = 5000) -> Outcome:
+    """Translate up to ``limit`` waiting items whose language now has a model (oldest first);
+    re-decide near-duplicates and watchlist matches for them. ``svc`` is a pipeline.Services
+    (its store, translator, near-duplicate index and watchlists). ``Outcome.more`` says
+    whether the limit cut the round short. A service with ``translation.remote`` leaves them
+    to the translation-only workers (monitor.service.translation_worker)."""
+    st: Store = svc.store
+    translator: Translator | None = None if svc.config.translation.remote else svc.get_translator()
+    if translator is None:
+        return Outcome(0, 0, 0, sum(waiting_counts(st).values()))
+    rows = pick_waiting(svc, translator, limit)
+    if not rows:
+        return Outcome(0, 0, 0, sum(waiting_counts(st).values()))
+    translated = matched = joined = 0
+    for start in range(0, len(rows), BATCH):
+        chunk = rows[start : start + BATCH]
+        t, m, j = store_translations(svc, chunk, translate_rows(translator, chunk), now)
+        translated, matched, joined = translated + t, matched + m, joined + j
     waiting = sum(waiting_counts(st).values())
     more = len(rows) >= limit and translated > 0
     if translated:

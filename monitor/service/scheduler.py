@@ -275,13 +275,26 @@ class Daemon:
         self.svc.watchlists = r.watchlists
         changed = [w for w in r.watchlists if w.name in r.changed]
         for w in changed:
-            added, removed = await self.svc.db(rematch, self.svc, w, self.config.rematch_window)
+            if self.worker is not None and not await self.svc.db(self._rematch_here, w):
+                continue  # another worker on the shared store re-applies (or has re-applied) this version
+            try:
+                added, removed = await self.svc.db(rematch, self.svc, w, self.config.rematch_window)
+            finally:
+                if self.worker is not None:
+                    await self.svc.db(self.worker.done, f"rematch:{w.name}")
             log.info("watchlist %s (re)loaded: %d new match(es), %d dropped among items of the last %.0f days",
                      w.name, added, removed, self.config.rematch_window / 86400)
         self.arm_digests()
         for w in changed:
             if w.digest.mode == "immediate":
                 await self.digest_job(w.name, scheduled=False)
+
+    def _rematch_here(self, wl: Watchlist) -> bool:
+        """Several workers: one re-applies an edited watchlist to the stored items, once per version."""
+        assert self.worker is not None
+        if self.svc.store.ledger.applied_watchlists().get(wl.name) == wl.fingerprint:
+            return False
+        return self.worker.take_once(f"rematch:{wl.name}")
 
     def arm_digests(self) -> None:
         assert self.scheduler is not None
@@ -328,7 +341,7 @@ class Daemon:
         from monitor.analysis import argos_models
 
         cfg = self.config.translation
-        if not cfg.enabled or not cfg.pairs:
+        if not cfg.enabled or not cfg.pairs or cfg.remote:  # remote: the translation-only workers need them
             return
         have = {(m.from_code, m.to_code) for m in argos_models.list_models(self.config.models)}
         missing = [p for p in cfg.pairs if p not in have]

@@ -4,7 +4,8 @@ On SQLite one daemon owns the state (a file lock) and nothing here applies: ``Wo
 returns None. On PostgreSQL every ``monitor run`` registers a worker (host, pid, a random
 suffix), beats its heartbeat with the daemon's heartbeat, takes a feed's lease before polling it
 (another worker holding it, or having polled it since, means: not now), releases it after the
-poll, and runs retention only while it holds the ``retention`` task. A worker killed with -9
+poll, and runs retention only while it holds the ``retention`` task. A translation-only worker
+(role ``translate``) claims items waiting for a translation instead of feeds. A worker killed with -9
 renews nothing: its feeds are polled by the others once its leases run out (the lease period,
 ``MONITOR_LEASE_SECONDS``, 60 s by default). Digests need nothing here: the ledger's claim
 decides which worker delivers a slot.
@@ -58,12 +59,31 @@ class Worker:
         """Take ``feed_id``'s lease: False when another live worker holds it or it is not due."""
         return self.leases.claim_feeds(self.id, 1, self.lease, feed_ids=[feed_id]) == [feed_id]
 
+    def may_poll_once(self, feed_id: int, started: float) -> bool:
+        """``monitor run --once``: take ``feed_id``'s lease unless another worker holds it or began
+        fetching it since ``started`` (two runs at once never poll one feed twice)."""
+        return self.leases.claim_feeds(self.id, 1, self.lease, feed_ids=[feed_id], fetched_before=started) == [feed_id]
+
     def polled(self, feed_id: int) -> None:
         self.leases.release_feed(self.id, feed_id)
 
     def may_run(self, task: str, period: float) -> bool:
         """Hold the once-only ``task`` for a little less than its period (the holder renews it)."""
         return bool(self.leases.claim_task(self.id, task, max(self.lease, period * 0.9), time.time()))
+
+    def take_once(self, task: str) -> bool:
+        """Hold ``task`` while doing it (release with ``done``): False when another worker does it now."""
+        return bool(self.leases.claim_task(self.id, task, self.lease, time.time()))
+
+    def done(self, task: str) -> None:
+        self.leases.release_task(self.id, task)
+
+    def claim_translations(self, language: str | None, script: str | None, limit: int) -> list[Any]:
+        """Items waiting for a translation that this worker now holds (a translation-only worker)."""
+        return list(self.leases.claim_translations(self.id, language, script, limit, self.lease))
+
+    def translated(self, item_ids: list[int]) -> None:
+        self.leases.release_translations(self.id, item_ids)
 
     def stop(self) -> None:
         self.leases.unregister(self.id)

@@ -18,6 +18,9 @@ from typing import Literal, Protocol
 FingerprintKind = Literal["url", "content", "guid"]
 DocKind = Literal["seed", "item"]
 SEED_FEED_URL = "seeds:"  # the pseudo-feed of the seed corpus
+# translation_status of an item a poll worker with ``translation.remote: true`` stored untranslated:
+# it waits for a ``monitor run --translate-only`` worker (like an item waiting for a model)
+WAITING_FOR_WORKER = "unavailable: waiting for a translation worker"
 
 # ---- rows ------------------------------------------------------------------------------------------
 

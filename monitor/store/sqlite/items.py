@@ -13,7 +13,16 @@ from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any
 
-from monitor.store.api import SEED_FEED_URL, ApplyResult, ItemRef, MatchRecord, NewItem, StoredItem, TranslationGroup
+from monitor.store.api import (
+    SEED_FEED_URL,
+    WAITING_FOR_WORKER,
+    ApplyResult,
+    ItemRef,
+    MatchRecord,
+    NewItem,
+    StoredItem,
+    TranslationGroup,
+)
 from monitor.store.sqlite.base import Db, chunks, marks
 
 ITEM_COLS = [f.name for f in fields(NewItem) if f.name not in ("fingerprints", "matches")]
@@ -27,9 +36,11 @@ FINGERPRINT_LOOKUP_SQL = "SELECT value, item_id FROM fingerprints WHERE kind=? A
 GUID_LOOKUP_SQL = "SELECT guid FROM items WHERE feed_id=? AND guid IN ({marks})"
 GUID_FINGERPRINT_SQL = "SELECT value FROM fingerprints WHERE kind='guid' AND value IN ({marks})"
 REFS_SQL = "SELECT id, story_id, guid FROM items WHERE id IN ({marks})"
-# waiting for a model: stored untranslated because no installed model served the language
+# waiting for a model (stored untranslated because no installed model served the language) or for
+# a translation-only worker (WAITING_FOR_WORKER)
 WAITING_SQL = ("(items.translation_status LIKE 'unavailable: no model%' "
-               "OR items.translation_status LIKE 'unavailable: model %')")
+               "OR items.translation_status LIKE 'unavailable: model %' "
+               f"OR items.translation_status = '{WAITING_FOR_WORKER}')")
 
 
 def per_batch_queries() -> dict[str, str]:
