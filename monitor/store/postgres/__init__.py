@@ -8,21 +8,20 @@ composes the same sub-stores as the SQLite backend; the few that must lock diffe
 
 from __future__ import annotations
 
-import time
-from contextlib import AbstractContextManager
-
 from monitor.store.postgres.base import PgDb, schema_version
 from monitor.store.postgres.entities import PgItems, PgLedger, PgLsh
 from monitor.store.postgres.leases import LEASE_DDL, PgLeases
-from monitor.store.sqlite import LEDGER_KEEP
+from monitor.store.sqlite import ComposedStore
 from monitor.store.sqlite.caches import SqliteCaches
 from monitor.store.sqlite.feeds import SqliteFeeds
 from monitor.store.sqlite.meta import SqliteMeta
 from monitor.store.sqlite.story import SqliteStory
 
 
-class PostgresStore:
+class PostgresStore(ComposedStore):
     """The store on a PostgreSQL database (``url`` without its password)."""
+
+    db: PgDb
 
     def __init__(self, url: str, password: str | None = None, *, pool_size: int = 8) -> None:
         self.url = url
@@ -37,26 +36,6 @@ class PostgresStore:
         self.meta = SqliteMeta(self.db)  # type: ignore[arg-type]
         self.leases = PgLeases(self.db)
 
-    def transaction(self, *, durable: bool = False) -> AbstractContextManager[None]:
-        return self.db.transaction(durable=durable)
-
     def schema_version(self) -> int:
         with self.db.connection() as conn:
             return schema_version(conn)
-
-    def purge(self, older_than: float) -> int:
-        """As SQLite's: old items and matches, old sent and failed digests, old full-text cache entries."""
-        with self.db.transaction():
-            n = self.items.purge(older_than)
-            self.ledger.purge(time.time() - LEDGER_KEEP)
-            self.caches.fulltext.purge(older_than)
-        return n
-
-    def close(self) -> None:
-        self.db.close()
-
-    def __enter__(self) -> PostgresStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
