@@ -194,6 +194,29 @@ def test_two_workers_migrating_at_once_apply_each_migration_once(pg_database: Da
             s.close()
 
 
+def test_every_table_comes_from_the_numbered_migrations(postgres_store: Any, pg_database: Database,
+                                                       tmp_path: Path) -> None:
+    """Both backends hold the same tables, all made by MIGRATIONS (no DDL outside them)."""
+    sqlite_store = open_store(tmp_path / "state.db")
+    try:
+        with sqlite_store.transaction():
+            pass
+    finally:
+        sqlite_store.close()
+    import sqlite3
+    raw = sqlite3.connect(tmp_path / "state.db")
+    try:
+        lite = {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+                if not r[0].startswith("sqlite_")}
+    finally:
+        raw.close()
+    with psycopg.connect(pg_database.dsn, autocommit=True) as conn:
+        pg = {r[0] for r in conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")}
+    assert {"workers", "feed_leases", "task_leases", "translation_claims"} <= lite
+    assert pg - {"schema_version"} == lite
+
+
 # ---- errors that say what is wrong ---------------------------------------------------------------
 
 def test_schema_newer_than_this_code_is_refused(postgres_store: Any, pg_database: Database) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from monitor.store.postgres.base import PgDb, schema_version
 from monitor.store.postgres.entities import PgItems, PgLedger, PgLsh
-from monitor.store.postgres.leases import LEASE_DDL, PgLeases
+from monitor.store.postgres.leases import PgLeases
 from monitor.store.sqlite import ComposedStore
 from monitor.store.sqlite.caches import SqliteCaches
 from monitor.store.sqlite.feeds import SqliteFeeds
@@ -26,7 +26,7 @@ class PostgresStore(ComposedStore):
     def __init__(self, url: str, password: str | None = None, *, pool_size: int = 8) -> None:
         self.url = url
         self.path = None
-        self.db = PgDb(url, password, max_size=pool_size, extra=LEASE_DDL)
+        self.db = PgDb(url, password, max_size=pool_size)
         self.feeds = SqliteFeeds(self.db)  # type: ignore[arg-type]
         self.items = PgItems(self.db)  # type: ignore[arg-type]
         self.ledger = PgLedger(self.db)  # type: ignore[arg-type]

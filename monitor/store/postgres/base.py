@@ -56,8 +56,8 @@ def check_version(version: int, where: str) -> None:
                          f"({len(MIGRATIONS)}); upgrade news-monitor")
 
 
-def migrate(conn: psycopg.Connection, where: str, extra: Sequence[str] = ()) -> int:
-    """Apply the migrations this database lacks, then ``extra`` (idempotent PostgreSQL-only DDL)."""
+def migrate(conn: psycopg.Connection, where: str) -> int:
+    """Apply the migrations this database lacks (under an advisory lock: workers may start together)."""
     check_version(schema_version(conn), where)
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
@@ -69,8 +69,6 @@ def migrate(conn: psycopg.Connection, where: str, extra: Sequence[str] = ()) -> 
                 conn.execute(ddl(stmt))
         conn.execute("DELETE FROM schema_version")
         conn.execute("INSERT INTO schema_version(version) VALUES (%s)", (max(version, len(MIGRATIONS)),))
-        for stmt in extra:
-            conn.execute(stmt)
     return len(MIGRATIONS)
 
 
@@ -79,11 +77,11 @@ class PgDb:
 
     path = None  # no database file (no sidecar index beside it)
 
-    def __init__(self, conninfo: str, password: str | None, *, max_size: int = 8, extra: Sequence[str] = ()) -> None:
+    def __init__(self, conninfo: str, password: str | None, *, max_size: int = 8) -> None:
         self.where = conninfo
         with probe(conninfo, password) as conn:
             try:
-                migrate(conn, conninfo, extra)
+                migrate(conn, conninfo)
             except psycopg.Error as e:
                 raise StoreError(f"cannot use the PostgreSQL database {conninfo}: {describe(e)}") from None
         self.pool = psycopg_pool.ConnectionPool(

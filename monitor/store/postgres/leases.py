@@ -22,29 +22,6 @@ from monitor.store.sqlite.items import STORED_FROM, WAITING_SQL, stored_item
 
 FORGET_AFTER = 7 * 86400  # a worker silent this long is dropped from the list when another registers
 
-LEASE_DDL = (
-    """CREATE TABLE IF NOT EXISTS workers (
-        id TEXT PRIMARY KEY,
-        host TEXT NOT NULL,
-        pid INTEGER NOT NULL,
-        role TEXT NOT NULL,
-        started DOUBLE PRECISION NOT NULL,
-        heartbeat DOUBLE PRECISION NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS feed_leases (
-        feed_id BIGINT PRIMARY KEY REFERENCES feeds(id) ON DELETE CASCADE,
-        worker TEXT NOT NULL,
-        until DOUBLE PRECISION NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS task_leases (
-        name TEXT PRIMARY KEY,
-        worker TEXT NOT NULL,
-        until DOUBLE PRECISION NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS translation_claims (
-        item_id BIGINT PRIMARY KEY REFERENCES items(id) ON DELETE CASCADE,
-        worker TEXT NOT NULL,
-        until DOUBLE PRECISION NOT NULL)""",
-)
-
-
 @dataclass(frozen=True)
 class WorkerRow:
     """A registered worker and its leases (for ``monitor status``)."""

@@ -3,7 +3,9 @@
 Never edit a released migration: append a new one. Migration 4 adopts the tables that older
 versions created outside the migrations (near-duplicate index, story evidence, full-text,
 robots.txt and translation caches) with ``IF NOT EXISTS``, so a database that has them keeps
-their rows and a new one gets them here.
+their rows and a new one gets them here. Migration 5 adds the tables of several workers on one
+database (heartbeats, feed and task leases, translation claims; only the PostgreSQL store uses them
+today), which earlier PostgreSQL stores created outside the migrations, again with ``IF NOT EXISTS``.
 """
 
 from __future__ import annotations
@@ -189,5 +191,31 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (source_sha256, source_lang, target_lang, model_version)
     ) WITHOUT ROWID;
     CREATE INDEX IF NOT EXISTS fulltext_cache_fetched ON fulltext_cache(fetched);
+    """,
+    # 5: several workers on one database: heartbeats, feed and task leases, translation claims
+    """
+    CREATE TABLE IF NOT EXISTS workers (
+        id TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        role TEXT NOT NULL,
+        started REAL NOT NULL,
+        heartbeat REAL NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS feed_leases (
+        feed_id INTEGER NOT NULL PRIMARY KEY REFERENCES feeds(id) ON DELETE CASCADE,
+        worker TEXT NOT NULL,
+        until REAL NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS task_leases (
+        name TEXT PRIMARY KEY,
+        worker TEXT NOT NULL,
+        until REAL NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS translation_claims (
+        item_id INTEGER NOT NULL PRIMARY KEY REFERENCES items(id) ON DELETE CASCADE,
+        worker TEXT NOT NULL,
+        until REAL NOT NULL
+    );
     """,
 ]
