@@ -36,7 +36,7 @@ def test_persisted_beside_the_database_and_caught_up_across_connections(tmp_path
     assert side.exists()
     c = NearDupIndex(open_store(db))
     assert c.query(make_signature(text(12)))[0].doc_key == "item:12"
-    assert c._band_index().watermark == 31 and len(c._band_index().ids) == 31  # read from the file
+    assert c._band_index().watermark == 31 and c._band_index().live == 31  # read from the file
     # a file that belongs to other tables (the database was recreated) is ignored: rebuilt from them
     db2 = tmp_path / "other.sqlite"
     d = NearDupIndex(open_store(db2))
@@ -49,22 +49,34 @@ def test_persisted_beside_the_database_and_caught_up_across_connections(tmp_path
 
 def test_candidates_match_a_plain_count_through_merges_and_removals() -> None:
     rng = random.Random(3)
-    idx = BandIndex("t")
-    docs = {}
-    for doc in range(1, 3001):
-        keys = [rng.randrange(-2000, 2000) for _ in range(48)]
+    idx = BandIndex("t", 4)
+    docs: dict[int, set[int]] = {}
+
+    def add(doc: int) -> None:
+        keys = [rng.randrange(0, 4000) for _ in range(48)]
         docs[doc] = set(keys)
-        idx.add(doc, keys)
+        assert idx.add(doc, np.array(keys, dtype=np.uint32), np.zeros(4, np.uint8), (1, 1), 0)
         if idx.needs_merge():
             idx.merge()
-    assert idx.pairs() >= DELTA_MAX  # at least one run besides the delta
-    for doc in (5, 50, 500):
+
+    for doc in range(1, 3001):
+        add(doc)
+    assert idx.pairs() >= DELTA_MAX and len(idx.runs) >= 1  # at least one run besides the delta
+    for doc in (5, 50, 500, 3000):
         idx.remove(doc)
         del docs[doc]
-    for _ in range(20):
-        q = [rng.randrange(-2000, 2000) for _ in range(48)]
-        counts = {d: len(ks & set(q)) for d, ks in docs.items()}
-        want = sorted((d for d, c in counts.items() if c), key=lambda d: (-counts[d], d))[:32]
-        assert idx.candidates(q, 32) == want
-    idx.merge()
-    assert all(k.dtype == np.int32 for k, _ in idx.runs)
+    add(3000)  # the id of a removed document given to a new one (SQLite reuses the highest id)
+    assert not idx.add(3000, np.array([1], dtype=np.uint32), np.zeros(4, np.uint8), (1, 1), 0)  # indexed already
+
+    def check() -> None:
+        for _ in range(20):
+            q = [rng.randrange(0, 4000) for _ in range(48)]
+            counts = {d: len(ks & set(q)) for d, ks in docs.items()}
+            want = sorted((d for d, c in counts.items() if c), key=lambda d: (-counts[d], d))[:32]
+            assert idx.candidates(np.array(q, dtype=np.uint32), 32).tolist() == want
+
+    check()
+    idx.merge(full=True)  # one run: the removed documents' pairs go
+    assert len(idx.runs) == 1 and idx.runs[0].dtype == np.uint64 and idx.dead == 0
+    assert idx.pairs() == sum(len(ks) for ks in docs.values())
+    check()
