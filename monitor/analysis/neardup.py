@@ -504,7 +504,7 @@ class _Postings:
         return self.hashes.nbytes + self.owners.nbytes + (0 if self._sorted is None else 2 * self.owners.nbytes)
 
 
-def _overlap_many(j: np.ndarray, na: int, nb: np.ndarray, s: NearDupSettings) -> np.ndarray:
+def _overlap_many(j: np.ndarray, na: int | np.ndarray, nb: np.ndarray, s: NearDupSettings) -> np.ndarray:
     """Vectorised :func:`_overlap` (non-decreasing in ``j``)."""
     small = np.minimum(na, nb)
     inter = j * (na + nb) / (1.0 + j)
@@ -546,12 +546,12 @@ def _score_bound(q: Signature, sketch: np.ndarray, sizes: np.ndarray, flags: np.
     MinHash; the overlaps grow with agreement, and names, numbers and words are at most 1 together.
     The exact shingle containment of seeds is not bounded (seeds are always verified)."""
     eq = sketch == _sketch(q)
-    k = q.shingles.size
-    nb = sizes.astype(np.int64)
-    cs = _overlap_many(eq[:, :k].mean(axis=1), q.n_shingles, nb[:, 0], s)
-    cw = _overlap_many(eq[:, k:].mean(axis=1), q.n_words, nb[:, 1], s)
+    agree = eq.reshape(len(eq), 2, q.shingles.size).mean(axis=2)  # (shingles, words) of each
+    over = _overlap_many(agree, np.array([q.n_shingles, q.n_words]), sizes.astype(np.int64), s)
+    cw = over[:, 1]
     vocab = np.where(((flags & TRANSLATED) != 0) | q.translated, np.cbrt(cw), cw)
-    return np.maximum(cs, vocab)
+    bound: np.ndarray = np.maximum(over[:, 0], vocab)
+    return bound
 
 
 def _sketch(sig: Signature) -> np.ndarray:
@@ -859,14 +859,15 @@ class NearDupIndex:
     def _check(self, idx: BandIndex) -> str:
         """Why ``idx`` (loaded from the file) does not describe the store's documents up to its
         watermark ("" when it does). Documents another process has replaced since are removed."""
-        if idx.watermark > self.lsh.max_id():
-            return f"stale (it covers documents up to {idx.watermark}, the database holds fewer)"
+        have = np.flatnonzero(idx.flags & PRESENT)
+        top, highest = self.lsh.max_id(), max(idx.watermark, int(have[-1]) if have.size else 0)
+        if highest > top:
+            return f"stale (it holds documents up to id {highest}, the database up to {top})"
         covered = self.lsh.count() - len(self.lsh.ids_after(idx.watermark))
         if covered == idx.live:
             return ""
         table = np.asarray(self.lsh.ids_after(0), dtype=np.int64)
         table = table[table <= idx.watermark]
-        have = np.flatnonzero(idx.flags & PRESENT)
         lacking = np.setdiff1d(table, have, assume_unique=True)
         if lacking.size:
             return f"stale ({lacking.size} stored documents are not in it)"
