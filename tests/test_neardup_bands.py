@@ -60,13 +60,15 @@ def test_persisted_beside_the_database_and_caught_up_across_connections(tmp_path
     assert e.query(make_signature(text(12))) == []
 
 
-def test_candidates_match_a_plain_count_through_merges_and_removals() -> None:
+@pytest.mark.parametrize("key_range", [4000, 2**32])  # keys shared by many documents / by few
+def test_candidates_match_a_plain_count_through_merges_and_removals(key_range: int) -> None:
     rng = random.Random(3)
     idx = BandIndex("t", 4)
     docs: dict[int, set[int]] = {}
+    pool = [rng.randrange(0, key_range) for _ in range(6000)]  # (so that documents share keys)
 
     def add(doc: int) -> None:
-        keys = [rng.randrange(0, 4000) for _ in range(48)]
+        keys = [rng.choice(pool) for _ in range(48)]
         docs[doc] = set(keys)
         assert idx.add(doc, np.array(keys, dtype=np.uint32), np.zeros(4, np.uint8), (1, 1), 0)
         if idx.needs_merge():
@@ -83,7 +85,7 @@ def test_candidates_match_a_plain_count_through_merges_and_removals() -> None:
 
     def check() -> None:
         for _ in range(20):
-            q = [rng.randrange(0, 4000) for _ in range(48)]
+            q = [rng.choice(pool) for _ in range(40)] + [rng.randrange(0, key_range) for _ in range(8)]
             counts = {d: len(ks & set(q)) for d, ks in docs.items()}
             want = sorted((d for d, c in counts.items() if c), key=lambda d: (-counts[d], d))[:32]
             assert idx.candidates(np.array(q, dtype=np.uint32), 32).tolist() == want

@@ -770,6 +770,8 @@ class NearDupIndex:
         if self._bands is not None:
             self._bands.remove(old.id)
         self._ring.drop(old.id)
+        if old.kind == "seed":
+            self._seeds_loaded = False
 
     def get(self, doc_key: str) -> Signature | None:
         """The stored signature of a document, if indexed."""
@@ -789,8 +791,8 @@ class NearDupIndex:
         are not verified: they could not match. The others are scored from the held signatures or,
         if not held, read back from the store."""
         s = self.settings
-        seeds = self._seed_batch()
         bands = self._band_index()
+        seeds = self._seed_batch(bands)
         out = seeds.matches(sig, s) if seeds is not None else []
         keys = self._keys(sig)
         ids = bands.candidates(keys, s.max_candidates) if keys.size else keys.astype(np.int64)
@@ -832,6 +834,8 @@ class NearDupIndex:
                               _flags(rec.kind, rec.translated))
                     if rec.kind == "item":
                         self._ring.put(rec.id, rec.doc_key, rec.story_id, sig)
+                    else:
+                        self._seeds_loaded = False  # a seed stored by another process
                     if bands.needs_merge():
                         bands.merge()
         return bands
@@ -892,12 +896,14 @@ class NearDupIndex:
             except OSError as e:  # a cache: the next open catches up from neardup_docs
                 log.warning("near-duplicate index %s not saved: %s", self._bands_path, e)
 
-    def _seed_batch(self) -> _Batch | None:
-        """All seeds as arrays if there are at most seed_scan_limit of them (cached)."""
+    def _seed_batch(self, bands: BandIndex) -> _Batch | None:
+        """All seeds as arrays if there are at most seed_scan_limit of them (cached). The band index
+        knows which documents are seeds: they are read by id."""
         if not self._seeds_loaded:
             self._seeds = None
-            if self.lsh.count("seed") <= self.settings.seed_scan_limit:
-                self._seeds = _Batch.of_records(self.lsh.seeds())
+            ids = np.flatnonzero((bands.flags & (SEED | PRESENT)) == (SEED | PRESENT))
+            if ids.size <= self.settings.seed_scan_limit:
+                self._seeds = _Batch.of_records(self.lsh.by_ids(ids.tolist()) if ids.size else [])
             self._seeds_loaded = True
         return self._seeds
 

@@ -3,8 +3,9 @@
 Every indexed document has up to 48 band keys (32-bit). :class:`BandIndex` keeps them as sorted
 numpy runs of packed ``uint64`` pairs (``key << 32 | doc id``, 8 bytes a pair, about 38 MB at
 100,000 documents) plus a small dict of the newest pairs that becomes a run when it grows (runs are
-merged like an LSM tree: a merge is linear, each pair is merged a logarithmic number of times). A
-lookup is one vectorised binary search per run for all of a query's keys at once.
+merged like an LSM tree: a merge is linear, each pair is merged a logarithmic number of times). Each
+run has a directory by the keys' top bits, so a lookup of all of a query's keys at once is a few
+vectorised steps a run, touching two cache lines a key.
 
 Beside the pairs, per document id (dense arrays): flags (indexed, seed, translated), the two set
 sizes, and a *sketch*, the low byte of each MinHash value. Two signatures agree on at most as
@@ -34,6 +35,7 @@ from monitor.store.atomic import write_atomic
 log = logging.getLogger(__name__)
 
 DELTA_MAX = 16384  # pairs kept in the dict before they become a sorted run
+MERGE_RATIO = 16  # a run is merged into the one before it once it is 1/16 of its size (at most ~3 runs)
 SAVE_EVERY = 60.0  # seconds: at most this often a merge also writes the file
 FORMAT = 2  # of the file; 1 was (int32 keys, int64 doc ids, ids) without sketches
 
@@ -55,37 +57,64 @@ def gather_ranges(run: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray
     return out
 
 
+WINDOW = 16  # pairs read at a key's bucket in one step (a bucket holds about four); more in a second
+
+
 class Run:
     """Sorted packed pairs and a directory of them: ``directory[b]`` is where the pairs of keys whose
-    top ``bits`` bits are ``b`` begin (about four pairs a bucket), so that a lookup touches two
-    cache lines a key instead of a binary search's twenty."""
+    top ``bits`` bits are ``b`` begin (about four pairs a bucket), so that a lookup touches two or
+    three cache lines a key instead of a binary search's twenty. The pairs are followed by WINDOW
+    zeros (doc id 0 is no document) so that a window read at the end stays inside."""
 
-    def __init__(self, pairs: np.ndarray) -> None:
-        self.pairs = pairs
-        self.bits = int(min(24, max(0, int(len(pairs)).bit_length() - 3)))
+    def __init__(self, buffer: np.ndarray, directory: np.ndarray | None = None) -> None:
+        n = len(buffer) - WINDOW
+        self.buffer = buffer
+        self.pairs = buffer[:n]  # (a view)
+        self.bits = self.bits_for(n)
         self._shift = np.uint64(32 - self.bits)
-        buckets = (pairs >> np.uint64(64 - self.bits)).astype(np.intp) if self.bits else np.zeros(len(pairs), np.intp)
-        self.directory = np.zeros((1 << self.bits) + 1, np.uint32 if len(pairs) < _MAX_ID else np.uint64)
-        self.directory[1:] = np.cumsum(np.bincount(buckets, minlength=1 << self.bits))
+        if directory is None:
+            buckets = (self.pairs >> np.uint64(64 - self.bits)).astype(np.intp)
+            directory = np.zeros((1 << self.bits) + 1, np.uint32)
+            directory[1:] = np.cumsum(np.bincount(buckets, minlength=1 << self.bits))
+        self.directory = directory
+
+    @classmethod
+    def of(cls, *parts: np.ndarray) -> Run:
+        """A run of the pairs in ``parts`` (each sorted, or not: sorted here)."""
+        n = sum(len(p) for p in parts)
+        buffer = np.zeros(n + WINDOW, np.uint64)
+        at = 0
+        for p in parts:
+            buffer[at : at + len(p)] = p
+            at += len(p)
+        buffer[:n].sort(kind="stable")  # sorted parts: a linear merge
+        return cls(buffer)
+
+    @staticmethod
+    def bits_for(n: int) -> int:
+        return min(24, max(0, n.bit_length() - 3))
 
     def __len__(self) -> int:
         return len(self.pairs)
 
     def lookup(self, q: np.ndarray) -> np.ndarray:
-        """The doc ids (uint64) paired with any of the keys ``q`` (uint64, unique)."""
+        """The doc ids (uint64) paired with any of the keys ``q`` (uint64, unique); 0 may be among them."""
         b = (q >> self._shift).astype(np.intp)
         lo = self.directory[b].astype(np.intp)
+        vals = self.buffer[lo[:, None] + _STEPS]  # pairs of other keys in a window fail the comparison
+        out: np.ndarray = vals[(vals >> _SHIFT) == q[:, None]] & _LOW
         lens = self.directory[b + 1].astype(np.intp) - lo
-        total = int(lens.sum())
-        if not total:
-            return self.pairs[:0]
-        ends = np.cumsum(lens)
-        vals = self.pairs[np.arange(total) + np.repeat(lo - (ends - lens), lens)]
-        out: np.ndarray = vals[(vals >> _SHIFT) == np.repeat(q, lens)] & _LOW
+        over = lens > WINDOW
+        if over.any():  # a key shared by many documents: the rest of its bucket
+            more = gather_ranges(self.pairs, lo[over] + WINDOW, lo[over] + lens[over])
+            out = np.concatenate([out, more[(more >> _SHIFT) == np.repeat(q[over], lens[over] - WINDOW)] & _LOW])
         return out
 
     def nbytes(self) -> int:
-        return int(self.pairs.nbytes + self.directory.nbytes)
+        return int(self.buffer.nbytes + self.directory.nbytes)
+
+
+_STEPS = np.arange(WINDOW, dtype=np.intp)
 
 
 class BandIndex:
@@ -96,7 +125,8 @@ class BandIndex:
         self.uid = uid  # names the neardup tables this index belongs to (neardup_meta 'uid')
         self.width = sketch_width
         self.runs: list[Run] = []  # sorted packed pairs, the largest (oldest) first
-        self.delta: dict[int, list[int]] = {}  # key -> doc ids, the newest pairs
+        self.delta: dict[int, list[int]] = {}  # key -> doc ids, the newest pairs (for lookups)
+        self.pending: dict[int, np.ndarray] = {}  # doc id -> its keys, the same pairs (for the next run)
         self.n_delta = 0
         self.flags = np.zeros(0, np.uint8)  # by doc id
         self.sizes = np.zeros((0, 2), np.uint32)  # n_shingles, n_words by doc id
@@ -134,9 +164,10 @@ class BandIndex:
         self.sizes[doc_id] = sizes
         self.sketch[doc_id] = sketch
         self.live += 1
+        uniq = np.unique(keys.astype(np.uint64))
+        self.pending[doc_id] = uniq
         delta = self.delta
-        uniq = set(keys.tolist())
-        for k in uniq:
+        for k in uniq.tolist():
             ds = delta.get(k)
             if ds is None:
                 delta[k] = [doc_id]
@@ -154,13 +185,18 @@ class BandIndex:
         self.sketch[doc_id] = 0
         self.live -= 1
         self.dead += 1
-        for k in [k for k, ds in self.delta.items() if doc_id in ds]:  # (the delta is small)
-            self.delta[k].remove(doc_id)
-            self.n_delta -= 1
+        keys = self.pending.pop(doc_id, None)
+        if keys is not None:
+            for k in keys.tolist():
+                ds = self.delta[k]
+                ds.remove(doc_id)
+                if not ds:
+                    del self.delta[k]
+            self.n_delta -= len(keys)
 
     def _purge(self, doc_id: int) -> None:
         """Drop the pairs of a removed ``doc_id`` now (its id is given to a new document)."""
-        self.runs = [Run(run.pairs[(run.pairs & _LOW) != np.uint64(doc_id)]) for run in self.runs]
+        self.runs = [Run.of(run.pairs[(run.pairs & _LOW) != np.uint64(doc_id)]) for run in self.runs]
         self.flags[doc_id] = 0
         self.dead -= 1
 
@@ -170,22 +206,19 @@ class BandIndex:
     def merge(self, *, full: bool = False) -> None:
         """Turn the delta into a sorted run; merge runs while the newest is not much smaller
         (all of them when ``full``). Pairs of removed documents go when everything is one run."""
-        if self.n_delta:
-            keys = np.fromiter((k for k, ds in self.delta.items() for _ in ds), dtype=np.uint64, count=self.n_delta)
-            docs = np.fromiter((d for ds in self.delta.values() for d in ds), dtype=np.uint64, count=self.n_delta)
-            run = (keys << _SHIFT) | docs
-            run.sort()
-            self.runs.append(Run(run))
-            self.delta, self.n_delta = {}, 0
-        while len(self.runs) > 1 and (full or len(self.runs[-1]) * 4 >= len(self.runs[-2])):
+        if self.pending:
+            keys = np.concatenate(list(self.pending.values()))
+            docs = np.repeat(np.fromiter(self.pending, dtype=np.uint64, count=len(self.pending)),
+                             [len(k) for k in self.pending.values()])
+            self.runs.append(Run.of((keys << _SHIFT) | docs))
+        self.delta, self.pending, self.n_delta = {}, {}, 0
+        while len(self.runs) > 1 and (full or len(self.runs[-1]) * MERGE_RATIO >= len(self.runs[-2])):
             newer, older = self.runs.pop(), self.runs.pop()
-            both = np.concatenate([older.pairs, newer.pairs])
-            both.sort(kind="stable")  # two sorted runs: a linear merge
-            self.runs.append(Run(both))
+            self.runs.append(Run.of(older.pairs, newer.pairs))
         if self.dead and len(self.runs) <= 1:
             if self.runs:
                 run = self.runs[0].pairs
-                self.runs[0] = Run(run[(self.flags[(run & _LOW).astype(np.int64)] & PRESENT) != 0])
+                self.runs[0] = Run.of(run[(self.flags[(run & _LOW).astype(np.int64)] & PRESENT) != 0])
             self.flags[self.flags == DEAD] = 0
             self.dead = 0
 
@@ -217,18 +250,18 @@ class BandIndex:
     def nbytes(self) -> int:
         """Bytes held: the runs, the per-document arrays and (an estimate of) the delta dict."""
         return (sum(r.nbytes() for r in self.runs) + self.flags.nbytes + self.sizes.nbytes + self.sketch.nbytes
-                + 100 * len(self.delta) + 40 * self.n_delta)
+                + 100 * len(self.delta) + 140 * len(self.pending) + 48 * self.n_delta)
 
     # ---- the file ------------------------------------------------------------------------------
     def save(self, path: Path) -> None:
         """Write every pair (merged into one run) and the document arrays atomically to ``path``."""
-        if self.n_delta or len(self.runs) > 1 or self.dead:
+        if self.pending or len(self.runs) > 1 or self.dead:
             self.merge(full=True)
-        run = self.runs[0].pairs if self.runs else np.empty(0, np.uint64)
+        run = self.runs[0] if self.runs else Run.of()
         n = int(np.flatnonzero(self.flags)[-1]) + 1 if self.live else 0
 
         def write(fh: BinaryIO) -> None:
-            np.savez(fh, format=np.int64(FORMAT), uid=np.array(self.uid), pairs=run,
+            np.savez(fh, format=np.int64(FORMAT), uid=np.array(self.uid), pairs=run.buffer, directory=run.directory,
                      flags=self.flags[:n], sizes=self.sizes[:n], sketch=self.sketch[:n],
                      watermark=np.int64(self.watermark), live=np.int64(self.live))
 
@@ -246,19 +279,22 @@ class BandIndex:
                 if str(z["uid"]) != uid:
                     return None, "of other tables (the database was recreated)"
                 idx = cls(uid, sketch_width)
-                run = z["pairs"]
+                run, directory = z["pairs"], z["directory"]
                 flags, sizes, sketch = z["flags"], z["sizes"], z["sketch"]
                 idx.watermark, idx.live = int(z["watermark"]), int(z["live"])
         except FileNotFoundError:
             return None, "absent"
         except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as e:
             return None, f"corrupt ({type(e).__name__}: {e})"
+        # The zip's CRCs tell a damaged file; these checks, one written by something else.
         n = len(flags)
-        if (run.dtype != np.uint64 or run.ndim != 1 or flags.dtype != np.uint8 or sizes.shape != (n, 2)
-                or sketch.shape != (n, sketch_width) or sketch.dtype != np.uint8
-                or idx.live != int(np.count_nonzero(flags & PRESENT))
-                or (len(run) and (int((run & _LOW).max()) >= n or bool(np.any(run[1:] < run[:-1]))))):
+        if (run.dtype != np.uint64 or run.ndim != 1 or flags.dtype != np.uint8 or flags.ndim != 1
+                or sizes.shape != (n, 2) or sketch.shape != (n, sketch_width) or sketch.dtype != np.uint8
+                or len(run) < WINDOW or bool(run[len(run) - WINDOW :].any())
+                or directory.shape != ((1 << Run.bits_for(len(run) - WINDOW)) + 1,) or directory.dtype != np.uint32
+                or int(directory[0]) != 0 or int(directory[-1]) != len(run) - WINDOW
+                or idx.live != int(np.count_nonzero(flags & PRESENT)) or (len(run) > WINDOW and not n)):
             return None, "corrupt (inconsistent arrays)"
-        idx.runs = [Run(run)] if len(run) else []
-        idx.flags, idx.sizes, idx.sketch = flags, sizes.astype(np.uint32), sketch
+        idx.runs = [Run(run, directory)] if len(run) > WINDOW else []
+        idx.flags, idx.sizes, idx.sketch = flags, sizes.astype(np.uint32, copy=False), sketch
         return idx, ""
