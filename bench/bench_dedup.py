@@ -20,6 +20,7 @@ import json
 import os
 import random
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -252,16 +253,24 @@ def _probe_main(db_path: str, n_queries: int) -> None:
     """Child process: open an existing index, query, report RSS growth and time."""
     vocab = _vocab(20000, random.Random(1))
     docs = synthetic_docs(n_queries, 999, vocab)
+    sigs = [make_signature(d) for d in docs]  # (warms the stemmer: the first query times the index alone)
     before = _rss_kb()
+    t0 = time.perf_counter()
     conn = open_store(Path(db_path))
     idx = NearDupIndex(conn, NearDupSettings())
-    t0 = time.perf_counter()
-    for d in docs:
-        idx.query(make_signature(d))
+    first: list[float] = []
+    for sig in sigs:
+        idx.query(sig)
+        if len(first) < 10:
+            first.append(time.perf_counter() - t0)
     dt = time.perf_counter() - t0
     after = _rss_kb()
+    memory = getattr(idx, "memory_bytes", None)
     print(json.dumps({"rss_delta_mb": round((after - before) / 1024, 2), "count": idx.count(),
-                      "open_and_query_ms": round(dt * 1000 / n_queries, 4)}))
+                      "open_and_query_ms": round(dt * 1000 / n_queries, 4),
+                      "first_query_ms": round(first[0] * 1000, 3) if first else 0.0,
+                      "first_10_queries_ms": round(first[-1] * 1000, 3) if first else 0.0,
+                      "index_bytes": memory() if memory is not None else None}))
 
 
 def scaling(sizes: list[int], n_queries: int) -> dict[str, object]:
@@ -278,6 +287,7 @@ def scaling(sizes: list[int], n_queries: int) -> dict[str, object]:
     have = 0
     probe_docs = synthetic_docs(n_queries, 4242, vocab)
     sig_times: list[float] = []
+    index_bytes: dict[str, int] = {}
     for size in sizes:
         docs = synthetic_docs(size - have, 1000 + size, vocab)
         t0 = time.perf_counter()
@@ -290,6 +300,9 @@ def scaling(sizes: list[int], n_queries: int) -> dict[str, object]:
         idx.add_many(batch)
         build_s += time.perf_counter() - t0
         have = size
+        memory = getattr(idx, "memory_bytes", None)
+        if memory is not None:
+            index_bytes[str(size)] = memory()
         # Half the probes are light edits of indexed docs (hits), half are new (misses).
         hits = [re.sub(r"^\S+ \S+", "Edited lede", d) for d in docs[: n_queries // 2]]
         queries = hits + probe_docs[: n_queries - len(hits)]
@@ -316,13 +329,22 @@ def scaling(sizes: list[int], n_queries: int) -> dict[str, object]:
             hit_rate = found / len(queries)
     # The labelled set again, its bases indexed as items among all the synthetic documents.
     at_scale = evaluate_in(idx, "item")
+    # Query then add, one new document at a time, as the pipeline does (after the quality run: the
+    # figures above are measured without these documents).
+    fresh = [make_signature(d, settings=settings) for d in synthetic_docs(n_queries, 5151, vocab)]
+    c0 = time.thread_time()
+    for i, sig in enumerate(fresh):
+        idx.query(sig)
+        idx.add(f"item:qa{i}", "item", sig, None)
+    query_add_cpu = (time.thread_time() - c0) * 1000 / len(fresh)
+    idx.save()  # as the daemon does when it stops
     conn.close()
     file_mb = os.path.getsize(db) / 2**20
     probe = subprocess.run([sys.executable, __file__, "--probe", db, str(n_queries)],
                            capture_output=True, text=True, check=True)
     probe_res = json.loads(probe.stdout)
-    os.remove(db)
-    os.rmdir(tmp)
+    shutil.rmtree(tmp)  # the database and the index saved beside it
+    largest = str(sizes[-1])
     return {
         "dedup_query_ms": q_ms,
         "dedup_query_p95_ms": q_p95,
@@ -337,6 +359,13 @@ def scaling(sizes: list[int], n_queries: int) -> dict[str, object]:
         "index_rss_delta_mb": probe_res["rss_delta_mb"],
         "cold_open_query_ms": probe_res["open_and_query_ms"],
         "index_docs": probe_res["count"],
+        "dedup_query_add_cpu_ms_at_largest": round(query_add_cpu, 4),
+        "neardup_restart_first_query_ms": probe_res["first_query_ms"],
+        "neardup_restart_first_10_queries_ms": probe_res["first_10_queries_ms"],
+        "neardup_index_bytes": index_bytes,
+        **({"neardup_index_bytes_100k": index_bytes["100000"]} if "100000" in index_bytes else {}),
+        "neardup_index_bytes_after_restart": probe_res["index_bytes"],
+        "neardup_index_bytes_largest": index_bytes.get(largest),
         "quality_at_largest_lsh_only": {g: {k: at_scale[g][k] for k in ("precision", "recall")}  # type: ignore[index]
                                         for g in ("same_language", "cross_language")},
         "quality_at_largest_errors": at_scale["errors"],

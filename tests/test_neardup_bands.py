@@ -4,12 +4,25 @@ and returning the same candidates as a plain count of shared band keys."""
 
 from __future__ import annotations
 
+import logging
 import random
+import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from monitor.analysis.neardup import NearDupIndex, make_signature
+from monitor.analysis import neardup, neardup_bands
+from monitor.analysis.neardup import (
+    Candidate,
+    NearDupIndex,
+    NearDupSettings,
+    Signature,
+    _band_keys,
+    _Batch,
+    _row_signature,
+    make_signature,
+)
 from monitor.analysis.neardup_bands import DELTA_MAX, BandIndex
 from monitor.store import open_store
 
@@ -36,7 +49,7 @@ def test_persisted_beside_the_database_and_caught_up_across_connections(tmp_path
     assert side.exists()
     c = NearDupIndex(open_store(db))
     assert c.query(make_signature(text(12)))[0].doc_key == "item:12"
-    assert c._band_index().watermark == 31 and len(c._band_index().ids) == 31  # read from the file
+    assert c._band_index().watermark == 31 and c._band_index().live == 31  # read from the file
     # a file that belongs to other tables (the database was recreated) is ignored: rebuilt from them
     db2 = tmp_path / "other.sqlite"
     d = NearDupIndex(open_store(db2))
@@ -47,24 +60,204 @@ def test_persisted_beside_the_database_and_caught_up_across_connections(tmp_path
     assert e.query(make_signature(text(12))) == []
 
 
-def test_candidates_match_a_plain_count_through_merges_and_removals() -> None:
+@pytest.mark.parametrize("key_range", [4000, 2**32])  # keys shared by many documents / by few
+def test_candidates_match_a_plain_count_through_merges_and_removals(key_range: int) -> None:
     rng = random.Random(3)
-    idx = BandIndex("t")
-    docs = {}
-    for doc in range(1, 3001):
-        keys = [rng.randrange(-2000, 2000) for _ in range(48)]
+    idx = BandIndex("t", 4)
+    docs: dict[int, set[int]] = {}
+    pool = [rng.randrange(0, key_range) for _ in range(6000)]  # (so that documents share keys)
+
+    def add(doc: int) -> None:
+        keys = [rng.choice(pool) for _ in range(48)]
         docs[doc] = set(keys)
-        idx.add(doc, keys)
+        assert idx.add(doc, np.array(keys, dtype=np.uint32), np.zeros(4, np.uint8), (1, 1), 0)
         if idx.needs_merge():
             idx.merge()
-    assert idx.pairs() >= DELTA_MAX  # at least one run besides the delta
-    for doc in (5, 50, 500):
+
+    for doc in range(1, 3001):
+        add(doc)
+    assert idx.pairs() >= DELTA_MAX and len(idx.runs) >= 1  # at least one run besides the delta
+    for doc in (5, 50, 500, 3000):
         idx.remove(doc)
         del docs[doc]
-    for _ in range(20):
-        q = [rng.randrange(-2000, 2000) for _ in range(48)]
-        counts = {d: len(ks & set(q)) for d, ks in docs.items()}
-        want = sorted((d for d, c in counts.items() if c), key=lambda d: (-counts[d], d))[:32]
-        assert idx.candidates(q, 32) == want
-    idx.merge()
-    assert all(k.dtype == np.int32 for k, _ in idx.runs)
+    add(3000)  # the id of a removed document given to a new one (SQLite reuses the highest id)
+    assert not idx.add(3000, np.array([1], dtype=np.uint32), np.zeros(4, np.uint8), (1, 1), 0)  # indexed already
+
+    def check() -> None:
+        for _ in range(20):
+            q = [rng.choice(pool) for _ in range(40)] + [rng.randrange(0, key_range) for _ in range(8)]
+            counts = {d: len(ks & set(q)) for d, ks in docs.items()}
+            want = sorted((d for d, c in counts.items() if c), key=lambda d: (-counts[d], d))[:32]
+            assert idx.candidates(np.array(q, dtype=np.uint32), 32).tolist() == want
+
+    check()
+    idx.merge(full=True)  # one run: the removed documents' pairs go
+    assert len(idx.runs) == 1 and idx.runs[0].pairs.dtype == np.uint64 and idx.dead == 0
+    assert idx.pairs() == sum(len(ks) for ks in docs.values())
+    check()
+
+
+# ----------------------------------------------------------------- persistence, validation, replay
+
+def variant(n: int, edit: int) -> str:
+    """``text(n)`` lightly edited (a near-duplicate of it)."""
+    words = text(n).split(" ")
+    r = random.Random(n * 1000 + edit)
+    for i in r.sample(range(3, len(words) - 4), 4):
+        words[i] = r.choice(WORDS)
+    return " ".join(words)
+
+
+def sig_of(n: int, edit: int = 0) -> Signature:
+    body = text(n) if edit == 0 else variant(n, edit)
+    if n % 5 == 0:  # some machine translations: the weaker, cube-rooted vocabulary evidence
+        return make_signature(body, original_text=f"Доклад {n}: {body}", language="ru")
+    return make_signature(body)
+
+
+def sidecar(db: Path) -> Path:
+    return Path(str(db) + ".neardup.npz")
+
+
+def snapshot(idx: NearDupIndex) -> dict[str, np.ndarray]:
+    """The band index's content, merged (comparable between a loaded and a rebuilt index)."""
+    bands = idx._band_index()
+    bands.merge(full=True)
+    n = int(np.flatnonzero(bands.flags)[-1]) + 1
+    return {"pairs": bands.runs[0].pairs.copy(), "flags": bands.flags[:n].copy(), "sizes": bands.sizes[:n].copy(),
+            "sketch": bands.sketch[:n].copy()}
+
+
+def test_saved_index_survives_a_restart_and_equals_a_rebuilt_one(tmp_path: Path, caplog) -> None:
+    db = tmp_path / "state.sqlite"
+    a = NearDupIndex(open_store(db))
+    a.add_many([(f"item:{n}", "item", sig_of(n), n) for n in range(1, 400)])
+    a.add("seed:1", "seed", sig_of(900), None)
+    a.add("item:7", "item", sig_of(7, edit=1), 7)  # re-indexed: replaces the first one
+    a.save()
+    queries = [sig_of(n, edit=2) for n in (3, 7, 10, 250, 398, 900, 5000)]
+    want = [a.query(q) for q in queries]
+    assert all(want[:6]) and not want[6]
+    with caplog.at_level(logging.INFO, logger="monitor.analysis"):
+        b = NearDupIndex(open_store(db))
+        assert [b.query(q) for q in queries] == want
+    assert not caplog.records  # loaded from the file: nothing rebuilt
+    assert b._band_index().live == 400 and b._band_index().watermark == a._band_index().watermark
+    assert b.memory_bytes() > 0
+    loaded = snapshot(b)
+    sidecar(db).unlink()
+    with caplog.at_level(logging.INFO, logger="monitor.analysis"):
+        c = NearDupIndex(open_store(db))  # no file: rebuilt from neardup_docs
+        assert [c.query(q) for q in queries] == want
+    assert any("absent: building it from the database (400 documents)" in r.getMessage() for r in caplog.records)
+    rebuilt = snapshot(c)
+    for name, arr in loaded.items():
+        assert np.array_equal(arr, rebuilt[name]), name
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "flipped", "newer_than_database"])
+def test_a_corrupt_or_stale_file_is_rebuilt_with_a_log_line(tmp_path: Path, caplog, damage: str) -> None:
+    db = tmp_path / "state.sqlite"
+    a = NearDupIndex(open_store(db))
+    a.add_many([(f"item:{n}", "item", sig_of(n), n) for n in range(1, 120)])
+    if damage == "newer_than_database":  # the database restored from a backup older than the file
+        a.store.close()
+        shutil.copy(db, tmp_path / "backup.sqlite")
+        a = NearDupIndex(open_store(db))
+        a.add_many([(f"item:{n}", "item", sig_of(n), n) for n in range(120, 200)])
+    a.save()
+    want = a.query(sig_of(50, edit=3))
+    assert want and want[0].doc_key == "item:50"
+    a.store.close()
+    side = sidecar(db)
+    raw = side.read_bytes()
+    if damage == "garbage":
+        side.write_bytes(b"not an index at all" * 10)
+    elif damage == "truncated":
+        side.write_bytes(raw[: len(raw) // 2])
+    elif damage == "flipped":  # one byte of the pairs changed: the zip's CRC no longer agrees
+        at = raw.index(b"pairs.npy") + 300
+        side.write_bytes(raw[:at] + bytes([raw[at] ^ 0x55]) + raw[at + 1 :])
+    else:
+        shutil.copy(tmp_path / "backup.sqlite", db)
+    with caplog.at_level(logging.WARNING, logger="monitor.analysis"):
+        b = NearDupIndex(open_store(db))
+        got = b.query(sig_of(50, edit=3))
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1 and "rebuilding it from the database (119 documents)" in lines[0], lines
+    assert ("stale" if damage == "newer_than_database" else "corrupt") in lines[0]
+    assert got == want
+    assert b._band_index().live == 119
+    b.save()  # the rebuilt index replaces the bad file
+    with caplog.at_level(logging.WARNING, logger="monitor.analysis"):
+        caplog.clear()
+        assert NearDupIndex(open_store(db)).query(sig_of(50, edit=3)) == want
+    assert not caplog.records
+
+
+def test_documents_replaced_by_another_process_after_the_save_are_dropped_not_rebuilt(tmp_path: Path,
+                                                                                     caplog) -> None:
+    db = tmp_path / "state.sqlite"
+    a = NearDupIndex(open_store(db))
+    a.add_many([(f"item:{n}", "item", sig_of(n), n) for n in range(1, 60)])
+    a.save()
+    other = NearDupIndex(open_store(db))
+    other.add("item:20", "item", sig_of(33), 20)  # item:20 now reads like item:33
+    other.store.close()
+    a.store.close()
+    with caplog.at_level(logging.WARNING, logger="monitor.analysis"):
+        b = NearDupIndex(open_store(db))
+        keys = [c.doc_key for c in b.query(sig_of(33, edit=1))]
+        assert "item:20" in keys and "item:33" in keys
+        assert b.query(sig_of(20, edit=1)) == []  # the old item:20 is gone
+    assert not caplog.records
+    assert b._band_index().live == 59
+
+
+def reference_query(idx: NearDupIndex, sig: Signature, limit: int = 5) -> list[Candidate]:
+    """The query as it was done before the sketch bound and the ring: the documents sharing the
+    most band keys (a plain count over every stored document), all read back and scored."""
+    s = idx.settings
+    seeds = idx.lsh.seeds() if idx.lsh.count("seed") <= s.seed_scan_limit else None
+    docs = idx.lsh.by_ids(idx.lsh.ids_after(0))
+    q = set(_band_keys(sig, s))
+    counts = {r.id: len(q & set(_band_keys(_row_signature(r), s))) for r in docs}
+    ranked = sorted((i for i, c in counts.items() if c), key=lambda i: (-counts[i], i))[: s.max_candidates]
+    by_id = {r.id: r for r in docs}
+    rows = [by_id[i] for i in ranked if seeds is None or by_id[i].kind == "item"]
+    out = _Batch.of_records(rows).matches(sig, s) + (_Batch.of_records(seeds).matches(sig, s) if seeds else [])
+    out.sort(key=lambda c: (-c.similarity, c.doc_key))
+    return out[:limit]
+
+
+@pytest.mark.parametrize("seed_scan_limit", [1000, 2])
+def test_results_equal_the_old_path_on_a_replayed_sequence(tmp_path: Path, monkeypatch,
+                                                            seed_scan_limit: int) -> None:
+    monkeypatch.setattr(neardup_bands, "DELTA_MAX", 300)  # many merges
+    monkeypatch.setattr(neardup, "SIGNATURES_HELD", 40)  # most signatures read back from the store
+    db = tmp_path / "state.sqlite"
+    settings = NearDupSettings(seed_scan_limit=seed_scan_limit)
+    idx = NearDupIndex(open_store(db), settings)
+    rng = random.Random(11)
+    compared = matched = 0
+    for step in range(400):
+        op = rng.random()
+        n = rng.randrange(1, 60)
+        if op < 0.45:
+            sig = sig_of(n, edit=rng.randrange(0, 3))
+            assert idx.query(sig) == reference_query(idx, sig)  # the pipeline: query, then add
+            idx.add(f"item:{n}", "item", sig, n)  # (an n seen before re-indexes that item)
+        elif op < 0.5:
+            idx.add(f"seed:{n}", "seed", sig_of(n + 500), None)
+        elif op < 0.55:
+            idx.set_story(f"item:{n}", 1000 + step)
+        elif op < 0.58:
+            idx.save()
+            idx = NearDupIndex(open_store(db), settings)  # a restart
+        else:
+            sig = sig_of(n if op < 0.8 else n + 500, edit=rng.randrange(1, 4))
+            got = idx.query(sig)
+            assert got == reference_query(idx, sig)
+            compared += 1
+            matched += bool(got)
+    assert compared > 120 and matched > 60

@@ -24,6 +24,7 @@ compared.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import time
@@ -32,13 +33,14 @@ import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import snowballstemmer
 
-from monitor.analysis.neardup_bands import SAVE_EVERY, BandIndex
+from monitor.analysis.neardup_bands import PRESENT, SAVE_EVERY, SEED, TRANSLATED, BandIndex, gather_ranges
 from monitor.store import SignatureRecord, Store
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "NearDupSettings",
@@ -54,8 +56,8 @@ __all__ = [
 ]
 
 _SCHEMA_VERSION = 1
-MERGED_SEEDS = 64  # up to this many seeds are scored in one pass with a query's LSH candidates
-SIGNATURES_HELD = 60_000  # item signatures kept in memory (about 1 KB each); older ones are read back on need
+SIGNATURES_HELD = 16_384  # newest item signatures kept in memory (about 0.8 KB each); older ones are read back
+CATCH_UP_CHUNK = 2_000  # signatures read back at a time when the band index is built or caught up
 
 
 @dataclass(frozen=True)
@@ -472,37 +474,47 @@ def similarity(a: Signature, b: Signature, settings: NearDupSettings = NearDupSe
 
 
 class _Postings:
-    """Sets of uint32 hashes of k documents as one sorted array, for counting overlaps."""
+    """Sets of uint32 hashes of k documents (each sorted and unique), for counting overlaps."""
 
     def __init__(self, sets: list[np.ndarray | None]) -> None:
-        k = len(sets)
+        self.k = len(sets)
         self.size = np.array([0 if a is None else a.size for a in sets], dtype=np.int64)
         parts = [a for a in sets if a is not None and a.size]
-        hashes = np.concatenate(parts) if parts else np.empty(0, np.uint32)
-        owners = np.repeat(np.arange(k), self.size)
-        order = np.argsort(hashes, kind="stable")
-        self.hashes, self.owners, self.k = hashes[order], owners[order], k
+        self.hashes = np.concatenate(parts) if parts else np.empty(0, np.uint32)
+        self.owners = np.repeat(np.arange(self.k), self.size)
+        self._sorted: tuple[np.ndarray, np.ndarray] | None = None
 
     def intersections(self, q: np.ndarray) -> np.ndarray:
         """|q ∩ set_i| for every document i (q sorted, unique)."""
-        lo = np.searchsorted(self.hashes, q, "left")
-        hi = np.searchsorted(self.hashes, q, "right")
-        hit = np.flatnonzero(hi > lo)
-        if hit.size == 0:
+        h = self.hashes
+        if q.size == 0 or h.size == 0:
             return np.zeros(self.k)
-        owners = np.concatenate([self.owners[lo[i] : hi[i]] for i in hit])
+        if h.size <= 8 * q.size:  # few stored hashes (a query's candidates): look each up in q
+            pos = np.minimum(np.searchsorted(q, h), q.size - 1)
+            owners = self.owners[q[pos] == h]
+        else:  # many (all the seeds): look q up in them, sorted once
+            if self._sorted is None:
+                order = np.argsort(h, kind="stable")
+                self._sorted = (h[order], self.owners[order])
+            hs, ow = self._sorted
+            owners = gather_ranges(ow, hs.searchsorted(q, "left"), hs.searchsorted(q, "right"))
         return np.bincount(owners, minlength=self.k).astype(float)
+
+    def nbytes(self) -> int:
+        return self.hashes.nbytes + self.owners.nbytes + (0 if self._sorted is None else 2 * self.owners.nbytes)
+
+
+def _overlap_many(j: np.ndarray, na: int | np.ndarray, nb: np.ndarray, s: NearDupSettings) -> np.ndarray:
+    """Vectorised :func:`_overlap` (non-decreasing in ``j``)."""
+    small = np.minimum(na, nb)
+    inter = j * (na + nb) / (1.0 + j)
+    cont = np.minimum(np.minimum(1.0, inter / np.maximum(small, 1)), s.containment_guard * j)
+    out = np.where(small < s.min_containment_size, j, cont)
+    return np.where((nb == 0) | (na == 0), 0.0, out)
 
 
 def _score_many(q: Signature, b: _Batch, s: NearDupSettings) -> np.ndarray:
     """Vectorised :func:`similarity` of ``q`` against a batch of stored signatures."""
-
-    def overlap(j: np.ndarray, na: int, nb: np.ndarray) -> np.ndarray:
-        small = np.minimum(na, nb)
-        inter = j * (na + nb) / (1.0 + j)
-        cont = np.minimum(np.minimum(1.0, inter / np.maximum(small, 1)), s.containment_guard * j)
-        out = np.where(small < s.min_containment_size, j, cont)
-        return np.where((nb == 0) | (na == 0), 0.0, out)
 
     def anchor(inter: np.ndarray, nb: np.ndarray, na: int) -> np.ndarray:
         union = na + nb - inter
@@ -510,8 +522,8 @@ def _score_many(q: Signature, b: _Batch, s: NearDupSettings) -> np.ndarray:
         cont = np.where(np.minimum(na, nb) > 0, inter / np.maximum(np.minimum(na, nb), 1), 0.0)
         return np.minimum(np.minimum(1.0, cont), s.containment_guard * j)
 
-    cs = overlap((b.sh == q.shingles).mean(axis=1), q.n_shingles, b.n_sh)
-    cw = overlap((b.wd == q.words).mean(axis=1), q.n_words, b.n_w)
+    cs = _overlap_many((b.sh == q.shingles).mean(axis=1), q.n_shingles, b.n_sh, s)
+    cw = _overlap_many((b.wd == q.words).mean(axis=1), q.n_words, b.n_w, s)
     q_nums = q.anchors[(q.anchors & 1) == 1]
     ca = anchor(b.anchors.intersections(q.anchors), b.anchors.size, q.anchors.size)
     cd = anchor(b.anchors.intersections(q_nums), b.n_num, q_nums.size)
@@ -527,28 +539,55 @@ def _score_many(q: Signature, b: _Batch, s: NearDupSettings) -> np.ndarray:
     return score
 
 
+def _score_bound(q: Signature, sketch: np.ndarray, sizes: np.ndarray, flags: np.ndarray,
+                 s: NearDupSettings) -> np.ndarray:
+    """An upper bound of :func:`_score_many` from the sketches (low bytes of the MinHash values) of
+    stored signatures: equal values have equal low bytes, so a sketch agrees at least as often as its
+    MinHash; the overlaps grow with agreement, and names, numbers and words are at most 1 together.
+    The exact shingle containment of seeds is not bounded (seeds are always verified)."""
+    eq = sketch == _sketch(q)
+    agree = eq.reshape(len(eq), 2, q.shingles.size).mean(axis=2)  # (shingles, words) of each
+    over = _overlap_many(agree, np.array([q.n_shingles, q.n_words]), sizes.astype(np.int64), s)
+    cw = over[:, 1]
+    vocab = np.where(((flags & TRANSLATED) != 0) | q.translated, np.cbrt(cw), cw)
+    bound: np.ndarray = np.maximum(over[:, 0], vocab)
+    return bound
+
+
+def _sketch(sig: Signature) -> np.ndarray:
+    """The low byte of each MinHash value (shingles, then words)."""
+    return np.concatenate([sig.shingles, sig.words]).astype(np.uint8)
+
+
 def _band_keys(sig: Signature, settings: NearDupSettings) -> list[int]:
     """Signed 32-bit LSH keys: `bands` x `rows` of the shingle MinHash, then
     `anchor_bands` x `anchor_rows` of a MinHash of the anchors (names, numbers)."""
+    return [int(k) for k in _band_ukeys(sig, settings).astype(np.int64) - (1 << 31)]
+
+
+def _band_ukeys(sig: Signature, settings: NearDupSettings) -> np.ndarray:
+    """The keys of :func:`_band_keys` as unsigned 32-bit (plus 2**31), as the band index keeps them."""
     r, nb = settings.rows, settings.bands
     ar, anb = settings.anchor_rows, settings.anchor_bands
-    keys: list[int] = []
+    keys: list[np.ndarray] = []
     if sig.n_shingles:
-        keys += _keys_of(sig.shingles[: nb * r].reshape(nb, r), 0, settings.seed)
+        keys.append(_keys_of(sig.shingles[: nb * r].reshape(nb, r), 0, settings.seed))
     if sig.anchors.size:
         amh = _minhash(sig.anchors.astype(np.uint64), anb * ar, settings.seed + 2)
-        keys += _keys_of(amh.reshape(anb, ar), nb, settings.seed)
-    return keys
+        keys.append(_keys_of(amh.reshape(anb, ar), nb, settings.seed))
+    if not keys:
+        return np.empty(0, np.uint32)
+    return keys[0] if len(keys) == 1 else np.concatenate(keys)
 
 
-def _keys_of(bands: np.ndarray, offset: int, seed: int) -> list[int]:
+def _keys_of(bands: np.ndarray, offset: int, seed: int) -> np.ndarray:
     n, r = bands.shape
     mult = _band_mult(offset + n, r, seed)[offset:]
     with np.errstate(over="ignore"):
         h = (bands.astype(np.uint64) * mult).sum(axis=1, dtype=np.uint64)
         h ^= h >> np.uint64(29)
         h = h * _MIX2
-    return [int(k) for k in ((h >> np.uint64(32)).astype(np.int64) - (1 << 31))]
+    return (h >> np.uint64(32)).astype(np.uint32)
 
 
 @lru_cache(maxsize=16)
@@ -565,12 +604,6 @@ def _record(doc_key: str, kind: str, sig: Signature, story_id: int | None) -> Si
                            None if exact is None else exact.astype("<u4").tobytes())
 
 
-def _row(r: SignatureRecord) -> tuple:
-    """A record as the tuple _Batch stacks (doc_key, kind, story_id, n_shingles, ... shingle_set)."""
-    return (r.doc_key, r.kind, r.story_id, r.n_shingles, r.n_words, r.translated, r.shingles, r.words, r.anchors,
-            r.shingle_set)
-
-
 def _row_signature(r: SignatureRecord) -> Signature:
     return Signature(
         shingles=np.frombuffer(r.shingles, dtype="<u4"),
@@ -583,9 +616,77 @@ def _row_signature(r: SignatureRecord) -> Signature:
     )
 
 
+def _flags(kind: str, translated: bool) -> int:
+    return (SEED if kind == "seed" else 0) | (TRANSLATED if translated else 0)
+
+
+_EMPTY = np.empty(0, np.uint32)
+
+
+class _Ring:
+    """The newest item signatures, in memory: a ring of ``cap`` slots (the oldest is overwritten)."""
+
+    def __init__(self, cap: int, num_perm: int) -> None:
+        self.cap = cap
+        self.sh = np.zeros((cap, num_perm), np.uint32)  # (pages are only taken when written)
+        self.wd = np.zeros((cap, num_perm), np.uint32)
+        self.n_sh = np.zeros(cap, np.int64)
+        self.n_w = np.zeros(cap, np.int64)
+        self.n_num = np.zeros(cap, np.int64)
+        self.tr = np.zeros(cap, bool)
+        self.anchors: list[np.ndarray] = [_EMPTY] * cap
+        self.doc_key: list[str] = [""] * cap
+        self.story: list[int | None] = [None] * cap
+        self.doc_id = [0] * cap
+        self.slot: dict[int, int] = {}  # doc id -> slot
+        self.by_key: dict[str, int] = {}  # doc key -> slot
+        self.next = 0
+        self.used = 0
+
+    def put(self, doc_id: int, doc_key: str, story_id: int | None, sig: Signature) -> None:
+        i = self.slot.get(doc_id)
+        if i is None:
+            i = self.next
+            self.next = (i + 1) % self.cap
+            self.drop(self.doc_id[i])
+            self.used = min(self.used + 1, self.cap)
+        self.slot[doc_id], self.by_key[doc_key], self.doc_id[i] = i, i, doc_id
+        self.sh[i], self.wd[i] = sig.shingles, sig.words
+        self.n_sh[i], self.n_w[i], self.tr[i] = sig.n_shingles, sig.n_words, sig.translated
+        self.anchors[i] = sig.anchors
+        self.n_num[i] = np.count_nonzero(sig.anchors & 1)
+        self.doc_key[i], self.story[i] = doc_key, story_id
+
+    def drop(self, doc_id: int) -> None:
+        i = self.slot.pop(doc_id, None)
+        if i is not None:
+            if self.by_key.get(self.doc_key[i]) == i:
+                del self.by_key[self.doc_key[i]]
+            self.doc_id[i] = 0
+            self.anchors[i] = _EMPTY
+
+    def set_story(self, doc_key: str, story_id: int | None) -> None:
+        i = self.by_key.get(doc_key)
+        if i is not None:
+            self.story[i] = story_id
+
+    def batch(self, slots: list[int]) -> _Batch:
+        ix = np.asarray(slots, dtype=np.int64)
+        return _Batch([self.doc_key[i] for i in slots], ["item"] * len(slots), [self.story[i] for i in slots],
+                      self.sh[ix], self.wd[ix], self.n_sh[ix], self.n_w[ix], self.tr[ix],
+                      [self.anchors[i] for i in slots], self.n_num[ix], [None] * len(slots))
+
+    def nbytes(self) -> int:
+        """Bytes held (slots in use; the dicts and lists estimated)."""
+        per_slot = 2 * self.sh.shape[1] * 4 + 4 * 8 + 1 + 8 * 4 + 2 * 100  # arrays, list cells, dict entries
+        return self.used * per_slot + sum(a.nbytes + 96 for a in self.anchors if a.size) \
+            + sum(len(k) + 49 for k in self.doc_key if k)
+
+
 class NearDupIndex:
-    """Persistent LSH index of signatures: signatures in the store (``store.lsh``), band keys in
-    memory (:class:`monitor.analysis.neardup_bands.BandIndex`, saved to ``<database>.neardup.npz``).
+    """Persistent LSH index of signatures: signatures in the store (``store.lsh``), band keys and
+    sketches in memory (:class:`monitor.analysis.neardup_bands.BandIndex`, saved to
+    ``<database>.neardup.npz``), the newest item signatures too (a ring of ``SIGNATURES_HELD``).
 
     Rows are never removed when items are purged from the store: fingerprints
     outlive retention, so a purged story is still recognised.
@@ -615,8 +716,8 @@ class NearDupIndex:
         self._bands: BandIndex | None = None  # the LSH band keys, in memory (loaded on first use)
         where = self.lsh.location()
         self._bands_path = Path(where + ".neardup.npz") if where else None
-        self._last_keys: tuple[Signature, list[int]] | None = None
-        self._held: dict[int, tuple[Any, ...]] = {}  # doc id -> _row of an item signature
+        self._last_keys: tuple[Signature, np.ndarray] | None = None
+        self._ring = _Ring(SIGNATURES_HELD, settings.num_perm)
         if have != want:
             diff = sorted(k for k in want if have.get(k) != want[k])
             raise ValueError(
@@ -627,6 +728,15 @@ class NearDupIndex:
     def count(self) -> int:
         """Number of indexed documents."""
         return self.lsh.count()
+
+    def memory_bytes(self) -> int:
+        """Bytes this index holds in memory: band keys, sketches, held signatures, the seeds' arrays."""
+        total = self._ring.nbytes()
+        if self._bands is not None:
+            total += self._bands.nbytes()
+        if self._seeds is not None:
+            total += self._seeds.nbytes()
+        return total
 
     def add(self, doc_key: str, kind: str, sig: Signature, story_id: int | None) -> None:
         """Index (or re-index) a document; committed unless the caller's transaction is open."""
@@ -640,14 +750,16 @@ class NearDupIndex:
                 if kind not in ("seed", "item"):
                     raise ValueError(f"kind must be 'seed' or 'item', not {kind!r}")
                 rec = _record(doc_key, kind, sig, story_id)
-                doc_id, old = self.lsh.put(rec)
+                new_id, old = self.lsh.put(rec)
+                doc_id = int(new_id or 0)
                 if old is not None:
                     self._forget(old)
                 if kind == "item":
-                    self._hold(int(doc_id or 0), _row(rec))
-                if kind == "seed":
+                    self._ring.put(doc_id, doc_key, story_id, sig)
+                else:
                     self._seeds_loaded = False
-                bands.add(int(doc_id or 0), self._keys(sig))
+                bands.add(doc_id, self._keys(sig), _sketch(sig), (sig.n_shingles, sig.n_words),
+                          _flags(kind, sig.translated))
         if bands.needs_merge():
             bands.merge()
             if self._bands_path is not None and time.monotonic() - bands.saved_at > SAVE_EVERY:
@@ -657,7 +769,9 @@ class NearDupIndex:
         self.lsh.forget_bands(old.id, _band_keys(_row_signature(old), self.settings))
         if self._bands is not None:
             self._bands.remove(old.id)
-        self._held.pop(old.id, None)
+        self._ring.drop(old.id)
+        if old.kind == "seed":
+            self._seeds_loaded = False
 
     def get(self, doc_key: str) -> Signature | None:
         """The stored signature of a document, if indexed."""
@@ -668,26 +782,38 @@ class NearDupIndex:
         """Record the story cluster a document was assigned to."""
         self.lsh.set_story(doc_key, story_id)
         self._seeds_loaded = False
-        for i, row in self._held.items():
-            if row[0] == doc_key:
-                self._held[i] = (*row[:2], story_id, *row[3:])
+        self._ring.set_story(doc_key, story_id)
 
     def query(self, sig: Signature, limit: int = 5) -> list[Candidate]:
-        """Indexed documents with similarity >= threshold, best first."""
-        seeds = self._seed_batch()
+        """Indexed documents with similarity >= threshold, best first.
+
+        The LSH candidates (most shared band keys first) whose sketch bound is below the threshold
+        are not verified: they could not match. The others are scored from the held signatures or,
+        if not held, read back from the store."""
+        s = self.settings
+        bands = self._band_index()
+        seeds = self._seed_batch(bands)
+        out = seeds.matches(sig, s) if seeds is not None else []
         keys = self._keys(sig)
-        ids = self._band_index().candidates(keys, self.settings.max_candidates) if keys else []
-        rows: list[tuple] = []
-        if ids:
-            rows = self._rows(ids, items_only=seeds is not None)
-        out: list[Candidate] = []
-        if seeds is not None and rows and len(seeds.rows) <= MERGED_SEEDS:
-            out = _Batch(seeds.rows + rows).matches(sig, self.settings)  # one scoring pass for both
-        else:
-            if seeds is not None:
-                out += seeds.matches(sig, self.settings)
-            if rows:
-                out += _Batch(rows).matches(sig, self.settings)
+        ids = bands.candidates(keys, s.max_candidates) if keys.size else keys.astype(np.int64)
+        if ids.size:
+            flags = bands.flags[ids]
+            if seeds is not None:  # the seeds are all scored above
+                ids, flags = ids[(flags & SEED) == 0], flags[(flags & SEED) == 0]
+            bound = _score_bound(sig, bands.sketch[ids], bands.sizes[ids], flags, s)
+            ids = ids[(bound >= s.threshold) | ((flags & SEED) != 0)]
+        if ids.size:
+            slot = self._ring.slot
+            held = [slot[i] for i in ids.tolist() if i in slot]
+            if held:
+                out += self._ring.batch(held).matches(sig, s)
+            if len(held) < ids.size:
+                missing = [i for i in ids.tolist() if i not in slot]
+                recs = self.lsh.by_ids(missing)
+                for rec in recs:
+                    if rec.kind == "item":
+                        self._ring.put(rec.id, rec.doc_key, rec.story_id, _row_signature(rec))
+                out += _Batch.of_records(recs).matches(sig, s)
         out.sort(key=lambda c: (-c.similarity, c.doc_key))
         return out[:limit]
 
@@ -695,50 +821,70 @@ class NearDupIndex:
         """The in-memory band index, loaded (or rebuilt) on first use and brought up to date
         with documents stored since by anyone (a crash, another process)."""
         if self._bands is None:
-            loaded = BandIndex.load(self._bands_path, self._uid) if self._bands_path is not None else None
-            if loaded is None or loaded.watermark > self.lsh.max_id():  # absent, foreign or newer than the tables
-                loaded = BandIndex(self._uid)
-            self._bands = loaded
+            self._bands = self._open_bands()
         bands = self._bands
         new = self.lsh.ids_after(bands.watermark)
         if new:
             bands.watermark = new[-1]
-            todo = [i for i in new if i not in bands.ids]  # not the ones this index added itself
-            for rec in self.lsh.by_ids(todo):
-                bands.add(rec.id, _band_keys(_row_signature(rec), self.settings))
-                if rec.kind == "item":
-                    self._hold(rec.id, _row(rec))
-            if bands.needs_merge():
-                bands.merge()
+            todo = [i for i in new if not bands.has(i)]  # not the ones this index added itself
+            for at in range(0, len(todo), CATCH_UP_CHUNK):
+                for rec in self.lsh.by_ids(todo[at : at + CATCH_UP_CHUNK]):
+                    sig = _row_signature(rec)
+                    bands.add(rec.id, _band_ukeys(sig, self.settings), _sketch(sig), (rec.n_shingles, rec.n_words),
+                              _flags(rec.kind, rec.translated))
+                    if rec.kind == "item":
+                        self._ring.put(rec.id, rec.doc_key, rec.story_id, sig)
+                    else:
+                        self._seeds_loaded = False  # a seed stored by another process
+                    if bands.needs_merge():
+                        bands.merge()
         return bands
 
-    def _rows(self, ids: list[int], *, items_only: bool) -> list[tuple[Any, ...]]:
-        """The _row of each document ``ids`` names (in that order), from memory where held."""
-        held = self._held
-        missing = [i for i in ids if i not in held]
-        got: dict[int, tuple[Any, ...]] = {}
-        if missing:
-            for rec in self.lsh.by_ids(missing):
-                got[rec.id] = _row(rec)
-                if rec.kind == "item":
-                    self._hold(rec.id, got[rec.id])
-        rows = [r for i in ids if (r := held.get(i) or got.get(i)) is not None]
-        return [r for r in rows if r[1] == "item"] if items_only else rows
+    def _open_bands(self) -> BandIndex:
+        """The band index saved beside the database if it is whole and agrees with the store, else an
+        empty one (filled by the catch-up from the store), with a log line saying why."""
+        width = 2 * self.settings.num_perm
+        path = self._bands_path
+        if path is None:
+            return BandIndex(self._uid, width)
+        idx, why = BandIndex.load(path, self._uid, width)
+        if idx is not None:
+            why = self._check(idx)
+        if not why:
+            return idx  # type: ignore[return-value]
+        n = self.lsh.count()
+        if why != "absent":
+            log.warning("near-duplicate index %s is %s: rebuilding it from the database (%d documents)",
+                        path, why, n)
+        elif n:
+            log.info("near-duplicate index %s is absent: building it from the database (%d documents)", path, n)
+        return BandIndex(self._uid, width)
 
-    def _hold(self, doc_id: int, row: tuple[Any, ...]) -> None:
-        """Keep an item's signature in memory (bounded: the oldest half goes when full)."""
-        held = self._held
-        if len(held) >= SIGNATURES_HELD:
-            for i in list(held)[: SIGNATURES_HELD // 2]:
-                del held[i]
-        held[doc_id] = row
+    def _check(self, idx: BandIndex) -> str:
+        """Why ``idx`` (loaded from the file) does not describe the store's documents up to its
+        watermark ("" when it does). Documents another process has replaced since are removed."""
+        have = np.flatnonzero(idx.flags & PRESENT)
+        top, highest = self.lsh.max_id(), max(idx.watermark, int(have[-1]) if have.size else 0)
+        if highest > top:
+            return f"stale (it holds documents up to id {highest}, the database up to {top})"
+        covered = self.lsh.count() - len(self.lsh.ids_after(idx.watermark))
+        if covered == idx.live:
+            return ""
+        table = np.asarray(self.lsh.ids_after(0), dtype=np.int64)
+        table = table[table <= idx.watermark]
+        lacking = np.setdiff1d(table, have, assume_unique=True)
+        if lacking.size:
+            return f"stale ({lacking.size} stored documents are not in it)"
+        for gone in np.setdiff1d(have, table, assume_unique=True).tolist():  # replaced by another process
+            idx.remove(int(gone))
+        return ""
 
-    def _keys(self, sig: Signature) -> list[int]:
+    def _keys(self, sig: Signature) -> np.ndarray:
         """Band keys of ``sig`` (the last result is kept: a query is followed by the add of the same one)."""
         last = self._last_keys
         if last is not None and last[0] is sig:
             return last[1]
-        keys = _band_keys(sig, self.settings)
+        keys = _band_ukeys(sig, self.settings)
         self._last_keys = (sig, keys)
         return keys
 
@@ -747,15 +893,17 @@ class NearDupIndex:
         if self._bands is not None and self._bands_path is not None:
             try:
                 self._bands.save(self._bands_path)
-            except OSError:
-                pass  # a cache: the next open catches up from neardup_docs
+            except OSError as e:  # a cache: the next open catches up from neardup_docs
+                log.warning("near-duplicate index %s not saved: %s", self._bands_path, e)
 
-    def _seed_batch(self) -> _Batch | None:
-        """All seeds as arrays if there are at most seed_scan_limit of them (cached)."""
+    def _seed_batch(self, bands: BandIndex) -> _Batch | None:
+        """All seeds as arrays if there are at most seed_scan_limit of them (cached). The band index
+        knows which documents are seeds: they are read by id."""
         if not self._seeds_loaded:
             self._seeds = None
-            if self.lsh.count("seed") <= self.settings.seed_scan_limit:
-                self._seeds = _Batch([_row(r) for r in self.lsh.seeds()])
+            ids = np.flatnonzero((bands.flags & (SEED | PRESENT)) == (SEED | PRESENT))
+            if ids.size <= self.settings.seed_scan_limit:
+                self._seeds = _Batch.of_records(self.lsh.by_ids(ids.tolist()) if ids.size else [])
             self._seeds_loaded = True
         return self._seeds
 
@@ -763,25 +911,35 @@ class NearDupIndex:
 class _Batch:
     """Stored signatures as stacked arrays, for vectorised scoring."""
 
-    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
-        self.rows = rows
-        k = len(rows)
-        cols = list(zip(*rows, strict=True)) if rows else [()] * 10
-        self.sh = np.frombuffer(b"".join(cols[6]), dtype="<u4").reshape(k, -1 if k else 0)
-        self.wd = np.frombuffer(b"".join(cols[7]), dtype="<u4").reshape(k, -1 if k else 0)
-        self.n_sh = np.array(cols[3], dtype=np.int64)
-        self.n_w = np.array(cols[4], dtype=np.int64)
-        self.tr = np.array(cols[5], dtype=bool)
-        anchors = [np.frombuffer(a, dtype="<u4") for a in cols[8]]
+    def __init__(self, doc_keys: list[str], kinds: list[str], stories: list[int | None], sh: np.ndarray,
+                 wd: np.ndarray, n_sh: np.ndarray, n_w: np.ndarray, tr: np.ndarray, anchors: list[np.ndarray],
+                 n_num: np.ndarray, exact: list[np.ndarray | None]) -> None:
+        self.doc_keys, self.kinds, self.stories = doc_keys, kinds, stories
+        self.sh, self.wd, self.n_sh, self.n_w, self.tr, self.n_num = sh, wd, n_sh, n_w, tr, n_num
         self.anchors = _Postings(anchors)  # type: ignore[arg-type]
-        self.n_num = np.array([int(np.count_nonzero(a & 1)) for a in anchors], dtype=np.int64)
-        self.exact = _Postings([None if x is None else np.frombuffer(x, dtype="<u4") for x in cols[9]])
+        self.exact = _Postings(exact)
+
+    @classmethod
+    def of_records(cls, recs: list[SignatureRecord]) -> _Batch:
+        k = len(recs)
+        anchors = [np.frombuffer(r.anchors, dtype="<u4") for r in recs]
+        return cls([r.doc_key for r in recs], [r.kind for r in recs], [r.story_id for r in recs],
+                   np.frombuffer(b"".join(r.shingles for r in recs), dtype="<u4").reshape(k, -1 if k else 0),
+                   np.frombuffer(b"".join(r.words for r in recs), dtype="<u4").reshape(k, -1 if k else 0),
+                   np.array([r.n_shingles for r in recs], dtype=np.int64),
+                   np.array([r.n_words for r in recs], dtype=np.int64),
+                   np.array([r.translated for r in recs], dtype=bool), anchors,
+                   np.array([int(np.count_nonzero(a & 1)) for a in anchors], dtype=np.int64),
+                   [None if r.shingle_set is None else np.frombuffer(r.shingle_set, dtype="<u4") for r in recs])
+
+    def nbytes(self) -> int:
+        return self.sh.nbytes + self.wd.nbytes + self.anchors.nbytes() + self.exact.nbytes() + 100 * len(self.doc_keys)
 
     def matches(self, sig: Signature, s: NearDupSettings) -> list[Candidate]:
-        if not self.rows:
+        if not self.doc_keys:
             return []
         scores = _score_many(sig, self, s)
         return [
-            Candidate(self.rows[i][0], self.rows[i][1], self.rows[i][2], round(float(scores[i]), 4))
+            Candidate(self.doc_keys[i], self.kinds[i], self.stories[i], round(float(scores[i]), 4))
             for i in np.flatnonzero(scores >= s.threshold)
         ]

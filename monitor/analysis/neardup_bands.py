@@ -1,159 +1,300 @@
-"""The near-duplicate index's LSH band keys, in memory and compact.
+"""The near-duplicate index's in-memory part: LSH band keys and a sketch of every document, compact.
 
-Every indexed document has up to 48 band keys (signed 32-bit). Instead of one indexed
-SQLite row per key, :class:`BandIndex` keeps them as sorted numpy runs of (key, doc id)
-pairs, 8 bytes a pair (about 38 MB at 100,000 documents), plus a small dict of the newest
-pairs that is merged into a run when it grows (runs are merged like an LSM tree, so the
-cost of keeping them sorted stays logarithmic). A lookup is a binary search per key.
+Every indexed document has up to 48 band keys (32-bit). :class:`BandIndex` keeps them as sorted
+numpy runs of packed ``uint64`` pairs (``key << 32 | doc id``, 8 bytes a pair, about 38 MB at
+100,000 documents) plus a small dict of the newest pairs that becomes a run when it grows (runs are
+merged like an LSM tree: a merge is linear, each pair is merged a logarithmic number of times). Each
+run has a directory by the keys' top bits, so a lookup of all of a query's keys at once is a few
+vectorised steps a run, touching two cache lines a key.
 
-It is persisted beside the database (``<database>.neardup.npz``, written atomically) with
-the highest document id it covers; on open, documents stored since (by this process before
-a crash, or by another process) are read back from ``neardup_docs`` and added ("catch-up"),
-so a restart does not rebuild from scratch and two processes on one database see each
-other's documents. The signatures themselves stay in SQLite.
+Beside the pairs, per document id (dense arrays): flags (indexed, seed, translated), the two set
+sizes, and a *sketch*, the low byte of each MinHash value. Two signatures agree on at most as
+many sketch bytes as MinHash values, so the sketch gives an upper bound of the similarity; a
+candidate whose bound is below the threshold cannot match and is not read back (about 137 bytes
+a document).
+
+It is persisted beside the database (``<database>.neardup.npz``, written atomically) with the
+highest document id it covers; on open it is validated against ``neardup_docs`` (rebuilt from it,
+with a log line, when foreign, stale or corrupt) and documents stored since (by this process
+before a crash, or by another process) are read back and added ("catch-up"). The signatures
+themselves stay in the database.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
+import logging
 import time
+import zipfile
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
-DELTA_MAX = 65536  # pairs kept in the dict before they become a sorted run
+from monitor.store.atomic import write_atomic
+
+log = logging.getLogger(__name__)
+
+DELTA_MAX = 16384  # pairs kept in the dict before they become a sorted run
+MERGE_RATIO = 16  # a run is merged into the one before it once it is 1/16 of its size (at most ~3 runs)
 SAVE_EVERY = 60.0  # seconds: at most this often a merge also writes the file
+FORMAT = 2  # of the file; 1 was (int32 keys, int64 doc ids, ids) without sketches
+
+PRESENT, SEED, TRANSLATED, DEAD = 1, 2, 4, 8  # flags of a document id (DEAD: removed, pairs kept)
+_LOW = np.uint64(0xFFFFFFFF)
+_SHIFT = np.uint64(32)
+_MAX_ID = 0xFFFFFFFF
+
+
+def gather_ranges(run: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """run[lo[0]:hi[0]] + run[lo[1]:hi[1]] + ..., in one step."""
+    lens = hi - lo
+    hit = lens > 0
+    if not hit.any():
+        return run[:0]
+    lo, lens = lo[hit], lens[hit]
+    ends = np.cumsum(lens)
+    out: np.ndarray = run[np.arange(ends[-1]) + np.repeat(lo - (ends - lens), lens)]
+    return out
+
+
+WINDOW = 16  # pairs read at a key's bucket in one step (a bucket holds about four); more in a second
+
+
+class Run:
+    """Sorted packed pairs and a directory of them: ``directory[b]`` is where the pairs of keys whose
+    top ``bits`` bits are ``b`` begin (about four pairs a bucket), so that a lookup touches two or
+    three cache lines a key instead of a binary search's twenty. The pairs are followed by WINDOW
+    zeros (doc id 0 is no document) so that a window read at the end stays inside."""
+
+    def __init__(self, buffer: np.ndarray, directory: np.ndarray | None = None) -> None:
+        n = len(buffer) - WINDOW
+        self.buffer = buffer
+        self.pairs = buffer[:n]  # (a view)
+        self.bits = self.bits_for(n)
+        self._shift = np.uint64(32 - self.bits)
+        if directory is None:
+            buckets = (self.pairs >> np.uint64(64 - self.bits)).astype(np.intp)
+            directory = np.zeros((1 << self.bits) + 1, np.uint32)
+            directory[1:] = np.cumsum(np.bincount(buckets, minlength=1 << self.bits))
+        self.directory = directory
+
+    @classmethod
+    def of(cls, *parts: np.ndarray) -> Run:
+        """A run of the pairs in ``parts`` (each sorted, or not: sorted here)."""
+        n = sum(len(p) for p in parts)
+        buffer = np.zeros(n + WINDOW, np.uint64)
+        at = 0
+        for p in parts:
+            buffer[at : at + len(p)] = p
+            at += len(p)
+        buffer[:n].sort(kind="stable")  # sorted parts: a linear merge
+        return cls(buffer)
+
+    @staticmethod
+    def bits_for(n: int) -> int:
+        return min(24, max(0, n.bit_length() - 3))
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def lookup(self, q: np.ndarray) -> np.ndarray:
+        """The doc ids (uint64) paired with any of the keys ``q`` (uint64, unique); 0 may be among them."""
+        b = (q >> self._shift).astype(np.intp)
+        lo = self.directory[b].astype(np.intp)
+        vals = self.buffer[lo[:, None] + _STEPS]  # pairs of other keys in a window fail the comparison
+        out: np.ndarray = vals[(vals >> _SHIFT) == q[:, None]] & _LOW
+        lens = self.directory[b + 1].astype(np.intp) - lo
+        over = lens > WINDOW
+        if over.any():  # a key shared by many documents: the rest of its bucket
+            more = gather_ranges(self.pairs, lo[over] + WINDOW, lo[over] + lens[over])
+            out = np.concatenate([out, more[(more >> _SHIFT) == np.repeat(q[over], lens[over] - WINDOW)] & _LOW])
+        return out
+
+    def nbytes(self) -> int:
+        return int(self.buffer.nbytes + self.directory.nbytes)
+
+
+_STEPS = np.arange(WINDOW, dtype=np.intp)
 
 
 class BandIndex:
-    def __init__(self, uid: str) -> None:
+    """Band keys (``uint32``, see :func:`monitor.analysis.neardup._band_keys`) -> doc ids, and the
+    per-document flags, sizes and sketches."""
+
+    def __init__(self, uid: str, sketch_width: int) -> None:
         self.uid = uid  # names the neardup tables this index belongs to (neardup_meta 'uid')
-        self.runs: list[tuple[np.ndarray, np.ndarray]] = []  # (keys int32 sorted, doc ids int64)
-        self.delta: dict[int, list[int]] = {}
+        self.width = sketch_width
+        self.runs: list[Run] = []  # sorted packed pairs, the largest (oldest) first
+        self.delta: dict[int, list[int]] = {}  # key -> doc ids, the newest pairs (for lookups)
+        self.pending: dict[int, np.ndarray] = {}  # doc id -> its keys, the same pairs (for the next run)
         self.n_delta = 0
-        self.ids: set[int] = set()
-        self.dead: set[int] = set()
+        self.flags = np.zeros(0, np.uint8)  # by doc id
+        self.sizes = np.zeros((0, 2), np.uint32)  # n_shingles, n_words by doc id
+        self.sketch = np.zeros((0, sketch_width), np.uint8)  # by doc id
+        self.live = 0  # documents indexed
+        self.dead = 0  # documents removed whose pairs are still in runs
         self.watermark = 0  # highest neardup_docs id read back from the database
         self.saved_at = time.monotonic()
 
     # ---- changes -------------------------------------------------------------------------------
-    def add(self, doc_id: int, keys: list[int]) -> bool:
-        """Index ``doc_id`` under ``keys``; False if it is indexed already."""
-        if doc_id in self.ids:
+    def _grow(self, doc_id: int) -> None:
+        n = len(self.flags)
+        if doc_id < n:
+            return
+        cap = max(1024, doc_id + 1, n + n // 2)
+        for name in ("flags", "sizes", "sketch"):
+            old = getattr(self, name)
+            new = np.zeros((cap, *old.shape[1:]), old.dtype)
+            new[:n] = old
+            setattr(self, name, new)
+
+    def has(self, doc_id: int) -> bool:
+        return doc_id < len(self.flags) and bool(self.flags[doc_id] & PRESENT)
+
+    def add(self, doc_id: int, keys: np.ndarray, sketch: np.ndarray, sizes: tuple[int, int], flags: int) -> bool:
+        """Index ``doc_id`` under ``keys`` (uint32); False if it is indexed already."""
+        if not 0 < doc_id <= _MAX_ID:
+            raise ValueError(f"document id out of range: {doc_id}")
+        if self.has(doc_id):
             return False
-        self.ids.add(doc_id)
-        self.dead.discard(doc_id)
-        for k in set(keys):
-            self.delta.setdefault(k, []).append(doc_id)
-            self.n_delta += 1
+        self._grow(doc_id)
+        if self.flags[doc_id] & DEAD:
+            self._purge(doc_id)
+        self.flags[doc_id] = PRESENT | flags
+        self.sizes[doc_id] = sizes
+        self.sketch[doc_id] = sketch
+        self.live += 1
+        uniq = np.unique(keys.astype(np.uint64))
+        self.pending[doc_id] = uniq
+        delta = self.delta
+        for k in uniq.tolist():
+            ds = delta.get(k)
+            if ds is None:
+                delta[k] = [doc_id]
+            else:
+                ds.append(doc_id)
+        self.n_delta += len(uniq)
         return True
 
     def remove(self, doc_id: int) -> None:
-        if doc_id in self.ids:
-            self.ids.discard(doc_id)
-            self.dead.add(doc_id)
+        """Unindex ``doc_id``: lookups skip it at once, its pairs go at the next full merge."""
+        if not self.has(doc_id):
+            return
+        self.flags[doc_id] = DEAD
+        self.sizes[doc_id] = 0
+        self.sketch[doc_id] = 0
+        self.live -= 1
+        self.dead += 1
+        keys = self.pending.pop(doc_id, None)
+        if keys is not None:
+            for k in keys.tolist():
+                ds = self.delta[k]
+                ds.remove(doc_id)
+                if not ds:
+                    del self.delta[k]
+            self.n_delta -= len(keys)
+
+    def _purge(self, doc_id: int) -> None:
+        """Drop the pairs of a removed ``doc_id`` now (its id is given to a new document)."""
+        self.runs = [Run.of(run.pairs[(run.pairs & _LOW) != np.uint64(doc_id)]) for run in self.runs]
+        self.flags[doc_id] = 0
+        self.dead -= 1
 
     def needs_merge(self) -> bool:
         return self.n_delta >= DELTA_MAX
 
-    def merge(self) -> None:
-        """Turn the delta into a sorted run; merge runs while the newest is not much smaller."""
-        if self.n_delta:
-            keys = np.fromiter((k for k, ds in self.delta.items() for _ in ds), dtype=np.int32, count=self.n_delta)
-            docs = np.fromiter((d for ds in self.delta.values() for d in ds), dtype=np.int64, count=self.n_delta)
-            order = np.argsort(keys, kind="stable")
-            self.runs.append((keys[order], docs[order]))
-            self.delta, self.n_delta = {}, 0
-        while len(self.runs) > 1 and len(self.runs[-1][0]) * 4 >= len(self.runs[-2][0]):
-            (k2, d2), (k1, d1) = self.runs.pop(), self.runs.pop()
-            keys, docs = np.concatenate([k1, k2]), np.concatenate([d1, d2])
-            order = np.argsort(keys, kind="stable")
-            self.runs.append((keys[order], docs[order]))
-        if self.dead and len(self.runs) == 1:  # one run holds everything: drop removed documents now
-            keys, docs = self.runs[0]
-            keep = ~np.isin(docs, np.fromiter(self.dead, dtype=np.int64, count=len(self.dead)))
-            self.runs[0] = (keys[keep], docs[keep])
-            self.dead.clear()
+    def merge(self, *, full: bool = False) -> None:
+        """Turn the delta into a sorted run; merge runs while the newest is not much smaller
+        (all of them when ``full``). Pairs of removed documents go when everything is one run."""
+        if self.pending:
+            keys = np.concatenate(list(self.pending.values()))
+            docs = np.repeat(np.fromiter(self.pending, dtype=np.uint64, count=len(self.pending)),
+                             [len(k) for k in self.pending.values()])
+            self.runs.append(Run.of((keys << _SHIFT) | docs))
+        self.delta, self.pending, self.n_delta = {}, {}, 0
+        while len(self.runs) > 1 and (full or len(self.runs[-1]) * MERGE_RATIO >= len(self.runs[-2])):
+            newer, older = self.runs.pop(), self.runs.pop()
+            self.runs.append(Run.of(older.pairs, newer.pairs))
+        if self.dead and len(self.runs) <= 1:
+            if self.runs:
+                run = self.runs[0].pairs
+                self.runs[0] = Run.of(run[(self.flags[(run & _LOW).astype(np.int64)] & PRESENT) != 0])
+            self.flags[self.flags == DEAD] = 0
+            self.dead = 0
 
     # ---- lookups -------------------------------------------------------------------------------
-    def candidates(self, keys: list[int], limit: int) -> list[int]:
-        """Up to ``limit`` doc ids sharing the most keys with ``keys`` (ties: lower id first)."""
-        uniq = sorted(set(keys))
-        if not uniq:
-            return []
-        q = np.asarray(uniq, dtype=np.int32)
-        parts: list[np.ndarray] = []
-        for rk, rd in self.runs:
-            lo = np.searchsorted(rk, q, "left")
-            lens = np.searchsorted(rk, q, "right") - lo
-            hit = lens > 0
-            if hit.any():
-                lo, lens = lo[hit], lens[hit]
-                # every position in the ranges [lo, lo + lens), gathered in one step
-                ends = np.cumsum(lens)
-                pos = np.arange(ends[-1]) + np.repeat(lo - (ends - lens), lens)
-                parts.append(rd[pos])
-        for k in uniq:
-            ds = self.delta.get(k)
-            if ds:
-                parts.append(np.asarray(ds, dtype=np.int64))
+    def candidates(self, keys: np.ndarray, limit: int) -> np.ndarray:
+        """Up to ``limit`` doc ids (int64) sharing the most keys with ``keys`` (ties: lower id first)."""
+        q = np.unique(keys.astype(np.uint64))
+        if not q.size:
+            return np.empty(0, np.int64)
+        parts = [run.lookup(q) for run in self.runs]
+        if self.delta:
+            get = self.delta.get
+            found = [ds for k in q.tolist() if (ds := get(k))]
+            if found:
+                parts.append(np.fromiter((d for ds in found for d in ds), dtype=np.uint64))
         if not parts:
-            return []
-        ids, counts = np.unique(np.concatenate(parts), return_counts=True)
-        if self.dead:
-            live = ~np.isin(ids, np.fromiter(self.dead, dtype=np.int64, count=len(self.dead)))
-            ids, counts = ids[live], counts[live]
-        order = np.lexsort((ids, -counts))[:limit]
-        return [int(i) for i in ids[order]]
+            return np.empty(0, np.int64)
+        ids: np.ndarray = np.concatenate(parts).astype(np.int64) if len(parts) > 1 else parts[0].astype(np.int64)
+        ids = ids[(self.flags[ids] & PRESENT) != 0]
+        if not ids.size:
+            return ids
+        ids, counts = np.unique(ids, return_counts=True)
+        best: np.ndarray = ids[np.lexsort((ids, -counts))[:limit]]
+        return best
 
     def pairs(self) -> int:
-        return sum(len(k) for k, _ in self.runs) + self.n_delta
+        return sum(len(r) for r in self.runs) + self.n_delta
 
     def nbytes(self) -> int:
-        return sum(k.nbytes + d.nbytes for k, d in self.runs)
+        """Bytes held: the runs, the per-document arrays and (an estimate of) the delta dict."""
+        return (sum(r.nbytes() for r in self.runs) + self.flags.nbytes + self.sizes.nbytes + self.sketch.nbytes
+                + 100 * len(self.delta) + 140 * len(self.pending) + 48 * self.n_delta)
 
     # ---- the file ------------------------------------------------------------------------------
     def save(self, path: Path) -> None:
-        """Write every pair (merged into one run) atomically to ``path``."""
-        if self.n_delta or len(self.runs) > 1 or self.dead:
-            self.merge()
-            while len(self.runs) > 1:  # one run in the file
-                (k2, d2), (k1, d1) = self.runs.pop(), self.runs.pop()
-                keys, docs = np.concatenate([k1, k2]), np.concatenate([d1, d2])
-                order = np.argsort(keys, kind="stable")
-                self.runs.append((keys[order], docs[order]))
-            self.merge()  # drops removed documents
-        keys, docs = self.runs[0] if self.runs else (np.empty(0, np.int32), np.empty(0, np.int64))
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, keys=keys, docs=docs, watermark=np.int64(self.watermark),
-                         ids=np.fromiter(self.ids, dtype=np.int64, count=len(self.ids)),
-                         uid=np.array(self.uid))
-            os.replace(tmp, path)
-            tmp = ""
-        finally:
-            if tmp:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
+        """Write every pair (merged into one run) and the document arrays atomically to ``path``."""
+        if self.pending or len(self.runs) > 1 or self.dead:
+            self.merge(full=True)
+        run = self.runs[0] if self.runs else Run.of()
+        n = int(np.flatnonzero(self.flags)[-1]) + 1 if self.live else 0
+
+        def write(fh: BinaryIO) -> None:
+            np.savez(fh, format=np.int64(FORMAT), uid=np.array(self.uid), pairs=run.buffer, directory=run.directory,
+                     flags=self.flags[:n], sizes=self.sizes[:n], sketch=self.sketch[:n],
+                     watermark=np.int64(self.watermark), live=np.int64(self.live))
+
+        write_atomic(path, write)
         self.saved_at = time.monotonic()
 
     @classmethod
-    def load(cls, path: Path, uid: str) -> BandIndex | None:
-        """The index saved at ``path`` if it belongs to tables ``uid``; None if absent or foreign."""
+    def load(cls, path: Path, uid: str, sketch_width: int) -> tuple[BandIndex | None, str]:
+        """(the index saved at ``path``, "") if it is whole and belongs to tables ``uid``; else (None,
+        why not: "absent", or a reason to log)."""
         try:
-            with np.load(path, allow_pickle=False) as z:
+            with np.load(path, allow_pickle=False) as z:  # a zip: CRC-checked
+                if int(z["format"]) != FORMAT:
+                    return None, f"of another format ({int(z['format'])})"
                 if str(z["uid"]) != uid:
-                    return None
-                idx = cls(uid)
-                keys, docs = z["keys"].astype(np.int32), z["docs"].astype(np.int64)
-                if len(keys):
-                    idx.runs = [(keys, docs)]
-                idx.ids = set(z["ids"].tolist())
-                idx.watermark = int(z["watermark"])
-        except (OSError, KeyError, ValueError):
-            return None
-        return idx
+                    return None, "of other tables (the database was recreated)"
+                idx = cls(uid, sketch_width)
+                run, directory = z["pairs"], z["directory"]
+                flags, sizes, sketch = z["flags"], z["sizes"], z["sketch"]
+                idx.watermark, idx.live = int(z["watermark"]), int(z["live"])
+        except FileNotFoundError:
+            return None, "absent"
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as e:
+            return None, f"corrupt ({type(e).__name__}: {e})"
+        # The zip's CRCs tell a damaged file; these checks, one written by something else.
+        n = len(flags)
+        if (run.dtype != np.uint64 or run.ndim != 1 or flags.dtype != np.uint8 or flags.ndim != 1
+                or sizes.shape != (n, 2) or sketch.shape != (n, sketch_width) or sketch.dtype != np.uint8
+                or len(run) < WINDOW or bool(run[len(run) - WINDOW :].any())
+                or directory.shape != ((1 << Run.bits_for(len(run) - WINDOW)) + 1,) or directory.dtype != np.uint32
+                or int(directory[0]) != 0 or int(directory[-1]) != len(run) - WINDOW
+                or idx.live != int(np.count_nonzero(flags & PRESENT)) or (len(run) > WINDOW and not n)):
+            return None, "corrupt (inconsistent arrays)"
+        idx.runs = [Run(run, directory)] if len(run) > WINDOW else []
+        idx.flags, idx.sizes, idx.sketch = flags, sizes.astype(np.uint32, copy=False), sketch
+        return idx, ""
