@@ -67,6 +67,10 @@ class StorySettings:
         if self.window < 0:
             raise ValueError("story window must not be negative")
 
+    def uncapped(self) -> StorySettings:
+        """These settings with every candidate lookup exhaustive (the reference of the caps)."""
+        return self
+
 
 @dataclass(frozen=True)
 class StoryVerdict:
