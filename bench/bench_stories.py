@@ -20,7 +20,20 @@ Figures:
   joined is an earlier report of the same change;
 * ``story_update_recall``: labelled updates stored with ``duplicate_kind: update``.
 
-Usage: python bench/bench_stories.py [--smoke] [--errors]. Prints one JSON object.
+``--scale N`` measures the cost instead: N generated reports (:mod:`bench.feedgen`'s text in the
+region's languages, about 6 % topical stories that several outlets carry) spread evenly over one
+story window, each decided against the window (:meth:`StoryIndex.decide` on a real SQLite file)
+and added, in publication order. Figures (CPU microseconds): ``story_decide_us`` (the mean of one decision,
+the window filling from 0 to N reports), ``story_decide_us_last`` (over the last 1,000, the window
+holding nearly N),
+``story_text_us`` (the mean of :func:`story_text`), ``story_scale_stories`` (stories
+formed) and ``story_scale_agreement``: the share of sampled decisions (about 500) that an
+uncapped lookup (:meth:`StorySettings.uncapped`) makes identically on the same window;
+``story_scale_event_recall``: the share of topical reports repeating an earlier one's wire
+story that joined a story of an earlier report of it.
+``--uncapped`` runs the whole scale bench with the uncapped lookup.
+
+Usage: python bench/bench_stories.py [--smoke] [--errors] [--scale N [--uncapped]]. Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -28,6 +41,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import random
 import sys
 import tempfile
 import time
@@ -38,6 +52,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.feedgen import LANGUAGE_WEIGHTS, load_corpus, make_item  # noqa: E402
+from monitor.analysis.story import StoryIndex, StorySettings  # noqa: E402
+from monitor.analysis.story_text import story_text  # noqa: E402
 from monitor.config import load_config  # noqa: E402
 from monitor.ingest.parse import Entry  # noqa: E402
 from monitor.service.pipeline import ingest, open_services  # noqa: E402
@@ -166,11 +183,93 @@ def score(reports: list[Report], stored: dict[str, tuple[int, int, str | None, i
     }
 
 
+SCALE_T0 = 1_715_256_000.0  # 2024-05-09 12:00 UTC
+SCALE_LAST = 1000  # story_decide_us_last: the mean over the last this many decisions
+SCALE_SAMPLES = 500  # decisions compared with the uncapped lookup
+
+
+def run_scale(n: int, tmp: Path, *, uncapped: bool = False, seed: int = 2024,
+              settings: StorySettings | None = None) -> dict[str, object]:
+    """Decide and add ``n`` generated reports spread over one story window (see the module docstring)."""
+    from monitor.store import open_store
+
+    corpus = load_corpus()
+    rng = random.Random(seed)
+    langs = list(LANGUAGE_WEIGHTS)
+    weights = [LANGUAGE_WEIGHTS[x] for x in langs]
+    settings = settings or StorySettings()
+    if uncapped:
+        settings = settings.uncapped()
+    st = open_store(tmp / "scale.sqlite")
+    index = StoryIndex(st, settings)
+    exact = StoryIndex(st, settings.uncapped())  # the same store, its own window: the reference
+    topical = {(_lang, title) for _lang, rows in corpus.topical.items() for title, _ in rows}
+    event_story: dict[tuple[str, str], set[int]] = {}  # a topical report's event -> its reports' stories
+    repeats = found = 0
+    step = max(1, n // SCALE_SAMPLES)
+    gap = settings.window / max(n, 1)
+    text_s = 0.0
+    decide: list[float] = []
+    stories: set[int] = set()
+    sampled = agree = 0
+    try:
+        for i in range(1, n + 1):
+            lang = rng.choices(langs, weights=weights)[0]
+            title, summary = make_item(rng, corpus, lang)
+            at = SCALE_T0 + i * gap
+            t0 = time.process_time()  # CPU time: steadier than the wall clock on a shared machine
+            text = story_text(title, summary, lang)
+            t1 = time.process_time()
+            d = index.decide(text, at)
+            t2 = time.process_time()
+            text_s += t1 - t0
+            decide.append(t2 - t1)
+            if i % step == 0:
+                sampled += 1
+                agree += exact.decide(text, at) == d
+            story = d.story_id if d.story_id is not None else i
+            stories.add(story)
+            event = (lang.split("-")[0], title)
+            if event in topical:  # the same wire story again: it should join an earlier report's story
+                earlier = event_story.setdefault(event, set())
+                if earlier:
+                    repeats += 1
+                    found += story in earlier
+                earlier.add(story)
+            with st.transaction():
+                index.add(i, story, at, text)
+    finally:
+        st.close()
+    last = decide[-SCALE_LAST:]
+    return {
+        "story_scale_items": n,
+        "story_scale_uncapped": uncapped,
+        "story_decide_us": round(1e6 * sum(decide) / max(len(decide), 1), 1),
+        "story_decide_us_last": round(1e6 * sum(last) / max(len(last), 1), 1),
+        "story_text_us": round(1e6 * text_s / max(n, 1), 1),
+        "story_scale_stories": len(stories),
+        "story_scale_sampled": sampled,
+        "story_scale_agreement": round(agree / sampled, 4) if sampled else 1.0,
+        "story_scale_event_repeats": repeats,
+        "story_scale_event_recall": round(found / repeats, 4) if repeats else 1.0,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--smoke", action="store_true", help="the same set (it takes seconds)")
     ap.add_argument("--errors", action="store_true", help="print only the errors, one per line")
+    ap.add_argument("--scale", type=int, metavar="N",
+                    help="measure the cost of decisions on N generated reports in one story window instead")
+    ap.add_argument("--uncapped", action="store_true", help="with --scale: the uncapped candidate lookup")
     args = ap.parse_args()
+    if args.scale is not None:
+        t0 = time.perf_counter()
+        with tempfile.TemporaryDirectory(prefix="bench_stories_scale_") as tmp:
+            scale = run_scale(args.scale, Path(tmp), uncapped=args.uncapped)
+        scale["story_scale_s"] = round(time.perf_counter() - t0, 2)
+        print(json.dumps(scale, indent=1, ensure_ascii=False))
+        return
     reports = load_reports()
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench_stories_") as tmp:

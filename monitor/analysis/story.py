@@ -23,7 +23,7 @@ import json
 import math
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import repeat
 from typing import Literal
 
@@ -53,6 +53,11 @@ class StorySettings:
     date_bridge: float = 45 * DAY  # a shared event date keeps reports this far apart in the window
     other_actors_penalty: float = 0.08  # per actor each side names and the other does not (up to 3)
     max_candidates: int = 16
+    # Bounded lookups (0: no cap): a key with more postings in the lookup's time range is read
+    # only for its postings nearest in time; at most max_found items are looked at (each is
+    # counted on every key, rarest keys first: see StoryWindow.candidates).
+    max_postings: int = 256
+    max_found: int = 1024
     cross_min_names: int = 3  # name parts in common that make two languages' reports one story ...
     cross_max_gap: float = 12 * 3600.0  # ... this close in time (twice as far with a place, date or number)
     cross_max_others: int = 2  # ... when each names at most this many people the other does not
@@ -66,6 +71,10 @@ class StorySettings:
     def __post_init__(self) -> None:
         if self.window < 0:
             raise ValueError("story window must not be negative")
+
+    def uncapped(self) -> StorySettings:
+        """These settings with every candidate lookup exhaustive (the reference of the caps)."""
+        return replace(self, max_postings=0, max_found=0)
 
 
 @dataclass(frozen=True)
@@ -234,9 +243,11 @@ class StoryIndex:
         keys = [k for k in _keys(text) if k not in skip]
         if not keys:
             return []
-        held = self.memory.candidates(keys, at - span, at + span, self.settings.max_candidates)
+        s = self.settings
+        held = self.memory.candidates(keys, at - span, at + span, s.max_candidates, at=at,
+                                      max_postings=s.max_postings, max_found=s.max_found)
         if held is None:  # reaches before the reports held in memory
-            docs = self.docs.candidates(keys, at - span, at + span, self.settings.max_candidates)
+            docs = self.docs.candidates(keys, at - span, at + span, s.max_candidates)
             return [(d.item_id, d.story_id, d.at, self._decode(d.item_id, d.evidence)) for d in docs]
         texts = {i: hit[1] for i, _, _ in held if (hit := self._decoded.get(i)) is not None}
         missing = [i for i, _, _ in held if i not in texts]

@@ -11,13 +11,22 @@ It is loaded from the store on first use (one scan), kept up to date with what t
 adds, and catches up with what other processes stored by reading items with higher ids
 (:meth:`StoryWindow.catch_up`, the way the near-duplicate band index does). Reports that fall
 out of the window are evicted as newer ones arrive, so memory stays bounded by the window.
+
+Each key's postings are in time order, so a lookup cuts them to its time range by bisection.
+A lookup's cost is bounded, not growing with the window (:meth:`StoryWindow.candidates`): keys
+are read rarest first; a key with more than ``max_postings`` postings in the range (the window's
+everyday vocabulary, a much-quoted name) is not read in full, only its postings nearest in time,
+and the items found (at most ``max_found``) are counted exactly on every key. The answer is
+the exhaustive one whenever the items not read cannot reach the best ``limit`` (they share at
+most the keys not read in full), which on news is nearly always so.
 """
 
 from __future__ import annotations
 
-import heapq
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from bisect import bisect_left, bisect_right
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from monitor.store.api import StoryDoc, StoryStore
 
@@ -26,6 +35,8 @@ __all__ = ["StoryWindow"]
 DAY = 86400.0
 EVICT_EVERY = 2048  # adds between two eviction passes
 NEG_INF = float("-inf")
+SLICE_STEPS = 4  # narrowing steps of a bounded lookup's time slice of the common keys
+CONTENDERS = 16  # a bounded lookup counts this many times its limit of the best items on every key
 
 
 class StoryWindow:
@@ -42,7 +53,8 @@ class StoryWindow:
         self.latest = NEG_INF
         self.watermark = 0  # highest item id read back from the store
         self.items: dict[int, tuple[float, int, tuple[str, ...]]] = {}  # item -> (at, story, keys)
-        self.postings: dict[str, list[int]] = {}
+        # key -> (times, items), in time order (then item id)
+        self.postings: dict[str, tuple[list[float], list[int]]] = {}
         self.days: dict[int, dict[str, int]] = {}  # day -> term -> reports
         self._adds = 0
         self._mine: set[int] = set()  # added by this process since the last catch-up
@@ -105,13 +117,36 @@ class StoryWindow:
         if old is not None:  # re-indexed: the store keeps the old keys too (INSERT OR IGNORE)
             keys = tuple(dict.fromkeys((*old[2], *keys)))
             for k in old[2]:
-                self.postings[k].remove(item_id)
+                self._unpost(k, old[0], item_id)
         ks = tuple(intern(k) for k in dict.fromkeys(keys))
         self.items[item_id] = (at, story_id, ks)
+        postings = self.postings
         for k in ks:
-            self.postings.setdefault(k, []).append(item_id)
+            p = postings.get(k)
+            if p is None:
+                postings[k] = ([at], [item_id])
+                continue
+            ats, ids = p
+            if at > ats[-1] or (at == ats[-1] and item_id > ids[-1]):
+                ats.append(at)  # most reports: the newest so far
+                ids.append(item_id)
+            else:
+                i = bisect_right(ats, at)
+                while i > 0 and ats[i - 1] == at and ids[i - 1] > item_id:
+                    i -= 1
+                ats.insert(i, at)
+                ids.insert(i, item_id)
         if at > self.latest:
             self.latest = at
+
+    def _unpost(self, key: str, at: float, item_id: int) -> None:
+        ats, ids = self.postings[key]
+        i = bisect_left(ats, at)
+        while ids[i] != item_id:
+            i += 1
+        del ats[i], ids[i]
+        if not ats:
+            del self.postings[key]
 
     def evict(self) -> None:
         """Drop reports published more than ``keep`` before the latest one, and their days."""
@@ -123,11 +158,12 @@ class StoryWindow:
         for i in gone:
             touched.update(self.items.pop(i)[2])
         for k in touched:
-            kept = [i for i in self.postings[k] if i not in gone]
-            if kept:
-                self.postings[k] = kept
-            else:
+            ats, ids = self.postings[k]
+            cut = bisect_left(ats, horizon)  # the evicted are the oldest
+            if cut >= len(ats):
                 del self.postings[k]
+            else:
+                del ats[:cut], ids[:cut]
         self.horizon = horizon
         self.first_day = float(int(horizon // DAY))
         for day in [d for d in self.days if d < self.first_day]:
@@ -148,19 +184,86 @@ class StoryWindow:
                 out[t] = n
         return out
 
-    def candidates(self, keys: Sequence[str], lo: float, hi: float, limit: int
+    def candidates(self, keys: Sequence[str], lo: float, hi: float, limit: int, *,
+                   at: float | None = None, max_postings: int = 0, max_found: int = 0
                    ) -> list[tuple[int, int, float]] | None:
         """As ``StoryStore.candidates`` ((item, story, at), most shared keys first, then the newest);
-        None when ``lo`` is before the reports held."""
+        None when ``lo`` is before the reports held.
+
+        With ``max_postings`` (0: exhaustive) the cost is bounded: keys are read rarest first,
+        in full while they have at most ``max_postings`` postings in [lo, hi] and ``max_found``
+        postings have not been read; the other (common) keys only for their postings nearest
+        ``at`` (default ``hi``), ``max_found`` in all. The best ``CONTENDERS * limit`` items so
+        found are then counted on every common key, and the best ``limit`` of them returned."""
         if lo < self.horizon:
             return None
-        hits: dict[int, int] = {}
-        get = hits.get
         items = self.items
+        postings = self.postings
+        spans: list[tuple[int, str, int, int]] = []
         for k in dict.fromkeys(keys):
-            for i in self.postings.get(k, ()):
-                at = items[i][0]
-                if lo <= at <= hi:
-                    hits[i] = get(i, 0) + 1
-        best = heapq.nsmallest(limit, hits, key=lambda i: (-hits[i], -i))
-        return [(i, items[i][1], items[i][0]) for i in best]
+            p = postings.get(k)
+            if p is None:
+                continue
+            ats = p[0]
+            a = bisect_left(ats, lo)
+            b = bisect_right(ats, hi, a)
+            if b > a:
+                spans.append((b - a, k, a, b))
+        hits: Counter[int] = Counter()  # counting in C
+        count = hits.update
+        if not max_postings:
+            for _, k, a, b in spans:
+                count(postings[k][1][a:b])
+            return [(i, items[i][1], items[i][0]) for i in _best(hits, limit)]
+        budget = max_found or max_postings * len(spans)
+        spans.sort()  # rarest first
+        full = 0
+        for n, k, a, b in spans:
+            if n > max_postings or n > budget:
+                break  # this key and the rest are common
+            count(postings[k][1][a:b])
+            budget -= n
+            full += 1
+        rest = spans[full:]
+        if not rest:
+            return [(i, items[i][1], items[i][0]) for i in _best(hits, limit)]
+        # The common keys: all their postings nearest in time, within [near - d, near + d] with
+        # d as wide as ``max_found`` postings allow: items of that slice are counted in full
+        # (the newest, the most likely to be the event's, win ties); older ones found by rare
+        # keys are counted on the common keys if they are among the best so far.
+        near = hi if at is None else at
+        cut = [(postings[k][0], a, b) for _, k, a, b in rest]
+        budget = max_found or max_postings * len(rest)
+
+        def inside(d: float) -> int:
+            x, y = max(lo, near - d), min(hi, near + d)
+            return sum(bisect_right(ats, y, a, b) - bisect_left(ats, x, a, b) for ats, a, b in cut)
+
+        d = max(near - lo, hi - near)
+        n = inside(d)
+        for _ in range(SLICE_STEPS):  # postings are about evenly spread in time: narrow in proportion
+            if n <= budget:
+                break
+            d *= 0.9 * budget / n
+            n = inside(d)
+        if n > budget:
+            d = 0.0  # (a burst of reports within seconds) the common keys count only those at ``near``
+        x, y = max(lo, near - d), min(hi, near + d)
+        for (ats, a, b), (_, k, _, _) in zip(cut, rest):
+            count(postings[k][1][bisect_left(ats, x, a, b):bisect_right(ats, y, a, b)])
+        common = frozenset(k for _, k, _, _ in rest)
+        exact = {i: hits[i] if x <= items[i][0] <= y else hits[i] + len(common.intersection(items[i][2]))
+                 for i in _best(hits, CONTENDERS * limit)}
+        return [(i, items[i][1], items[i][0]) for i in _best(exact, limit)]
+
+
+def _best(hits: Mapping[int, int], limit: int) -> list[int]:
+    """The ``limit`` items with most hits, the newest (highest id) first among equals."""
+    if len(hits) > limit:
+        floor = sorted(hits.values(), reverse=True)[limit - 1]
+        pool = [i for i, h in hits.items() if h >= floor]
+    else:
+        pool = list(hits)
+    pool.sort(reverse=True)  # newest first, then (a stable sort) most hits first
+    pool.sort(key=hits.__getitem__, reverse=True)
+    return pool[:limit]
