@@ -171,3 +171,18 @@ def test_detect_lines_yields_json_ready_dicts() -> None:
 )
 def test_normalize_code(code: str | None, norm: str | None) -> None:
     assert normalize_code(code) == norm
+
+
+def test_cyrillic_letters_come_only_from_the_cyrillic_block() -> None:
+    """The letter counts fold case per character: only U+0400..U+052F lower-case into Cyrillic
+    letters, each to one character, so counting ``text`` and folding equals counting ``text.lower()``."""
+    from monitor.analysis.language import _CYRL_FOLD
+
+    for cp in range(0x110000):
+        lower = chr(cp).lower()
+        if 0x0400 <= cp <= 0x052F:
+            assert len(lower) == 1
+            if "\u0400" <= lower <= "\u052f" and lower.isalpha():
+                assert _CYRL_FOLD[chr(cp)][0] == lower
+        else:
+            assert not any("\u0400" <= ch <= "\u052f" and ch.isalpha() for ch in lower), hex(cp)

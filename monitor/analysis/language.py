@@ -32,7 +32,8 @@ from typing import Any
 import pycld2
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-from monitor.analysis.text import language_code as normalize_code, scripts as _scripts
+from monitor.analysis.detector_engines import LangidEngine, langdetect_probabilities
+from monitor.analysis.text import count_scripts, language_code as normalize_code, scripts as _scripts
 
 __all__ = [
     "LanguageResult",
@@ -170,28 +171,68 @@ _TR_LETTERS = frozenset("ıİğĞşŞ")  # Turkish and Azerbaijani, never Uzbek 
 _AZ_QX = re.compile(r"\b[a-zçğıöşü]*[qx][a-zçğıöşü]*\b")  # q/x in a lower-case word: not Turkish
 
 
-def _oov(letters: Counter[str], lang: str) -> int:
-    """How many letters of the text are foreign to ``lang``'s alphabet."""
-    return sum(letters[ch] for ch in letters.keys() - _CYRL_ALPHABETS[lang])
+_CYRL_LANGS = tuple(_CYRL_ALPHABETS)
+# A character whose lower case is a Cyrillic letter (U+0400..U+052F) -> (that letter, the positions
+# in _CYRL_LANGS of the alphabets that lack it). Only characters of that block lower-case into it
+# (tests/test_language.py checks every code point), and each of them to one character.
+_CYRL_FOLD: dict[str, tuple[str, tuple[int, ...]]] = {
+    ch: (ch.lower(), tuple(i for i, lang in enumerate(_CYRL_LANGS) if ch.lower() not in _CYRL_ALPHABETS[lang]))
+    for ch in map(chr, range(0x0400, 0x0530))
+    if len(ch.lower()) == 1 and "\u0400" <= ch.lower() <= "\u052f" and ch.lower().isalpha()
+}
+_CYRL_MARKER_AT = tuple((_CYRL_LANGS.index(lang), marks) for lang, marks in _CYRL_MARKERS.items())
 
 
-def _cyrillic_candidates(text: str) -> tuple[list[str], Counter[str]]:
-    """Cyrillic languages whose alphabet fits the text best (fewest foreign letters)."""
-    letters: Counter[str] = Counter(text.lower())
-    for ch in [c for c in letters if not ("\u0400" <= c <= "\u052f" and c.isalpha())]:
-        del letters[ch]
-    oov = {lang: _oov(letters, lang) for lang in _CYRL_ALPHABETS}
-    for lang, marks in _CYRL_MARKERS.items():
-        if not any(ch in marks for ch in letters):
-            oov[lang] += 1
-    best = min(oov.values())
-    return [lang for lang, n in oov.items() if n == best], letters
+def _cyrillic_candidates(chars: Counter[str]) -> tuple[list[str], Counter[str]]:
+    """Cyrillic languages whose alphabet fits the text best (fewest foreign letters), and the
+    text's Cyrillic letters (lower case) with their counts, from the text's character counts."""
+    letters: Counter[str] = Counter()
+    oov = [0] * len(_CYRL_LANGS)  # letters of the text foreign to each alphabet
+    fold = _CYRL_FOLD
+    for ch, n in chars.items():
+        hit = fold.get(ch)
+        if hit is None:
+            continue
+        lower, lacking = hit
+        letters[lower] += n
+        for i in lacking:
+            oov[i] += n
+    for i, marks in _CYRL_MARKER_AT:
+        if marks.isdisjoint(letters):
+            oov[i] += 1
+    best = min(oov)
+    return [lang for lang, n in zip(_CYRL_LANGS, oov) if n == best], letters
+
+
+class _Seen:
+    """What one cleaned text showed, worked out at most once per detection and shared by its steps."""
+
+    __slots__ = ("clean", "chars", "_cyrillic", "_langid")
+
+    def __init__(self, clean: str) -> None:
+        self.clean = clean
+        self.chars: Counter[str] = Counter(clean)  # one count of the characters serves scripts and letters
+        self._cyrillic: tuple[list[str], Counter[str]] | None = None
+        self._langid: Any = None
+
+    def cyrillic(self) -> tuple[list[str], Counter[str]]:
+        """:func:`_cyrillic_candidates` of the text."""
+        if self._cyrillic is None:
+            self._cyrillic = _cyrillic_candidates(self.chars)
+        return self._cyrillic
+
+    def langid_scores(self) -> Any:
+        """py3langid's probabilities for the text (one scoring serves classify and rank)."""
+        if self._langid is None:
+            self._langid = _get_langid_engine().scores(self.clean)
+        return self._langid
 
 
 # --------------------------------------------------------------------------- detectors
 
 _lock = threading.Lock()
 _langid: LanguageIdentifier | None = None
+_langid_engine: LangidEngine | None = None
 _langdetect: Any = None
 
 
@@ -202,6 +243,16 @@ def _get_langid() -> LanguageIdentifier:
             if _langid is None:
                 _langid = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
     return _langid
+
+
+def _get_langid_engine() -> LangidEngine:
+    global _langid_engine
+    if _langid_engine is None:
+        ident = _get_langid()
+        with _lock:
+            if _langid_engine is None:
+                _langid_engine = LangidEngine(ident)
+    return _langid_engine
 
 
 def _langdetect_probs(text: str) -> dict[str, float]:
@@ -221,7 +272,7 @@ def _langdetect_probs(text: str) -> dict[str, float]:
     try:
         det = _langdetect.create()
         det.append(text)
-        langs = det.get_probabilities()
+        langs = langdetect_probabilities(det)  # det.get_probabilities(), the same answer faster
     except LangDetectException:
         return {}
     out: dict[str, float] = {}
@@ -288,21 +339,21 @@ def _fits_script(lang: str, script: str) -> bool:
 
 def _latin_evidence(text: str, lang: str | None) -> str | None:
     """Azerbaijani ə, Uzbek oʻ gʻ, Turkish ı ğ ş: overrule a detector that ignores them."""
-    has_az = any(ch in _AZ_ONLY for ch in text)
+    has_az = not _AZ_ONLY.isdisjoint(text)
     if has_az and lang not in ("az",):
         return "az"
     if lang == "tr" and _AZ_QX.search(text):
         return "az"
-    if lang == "uz" and any(ch in _TR_LETTERS for ch in text):
+    if lang == "uz" and not _TR_LETTERS.isdisjoint(text):
         return "az" if _AZ_QX.search(text) else "tr"
     if lang in ("tr", "az", "tk", "sq", "en", None) and len(_UZ_LATIN_APOS.findall(text)) >= 2:
         return "uz"
     return None
 
 
-def _p3_rank(text: str, allowed: Iterable[str]) -> list[tuple[str, float]]:
+def _p3_rank(seen: _Seen, allowed: Iterable[str]) -> list[tuple[str, float]]:
     allowed_set = set(allowed)
-    ranked = [(normalize_code(c) or c, p) for c, p in _get_langid().rank(text)]
+    ranked = [(normalize_code(c) or c, p) for c, p in _get_langid_engine().rank(seen.langid_scores())]
     picked = [(c, p) for c, p in ranked if c in allowed_set]
     total = sum(p for _, p in picked) or 1.0
     return [(c, p / total) for c, p in picked]
@@ -310,8 +361,12 @@ def _p3_rank(text: str, allowed: Iterable[str]) -> list[tuple[str, float]]:
 
 def detect_text(text: str) -> LanguageResult:
     """Detect the language of one text (headline, summary or both)."""
-    clean = _clean(text or "")
-    scripts = _scripts(clean)
+    return _detect(_Seen(_clean(text or "")))
+
+
+def _detect(seen: _Seen) -> LanguageResult:
+    clean = seen.clean
+    scripts = count_scripts(seen.chars)
     if not scripts:
         return _result(None, 0.0, "Zyyy")
     script, n_script = scripts.most_common(1)[0]
@@ -331,10 +386,10 @@ def detect_text(text: str) -> LanguageResult:
     if c2_lang is not None and not _fits_script(c2_lang, script):
         c2_lang = None
     c2_conf = (0.9 if c2_reliable else 0.55) * c2_share if c2_lang else 0.0
-    if c2_lang and c2_reliable and c2_share >= 0.9 and _letters_confirm(clean, c2_lang, script):
+    if c2_lang and c2_reliable and c2_share >= 0.9 and _letters_confirm(seen, c2_lang, script):
         # pycld2 is sure and the alphabet agrees: no need for the slower second detector
         return _result(c2_lang, max(c2_conf, 0.95) * length * (0.5 + 0.5 * purity), script)
-    p3_code, p3_prob = _get_langid().classify(clean)
+    p3_code, p3_prob = _get_langid_engine().classify(seen.langid_scores())
     p3_lang = normalize_code(p3_code)
     if p3_lang is not None and not _fits_script(p3_lang, script):
         p3_lang, p3_prob = None, 0.0
@@ -342,7 +397,7 @@ def detect_text(text: str) -> LanguageResult:
     lang, conf = _combine(clean, c2_lang, c2_conf, p3_lang, p3_prob)
 
     if script == "Cyrl":
-        lang, conf = _cyrillic_decide(clean, lang, conf)
+        lang, conf = _cyrillic_decide(seen, lang, conf)
     elif script == "Latn":
         forced = _latin_evidence(clean, lang)
         if forced is not None and forced != lang:
@@ -404,28 +459,29 @@ def _vote(text: str, votes: dict[str, float], prefer: str) -> tuple[str, float]:
     return lang, (1.0 - miss) * (0.8 if dissent else 1.0)
 
 
-def _letters_confirm(text: str, lang: str, script: str) -> bool:
+def _letters_confirm(seen: _Seen, lang: str, script: str) -> bool:
     """The text fits ``lang``'s alphabet best and shows a letter typical of it."""
     if script != "Cyrl":
         rule = _MARKED.get((script, lang))
         if rule is None:
             return False
         need, never = rule
-        return any(ch in need for ch in text) and not any(ch in never for ch in text)
-    candidates, letters = _cyrillic_candidates(text)
+        text = seen.clean
+        return not need.isdisjoint(text) and never.isdisjoint(text)
+    candidates, letters = seen.cyrillic()
     if lang not in candidates:
         return False
     marks = _CYRL_POSITIVE.get(lang)
-    if marks is None or not any(ch in marks for ch in letters):
+    if marks is None or marks.isdisjoint(letters):
         return False
     if lang == "ky":
-        return not any(ch in _KK_ONLY for ch in letters)
+        return _KK_ONLY.isdisjoint(letters)
     return True
 
 
-def _cyrillic_decide(text: str, lang: str | None, conf: float) -> tuple[str | None, float]:
+def _cyrillic_decide(seen: _Seen, lang: str | None, conf: float) -> tuple[str | None, float]:
     """Rule out Cyrillic languages whose alphabet lacks letters found in the text."""
-    candidates, letters = _cyrillic_candidates(text)
+    candidates, letters = seen.cyrillic()
     if lang in candidates and lang not in ("kk", "ky"):
         return lang, conf
     if lang in ("kk", "ky") and "kk" in candidates and "ky" in candidates:
@@ -441,12 +497,12 @@ def _cyrillic_decide(text: str, lang: str | None, conf: float) -> tuple[str | No
     if len(candidates) == 1:
         return candidates[0], max(conf, 0.8)
     # the detectors' choice is ruled out by the letters: best-ranked language that fits
-    ranked = _p3_rank(text, candidates)
+    ranked = _p3_rank(seen, candidates)
     if not ranked:
         return lang, conf * 0.5
     best, share = ranked[0]
     if best in ("kk", "ky") and "kk" in candidates and "ky" in candidates:
-        best = _cyrillic_decide(text, best, conf)[0] or best
+        best = _cyrillic_decide(seen, best, conf)[0] or best
     if lang is None:  # nobody had an opinion: only the letters and py3langid's ranking speak
         return best, share
     return best, max(0.6, share)
@@ -470,19 +526,19 @@ def detect_item(
         scripts = _scripts(_clean(text))
         script = scripts.most_common(1)[0][0] if scripts else "Zyyy"
         return LanguageResult(forced, 1.0, script, False)
-    found = detect_text(text)
+    seen = _Seen(_clean(text))
+    found = _detect(seen)
     decl = normalize_code(declared)
     if decl is None or not _fits_script(decl, found.script):
         return found
     if decl == found.language:
         return _result(decl, 1.0 - (1.0 - found.confidence) * 0.6, found.script)
     if found.script == "Cyrl" and decl in _CYRL_ALPHABETS:
-        candidates, _ = _cyrillic_candidates(_clean(text))
+        candidates, _ = seen.cyrillic()
         if decl not in candidates:
             return found
     if found.language is None or found.uncertain:
-        clean = _clean(text)
-        letters = sum(_scripts(clean).values())
+        letters = sum(count_scripts(seen.chars).values())
         if letters < MIN_LETTERS:
             return found
         return _result(decl, max(found.confidence, 0.6), found.script)

@@ -4,8 +4,8 @@
   "iw", "EN_us") onto the ISO 639 code news-monitor speaks ("ru", "uz", "he", "en"), or None
   when it names no language. :data:`LANG_CODE_RE` is the shape of such a code, for validators.
 - :func:`script_of` names the ISO 15924 script of a character ("Latn", "Cyrl", "Armn" ...);
-  :func:`scripts` counts the letters of a text per script and :func:`main_script` picks the
-  dominant one.
+  :func:`scripts` counts the letters of a text per script (:func:`count_scripts` from its
+  character counts) and :func:`main_script` picks the dominant one.
 - :func:`shorten` cuts a text to at most ``limit`` characters, ellipsis included: at a
   character, at a word boundary, or after the last whole sentence that fits.
   :func:`split_sentences` is the rule-based sentence splitter it (and translation) uses.
@@ -109,9 +109,14 @@ def script_of(ch: str) -> str | None:
 
 def scripts(text: str) -> Counter[str]:
     """Letters per script (memoised per character: headlines repeat a small alphabet)."""
+    return count_scripts(Counter(text))
+
+
+def count_scripts(chars: Counter[str]) -> Counter[str]:
+    """:func:`scripts` of a text from its character counts (``Counter(text)``)."""
     counts: Counter[str] = Counter()
     memo = _SCRIPT_MEMO
-    for ch, n in Counter(text).items():
+    for ch, n in chars.items():
         s = memo.get(ch, "?")
         if s == "?":
             s = script_of(ch)

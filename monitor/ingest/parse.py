@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import calendar
 import codecs
+import functools
 import hashlib
 import html
 import logging
@@ -40,7 +41,9 @@ EARLIEST = datetime(1995, 1, 1, tzinfo=timezone.utc)  # older dates are treated 
 FUTURE_SLACK = timedelta(hours=24)  # clocks differ; further in the future is treated as "now"
 MAX_ENTRIES = 500  # entries kept from one document (the newest); real feeds carry 10-100
 
-_SPACE = re.compile(r"\s+")
+# One sanitizer, built once (nh3.clean() builds the same one on every call): no tags kept,
+# script and style dropped with their content.
+_TEXT_ONLY = nh3.Cleaner(tags=set(), clean_content_tags={"script", "style"})
 _XML_DECL = re.compile(rb"^(\s*<\?xml[^>]*?encoding\s*=\s*[\"'])([A-Za-z0-9._-]+)([\"'])", re.IGNORECASE)
 _CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9._-]+)", re.IGNORECASE)
 
@@ -135,21 +138,24 @@ def _bozo_text(exc: object) -> str:
 
 
 def _entry(raw: dict[str, Any], base: str | None, feed_lang: str | None, now: datetime) -> Entry | None:
-    title = clean_text(raw.get("title") or "", MAX_TITLE)
-    summary_html = raw.get("summary") or ""
-    if not summary_html and raw.get("content"):
+    # dict.get, not FeedParserDict.get: none of these keys is one of its aliases, and for
+    # "updated_parsed" its fallback to "published_parsed" only answers when that was falsy too.
+    get = dict.get
+    title = clean_text(get(raw, "title") or "", MAX_TITLE)
+    summary_html = get(raw, "summary") or ""
+    if not summary_html and get(raw, "content"):
         summary_html = raw["content"][0].get("value") or ""
     summary = clean_text(summary_html, MAX_SUMMARY)
-    link = _http_link(raw.get("link"), base)
+    link = _http_link(get(raw, "link"), base)
     if not title and not summary:
         return None
     if not title:
         title = shorten(summary, 120)
-    guid = clean_text(str(raw.get("id") or ""), 1000) or link or \
+    guid = clean_text(str(get(raw, "id") or ""), 1000) or link or \
         "sha1:" + hashlib.sha1((title + "\n" + summary).encode()).hexdigest()
     published = None
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
-        st = raw.get(key)
+        st = get(raw, key)
         if st:
             try:
                 published = datetime.fromtimestamp(calendar.timegm(st), tz=timezone.utc)
@@ -161,8 +167,8 @@ def _entry(raw: dict[str, Any], base: str | None, feed_lang: str | None, now: da
             published = None
         elif published > now + FUTURE_SLACK:
             published = now
-    author = clean_text(raw.get("author") or "", MAX_AUTHOR) or None
-    lang = language_code(raw.get("language")) or feed_lang
+    author = clean_text(get(raw, "author") or "", MAX_AUTHOR) or None
+    lang = language_code(get(raw, "language")) or feed_lang
     return Entry(guid, link, title, summary, published, author, lang)
 
 
@@ -173,18 +179,43 @@ def clean_text(value: str, limit: int) -> str:
         return ""
     value = value[: limit * 4 + 1000]  # bound the work on megabyte fields before parsing
     if "<" in value or "&" in value:
-        value = html.unescape(nh3.clean(value, tags=set(), clean_content_tags={"script", "style"}))
-        if "<" in value and re.search(r"<[a-zA-Z/!]", value):  # double-escaped markup, e.g. &lt;b&gt;
-            value = html.unescape(nh3.clean(value, tags=set(), clean_content_tags={"script", "style"}))
-    value = scrub(value)  # controls become spaces, bidi overrides and zero-width characters go
-    value = _SPACE.sub(" ", value).strip()
-    return shorten(value, limit, at="char")
+        value = html.unescape(_TEXT_ONLY.clean(value))
+        if "<" in value and _MARKUP.search(value):  # double-escaped markup, e.g. &lt;b&gt;
+            value = html.unescape(_TEXT_ONLY.clean(value))
+    # Whitespace collapsed before and after the scrub (controls become spaces, bidi overrides and
+    # zero-width characters go): the same text as collapsing after it alone, and usually nothing
+    # is left for the scrub to do.
+    value = " ".join(value.split())
+    scrubbed = scrub(value)
+    if scrubbed is not value:
+        scrubbed = " ".join(scrubbed.split())
+    return shorten(scrubbed, limit, at="char")
+
+
+# An absolute http(s) URL of plain ASCII (lower-case scheme, host[:port], path, query, fragment,
+# no empty "?" or "#", no ";" or quotes): urljoin() hands it back unchanged whatever the base, and
+# urlsplit() finds its scheme and host, so _http_link may keep it without either.
+_PLAIN_HTTP_URL = re.compile(
+    r"https?://[A-Za-z0-9.-]+(?::[0-9]+)?(?:/[A-Za-z0-9._~!$&()*+,=:@%/-]*)?"
+    r"(?:\?[A-Za-z0-9._~!$&()*+,=:@%/?-]+)?(?:#[A-Za-z0-9._~!$&()*+,=:@%/?-]+)?")
+
+
+@functools.lru_cache(maxsize=256)
+def _base_parses(base: str) -> bool:
+    """urljoin() with this base does not raise (one answer per feed, not per link)."""
+    try:
+        urlsplit(base)
+    except ValueError:
+        return False
+    return True
 
 
 def _http_link(link: object, base: str | None) -> str | None:
     if not link or not isinstance(link, str):
         return None
     link = scrub(link).strip()  # a control character inside the link leaves a space: refused below
+    if _PLAIN_HTTP_URL.fullmatch(link) and (not base or _base_parses(base)):
+        return link[:2000]  # what urljoin and the checks below would say, for the common link
     if base:
         try:
             link = urljoin(base, link)
@@ -212,6 +243,7 @@ def _refuse_entities(data: bytes) -> None:
         raise ParseError(f"{reason} (entity-expansion attack?); refused")
 
 
+_MARKUP = re.compile(r"<[a-zA-Z/!]")
 _NAME_START = re.compile(rb"[A-Za-z_:\x80-\xff]")
 _DECL_KEYWORD = re.compile(rb"<!\s*([A-Za-z]+)")
 

@@ -45,7 +45,10 @@ def scrub(value: object) -> str:
     format characters such as bidi overrides go); other spacing is left as it is."""
     if value is None:
         return ""
-    return _TO_DROP.sub("", _TO_SPACE.sub(" ", str(value)))
+    text = str(value)
+    if text.isprintable():  # no Cc, Cf, Cs, Zl, Zp or noncharacter: neither pattern can match
+        return text
+    return _TO_DROP.sub("", _TO_SPACE.sub(" ", text))
 
 
 def scrub_lines(value: object) -> str:
@@ -65,4 +68,6 @@ def clean_line(value: object) -> str:
 
 def has_bad_char(text: str) -> bool:
     """True when ``text`` holds anything :func:`scrub` would change."""
+    if text.isprintable():
+        return False
     return bool(_TO_SPACE.search(text) or _TO_DROP.search(text))

@@ -1,0 +1,167 @@
+"""Faster, answer-for-answer identical drivers of two detectors the language stage asks.
+
+- :func:`langid_scores` is py3langid 0.4.0's ``LanguageIdentifier._decide`` (normalised
+  probabilities per class) with the byte-DFA walk done in numpy instead of a Python loop per
+  byte. The tokenizer is an Aho-Corasick automaton whose deepest state is 6 bytes from the
+  root, so the state after any byte is the state reached from the root by the last 6 bytes
+  alone: 6 vectorised passes give every position's state. Feature counts keep the order of
+  first occurrence, as ``collections.Counter`` does, so the float32 dot product adds in the
+  same order. One call serves both ``classify`` (:func:`langid_classify`) and ``rank``
+  (:func:`langid_rank`) of the same text.
+- :func:`langdetect_probabilities` is langdetect 1.0.9's ``Detector.get_probabilities`` with
+  the per-language update loop on a numpy vector: the same seeded random draws, the same
+  products (``prob[i] *= weight + p[i]``), sums taken left to right in Python as before.
+
+Both check that the library is the version (and py3langid's model the one) they mirror and
+use the library's own code otherwise. tests/test_detector_engines.py compares them with the
+libraries; bench/identical.py compares the stage's decisions with those recorded before.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from importlib.metadata import PackageNotFoundError, version
+from operator import itemgetter
+from typing import Any
+
+import numpy as np
+
+__all__ = ["LangidEngine", "langdetect_probabilities"]
+
+_DEPTH = 6  # deepest state of py3langid 0.4.0's model automaton (tests check it)
+_MODEL_SHAPE = (9816576, 104583, 104583, (100053, 142))  # nextmove, row, output, ptc: the model we mirror
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return None
+
+
+class LangidEngine:
+    """py3langid scoring for one ``LanguageIdentifier`` (``norm_probs=True``)."""
+
+    def __init__(self, ident: Any) -> None:
+        self.ident = ident
+        shape = (len(ident.tk_nextmove), len(ident.tk_row), len(ident.tk_output), tuple(ident.nb_ptc.shape))
+        self.fast = (_version("py3langid") == "0.4.0" and shape == _MODEL_SHAPE and bool(ident._norm_probs)
+                     and ident.min_confidence is None)
+        if self.fast:
+            self._nm = np.frombuffer(ident.tk_nextmove, dtype=np.dtype(ident.tk_nextmove.typecode))  # no copy
+            self._rowbase = np.frombuffer(ident.tk_row, dtype=np.dtype(ident.tk_row.typecode)).astype(np.intp) << 8
+            self._out = np.asarray(ident.tk_output, dtype=np.intp)
+
+    def _visits(self, data: bytes) -> tuple[np.ndarray, np.ndarray] | None:
+        """(feature indexes in order of first occurrence, their counts) or None without features."""
+        n = len(data)
+        if n == 0:
+            return None
+        byte = np.frombuffer(data, dtype=np.uint8).astype(np.intp)
+        state = np.zeros(n, dtype=self._nm.dtype)
+        nm, rowbase = self._nm, self._rowbase
+        for k in range(_DEPTH):
+            shift = _DEPTH - 1 - k  # position j reads byte j - shift in this pass
+            if shift >= n:
+                continue
+            state[shift:] = nm[rowbase[state[shift:]] + byte[: n - shift]]
+        feats = self._out[state]
+        feats = feats[feats >= 0]
+        if feats.size == 0:
+            return None
+        visits = Counter(feats.tolist())  # what the library counts, in the same (first-seen) order
+        idx = np.fromiter(visits.keys(), dtype=np.intp, count=len(visits))
+        counts = np.fromiter(visits.values(), dtype=np.float32, count=len(visits))
+        return idx, counts
+
+    def scores(self, text: str) -> np.ndarray:
+        """What ``LanguageIdentifier._decide(text)`` returns."""
+        ident = self.ident
+        if not self.fast:
+            return ident._decide(text)
+        data = ident._encode(text)
+        visits = self._visits(data)
+        if visits is not None:
+            idx, counts = visits
+            scores = np.log1p(counts) @ ident.nb_ptc[idx] + ident.nb_pc
+        else:
+            scores = np.full(len(ident.nb_classes), 0.0, dtype=np.float32)
+        scores *= 1.0 / math.sqrt(len(data) or 1)
+        np.exp(scores - scores.max(), out=scores)
+        scores /= scores.sum()
+        for i, j in ident._alias_pairs:
+            scores[i] += scores[j]
+            scores[j] = 0.0
+        return scores
+
+    def classify(self, scores: np.ndarray) -> tuple[str, float]:
+        """``LanguageIdentifier.classify`` from :meth:`scores`."""
+        i = int(scores.argmax())
+        return self.ident.nb_classes[i], float(scores[i])
+
+    def rank(self, scores: np.ndarray) -> list[tuple[str, float]]:
+        """``LanguageIdentifier.rank`` from :meth:`scores`."""
+        merged: dict[str, float] = {}
+        for lang, score in zip(self.ident.nb_classes, scores.tolist()):
+            merged.setdefault(lang, score)
+        return sorted(merged.items(), key=itemgetter(1), reverse=True)
+
+
+_LANGDETECT_FAST = _version("langdetect") == "1.0.9"
+
+
+def langdetect_probabilities(det: Any) -> list[Any]:
+    """``det.get_probabilities()`` for a fresh langdetect ``Detector`` that has its text."""
+    if not _LANGDETECT_FAST or det.prior_map is not None or det.verbose or det.langprob is not None:
+        return det.get_probabilities()
+    from langdetect.lang_detect_exception import ErrorCode, LangDetectException
+
+    det.cleaning_text()
+    ngrams = det._extract_ngrams()
+    if not ngrams:
+        raise LangDetectException(ErrorCode.CantDetectError, "No features in text.")
+    probs = _detect_block(det, ngrams)
+    if probs is None:  # an underflow or overflow the vector code does not mirror: the library's loop
+        det.langprob = None
+        det._detect_block()
+        return det._sort_probability(det.langprob)
+    return det._sort_probability(probs)
+
+
+def _detect_block(det: Any, ngrams: list[str]) -> list[float] | None:
+    """langdetect's ``Detector._detect_block`` on numpy vectors; None where it would not be exact."""
+    wmap = det.word_lang_prob_map
+    index: dict[str, int] = {}
+    rows: list[list[float]] = []
+    picks: list[int] = []
+    for w in ngrams:
+        k = index.get(w)
+        if k is None:
+            k = index[w] = len(rows)
+            rows.append(wmap[w])
+        picks.append(k)
+    table = np.array(rows, dtype=np.float64)
+    n_lang = len(det.langlist)
+    n_trial = det.n_trial
+    rnd = det.random
+    rnd.seed(det.seed)
+    langprob = np.zeros(n_lang, dtype=np.float64)
+    limit, conv = det.ITERATION_LIMIT, det.CONV_THRESHOLD
+    for _ in range(n_trial):
+        prob = np.full(n_lang, 1.0 / n_lang, dtype=np.float64)
+        alpha = det.alpha + rnd.gauss(0.0, 1.0) * det.ALPHA_WIDTH
+        factors = (alpha / det.BASE_FREQ) + table  # weight + lang_prob_map[i], per row
+        i = 0
+        while True:
+            prob *= factors[rnd.choice(picks)]
+            if i % 5 == 0:
+                sump = sum(prob.tolist())  # left to right, as the library's sum() of a list
+                if not (0.0 < sump < math.inf):
+                    return None
+                prob /= sump
+                if float(prob.max()) > conv or i >= limit:
+                    break
+            i += 1
+        langprob += prob / n_trial
+    return langprob.tolist()

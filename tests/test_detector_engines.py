@@ -1,0 +1,99 @@
+"""The faster detector drivers give exactly the libraries' answers (py3langid scores, langdetect probabilities)."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+from langdetect.detector_factory import PROFILES_DIRECTORY, DetectorFactory
+from langdetect.lang_detect_exception import LangDetectException
+from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+from monitor.analysis import detector_engines
+from monitor.analysis.detector_engines import LangidEngine, langdetect_probabilities
+
+ROOT = Path(__file__).resolve().parent.parent
+EVAL = ROOT / "bench" / "data" / "lang_eval"
+
+
+def _texts() -> list[str]:
+    out: list[str] = []
+    for kind in ("headlines", "summaries"):
+        for path in sorted((EVAL / kind).glob("*.txt")):
+            out += [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    return out
+
+
+@pytest.fixture(scope="module")
+def engine() -> LangidEngine:
+    return LangidEngine(LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True))
+
+
+def test_model_automaton_is_as_deep_as_the_engine_assumes(engine: LangidEngine) -> None:
+    """Breadth-first from the root: the deepest state is _DEPTH bytes away, every state is reachable."""
+    assert engine.fast
+    nm, rowbase = engine._nm, engine._rowbase
+    depth = np.full(len(rowbase), -1, dtype=np.int64)
+    depth[0] = 0
+    frontier = np.array([0])
+    level = 0
+    while frontier.size:
+        nxt = np.unique(nm[(rowbase[frontier][:, None] + np.arange(256)[None, :]).ravel()])
+        nxt = nxt[depth[nxt] < 0]
+        level += 1
+        depth[nxt] = level
+        frontier = nxt
+    assert int(depth.max()) == detector_engines._DEPTH
+    assert (depth >= 0).all()
+
+
+def test_langid_scores_classify_and_rank_match_the_library(engine: LangidEngine) -> None:
+    ident = engine.ident
+    rng = random.Random(5)
+    texts = _texts()[::3]
+    texts += ["", " ", "x", "ABC DEF", "Ўзбекистон", "\U0001f600" * 3, "a\udc80b", "1234 5678"]
+    texts += ["".join(chr(rng.choice((rng.randint(32, 0x52F), rng.randint(0x530, 0x10FF), rng.randint(0x4E00, 0x4FFF))))
+                      for _ in range(rng.randint(0, 80))) for _ in range(150)]
+    for text in texts:
+        mine = engine.scores(text)
+        theirs = ident._decide(text)
+        assert mine.dtype == theirs.dtype and np.array_equal(mine, theirs), text
+        assert engine.classify(mine) == ident.classify(text)
+        assert engine.rank(mine) == ident.rank(text)
+
+
+def _detector(factory: DetectorFactory, text: str):  # type: ignore[no-untyped-def]
+    det = factory.create()
+    det.append(text)
+    return det
+
+
+def _answer(fn, det):  # type: ignore[no-untyped-def]
+    try:
+        return [(lp.lang, lp.prob) for lp in fn(det)]
+    except LangDetectException as e:
+        return f"raises {e.code}"
+
+
+def test_langdetect_probabilities_match_the_library() -> None:
+    factory = DetectorFactory()
+    factory.load_profile(PROFILES_DIRECTORY)
+    factory.set_seed(0)
+    texts = _texts()[::9] + ["", "123", "Hello", "El club fichará a un delantero veterano por dos temporadas",
+                              "Суд освободил лидера оппозиции из-под стражи", "ok " * 300]
+    for text in texts:
+        assert _answer(langdetect_probabilities, _detector(factory, text)) == \
+            _answer(lambda d: d.get_probabilities(), _detector(factory, text)), text
+
+
+def test_langdetect_falls_back_to_the_library_when_it_cannot_mirror_it() -> None:
+    factory = DetectorFactory()
+    factory.load_profile(PROFILES_DIRECTORY)
+    factory.set_seed(0)
+    det = _detector(factory, "Parliament approves emergency budget")
+    det.set_prior_map({"en": 0.5, "de": 0.5})  # a prior: the library's own loop
+    expected = _detector(factory, "Parliament approves emergency budget")
+    expected.set_prior_map({"en": 0.5, "de": 0.5})
+    assert _answer(langdetect_probabilities, det) == _answer(lambda d: d.get_probabilities(), expected)
