@@ -148,3 +148,26 @@ def test_a_window_far_beyond_the_caps_still_finds_the_same_event(tmp_path: Path)
     d = index.decide(follow, at)
     assert (d.outcome, d.story_id) in (("story", 1), ("update", 1))
     assert d == StoryIndex(st, StorySettings().uncapped()).decide(follow, at)
+
+
+def test_postings_stay_in_time_order_through_late_reports_reindexing_and_eviction(tmp_path: Path) -> None:
+    st = open_store(tmp_path / "state.sqlite")
+    index = StoryIndex(st)
+    index.memory.load()
+    rng = random.Random(9)
+    texts = {}
+    for i in rng.sample(range(1, 201), 200):  # published out of order (late feeds, backfill)
+        texts[i] = story_text(*_desk(rng, i), "en")
+        index.add(i, i, T0 + i * 600.0, texts[i])
+    extra = story_text("Zhanaozen desalination plant opened", "The plant gives water", "en")
+    index.add(50, 50, T0 + 50 * 600.0, texts[50].merged(extra))  # re-indexed with its translation's terms
+    mem = index.memory
+    for key, (ats, ids) in mem.postings.items():
+        assert list(zip(ats, ids)) == sorted(zip(ats, ids)) and len(set(ids)) == len(ids), key
+        assert all(key in mem.items[i][2] for i in ids)
+    assert 50 in mem.postings["en:zhanaozen"][1] and set(_keys(texts[50])) <= set(mem.items[50][2])
+    assert sum(len(ids) for _, ids in mem.postings.values()) == sum(len(ks) for _, _, ks in mem.items.values())
+    mem.latest = T0 + 150 * 600.0 + mem.keep  # reports up to the 150th fall out of the window
+    mem.evict()
+    assert set(mem.items) == set(range(150, 201))
+    assert all(ats[0] >= mem.horizon for ats, _ in mem.postings.values())
