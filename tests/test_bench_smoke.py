@@ -78,3 +78,15 @@ def test_daemon_reaches_ready_without_the_translation_engine(suite: tuple[dict[s
     assert doc["idle_rss_mb"] > 10
     assert doc["translation_loaded_at_idle"] is False
     assert doc["startup"]["translation_libs_mapped"] == []
+
+
+def test_story_scale_bench_reports_the_cost_and_the_agreement(tmp_path: Path) -> None:
+    """``bench_stories --scale N``: generated reports decided and added on a real SQLite file."""
+    p = subprocess.run([sys.executable, "-m", "bench.bench_stories", "--scale", "300"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    out = json.loads(p.stdout)
+    assert out["story_scale_items"] == 300 and out["story_decide_us"] > 0 and out["story_text_us"] > 0
+    assert 0 < out["story_scale_stories"] <= 300
+    assert out["story_scale_sampled"] == 300  # every decision compared at this size
+    assert out["story_scale_agreement"] == 1.0  # far below the caps: the exhaustive answer

@@ -15,6 +15,8 @@ term then time), so only the items of the window that share something are read; 
 per day, so the window's everyday vocabulary can be weighed down. The recent part of all three is
 held in memory (:class:`monitor.analysis.story_window.StoryWindow`): lookups within it run
 without SQL; only those reaching further back (a late update of a scheduled event) ask the store.
+Lookups in memory are bounded (``max_postings``, ``max_found``): their cost does not grow with
+the window (see :meth:`monitor.analysis.story_window.StoryWindow.candidates`).
 """
 
 from __future__ import annotations

@@ -270,7 +270,7 @@ def _strip_boilerplate(text: str) -> list[str]:
     for s in _SENTENCE_RE.split(text):
         s = s.strip()
         folded = s.casefold()
-        if not s or any(b in folded for b in _BOILERPLATE):
+        if not s or _BOILERPLATE_RE.search(folded):
             continue
         out.append(s)
     if out:
@@ -280,6 +280,7 @@ def _strip_boilerplate(text: str) -> list[str]:
     return out
 
 
+_BOILERPLATE_RE = re.compile("|".join(map(re.escape, _BOILERPLATE)))  # one pass, not one per phrase
 _DASH_RE = re.compile(r"\s[—–-]\s")
 
 
@@ -359,15 +360,23 @@ def _month_of(low: str) -> int | None:
     return None
 
 
-@lru_cache(maxsize=100_000)
+_CUE_PAIRS: dict[str, tuple[tuple[str, str], ...]] = {  # two-word cues ("call off"): (first word, prefix of the second)
+    lang: tuple((p.split(" ", 1)[0], p.split(" ", 1)[1]) for p in ps if " " in p) for lang, ps in _CUE_PREFIXES.items()}
+
+
 def _is_cue(low: str, prev: str, lang: str) -> bool:
-    prefixes = _CUE_PREFIXES.get(lang, ())
-    pair = f"{prev} {low}"
-    for p in prefixes:
+    if _is_cue_word(low, lang):
+        return True
+    return any(prev == first and low.startswith(second) for first, second in _CUE_PAIRS.get(lang, ()))
+
+
+@lru_cache(maxsize=100_000)
+def _is_cue_word(low: str, lang: str) -> bool:
+    """A cue by itself, whatever the word before (cached per word, not per pair of words)."""
+    for p in _CUE_PREFIXES.get(lang, ()):
         if " " in p:
-            if pair.startswith(p):
-                return True
-        elif p in ("не", "not", "არ", "ვერ", "rad", "рад", "емес", "эмес", "emas", "däl", "deyil", "нест"):
+            continue
+        if p in ("не", "not", "არ", "ვერ", "rad", "рад", "емес", "эмес", "emas", "däl", "deyil", "нест"):
             if low == p or (lang == "hy" and low.startswith(p)):
                 return True
         elif low.startswith(p):

@@ -35,7 +35,6 @@ __all__ = ["StoryWindow"]
 DAY = 86400.0
 EVICT_EVERY = 2048  # adds between two eviction passes
 NEG_INF = float("-inf")
-SLICE_STEPS = 4  # narrowing steps of a bounded lookup's time slice of the common keys
 CONTENDERS = 16  # a bounded lookup counts this many times its limit of the best items on every key
 
 
@@ -228,7 +227,7 @@ class StoryWindow:
         if not rest:
             return [(i, items[i][1], items[i][0]) for i in _best(hits, limit)]
         # The common keys: all their postings nearest in time, within [near - d, near + d] with
-        # d as wide as ``max_found`` postings allow: items of that slice are counted in full
+        # d about as wide as ``max_found`` postings allow: items of that slice are counted in full
         # (the newest, the most likely to be the event's, win ties); older ones found by rare
         # keys are counted on the common keys if they are among the best so far.
         near = hi if at is None else at
@@ -239,15 +238,23 @@ class StoryWindow:
             x, y = max(lo, near - d), min(hi, near + d)
             return sum(bisect_right(ats, y, a, b) - bisect_left(ats, x, a, b) for ats, a, b in cut)
 
-        d = max(near - lo, hi - near)
-        n = inside(d)
-        for _ in range(SLICE_STEPS):  # postings are about evenly spread in time: narrow in proportion
-            if n <= budget:
-                break
-            d *= 0.9 * budget / n
-            n = inside(d)
-        if n > budget:
-            d = 0.0  # (a burst of reports within seconds) the common keys count only those at ``near``
+        # widths that would give each key its share of the budget, nearest ``near`` on each side:
+        # the widest of them that keeps all the keys within the budget (bisection)
+        q = max(1, budget // len(rest))
+        widths = set()
+        for ats, a, b in cut:
+            c = bisect_left(ats, near, a, b)
+            left = near - ats[max(a, c - q)] if c > a else 0.0
+            right = ats[min(b, c + q) - 1] - near if c < b else 0.0
+            widths.add(max(left, right))
+        ws = sorted(widths)
+        d, first, last = 0.0, 0, len(ws) - 1
+        while first <= last:
+            mid = (first + last) // 2
+            if inside(ws[mid]) <= budget:
+                d, first = ws[mid], mid + 1
+            else:
+                last = mid - 1
         x, y = max(lo, near - d), min(hi, near + d)
         for (ats, a, b), (_, k, _, _) in zip(cut, rest):
             count(postings[k][1][bisect_left(ats, x, a, b):bisect_right(ats, y, a, b)])
