@@ -78,3 +78,11 @@ def test_links_off_the_plain_path_still_take_the_long_way() -> None:
     assert _http_link("https://e.org/a", "http://[::1/") is None  # a base urljoin cannot parse
     assert _http_link("https://e.org/a b", None) is None
     assert _http_link("javascript:alert(1)", "https://e.org/") is None
+
+
+def test_regex_whitespace_is_str_whitespace() -> None:
+    """``" ".join(s.split())`` may stand for ``re.sub(r"\\s+", " ", s).strip()``: the same characters."""
+    space = re.compile(r"\s")
+    for cp in range(0x110000):
+        ch = chr(cp)
+        assert bool(space.fullmatch(ch)) == ch.isspace(), hex(cp)

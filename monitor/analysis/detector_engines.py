@@ -20,6 +20,7 @@ libraries; bench/identical.py compares the stage's decisions with those recorded
 from __future__ import annotations
 
 import math
+import threading
 from collections import Counter
 from importlib.metadata import PackageNotFoundError, version
 from operator import itemgetter
@@ -29,6 +30,7 @@ import numpy as np
 
 __all__ = ["LangidEngine", "langdetect_probabilities"]
 
+_ROW_CACHE = 16384  # float32 feature rows kept (of the model's 100,053)
 _DEPTH = 6  # deepest state of py3langid 0.4.0's model automaton (tests check it)
 _MODEL_SHAPE = (9816576, 104583, 104583, (100053, 142))  # nextmove, row, output, ptc: the model we mirror
 
@@ -52,9 +54,17 @@ class LangidEngine:
             self._nm = np.frombuffer(ident.tk_nextmove, dtype=np.dtype(ident.tk_nextmove.typecode))  # no copy
             self._rowbase = np.frombuffer(ident.tk_row, dtype=np.dtype(ident.tk_row.typecode)).astype(np.intp) << 8
             self._out = np.asarray(ident.tk_output, dtype=np.intp)
+            # float32 copies of the feature rows met so far (at most _ROW_CACHE of them, about 9 MB):
+            # the model keeps them as float16, and converting 300 rows per text cost more than the product
+            n_feat, n_class = ident.nb_ptc.shape
+            self._slot = np.full(n_feat, -1, dtype=np.intp)  # feature -> row of _rows32, -1 if none
+            self._rows32 = np.empty((_ROW_CACHE, n_class), dtype=np.float32)
+            self._used = 0
+            self._fill = threading.Lock()
 
     def _visits(self, data: bytes) -> tuple[np.ndarray, np.ndarray] | None:
-        """(feature indexes in order of first occurrence, their counts) or None without features."""
+        """(feature indexes in order of first occurrence, their counts as float32), as the library's
+        ``Counter`` of them holds them, or None without features."""
         n = len(data)
         if n == 0:
             return None
@@ -70,10 +80,42 @@ class LangidEngine:
         feats = feats[feats >= 0]
         if feats.size == 0:
             return None
-        visits = Counter(feats.tolist())  # what the library counts, in the same (first-seen) order
-        idx = np.fromiter(visits.keys(), dtype=np.intp, count=len(visits))
-        counts = np.fromiter(visits.values(), dtype=np.float32, count=len(visits))
-        return idx, counts
+        if feats.size < 128:  # few: a Counter, as the library, is quickest
+            visits = Counter(feats.tolist())
+            idx = np.fromiter(visits.keys(), dtype=np.intp, count=len(visits))
+            counts = np.fromiter(visits.values(), dtype=np.float32, count=len(visits))
+            return idx, counts
+        # many: distinct features by a stable sort, put back in order of first occurrence
+        order = np.argsort(feats, kind="stable")
+        ranked = feats[order]
+        starts_here = np.empty(ranked.size, dtype=bool)
+        starts_here[0] = True
+        np.not_equal(ranked[1:], ranked[:-1], out=starts_here[1:])
+        starts = np.flatnonzero(starts_here)
+        counts_sorted = np.diff(starts, append=ranked.size)
+        seen_order = np.argsort(order[starts])  # each feature's first position, in text order
+        return ranked[starts][seen_order], counts_sorted[seen_order].astype(np.float32)
+
+    def _rows(self, idx: np.ndarray) -> np.ndarray:
+        """``nb_ptc[idx]`` as float32, the matrix ``float32 @ float16`` would have cast it into."""
+        slot = self._slot[idx]
+        missing = slot < 0
+        if missing.any():
+            with self._fill:
+                new = np.unique(idx[missing])
+                new = new[self._slot[new] < 0]  # another thread may have added some meanwhile
+                room = min(len(new), _ROW_CACHE - self._used)
+                if room:
+                    at = np.arange(self._used, self._used + room)
+                    self._rows32[at] = self.ident.nb_ptc[new[:room]]
+                    self._slot[new[:room]] = at  # published after the rows are written
+                    self._used += room
+            slot = self._slot[idx]
+            missing = slot < 0
+        rows = self._rows32[slot]
+        if missing.any():  # the cache is full: convert the rest here
+            rows[missing] = self.ident.nb_ptc[idx[missing]]
+        return rows
 
     def scores(self, text: str) -> np.ndarray:
         """What ``LanguageIdentifier._decide(text)`` returns."""
@@ -84,7 +126,7 @@ class LangidEngine:
         visits = self._visits(data)
         if visits is not None:
             idx, counts = visits
-            scores = np.log1p(counts) @ ident.nb_ptc[idx] + ident.nb_pc
+            scores = np.log1p(counts) @ self._rows(idx) + ident.nb_pc
         else:
             scores = np.full(len(ident.nb_classes), 0.0, dtype=np.float32)
         scores *= 1.0 / math.sqrt(len(data) or 1)

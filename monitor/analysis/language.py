@@ -297,7 +297,6 @@ def _cld2(text: str) -> tuple[str | None, float, bool]:
 
 _TAG = re.compile(r"<[^>]{0,500}>")
 _URL = re.compile(r"(?:https?://|www\.)\S+|\S+@\S+\.\w+")
-_SPACE = re.compile(r"\s+")
 
 
 def _clean(text: str) -> str:
@@ -310,7 +309,7 @@ def _clean(text: str) -> str:
         text = html.unescape(text)  # &#1179; is қ: entities may carry the very letters we need
     if "://" in text or "www." in text or "@" in text:
         text = _URL.sub(" ", text)
-    return _SPACE.sub(" ", text).strip()
+    return " ".join(text.split())  # the same as re.sub(r"\s+", " ", text).strip(): \s is str.isspace()
 
 
 # --------------------------------------------------------------------------- decision
