@@ -23,7 +23,6 @@ import re
 import smtplib
 import socket
 import ssl
-import tempfile
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -42,6 +41,7 @@ from monitor.config.credentials import secret
 from monitor.delivery.digest import Digest
 from monitor.delivery.render import clean_line, ordered_stories, render_html, render_text, safe_url, truncate
 from monitor.ingest.fetch import parse_retry_after
+from monitor.store import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -402,33 +402,13 @@ _ERRNO_HINTS = {
 def write_file_atomic(path: Path, text: str) -> None:
     """Write UTF-8 text so that ``path`` holds either the old or the complete new content.
 
-    A temporary file in the same directory is written, fsynced and renamed over
-    ``path``; the directory is fsynced too.  On error the temporary file is removed
-    and DeliveryError is raised (transient for disk full, quota and read-only FS).
+    ``monitor.store.atomic.write_atomic`` does the temp file, fsync and rename; an OSError becomes
+    DeliveryError (transient for disk full, quota and read-only FS).
     """
     path = Path(path)
-    tmp: str | None = None
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(text.encode("utf-8"))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-        tmp = None
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_atomic(path, text.encode("utf-8"))
     except OSError as exc:
         reason = _ERRNO_HINTS.get(exc.errno or 0, exc.strerror or str(exc))
         raise DeliveryError(f"cannot write {path}: {reason}", transient=exc.errno in _TRANSIENT_ERRNOS,
                             code=exc.errno) from exc
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass

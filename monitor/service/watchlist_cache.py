@@ -18,12 +18,12 @@ import hashlib
 import os
 import pickle
 import sys
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 
 from monitor import Problem
 from monitor.analysis.watchlists import Watchlist, load_watchlists
+from monitor.store import write_atomic
 
 __all__ = ["load_watchlists_cached", "cache_key"]
 
@@ -78,20 +78,8 @@ def load_watchlists_cached(directory: Path, cache: Path | None) -> tuple[list[Wa
 
 
 def _write(cache: Path, key: str, result: tuple[list[Watchlist], list[Problem]]) -> None:
+    """Store the compiled watchlists; a read-only state directory means no cache (every start compiles)."""
     try:
-        fd, tmp = tempfile.mkstemp(dir=cache.parent, prefix=f".{cache.name}.", suffix=".tmp")
-    except OSError:
-        return  # a read-only state directory: no cache, every start compiles
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            pickle.dump((key, result), fh, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, cache)
-        tmp = ""
+        write_atomic(cache, lambda fh: pickle.dump((key, result), fh, protocol=pickle.HIGHEST_PROTOCOL))
     except (OSError, pickle.PicklingError, TypeError, AttributeError):
         pass
-    finally:
-        if tmp:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass

@@ -36,11 +36,12 @@ from monitor.store.api import (
     StoryDoc,
     TranslationGroup,
 )
+from monitor.store.atomic import write_atomic
 
 __all__ = ["ApplyResult", "CachedValue", "ChannelSummary", "DigestRecord", "FeedActivity", "FeedRow", "FeedState",
            "FeedUpdate", "ItemRef", "MatchRecord", "MatchedItem", "NewDigest", "NewItem", "RefusedDigest",
            "SignatureRecord", "Store", "StoredItem", "StoryDoc", "TranslationGroup", "open_store", "claim_token",
-           "claim_holder", "DaemonLock", "acquire_daemon_lock", "daemon_lock_path"]
+           "claim_holder", "DaemonLock", "acquire_daemon_lock", "daemon_lock_path", "write_atomic"]
 
 FeedRow = FeedState  # the name callers used before the store was typed
 

@@ -1,6 +1,8 @@
 """Atomic file replacement: a reader sees the old file or the complete new one, never a part.
 
-Used for files kept beside the database (the near-duplicate index, ``<database>.neardup.npz``).
+Used for the near-duplicate index beside the database (``<database>.neardup.npz``), Markdown and
+Atom digests (``delivery.channels.write_file_atomic``) and the compiled-watchlist cache. (``config.edit``
+keeps its own temporary file: it validates it before the rename.)
 """
 
 from __future__ import annotations
