@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import snowballstemmer
 
+from monitor import StoreError
 from monitor.analysis.neardup_bands import PRESENT, SAVE_EVERY, SEED, TRANSLATED, BandIndex, gather_ranges
 from monitor.store import SignatureRecord, Store
 
@@ -826,6 +827,7 @@ class NearDupIndex:
         new = self.lsh.ids_after(bands.watermark)
         if new:
             bands.watermark = new[-1]
+            bands.changes += 1  # the file's watermark is older
             todo = [i for i in new if not bands.has(i)]  # not the ones this index added itself
             for at in range(0, len(todo), CATCH_UP_CHUNK):
                 for rec in self.lsh.by_ids(todo[at : at + CATCH_UP_CHUNK]):
@@ -858,7 +860,9 @@ class NearDupIndex:
                         path, why, n)
         elif n:
             log.info("near-duplicate index %s is absent: building it from the database (%d documents)", path, n)
-        return BandIndex(self._uid, width)
+        fresh = BandIndex(self._uid, width)
+        fresh.changes = 1  # the file (absent or unusable) does not hold it: the next save writes it
+        return fresh
 
     def _check(self, idx: BandIndex) -> str:
         """Why ``idx`` (loaded from the file) does not describe the store's documents up to its
@@ -889,8 +893,14 @@ class NearDupIndex:
         return keys
 
     def save(self) -> None:
-        """Write the band index beside the database (a restart then reads it instead of rebuilding)."""
+        """Write the band index beside the database (a restart then reads it instead of rebuilding);
+        nothing is written when it holds what the file holds (a cycle that stored nothing)."""
         if self._bands is not None and self._bands_path is not None:
+            try:
+                self._band_index()  # the watermark past this index's own last adds (a restart re-reads none)
+            except StoreError as e:  # the file is saved with the older watermark: a restart re-reads more
+                log.warning("near-duplicate index: cannot read the newest document ids: %s", e)
+        if self._bands is not None and self._bands_path is not None and self._bands.unsaved:
             try:
                 self._bands.save(self._bands_path)
             except OSError as e:  # a cache: the next open catches up from neardup_docs

@@ -135,6 +135,13 @@ class BandIndex:
         self.dead = 0  # documents removed whose pairs are still in runs
         self.watermark = 0  # highest neardup_docs id read back from the database
         self.saved_at = time.monotonic()
+        self.changes = 0  # adds and removes since this object was made
+        self.saved_changes = 0  # ``changes`` when it was last saved (or loaded: the file holds it)
+
+    @property
+    def unsaved(self) -> bool:
+        """Whether the index differs from what was last saved or loaded."""
+        return self.changes != self.saved_changes
 
     # ---- changes -------------------------------------------------------------------------------
     def _grow(self, doc_id: int) -> None:
@@ -174,6 +181,7 @@ class BandIndex:
             else:
                 ds.append(doc_id)
         self.n_delta += len(uniq)
+        self.changes += 1
         return True
 
     def remove(self, doc_id: int) -> None:
@@ -185,6 +193,7 @@ class BandIndex:
         self.sketch[doc_id] = 0
         self.live -= 1
         self.dead += 1
+        self.changes += 1
         keys = self.pending.pop(doc_id, None)
         if keys is not None:
             for k in keys.tolist():
@@ -267,6 +276,7 @@ class BandIndex:
 
         write_atomic(path, write)
         self.saved_at = time.monotonic()
+        self.saved_changes = self.changes
 
     @classmethod
     def load(cls, path: Path, uid: str, sketch_width: int) -> tuple[BandIndex | None, str]:
