@@ -895,16 +895,18 @@ class NearDupIndex:
     def save(self) -> None:
         """Write the band index beside the database (a restart then reads it instead of rebuilding);
         nothing is written when it holds what the file holds (a cycle that stored nothing)."""
-        if self._bands is not None and self._bands_path is not None:
-            try:
-                self._band_index()  # the watermark past this index's own last adds (a restart re-reads none)
-            except StoreError as e:  # the file is saved with the older watermark: a restart re-reads more
-                log.warning("near-duplicate index: cannot read the newest document ids: %s", e)
-        if self._bands is not None and self._bands_path is not None and self._bands.unsaved:
-            try:
-                self._bands.save(self._bands_path)
-            except OSError as e:  # a cache: the next open catches up from neardup_docs
-                log.warning("near-duplicate index %s not saved: %s", self._bands_path, e)
+        if self._bands is None or self._bands_path is None:
+            return
+        try:
+            self._band_index()  # the watermark past this index's own last adds (a restart re-reads none)
+        except StoreError as e:  # the file is saved with the older watermark: a restart re-reads more
+            log.warning("near-duplicate index: cannot read the newest document ids: %s", e)
+        if not self._bands.unsaved:
+            return
+        try:
+            self._bands.save(self._bands_path)
+        except OSError as e:  # a cache: the next open catches up from neardup_docs
+            log.warning("near-duplicate index %s not saved: %s", self._bands_path, e)
 
     def _seed_batch(self, bands: BandIndex) -> _Batch | None:
         """All seeds as arrays if there are at most seed_scan_limit of them (cached). The band index

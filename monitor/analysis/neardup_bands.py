@@ -22,7 +22,6 @@ themselves stay in the database.
 
 from __future__ import annotations
 
-import logging
 import time
 import zipfile
 from pathlib import Path
@@ -31,8 +30,6 @@ from typing import BinaryIO
 import numpy as np
 
 from monitor.store.atomic import write_atomic
-
-log = logging.getLogger(__name__)
 
 DELTA_MAX = 16384  # pairs kept in the dict before they become a sorted run
 MERGE_RATIO = 16  # a run is merged into the one before it once it is 1/16 of its size (at most ~3 runs)
