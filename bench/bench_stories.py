@@ -238,6 +238,7 @@ def run_scale(n: int, tmp: Path, *, uncapped: bool = False, seed: int = 2024,
                 earlier.add(story)
             with st.transaction():
                 index.add(i, story, at, text)
+                index.flush()  # the reference index reads it from the store
     finally:
         st.close()
     last = decide[-SCALE_LAST:]

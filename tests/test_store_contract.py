@@ -383,6 +383,23 @@ def test_story_evidence(store: Store) -> None:
     assert store.story.get(99) is None
 
 
+
+def test_story_evidence_written_as_a_batch_counts_like_single_adds(store: Store, other: Store) -> None:
+    """add_many: one statement per table; a term two reports of one day share is counted twice,
+    added to the counts already stored; a report written again keeps its keys (OR IGNORE)."""
+    day = int(T0 // 86400)
+    store.story.add(StoryDoc(1, 1, T0, "{}"), ["wheat"], ["", "wheat"])
+    store.story.add_many([
+        (StoryDoc(2, 1, T0 + 60, "{}"), ["wheat", "rail"], ["", "wheat", "rail"]),
+        (StoryDoc(3, 3, T0 + 120, "{}"), ["rail"], ["", "rail"]),
+        (StoryDoc(4, 4, T0 + 86400, "{}"), ["oil"], ["", "oil"]),
+    ])
+    store.story.add_many([])
+    assert other.story.term_counts(["", "wheat", "rail", "oil"], day, day) == {"": 3, "wheat": 2, "rail": 2}
+    assert other.story.term_counts(["", "oil"], day, day + 1) == {"": 4, "oil": 1}
+    assert [d.item_id for d in other.story.candidates(["wheat", "rail"], T0 - 60, T0 + 600, 10)] == [2, 3, 1]
+    assert other.story.ids_after(1) == [2, 3, 4]
+
 # ---- transactions, schema ----------------------------------------------------------------------------
 
 def test_transaction_rolls_back_and_nests(store: Store, other: Store) -> None:

@@ -158,3 +158,28 @@ def test_across_languages_the_same_people_within_hours_are_one_story() -> None:
     assert compare(en, kk, 30 * 3600).outcome == "different"  # the same people a day later: another event
     one = story_text("Tokayev opens a bridge", "President Tokayev opened a bridge over the Ili river.", "en")
     assert compare(one, kk, 3600).outcome == "different"  # one person in common is not an event
+
+
+def test_evidence_is_written_in_batches_and_a_rolled_back_batch_is_forgotten(tmp_path):
+    """add() holds evidence until flush() (the ingest writes it with the batch's items); lookups
+    see it before; a discarded batch never reaches the store, the next flush writes only the next."""
+    st = open_store(tmp_path / "s.db")
+    idx = StoryIndex(st, StorySettings(window=3 * DAY))
+    t0 = 1_750_000_000.0
+    idx.add(1, 1, t0, story_text(*ANNOUNCE, "en"))
+    assert st.story.get(1) is None  # not written yet
+    assert idx.evidence_of(1) is not None  # but known
+    assert idx.decide(story_text(*SECOND, "en"), t0 + 3600).item_id == 1
+    idx.flush()
+    assert st.story.get(1) is not None
+    idx.add(2, 2, t0 + 7200, story_text(*SECOND, "en"))
+    idx.discard()  # the caller's transaction was rolled back
+    idx.add(3, 1, t0 + 7300, story_text(*SECOND, "en"))
+    idx.flush()
+    assert st.story.get(2) is None and st.story.get(3) is not None
+    assert st.story.term_counts([""], int(t0 // DAY) - 1, int(t0 // DAY) + 1) == {"": 2}
+    # a lookup that reaches before the window asks the store: it writes what it holds first
+    idx.add(4, 4, t0 + 7400, story_text(*REVERSAL, "en"))
+    idx.decide(story_text(*SECOND, "en"), t0 - 60 * DAY)
+    assert st.story.get(4) is not None
+    st.close()

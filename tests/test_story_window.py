@@ -30,6 +30,7 @@ def _fill(index: StoryIndex, rng: random.Random, first: int, n: int, start: floa
         title, summary = _text(rng, i)
         index.add(i, i, start + (i - first) * 600.0, story_text(title, summary, "en"))
         out.append((title, summary))
+    index.flush()  # written as the ingest writes a batch
     return out
 
 
@@ -120,6 +121,7 @@ def test_bounded_lookup_decides_as_the_exhaustive_one(tmp_path: Path) -> None:
         outcomes[d.outcome] = outcomes.get(d.outcome, 0) + 1
         with st.transaction():
             capped.add(i, d.story_id if d.story_id is not None else i, at, text)
+            capped.flush()
     assert outcomes.get("story", 0) + outcomes.get("update", 0) >= 80  # the follow-ups join their stories
     assert outcomes.get("new_story", 0) >= 200
     # the caps did bind: every common key has far more postings than 8 in the window
@@ -140,6 +142,7 @@ def test_a_window_far_beyond_the_caps_still_finds_the_same_event(tmp_path: Path)
         index.add(1, 1, T0, story_text(*event, "en"))
         for i in range(2, 3002):
             index.add(i, i, T0 + i * 55.0, story_text(*_desk(rng, i), "en"))
+        index.flush()
     assert max(len(p[0]) for p in index.memory.postings.values()) >= 3000  # far beyond the caps
     follow = story_text("Zhanaozen desalination plant opened by Tokayev",
                         "The Caspian desalination plant in Zhanaozen gives 50,000 cubic metres of water a day, "

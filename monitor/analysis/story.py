@@ -205,6 +205,7 @@ class StoryIndex:
         self._decoded: dict[int, tuple[tuple[int, int] | None, StoryText]] = {}  # mark None: added here
         # the window and two days more in memory: a report's lookups then reach back only that far
         self.memory = StoryWindow(store.story, settings.window + 2 * DAY, self._keys_of)
+        self._unwritten: list[tuple[StoryDoc, list[str], tuple[str, ...]]] = []  # added, not yet in the store
 
     def _keys_of(self, doc: StoryDoc) -> tuple[list[str], tuple[str, ...]]:
         """A stored item's candidate keys and counted terms, as :meth:`add` wrote them."""
@@ -212,11 +213,24 @@ class StoryIndex:
         return _keys(text), ("", *sorted(text.terms))
 
     def add(self, item_id: int, story_id: int, at: float, text: StoryText) -> None:
-        """Record an item's evidence (joins the caller's transaction when one is open)."""
+        """Record an item's evidence: held in memory at once, written to the store by
+        :meth:`flush` (in the caller's transaction, one statement per table for the batch)."""
         keys, terms = _keys(text), ("", *sorted(text.terms))
-        self.docs.add(StoryDoc(item_id, story_id, at, json.dumps(text.to_json(), ensure_ascii=False)), keys, terms)
+        self._unwritten.append((StoryDoc(item_id, story_id, at, json.dumps(text.to_json(), ensure_ascii=False)),
+                                keys, terms))
         self.memory.add(item_id, story_id, at, keys, terms)
         self._remember(item_id, None, text)
+
+    def flush(self) -> None:
+        """Write what :meth:`add` recorded since the last flush (joins the caller's transaction
+        when one is open). Every lookup that asks the store flushes first, so it sees them."""
+        rows, self._unwritten = self._unwritten, []
+        if rows:
+            self.docs.add_many(rows)
+
+    def discard(self) -> None:
+        """Forget what was added and not flushed (the caller's transaction was rolled back)."""
+        self._unwritten = []
 
     def weights(self, text: StoryText, at: float) -> dict[str, float]:
         """Weight of each of the text's terms by its share of the reports of the window around ``at``."""
@@ -227,6 +241,7 @@ class StoryIndex:
         terms = ["", *sorted(text.terms)]
         df = self.memory.term_counts(terms, lo, hi)
         if df is None:  # reaches before the days held in memory
+            self.flush()
             df = self.docs.term_counts(terms, lo, hi)
         n = int(df.pop("", 0) or 0)
         if n < s.min_docs:
@@ -249,11 +264,13 @@ class StoryIndex:
         held = self.memory.candidates(keys, at - span, at + span, s.max_candidates, at=at,
                                       max_postings=s.max_postings, max_found=s.max_found)
         if held is None:  # reaches before the reports held in memory
+            self.flush()
             docs = self.docs.candidates(keys, at - span, at + span, s.max_candidates)
             return [(d.item_id, d.story_id, d.at, self._decode(d.item_id, d.evidence)) for d in docs]
         texts = {i: hit[1] for i, _, _ in held if (hit := self._decoded.get(i)) is not None}
         missing = [i for i, _, _ in held if i not in texts]
         if missing:
+            self.flush()
             texts.update((d.item_id, self._decode(d.item_id, d.evidence)) for d in self.docs.docs(missing))
         return [(i, story, when, texts[i]) for i, story, when in held if i in texts]
 
@@ -283,6 +300,8 @@ class StoryIndex:
         s = self.settings
         # a report that changes a scheduled event may come long after its announcement
         span = max(s.window, s.date_bridge) if text.cues and text.dates else s.window
+        if not self.memory.loaded:
+            self.flush()  # what was added before the window is read is read with it
         self.memory.load()  # first use: read the window; then: what other processes stored since
         weights = self.weights(text, at)
         cands = self.candidates(text, at, span, {t for t, w in weights.items() if w == 0.0})
@@ -300,5 +319,5 @@ class StoryIndex:
 
     def evidence_of(self, item_id: int) -> tuple[int, float, StoryText] | None:
         """(story, at, evidence) of an indexed item."""
-        d = self.docs.get(item_id)
+        d = next((u[0] for u in self._unwritten if u[0].item_id == item_id), None) or self.docs.get(item_id)
         return None if d is None else (d.story_id, d.at, StoryText.from_json(json.loads(d.evidence)))

@@ -27,6 +27,7 @@ import sys
 from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from heapq import heappush, heapreplace
 
 from monitor.store.api import StoryDoc, StoryStore
 
@@ -82,7 +83,10 @@ class StoryWindow:
         if not new:
             return []
         self.watermark = new[-1]
-        mine, self._mine = self._mine, set()
+        mine = self._mine
+        # this process's reports not in the store yet (written later, in its transaction) come
+        # back with higher ids: they are still known as its own then
+        self._mine = {i for i in mine if i > self.watermark}
         todo = [i for i in new if i not in self.items and i not in mine]
         if not todo:
             return []
@@ -259,9 +263,30 @@ class StoryWindow:
         for (ats, a, b), (_, k, _, _) in zip(cut, rest):
             count(postings[k][1][bisect_left(ats, x, a, b):bisect_right(ats, y, a, b)])
         common = frozenset(k for _, k, _, _ in rest)
-        exact = {i: hits[i] if x <= items[i][0] <= y else hits[i] + len(common.intersection(items[i][2]))
-                 for i in _best(hits, CONTENDERS * limit)}
-        return [(i, items[i][1], items[i][0]) for i in _best(exact, limit)]
+        return [(i, items[i][1], items[i][0]) for i in _best(
+            _recount(hits, _best(hits, CONTENDERS * limit), limit, len(common),
+                     lambda i: hits[i] if x <= items[i][0] <= y else hits[i] + len(common.intersection(items[i][2]))),
+            limit)]
+
+
+def _recount(hits: Mapping[int, int], pool: list[int], limit: int, most: int,
+             exact: Callable[[int], int]) -> dict[int, int]:
+    """``exact(i)`` of the items of ``pool`` (most hits first) that can be among the best
+    ``limit``: an item's exact count is at most its hits plus ``most``, so once that is below the
+    ``limit``-th best exact count found, neither it nor any later item can reach the best
+    ``limit`` (ties included) and they are not counted. :func:`_best` of the result is that of
+    every item counted."""
+    out: dict[int, int] = {}
+    floor: list[int] = []  # the best ``limit`` exact counts so far (a min-heap)
+    for i in pool:
+        if len(floor) >= limit and hits[i] + most < floor[0]:
+            break
+        n = out[i] = exact(i)
+        if len(floor) < limit:
+            heappush(floor, n)
+        elif n > floor[0]:
+            heapreplace(floor, n)
+    return out
 
 
 def _best(hits: Mapping[int, int], limit: int) -> list[int]:

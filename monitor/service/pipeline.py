@@ -351,32 +351,48 @@ def ingest(svc: Services, feed_name: str, feed_id: int, entries: list[Entry], *,
         _exact_duplicates(st, untranslated)
         _translate(svc, [p for p in untranslated if p.duplicate_of is None])
     dups = matched = 0
-    with st.transaction():
-        again = st.items.known_guids(feed_id, [p.entry.guid for p in pending])
-        if again:
-            pending = [p for p in pending if p.entry.guid not in again]  # stored meanwhile by another process
-        _exact_duplicates(st, pending)
-        first_id = st.items.reserve_ids(len(pending))
-        batch: dict[tuple[str, str], int] = {}  # keys stored by earlier entries of this batch
-        refs: dict[int, ItemRef] = {}  # earlier entries of this batch, not written yet
-        rows: list[NewItem] = []
-        for i, p in enumerate(pending):
-            p.item_id = first_id + i
-            if p.duplicate_of is None:
-                for key in p.keys():
-                    if key in batch:
-                        p.duplicate_of, p.duplicate_kind, p.similarity = batch[key], key[0], 1.0
-                        break
+    try:
+        with st.transaction():
+            dups, matched, stored = _decide_and_apply(svc, st, feed_name, feed_id, pending, now, is_seed,
+                                                      short_summaries or {})
+    except BaseException:
+        if svc.stories is not None:
+            svc.stories.discard()  # rolled back: the story evidence of this batch was not stored
+        raise
+    return stored, dups, matched
+
+
+def _decide_and_apply(svc: Services, st: Store, feed_name: str, feed_id: int, pending: list[_Pending], now: float,
+                      is_seed: bool, short_summaries: dict[str, str]) -> tuple[int, int, int]:
+    """Inside the write transaction: re-check uniqueness, decide each entry, write the batch.
+    Returns (duplicates, matched, stored)."""
+    dups = matched = 0
+    again = st.items.known_guids(feed_id, [p.entry.guid for p in pending])
+    if again:
+        pending = [p for p in pending if p.entry.guid not in again]  # stored meanwhile by another process
+    _exact_duplicates(st, pending)
+    first_id = st.items.reserve_ids(len(pending))
+    batch: dict[tuple[str, str], int] = {}  # keys stored by earlier entries of this batch
+    refs: dict[int, ItemRef] = {}  # earlier entries of this batch, not written yet
+    rows: list[NewItem] = []
+    for i, p in enumerate(pending):
+        p.item_id = first_id + i
+        if p.duplicate_of is None:
             for key in p.keys():
-                batch.setdefault(key, p.item_id)
-            row = _decide_one(svc, feed_name, feed_id, p, now, is_seed, (short_summaries or {}).get(p.entry.guid),
-                              refs)
-            rows.append(row)
-            refs[row.id] = ItemRef(row.story_id, row.guid)
-            dups += p.duplicate_of is not None
-            matched += bool(row.matches)
-        st.items.apply(rows)  # the uniqueness re-check above holds: this transaction has the write lock
-    return len(pending), dups, matched
+                if key in batch:
+                    p.duplicate_of, p.duplicate_kind, p.similarity = batch[key], key[0], 1.0
+                    break
+        for key in p.keys():
+            batch.setdefault(key, p.item_id)
+        row = _decide_one(svc, feed_name, feed_id, p, now, is_seed, short_summaries.get(p.entry.guid), refs)
+        rows.append(row)
+        refs[row.id] = ItemRef(row.story_id, row.guid)
+        dups += p.duplicate_of is not None
+        matched += bool(row.matches)
+    if svc.stories is not None:
+        svc.stories.flush()  # the batch's story evidence, one statement per table
+    st.items.apply(rows)  # the uniqueness re-check above holds: this transaction has the write lock
+    return dups, matched, len(pending)
 
 
 def _wants_translation(svc: Services, p: _Pending) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 
 from monitor.store.api import StoryDoc
@@ -17,14 +18,25 @@ class SqliteStory:
     def add(self, doc: StoryDoc, keys: Sequence[str], terms: Sequence[str]) -> None:
         """``keys`` index the item for candidates; ``terms`` (with '' for the report itself) are
         counted on its publication day."""
-        day = int(doc.at // DAY)
+        self.add_many([(doc, keys, terms)])
+
+    def add_many(self, rows: Sequence[tuple[StoryDoc, Sequence[str], Sequence[str]]]) -> None:
+        """Several :meth:`add` in one transaction: each table written by one statement, each
+        (term, day) counted once for the batch."""
+        if not rows:
+            return
+        per_day: Counter[tuple[str, int]] = Counter()
+        for doc, _, terms in rows:
+            day = int(doc.at // DAY)
+            per_day.update((t, day) for t in terms)
         with self.db.transaction():
-            self.db.run("INSERT OR REPLACE INTO story_docs(item_id, story_id, at, evidence) VALUES (?, ?, ?, ?)",
-                        (doc.item_id, doc.story_id, doc.at, doc.evidence))
+            self.db.many("INSERT OR REPLACE INTO story_docs(item_id, story_id, at, evidence) VALUES (?, ?, ?, ?)",
+                         [(d.item_id, d.story_id, d.at, d.evidence) for d, _, _ in rows])
             self.db.many("INSERT OR IGNORE INTO story_terms(term, at, item_id) VALUES (?, ?, ?)",
-                         [(k, doc.at, doc.item_id) for k in keys])
-            self.db.many("INSERT INTO story_df(term, day, n) VALUES (?, ?, 1) "
-                         "ON CONFLICT(term, day) DO UPDATE SET n = n + 1", [(t, day) for t in terms])
+                         [(k, d.at, d.item_id) for d, keys, _ in rows for k in keys])
+            self.db.many("INSERT INTO story_df(term, day, n) VALUES (?, ?, ?) "
+                         "ON CONFLICT(term, day) DO UPDATE SET n = n + excluded.n",
+                         [(t, day, n) for (t, day), n in per_day.items()])
 
     def term_counts(self, terms: Sequence[str], first_day: int, last_day: int) -> dict[str, int]:
         if not terms:
