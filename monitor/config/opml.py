@@ -23,7 +23,6 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import listparser
 from defusedxml import ElementTree as DefusedET
 
 from monitor import MonitorError
@@ -94,6 +93,8 @@ def read_opml(data: bytes) -> OpmlDocument:
         raise MonitorError(f"the OPML file is larger than {MAX_OPML_BYTES // 1_000_000} MB")
     if b"<!ENTITY" in data[:65536]:
         raise MonitorError("the OPML file declares XML entities; refused")
+    import listparser  # here, not at the top: it pulls in requests (60 ms at every command's start)
+
     parsed = listparser.parse(bytes(data))  # bytes: listparser fetches str arguments that look like URLs
     if not parsed.get("version", "").startswith("opml") and not parsed.feeds:
         why = f" ({parsed.bozo_exception})" if parsed.get("bozo") else ""
