@@ -97,3 +97,30 @@ def test_langdetect_falls_back_to_the_library_when_it_cannot_mirror_it() -> None
     expected = _detector(factory, "Parliament approves emergency budget")
     expected.set_prior_map({"en": 0.5, "de": 0.5})
     assert _answer(langdetect_probabilities, det) == _answer(lambda d: d.get_probabilities(), expected)
+
+
+def test_compact_profiles_hold_the_same_numbers_and_give_the_same_answers() -> None:
+    """The sparse n-gram map answers ``in`` and ``[word]`` as the library's dict did, and a
+    factory using it gives the library's probabilities, on the fast path and on the library's own."""
+    plain = DetectorFactory()
+    plain.load_profile(PROFILES_DIRECTORY)
+    plain.set_seed(0)
+    compact = DetectorFactory()
+    compact.load_profile(PROFILES_DIRECTORY)
+    dense = dict(compact.word_lang_prob_map)
+    detector_engines.compact_profiles(compact)
+    compact.set_seed(0)
+    cmap = compact.word_lang_prob_map
+    assert isinstance(cmap, detector_engines.CompactProbMap)
+    assert len(cmap) == len(dense) and set(cmap) == set(dense)
+    rng = random.Random(5)
+    for word in rng.sample(sorted(dense), 3000):
+        assert cmap[word] == dense[word], word
+    assert "no such n-gram" not in cmap
+    words = rng.sample(sorted(dense), 40)
+    assert np.array_equal(cmap.rows(words), np.array([dense[w] for w in words]))
+    for text in _texts()[::23] + ["", "Суд освободил лидера оппозиции из-под стражи"]:
+        assert _answer(langdetect_probabilities, _detector(compact, text)) == \
+            _answer(lambda d: d.get_probabilities(), _detector(plain, text)), text
+        assert _answer(lambda d: d.get_probabilities(), _detector(compact, text)) == \
+            _answer(lambda d: d.get_probabilities(), _detector(plain, text)), text

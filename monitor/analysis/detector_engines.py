@@ -22,13 +22,14 @@ from __future__ import annotations
 import math
 import threading
 from collections import Counter
+from collections.abc import Iterator, Mapping
 from importlib.metadata import PackageNotFoundError, version
 from operator import itemgetter
 from typing import Any
 
 import numpy as np
 
-__all__ = ["LangidEngine", "langdetect_probabilities"]
+__all__ = ["CompactProbMap", "LangidEngine", "langdetect_probabilities"]
 
 _ROW_CACHE = 16384  # float32 feature rows kept (of the model's 100,053)
 _DEPTH = 6  # deepest state of py3langid 0.4.0's model automaton (tests check it)
@@ -153,6 +154,65 @@ class LangidEngine:
 _LANGDETECT_FAST = _version("langdetect") == "1.0.9"
 
 
+class CompactProbMap(Mapping[str, list[float]]):
+    """langdetect's ``word_lang_prob_map`` (n-gram -> a probability per language) held sparse.
+
+    The library keeps a list of 55 floats for each of its 87,598 n-grams, 96 % of them zero:
+    about 47 MB. Here each n-gram's non-zero entries are (language index, value) runs of two
+    arrays, about 9 MB with the index. It answers ``in`` and ``[word]`` (the same list, rebuilt)
+    as the dict did, so the library's own code still works with it; :func:`_detect_block`
+    reads the rows as one float64 matrix without building lists."""
+
+    def __init__(self, dense: Mapping[str, list[float]], n_lang: int) -> None:
+        self.n_lang = n_lang
+        self._row: dict[str, int] = {}
+        starts = [0]
+        cols: list[int] = []
+        vals: list[float] = []
+        for word, probs in dense.items():
+            self._row[word] = len(starts) - 1
+            for j, p in enumerate(probs):
+                if p != 0.0 or math.copysign(1.0, p) < 0:  # a -0.0 is kept as it is
+                    cols.append(j)
+                    vals.append(p)
+            starts.append(len(cols))
+        self._starts = np.asarray(starts, dtype=np.int64)
+        self._cols = np.asarray(cols, dtype=np.int16)
+        self._vals = np.asarray(vals, dtype=np.float64)
+
+    def __contains__(self, word: object) -> bool:
+        return word in self._row
+
+    def __len__(self) -> int:
+        return len(self._row)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._row)
+
+    def __getitem__(self, word: str) -> list[float]:
+        table: list[float] = self.rows([word])[0].tolist()
+        return table
+
+    def rows(self, words: list[str]) -> np.ndarray:
+        """The dense rows of ``words`` (each in the map), float64, one per word."""
+        at = np.fromiter((self._row[w] for w in words), dtype=np.int64, count=len(words))
+        lo, hi = self._starts[at], self._starts[at + 1]
+        sizes = hi - lo
+        table = np.zeros((len(words), self.n_lang), dtype=np.float64)
+        if sizes.sum():
+            owner = np.repeat(np.arange(len(words)), sizes)
+            pos = np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes) + np.repeat(lo, sizes)
+            table[owner, self._cols[pos]] = self._vals[pos]
+        return table
+
+
+def compact_profiles(factory: Any) -> None:
+    """Replace a loaded langdetect ``DetectorFactory``'s n-gram map with a :class:`CompactProbMap`
+    (the library version this module mirrors only; detectors created afterwards use it)."""
+    if _LANGDETECT_FAST and isinstance(factory.word_lang_prob_map, dict) and factory.langlist:
+        factory.word_lang_prob_map = CompactProbMap(factory.word_lang_prob_map, len(factory.langlist))
+
+
 def langdetect_probabilities(det: Any) -> list[Any]:
     """``det.get_probabilities()`` for a fresh langdetect ``Detector`` that has its text."""
     if not _LANGDETECT_FAST or det.prior_map is not None or det.verbose or det.langprob is not None:
@@ -175,15 +235,17 @@ def _detect_block(det: Any, ngrams: list[str]) -> list[float] | None:
     """langdetect's ``Detector._detect_block`` on numpy vectors; None where it would not be exact."""
     wmap = det.word_lang_prob_map
     index: dict[str, int] = {}
-    rows: list[list[float]] = []
     picks: list[int] = []
     for w in ngrams:
         k = index.get(w)
         if k is None:
-            k = index[w] = len(rows)
-            rows.append(wmap[w])
+            k = index[w] = len(index)
         picks.append(k)
-    table = np.array(rows, dtype=np.float64)
+    words = list(index)  # in order of first occurrence, as picks number them
+    if isinstance(wmap, CompactProbMap):
+        table = wmap.rows(words)
+    else:
+        table = np.array([wmap[w] for w in words], dtype=np.float64)
     n_lang = len(det.langlist)
     n_trial = det.n_trial
     rnd = det.random
