@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
 from operator import itemgetter
 from typing import Any
@@ -154,23 +154,24 @@ class LangidEngine:
 _LANGDETECT_FAST = _version("langdetect") == "1.0.9"
 
 
-class CompactProbMap(Mapping[str, list[float]]):
+class CompactProbMap(dict[str, int]):
     """langdetect's ``word_lang_prob_map`` (n-gram -> a probability per language) held sparse.
 
     The library keeps a list of 55 floats for each of its 87,598 n-grams, 96 % of them zero:
     about 47 MB. Here each n-gram's non-zero entries are (language index, value) runs of two
-    arrays, about 9 MB with the index. It answers ``in`` and ``[word]`` (the same list, rebuilt)
-    as the dict did, so the library's own code still works with it; :func:`_detect_block`
-    reads the rows as one float64 matrix without building lists."""
+    arrays, about 9 MB with the index. It is a dict of n-gram -> row, so ``in`` (the library
+    asks it for every n-gram of a text) runs at dict speed; ``[word]`` gives the probabilities
+    as the library's list (rebuilt), so the library's own code still works with it; :func:`_detect_block`
+    reads the rows of a text as one float64 matrix (:meth:`rows`)."""
 
     def __init__(self, dense: Mapping[str, list[float]], n_lang: int) -> None:
+        super().__init__()
         self.n_lang = n_lang
-        self._row: dict[str, int] = {}
         starts = [0]
         cols: list[int] = []
         vals: list[float] = []
         for word, probs in dense.items():
-            self._row[word] = len(starts) - 1
+            dict.__setitem__(self, word, len(starts) - 1)
             for j, p in enumerate(probs):
                 if p != 0.0 or math.copysign(1.0, p) < 0:  # a -0.0 is kept as it is
                     cols.append(j)
@@ -180,28 +181,21 @@ class CompactProbMap(Mapping[str, list[float]]):
         self._cols = np.asarray(cols, dtype=np.int16)
         self._vals = np.asarray(vals, dtype=np.float64)
 
-    def __contains__(self, word: object) -> bool:
-        return word in self._row
-
-    def __len__(self) -> int:
-        return len(self._row)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._row)
-
-    def __getitem__(self, word: str) -> list[float]:
+    def __getitem__(self, word: str) -> list[float]:  # type: ignore[override]
         table: list[float] = self.rows([word])[0].tolist()
         return table
 
     def rows(self, words: list[str]) -> np.ndarray:
         """The dense rows of ``words`` (each in the map), float64, one per word."""
-        at = np.fromiter((self._row[w] for w in words), dtype=np.int64, count=len(words))
+        row = dict.__getitem__
+        at = np.fromiter((row(self, w) for w in words), dtype=np.int64, count=len(words))
         lo, hi = self._starts[at], self._starts[at + 1]
         sizes = hi - lo
+        total = int(sizes.sum())
         table = np.zeros((len(words), self.n_lang), dtype=np.float64)
-        if sizes.sum():
+        if total:
             owner = np.repeat(np.arange(len(words)), sizes)
-            pos = np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes) + np.repeat(lo, sizes)
+            pos = np.arange(total) - np.repeat(np.cumsum(sizes) - sizes, sizes) + np.repeat(lo, sizes)
             table[owner, self._cols[pos]] = self._vals[pos]
         return table
 
@@ -209,7 +203,7 @@ class CompactProbMap(Mapping[str, list[float]]):
 def compact_profiles(factory: Any) -> None:
     """Replace a loaded langdetect ``DetectorFactory``'s n-gram map with a :class:`CompactProbMap`
     (the library version this module mirrors only; detectors created afterwards use it)."""
-    if _LANGDETECT_FAST and isinstance(factory.word_lang_prob_map, dict) and factory.langlist:
+    if _LANGDETECT_FAST and type(factory.word_lang_prob_map) is dict and factory.langlist:  # not twice
         factory.word_lang_prob_map = CompactProbMap(factory.word_lang_prob_map, len(factory.langlist))
 
 
