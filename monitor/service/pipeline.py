@@ -350,22 +350,19 @@ def ingest(svc: Services, feed_name: str, feed_id: int, entries: list[Entry], *,
     if untranslated:  # the synchronous path (seeds, tools): translate here, except exact duplicates
         _exact_duplicates(st, untranslated)
         _translate(svc, [p for p in untranslated if p.duplicate_of is None])
-    dups = matched = 0
     try:
         with st.transaction():
-            dups, matched, stored = _decide_and_apply(svc, st, feed_name, feed_id, pending, now, is_seed,
-                                                      short_summaries or {})
+            return _decide_and_apply(svc, st, feed_name, feed_id, pending, now, is_seed, short_summaries or {})
     except BaseException:
         if svc.stories is not None:
             svc.stories.discard()  # rolled back: the story evidence of this batch was not stored
         raise
-    return stored, dups, matched
 
 
 def _decide_and_apply(svc: Services, st: Store, feed_name: str, feed_id: int, pending: list[_Pending], now: float,
                       is_seed: bool, short_summaries: dict[str, str]) -> tuple[int, int, int]:
     """Inside the write transaction: re-check uniqueness, decide each entry, write the batch.
-    Returns (duplicates, matched, stored)."""
+    Returns (stored, duplicates among them, matched), as :func:`ingest`."""
     dups = matched = 0
     again = st.items.known_guids(feed_id, [p.entry.guid for p in pending])
     if again:
@@ -392,7 +389,7 @@ def _decide_and_apply(svc: Services, st: Store, feed_name: str, feed_id: int, pe
     if svc.stories is not None:
         svc.stories.flush()  # the batch's story evidence, one statement per table
     st.items.apply(rows)  # the uniqueness re-check above holds: this transaction has the write lock
-    return dups, matched, len(pending)
+    return len(pending), dups, matched
 
 
 def _wants_translation(svc: Services, p: _Pending) -> bool:
