@@ -124,3 +124,37 @@ def test_compact_profiles_hold_the_same_numbers_and_give_the_same_answers() -> N
             _answer(lambda d: d.get_probabilities(), _detector(plain, text)), text
         assert _answer(lambda d: d.get_probabilities(), _detector(compact, text)) == \
             _answer(lambda d: d.get_probabilities(), _detector(plain, text)), text
+
+
+def test_profiles_read_straight_into_the_sparse_map_are_the_librarys() -> None:
+    """load_profiles builds the map the library's load_profile + compact_profiles build: the same
+    languages in the same order, the same n-grams in the same order, the same numbers."""
+    direct = DetectorFactory()
+    detector_engines.load_profiles(direct, PROFILES_DIRECTORY)
+    via_library = DetectorFactory()
+    via_library.load_profile(PROFILES_DIRECTORY)
+    detector_engines.compact_profiles(via_library)
+    a, b = direct.word_lang_prob_map, via_library.word_lang_prob_map
+    assert isinstance(a, detector_engines.CompactProbMap) and isinstance(b, detector_engines.CompactProbMap)
+    assert direct.langlist == via_library.langlist and a.n_lang == b.n_lang
+    assert list(a.items()) == list(b.items())
+    for name in ("_starts", "_cols", "_vals"):
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+    direct.set_seed(0)
+    via_library.set_seed(0)
+    for text in _texts()[::41]:
+        assert _answer(langdetect_probabilities, _detector(direct, text)) == \
+            _answer(langdetect_probabilities, _detector(via_library, text)), text
+
+
+def test_a_profile_the_library_refuses_gets_the_librarys_error(tmp_path: Path) -> None:
+    """A broken profile directory is the library's to judge: its own loading runs and raises."""
+    (tmp_path / "xx").write_text('{"name": "xx", "freq": {"a": 1}, "n_words": [0, 0, 0]}', encoding="utf-8")
+    (tmp_path / "yy").write_text("not json", encoding="utf-8")
+    factory = DetectorFactory()
+    with pytest.raises(LangDetectException):
+        detector_engines.load_profiles(factory, str(tmp_path))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(LangDetectException, match="Not found profile"):
+        detector_engines.load_profiles(DetectorFactory(), str(empty))

@@ -19,8 +19,11 @@ libraries; bench/identical.py compares the stage's decisions with those recorded
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import threading
+from array import array
 from collections import Counter
 from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
@@ -29,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CompactProbMap", "LangidEngine", "langdetect_probabilities"]
+__all__ = ["CompactProbMap", "LangidEngine", "compact_profiles", "langdetect_probabilities", "load_profiles"]
 
 _ROW_CACHE = 16384  # float32 feature rows kept (of the model's 100,053)
 _DEPTH = 6  # deepest state of py3langid 0.4.0's model automaton (tests check it)
@@ -164,22 +167,69 @@ class CompactProbMap(dict[str, int]):
     as the library's list (rebuilt), so the library's own code still works with it; :func:`_detect_block`
     reads the rows of a text as one float64 matrix (:meth:`rows`)."""
 
-    def __init__(self, dense: Mapping[str, list[float]], n_lang: int) -> None:
-        super().__init__()
+    def __init__(self, rows: dict[str, int], starts: np.ndarray, cols: np.ndarray, vals: np.ndarray,
+                 n_lang: int) -> None:
+        """``rows``: n-gram -> row; row ``r``'s entries are ``cols[starts[r]:starts[r + 1]]`` (language
+        indexes, rising) with the values ``vals[...]`` there."""
+        super().__init__(rows)
         self.n_lang = n_lang
+        self._starts = starts.astype(np.int64, copy=False)
+        self._cols = cols.astype(np.int16, copy=False)
+        self._vals = vals.astype(np.float64, copy=False)
+
+    @classmethod
+    def of_dense(cls, dense: Mapping[str, list[float]], n_lang: int) -> CompactProbMap:
+        """The library's map (n-gram -> list of ``n_lang`` floats), held sparse."""
+        rows: dict[str, int] = {}
         starts = [0]
         cols: list[int] = []
         vals: list[float] = []
         for word, probs in dense.items():
-            dict.__setitem__(self, word, len(starts) - 1)
+            rows[word] = len(starts) - 1
             for j, p in enumerate(probs):
                 if p != 0.0 or math.copysign(1.0, p) < 0:  # a -0.0 is kept as it is
                     cols.append(j)
                     vals.append(p)
             starts.append(len(cols))
-        self._starts = np.asarray(starts, dtype=np.int64)
-        self._cols = np.asarray(cols, dtype=np.int16)
-        self._vals = np.asarray(vals, dtype=np.float64)
+        return cls(rows, np.asarray(starts), np.asarray(cols), np.asarray(vals, dtype=np.float64), n_lang)
+
+    @classmethod
+    def of_profiles(cls, directory: str) -> tuple[list[str], CompactProbMap]:
+        """(languages, map) as ``DetectorFactory.load_profile(directory)`` fills ``langlist`` and
+        ``word_lang_prob_map``, read straight into the sparse form: the library builds a list of
+        floats per n-gram first (47 MB whose freed memory the allocator mostly keeps). Raises on
+        any profile the library would refuse (the caller then lets the library say why)."""
+        names = os.listdir(directory)  # the library's order, and its language count (all names)
+        if not names:
+            raise ValueError(f"{directory}: no profiles")
+        langs: list[str] = []
+        rows: dict[str, int] = {}
+        owner, cols, vals = array("q"), array("h"), array("d")
+        for name in names:
+            path = os.path.join(directory, name)
+            if name.startswith(".") or not os.path.isfile(path):
+                continue
+            with open(path, encoding="utf-8") as fh:
+                profile = json.load(fh)
+            lang, n_words = profile["name"], profile["n_words"]
+            if lang in langs:
+                raise ValueError(f"{path}: language {lang!r} twice")
+            index = len(langs)
+            langs.append(lang)
+            for word, count in (profile.get("freq") or {}).items():
+                row = rows.setdefault(word, len(rows))
+                if 1 <= len(word) <= 3:
+                    p = 1.0 * count / n_words[len(word) - 1]  # the library's expression
+                    if p != 0.0 or math.copysign(1.0, p) < 0:
+                        owner.append(row)
+                        cols.append(index)
+                        vals.append(p)
+        own = np.frombuffer(owner, dtype=np.int64)
+        order = np.argsort(own, kind="stable")  # by row; within a row the languages stay in order
+        starts = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(own, minlength=len(rows)), out=starts[1:])
+        return langs, cls(rows, starts, np.frombuffer(cols, dtype=np.int16)[order],
+                          np.frombuffer(vals, dtype=np.float64)[order], len(names))
 
     def __getitem__(self, word: str) -> list[float]:  # type: ignore[override]
         table: list[float] = self.rows([word])[0].tolist()
@@ -204,7 +254,24 @@ def compact_profiles(factory: Any) -> None:
     """Replace a loaded langdetect ``DetectorFactory``'s n-gram map with a :class:`CompactProbMap`
     (the library version this module mirrors only; detectors created afterwards use it)."""
     if _LANGDETECT_FAST and type(factory.word_lang_prob_map) is dict and factory.langlist:  # not twice
-        factory.word_lang_prob_map = CompactProbMap(factory.word_lang_prob_map, len(factory.langlist))
+        factory.word_lang_prob_map = CompactProbMap.of_dense(factory.word_lang_prob_map, len(factory.langlist))
+
+
+def load_profiles(factory: Any, directory: str) -> None:
+    """``factory.load_profile(directory)`` then :func:`compact_profiles`, without the library's dense
+    map in between (the version this module mirrors, on a factory with nothing loaded); otherwise,
+    or when a profile is one the library refuses, the library's own loading (and its error)."""
+    if _LANGDETECT_FAST and not factory.langlist and not factory.word_lang_prob_map:
+        try:
+            langs, compact = CompactProbMap.of_profiles(directory)
+        except Exception:  # noqa: BLE001 - the library's load below raises its own error for it
+            pass
+        else:
+            factory.langlist, factory.word_lang_prob_map = langs, compact
+            return
+        factory.clear()
+    factory.load_profile(directory)
+    compact_profiles(factory)
 
 
 def langdetect_probabilities(det: Any) -> list[Any]:
