@@ -158,3 +158,12 @@ def test_a_profile_the_library_refuses_gets_the_librarys_error(tmp_path: Path) -
     empty.mkdir()
     with pytest.raises(LangDetectException, match="Not found profile"):
         detector_engines.load_profiles(DetectorFactory(), str(empty))
+
+
+def test_an_engine_owning_its_identifier_releases_the_lists_and_scores_the_same(engine: LangidEngine) -> None:
+    """language.py gives its identifier to the engine for good: the library's Python lists of the
+    byte walk go, the scores stay what the library gives."""
+    owner = LangidEngine(LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True), own_tables=True)
+    assert owner.fast and owner.ident.tk_output is None and owner.ident._rowbase is None
+    for text in _texts()[::17] + ["", "Ўзбекистон"]:
+        assert np.array_equal(owner.scores(text), engine.ident._decide(text)), text

@@ -49,7 +49,10 @@ def _version(dist: str) -> str | None:
 class LangidEngine:
     """py3langid scoring for one ``LanguageIdentifier`` (``norm_probs=True``)."""
 
-    def __init__(self, ident: Any) -> None:
+    def __init__(self, ident: Any, *, own_tables: bool = False) -> None:
+        """``own_tables``: the identifier is this engine's alone, so the Python lists its own byte walk
+        reads (about 8 MB of int objects; the engine walks arrays of the same values) are released
+        (the identifier's own ``_decide`` no longer works then)."""
         self.ident = ident
         shape = (len(ident.tk_nextmove), len(ident.tk_row), len(ident.tk_output), tuple(ident.nb_ptc.shape))
         self.fast = (_version("py3langid") == "0.4.0" and shape == _MODEL_SHAPE and bool(ident._norm_probs)
@@ -58,6 +61,8 @@ class LangidEngine:
             self._nm = np.frombuffer(ident.tk_nextmove, dtype=np.dtype(ident.tk_nextmove.typecode))  # no copy
             self._rowbase = np.frombuffer(ident.tk_row, dtype=np.dtype(ident.tk_row.typecode)).astype(np.intp) << 8
             self._out = np.asarray(ident.tk_output, dtype=np.intp)
+            if own_tables:
+                ident._rowbase = ident.tk_output = None
             # float32 copies of the feature rows met so far (at most _ROW_CACHE of them, about 9 MB):
             # the model keeps them as float16, and converting 300 rows per text cost more than the product
             n_feat, n_class = ident.nb_ptc.shape

@@ -251,7 +251,7 @@ def _get_langid_engine() -> LangidEngine:
         ident = _get_langid()
         with _lock:
             if _langid_engine is None:
-                _langid_engine = LangidEngine(ident)
+                _langid_engine = LangidEngine(ident, own_tables=True)  # its tables are the engine's alone
     return _langid_engine
 
 

@@ -59,6 +59,9 @@ def _ago(value: float | None, now: float) -> str:
 # ---- run ---------------------------------------------------------------------------------------------
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from monitor.service.malloc import limit_arenas
+
+    limit_arenas()  # before any thread of the service starts
     if args.translate_only:
         if args.once:
             raise UsageError("--translate-only is a daemon of its own: it does not go with --once")
