@@ -291,3 +291,32 @@ def test_a_cycle_that_stores_nothing_does_not_rewrite_the_saved_index(tmp_path: 
     d.save()  # an unusable file is replaced even when nothing new was stored
     e = NearDupIndex(open_store(db))
     assert e._band_index().live == 50
+
+
+def test_run_directory_points_at_each_buckets_first_pair() -> None:
+    """The directory found by searching the sorted pairs is the bucket count's running sum."""
+    rng = np.random.default_rng(3)
+    for n in (0, 1, 7, 8, 100, 5000, 70000):
+        pairs = np.sort(rng.integers(0, 2**64, n, dtype=np.uint64))
+        if n > 4:  # the extreme keys too
+            pairs[:2], pairs[-2:] = 0, np.uint64(2**64 - 1)
+            pairs.sort()
+        run = neardup_bands.Run.of(pairs)
+        buckets = (run.pairs >> np.uint64(64 - run.bits)).astype(np.intp) if run.bits else np.zeros(n, np.intp)
+        want = np.zeros((1 << run.bits) + 1, np.uint32)
+        want[1:] = np.cumsum(np.bincount(buckets, minlength=1 << run.bits))
+        assert np.array_equal(run.directory, want), n
+
+
+def test_the_index_file_is_an_npz_that_numpy_reads(tmp_path: Path) -> None:
+    """The copy-free writer writes what np.savez would: np.load gives back every array as it was
+    (0-d, empty, strided)."""
+    arrays = {"zero_d": np.int64(7), "text": np.array("uid-1"), "empty": np.zeros((0, 3), np.uint8),
+              "strided": np.arange(20, dtype=np.uint32).reshape(4, 5)[:, ::2], "big": np.arange(100000, dtype=np.uint64)}
+    with open(tmp_path / "x.npz", "wb") as fh:
+        neardup_bands._write_npz(fh, **arrays)  # type: ignore[arg-type]
+    with np.load(tmp_path / "x.npz", allow_pickle=False) as z:
+        assert sorted(z.files) == sorted(arrays)
+        for name, arr in arrays.items():
+            got = z[name]
+            assert got.dtype == np.asarray(arr).dtype and got.shape == np.shape(arr) and np.array_equal(got, arr), name

@@ -69,10 +69,14 @@ class Run:
         self.pairs = buffer[:n]  # (a view)
         self.bits = self.bits_for(n)
         self._shift = np.uint64(32 - self.bits)
-        if directory is None:
-            buckets = (self.pairs >> np.uint64(64 - self.bits)).astype(np.intp)
-            directory = np.zeros((1 << self.bits) + 1, np.uint32)
-            directory[1:] = np.cumsum(np.bincount(buckets, minlength=1 << self.bits))
+        if directory is None:  # where each bucket's first pair is: a search of the sorted pairs (no
+            # per-pair temporary arrays: a large run's directory cost three times the run's memory)
+            directory = np.full((1 << self.bits) + 1, n, np.uint32)
+            if self.bits:
+                starts = np.arange(1 << self.bits, dtype=np.uint64) << np.uint64(64 - self.bits)
+                directory[:-1] = self.pairs.searchsorted(starts)
+            else:
+                directory[0] = 0
         self.directory = directory
 
     @classmethod
@@ -267,9 +271,9 @@ class BandIndex:
         n = int(np.flatnonzero(self.flags)[-1]) + 1 if self.live else 0
 
         def write(fh: BinaryIO) -> None:
-            np.savez(fh, format=np.int64(FORMAT), uid=np.array(self.uid), pairs=run.buffer, directory=run.directory,
-                     flags=self.flags[:n], sizes=self.sizes[:n], sketch=self.sketch[:n],
-                     watermark=np.int64(self.watermark), live=np.int64(self.live))
+            _write_npz(fh, format=np.int64(FORMAT), uid=np.array(self.uid), pairs=run.buffer,
+                       directory=run.directory, flags=self.flags[:n], sizes=self.sizes[:n], sketch=self.sketch[:n],
+                       watermark=np.int64(self.watermark), live=np.int64(self.live))
 
         write_atomic(path, write)
         self.saved_at = time.monotonic()
@@ -305,3 +309,16 @@ class BandIndex:
         idx.runs = [Run(run, directory)] if len(run) > WINDOW else []
         idx.flags, idx.sizes, idx.sketch = flags, sizes.astype(np.uint32, copy=False), sketch
         return idx, ""
+
+
+def _write_npz(fh: BinaryIO, **arrays: np.ndarray) -> None:
+    """What ``np.savez(fh, **arrays)`` writes (an uncompressed zip of ``.npy`` members, read by
+    ``np.load``), with each array's memory written as it is: ``savez`` copies an array to bytes
+    first, which at a save of a large index doubled its memory for a moment."""
+    with zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for name, arr in arrays.items():
+            arr = arr if arr.flags.c_contiguous else arr.copy()
+            with zf.open(name + ".npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array_header_2_0(member, np.lib.format.header_data_from_array_1_0(arr))
+                if arr.size:
+                    member.write(memoryview(arr.reshape(-1)).cast("B"))
