@@ -311,12 +311,12 @@ def test_run_directory_points_at_each_buckets_first_pair() -> None:
 def test_the_index_file_is_an_npz_that_numpy_reads(tmp_path: Path) -> None:
     """The copy-free writer writes what np.savez would: np.load gives back every array as it was
     (0-d, empty, strided)."""
-    arrays = {"zero_d": np.int64(7), "text": np.array("uid-1"), "empty": np.zeros((0, 3), np.uint8),
+    arrays: dict[str, np.ndarray] = {"zero_d": np.array(7, np.int64), "text": np.array("uid-1"), "empty": np.zeros((0, 3), np.uint8),
               "strided": np.arange(20, dtype=np.uint32).reshape(4, 5)[:, ::2], "big": np.arange(100000, dtype=np.uint64)}
     with open(tmp_path / "x.npz", "wb") as fh:
-        neardup_bands._write_npz(fh, **arrays)  # type: ignore[arg-type]
+        neardup_bands._write_npz(fh, **arrays)
     with np.load(tmp_path / "x.npz", allow_pickle=False) as z:
         assert sorted(z.files) == sorted(arrays)
         for name, arr in arrays.items():
             got = z[name]
-            assert got.dtype == np.asarray(arr).dtype and got.shape == np.shape(arr) and np.array_equal(got, arr), name
+            assert got.dtype == arr.dtype and got.shape == arr.shape and np.array_equal(got, arr), name

@@ -271,9 +271,9 @@ class BandIndex:
         n = int(np.flatnonzero(self.flags)[-1]) + 1 if self.live else 0
 
         def write(fh: BinaryIO) -> None:
-            _write_npz(fh, format=np.int64(FORMAT), uid=np.array(self.uid), pairs=run.buffer,
+            _write_npz(fh, format=np.array(FORMAT, np.int64), uid=np.array(self.uid), pairs=run.buffer,
                        directory=run.directory, flags=self.flags[:n], sizes=self.sizes[:n], sketch=self.sketch[:n],
-                       watermark=np.int64(self.watermark), live=np.int64(self.live))
+                       watermark=np.array(self.watermark, np.int64), live=np.array(self.live, np.int64))
 
         write_atomic(path, write)
         self.saved_at = time.monotonic()
@@ -321,4 +321,4 @@ def _write_npz(fh: BinaryIO, **arrays: np.ndarray) -> None:
             with zf.open(name + ".npy", "w", force_zip64=True) as member:
                 np.lib.format.write_array_header_2_0(member, np.lib.format.header_data_from_array_1_0(arr))
                 if arr.size:
-                    member.write(memoryview(arr.reshape(-1)).cast("B"))
+                    member.write(arr.reshape(-1).view(np.uint8).data)
