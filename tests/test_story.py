@@ -183,3 +183,29 @@ def test_evidence_is_written_in_batches_and_a_rolled_back_batch_is_forgotten(tmp
     idx.decide(story_text(*SECOND, "en"), t0 - 60 * DAY)
     assert st.story.get(4) is not None
     st.close()
+
+
+def test_decoded_evidence_is_bounded_and_keeps_the_most_recently_used(tmp_path, monkeypatch):
+    """The evidence cache holds at most DECODED_MAX items; the ones compared lately stay, and an
+    evicted one is read back from the store with the same decision."""
+    from monitor.analysis import story
+
+    monkeypatch.setattr(story, "DECODED_MAX", 3)
+    conn = open_store(tmp_path / "s.db")
+    idx = StoryIndex(conn, StorySettings(window=3 * DAY))
+    t0 = 1_750_000_000.0
+    idx.add(1, 1, t0, story_text(*ANNOUNCE, "en"))
+    others = [("Flood closes the mountain road to Khorog", "Rescuers worked overnight to clear mudslides."),
+              ("Central bank raises its key rate to 21 percent", "Inflation stayed above the target in October."),
+              ("Wrestler wins gold at the Asian championship", "The final in Amman lasted four minutes."),
+              ("Wheat harvest falls short after a dry summer", "Farmers in the north report losses.")]
+    for i, (title, lead) in enumerate(others, 2):  # other events of the same hours
+        idx.add(i, i, t0 + i, story_text(title, lead, "en"))
+        idx._recall(1)  # item 1 keeps being compared
+    assert len(idx._decoded) == 3 and 1 in idx._decoded and 2 not in idx._decoded
+    idx.flush()
+    d = idx.decide(story_text("Mudslides close the road to Khorog", "Rescuers clear the mountain road overnight.", "en"),
+                   t0 + 60)
+    assert (d.outcome, d.item_id) == ("story", 2)  # read back from the store
+    assert 2 in idx._decoded and len(idx._decoded) == 3
+    conn.close()
