@@ -320,3 +320,20 @@ def test_the_index_file_is_an_npz_that_numpy_reads(tmp_path: Path) -> None:
         for name, arr in arrays.items():
             got = z[name]
             assert got.dtype == arr.dtype and got.shape == arr.shape and np.array_equal(got, arr), name
+
+
+def test_signatures_and_band_keys_are_the_ones_saved_indexes_hold() -> None:
+    """MinHash values and band keys are persisted (the database's signatures, ``<db>.neardup.npz``):
+    a change of their arithmetic, however equivalent it looks, must give the same bytes, or every
+    stored index is silently orphaned. The digest was taken from the release these files come from."""
+    import hashlib
+
+    s = NearDupSettings()
+    rng = random.Random(17)
+    words = ("Tokayev Mirziyoyev Putin Moscow parade Victory Day sanctions bank Astana Bishkek 2024 15 May "
+             "talks gas pipeline").split() + [f"word{i}" for i in range(50)]
+    h = hashlib.sha256()
+    for _ in range(300):
+        sig = make_signature(" ".join(rng.choice(words) for _ in range(rng.randint(0, 60))), settings=s)
+        h.update(sig.shingles.tobytes() + sig.words.tobytes() + neardup._band_ukeys(sig, s).tobytes())
+    assert h.hexdigest() == "0326878555575ed42aa29cc1b4b8837369947db1ef8a5250cfda59e15c1d3695"
