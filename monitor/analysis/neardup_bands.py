@@ -67,7 +67,8 @@ def _sorted_unique(a: np.ndarray) -> np.ndarray:
     if a.size < 2:
         return a.copy()
     a = np.sort(a)
-    return a[_run_starts(a)]
+    out: np.ndarray = a[_run_starts(a)]
+    return out
 
 
 WINDOW = 16  # pairs read at a key's bucket in one step (a bucket holds about four); more in a second
