@@ -31,6 +31,7 @@ from monitor.config import Config, FeedConfig
 from monitor.ingest.fetch import Fetcher, FetchResult, next_poll_delay
 from monitor.ingest.parse import Entry, ParsedFeed, parse_feed
 from monitor.ingest.seeds import SEED_FEED_NAME, SEED_FEED_URL, Seed, load_seeds
+from monitor.service.malloc import Trimmer
 from monitor.service.workers import Lane
 from monitor.store import FeedState, FeedUpdate, ItemRef, MatchRecord, NewItem, Store, open_store
 from monitor.store.api import WAITING_FOR_WORKER
@@ -76,6 +77,7 @@ class Services:
     # CTranslate2 calls: never on the database thread (a model load or a long batch would stop storing)
     translate_lane: Lane = field(default_factory=lambda: Lane("monitor-translate"))
     stories: StoryIndex | None = None  # story evidence of items (created by open_services)
+    trimmer: Trimmer = field(default_factory=Trimmer)  # freed heap pages back to the system as items are stored
 
     async def db(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` on the database thread."""
@@ -220,6 +222,7 @@ def _ingest_and_record(svc: Services, feed: FeedConfig, feed_id: int, res: Fetch
                     short_summaries=short, analysed=analysed, translations=translations)
     out = _record_success(svc, feed, feed_id, res, parsed, started, counts[0])
     out.new_items, out.duplicates, out.matched = counts
+    svc.trimmer.stored(counts[0])
     return out
 
 
