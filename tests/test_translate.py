@@ -195,14 +195,17 @@ def test_agrees_with_argos_own_api(translator: Translator, models_dir: Path) -> 
 
 
 def test_pivot_through_english(tmp_path: Path) -> None:
-    """be -> en -> ru with two real models (the ru->en one relabelled as be->en)."""
+    """bg -> en -> ru with two real models (the ru->en one relabelled as bg->en). Bulgarian has no
+    canary of its own, so the relabelled model's self-check is the generic one: a canary in a
+    language the tiny ru->en model never saw (Belarusian, as this test used) tests how it
+    generalises, which differs between machines, not the pivot."""
     d = tmp_path / "models"
-    install_from_file(_relabel(_bundled("ru_en"), tmp_path / "be.argosmodel", "be", "en"), d)
+    install_from_file(_relabel(_bundled("ru_en"), tmp_path / "bg.argosmodel", "bg", "en"), d)
     install_from_file(_bundled("en_ru"), d)
     t = Translator(tmp_path / "m.db", d, target="ru")
-    [res] = t.translate_many([(HEADLINE, "be")])
+    [res] = t.translate_many([(HEADLINE, "bg")])
     assert res.status == TRANSLATED, res
-    assert res.model_version == "translate-be_en-1_0@1.0+translate-en_ru-1_0@1.0"
+    assert res.model_version == "translate-bg_en-1_0@1.0+translate-en_ru-1_0@1.0"
     assert "Токаев" in res.text and "Москв" in res.text
     assert t.translate_many([("Kremlin.", "en")])[0].status == TRANSLATED
     assert t.translate_many([("x", "kk")])[0].reason == "no model kk->ru"
