@@ -344,11 +344,8 @@ def _minhash(values: np.ndarray, num_perm: int, seed: int) -> np.ndarray:
         return np.full(num_perm, 0xFFFFFFFF, dtype=np.uint32)
     a, b = _perms(num_perm, seed)
     with np.errstate(over="ignore"):
-        h = values[None, :] * a
-        h += b
-    # the high 32 bits of each product's minimum: the shift is monotonic, so it commutes with min
-    # (one pass over the matrix fewer, and no second temporary)
-    return (h.min(axis=1) >> np.uint64(32)).astype(np.uint32)
+        h = (values[None, :] * a + b) >> np.uint64(32)
+    return h.min(axis=1).astype(np.uint32)
 
 
 def _shingle_hashes(tok_hashes: np.ndarray, k: int) -> np.ndarray:

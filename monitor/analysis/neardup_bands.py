@@ -54,23 +54,6 @@ def gather_ranges(run: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray
     return out
 
 
-def _run_starts(a: np.ndarray) -> np.ndarray:
-    """Where each run of equal values of the sorted, non-empty ``a`` begins."""
-    head = np.empty(a.size, bool)
-    head[0] = True
-    np.not_equal(a[1:], a[:-1], out=head[1:])
-    return np.flatnonzero(head)
-
-
-def _sorted_unique(a: np.ndarray) -> np.ndarray:
-    """``np.unique(a)`` for the few keys of one query (numpy's general path costs more than the work)."""
-    if a.size < 2:
-        return a.copy()
-    a = np.sort(a)
-    out: np.ndarray = a[_run_starts(a)]
-    return out
-
-
 WINDOW = 16  # pairs read at a key's bucket in one step (a bucket holds about four); more in a second
 
 
@@ -189,7 +172,7 @@ class BandIndex:
         self.sizes[doc_id] = sizes
         self.sketch[doc_id] = sketch
         self.live += 1
-        uniq = _sorted_unique(keys.astype(np.uint64))
+        uniq = np.unique(keys.astype(np.uint64))
         self.pending[doc_id] = uniq
         delta = self.delta
         for k in uniq.tolist():
@@ -252,7 +235,7 @@ class BandIndex:
     # ---- lookups -------------------------------------------------------------------------------
     def candidates(self, keys: np.ndarray, limit: int) -> np.ndarray:
         """Up to ``limit`` doc ids (int64) sharing the most keys with ``keys`` (ties: lower id first)."""
-        q = _sorted_unique(keys.astype(np.uint64))
+        q = np.unique(keys.astype(np.uint64))
         if not q.size:
             return np.empty(0, np.int64)
         parts = [run.lookup(q) for run in self.runs]
@@ -267,10 +250,7 @@ class BandIndex:
         ids = ids[(self.flags[ids] & PRESENT) != 0]
         if not ids.size:
             return ids
-        ids.sort()
-        starts = _run_starts(ids)
-        counts = np.diff(starts, append=ids.size)
-        ids = ids[starts]
+        ids, counts = np.unique(ids, return_counts=True)
         best: np.ndarray = ids[np.lexsort((ids, -counts))[:limit]]
         return best
 
