@@ -138,6 +138,9 @@ def test_profiles_read_straight_into_the_sparse_map_are_the_librarys() -> None:
     assert isinstance(a, detector_engines.CompactProbMap) and isinstance(b, detector_engines.CompactProbMap)
     assert direct.langlist == via_library.langlist and a.n_lang == b.n_lang
     assert list(a.items()) == list(b.items())
+    langs, read = detector_engines.CompactProbMap.of_profiles(PROFILES_DIRECTORY)  # the path load_profiles takes
+    assert langs == via_library.langlist and list(read.items()) == list(b.items())
+    assert np.array_equal(read._vals, b._vals) and np.array_equal(read._starts, b._starts)
     for name in ("_starts", "_cols", "_vals"):
         assert np.array_equal(getattr(a, name), getattr(b, name)), name
     direct.set_seed(0)
